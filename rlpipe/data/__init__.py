@@ -1,0 +1,1 @@
+"""Market data: sources, validation, past-only features and slices. No hydra, no mlflow."""

@@ -1,0 +1,159 @@
+"""Named evaluation windows with a role and a regime label; leakage checks; walk-forward folds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from rlpipe.errors import SliceError
+from rlpipe.types import REGIMES, ROLES, BoolArray
+
+
+@dataclass(frozen=True)
+class Slice:
+    """A window of bars [start, end] (inclusive timestamps) with a role and a regime label."""
+
+    name: str
+    role: str
+    regime: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+
+@dataclass(frozen=True)
+class Window:
+    """A slice resolved to bar positions [lo, hi) of one market frame."""
+
+    slice: Slice
+    lo: int
+    hi: int
+
+    @property
+    def bars(self) -> int:
+        return self.hi - self.lo
+
+
+def _ts(value: object, where: str) -> pd.Timestamp:
+    try:
+        ts = pd.Timestamp(value)  # type: ignore[arg-type]
+    except (ValueError, TypeError) as exc:
+        raise SliceError(f"{where}: cannot parse timestamp {value!r}") from exc
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def parse_slices(items: Iterable[dict], key: str = "slices.windows") -> list[Slice]:
+    """Build slices from config dicts (name, role, regime, start, end), checking each field."""
+    out: list[Slice] = []
+    for i, item in enumerate(items):
+        where = f"{key}[{i}]"
+        missing = {"name", "role", "start", "end"} - set(item)
+        if missing:
+            raise SliceError(f"{where}: missing field(s) {sorted(missing)}")
+        role, regime = item["role"], item.get("regime", "unlabelled")
+        if role not in ROLES:
+            raise SliceError(f"{where} ({item['name']}): role={role!r}; expected one of {ROLES}")
+        if regime not in (*REGIMES, "unlabelled"):
+            raise SliceError(f"{where} ({item['name']}): regime={regime!r}; expected one of {REGIMES}")
+        s = Slice(str(item["name"]), role, regime, _ts(item["start"], where), _ts(item["end"], where))
+        if s.end <= s.start:
+            raise SliceError(f"{where} ({s.name}): end {s.end} is not after start {s.start}")
+        out.append(s)
+    names = [s.name for s in out]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise SliceError(f"{key}: duplicate slice name(s) {dupes}")
+    return out
+
+
+def check_no_leakage(slices: Sequence[Slice], embargo: pd.Timedelta) -> None:
+    """Refuse any test window that overlaps a training window widened by the embargo."""
+    train = [s for s in slices if s.role == "train"]
+    if not train:
+        raise SliceError("no slice has role 'train'; declare at least one training window")
+    if not any(s.role == "test" for s in slices):
+        raise SliceError("no slice has role 'test'; declare at least one test window")
+    for t in (s for s in slices if s.role == "test"):
+        for tr in train:
+            if t.start <= tr.end + embargo and tr.start - embargo <= t.end:
+                raise SliceError(
+                    f"test slice '{t.name}' [{t.start} .. {t.end}] overlaps training slice "
+                    f"'{tr.name}' [{tr.start} .. {tr.end}] within the embargo of {embargo} "
+                    f"(slices.embargo); move the window or shorten the training slice"
+                )
+
+
+def resolve(slices: Sequence[Slice], index: pd.DatetimeIndex, min_bars: int = 2) -> list[Window]:
+    """Map slices to bar positions of `index`; refuse windows outside the data or too short."""
+    out = []
+    for s in slices:
+        lo = int(index.searchsorted(s.start, side="left"))
+        hi = int(index.searchsorted(s.end, side="right"))
+        if hi - lo < min_bars:
+            raise SliceError(
+                f"slice '{s.name}' [{s.start} .. {s.end}] holds {hi - lo} bar(s) of the data "
+                f"(which spans {index[0]} .. {index[-1]}); it needs at least {min_bars}"
+            )
+        out.append(Window(s, lo, hi))
+    return out
+
+
+def role_mask(windows: Sequence[Window], n: int, role: str) -> BoolArray:
+    """Boolean mask over n bars that is True inside every window of `role`."""
+    mask = np.zeros(n, dtype=bool)
+    for w in windows:
+        if w.slice.role == role:
+            mask[w.lo : w.hi] = True
+    return mask
+
+
+def label_regime(close: np.ndarray, threshold: float = 1.0) -> str:
+    """Label a window bull / bear / sideways from its own trend and volatility.
+
+    The rule: t = log(close_end / close_start) / (sigma_1bar * sqrt(n)), the window's drift in
+    units of its own random-walk noise. t > threshold is bull, t < -threshold bear, else sideways.
+    """
+    r = np.diff(np.log(close))
+    if len(r) < 2 or r.std() == 0:
+        return "sideways"
+    t = r.sum() / (r.std() * np.sqrt(len(r)))
+    return "bull" if t > threshold else "bear" if t < -threshold else "sideways"
+
+
+def walk_forward(
+    index: pd.DatetimeIndex,
+    close: np.ndarray,
+    folds: int,
+    test_bars: int,
+    embargo_bars: int,
+    train_bars: int | None = None,
+    validation_bars: int = 0,
+    regime_threshold: float = 1.0,
+) -> list[Slice]:
+    """Walk-forward slices for one policy: a training window, then `folds` successive test folds.
+
+    The test folds are the last `folds * test_bars` bars. Before them sits an optional
+    validation window, and before that, `embargo_bars` away, the training window (all earlier
+    bars, or the last `train_bars` of them). Test folds are labelled by `label_regime`.
+    """
+    n = len(index)
+    test_lo = n - folds * test_bars
+    val_lo = test_lo - validation_bars
+    train_hi = val_lo - embargo_bars
+    train_lo = 0 if train_bars is None else train_hi - train_bars
+    if min(folds, test_bars) <= 0 or train_lo < 0 or train_hi - train_lo < 2:
+        raise SliceError(
+            f"slices.walk_forward: {folds} folds x {test_bars} test bars + {validation_bars} validation "
+            f"+ {embargo_bars} embargo + {train_bars or 'all remaining'} training bars do not fit "
+            f"in the data's {n} bars"
+        )
+    out = [Slice("train", "train", "unlabelled", index[train_lo], index[train_hi - 1])]
+    if validation_bars:
+        out.append(Slice("validation", "validation", "unlabelled", index[val_lo], index[test_lo - 1]))
+    for k in range(folds):
+        lo = test_lo + k * test_bars
+        regime = label_regime(close[lo : lo + test_bars], regime_threshold)
+        out.append(Slice(f"fold{k + 1}", "test", regime, index[lo], index[lo + test_bars - 1]))
+    return out

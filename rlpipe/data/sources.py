@@ -1,0 +1,91 @@
+"""Market data sources: the embedded synthetic market, CSV and Parquet files."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from rlpipe.data.synthetic import Segment, make_synthetic_market
+from rlpipe.data.validation import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, validate_market
+from rlpipe.errors import DataError
+
+
+def load_market(
+    source: str,
+    path: str | None = None,
+    timestamp_column: str = "timestamp",
+    max_gap: str | None = None,
+    seed: int = 0,
+    segments: Sequence[Segment | dict] = (),
+    **synthetic: float | str,
+) -> pd.DataFrame:
+    """Load and validate market data from `source` (synthetic, csv or parquet).
+
+    Args:
+        source: "synthetic", "csv" or "parquet".
+        path: file path for csv/parquet.
+        timestamp_column: the column holding bar timestamps in a file (parsed as UTC).
+        max_gap: largest allowed gap between bars, e.g. "6h"; None disables the check.
+        seed: seed of the synthetic market.
+        segments: regime schedule of the synthetic market.
+        **synthetic: further keyword arguments of `make_synthetic_market`.
+
+    Returns:
+        A validated frame with a UTC DatetimeIndex and float price/volume columns.
+    """
+    gap = pd.Timedelta(max_gap) if max_gap else None
+    if source == "synthetic":
+        df = make_synthetic_market(seed=seed, segments=segments, **synthetic)  # type: ignore[arg-type]
+        validate_market(df, "synthetic market", gap)
+        return df
+    if source not in ("csv", "parquet"):
+        raise DataError(f"data.source={source!r}; expected synthetic, csv or parquet")
+    if not path:
+        raise DataError(f"data.source={source} needs data.path (the file to read)")
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise DataError(f"data.path={path}: no such file (resolved to {file.resolve()})")
+    try:
+        raw = pd.read_csv(file) if source == "csv" else pd.read_parquet(file)
+    except Exception as exc:  # the reader's own message is the useful part
+        raise DataError(f"{file}: cannot be read as {source}: {exc}") from exc
+    return frame_from_table(raw, str(file), timestamp_column, gap)
+
+
+def frame_from_table(
+    raw: pd.DataFrame, source: str, timestamp_column: str = "timestamp", max_gap: pd.Timedelta | None = None
+) -> pd.DataFrame:
+    """Turn a raw table (timestamp column or index) into a validated market frame."""
+    if timestamp_column in raw.columns:
+        try:
+            stamps = pd.to_datetime(raw[timestamp_column], utc=True)
+        except (ValueError, TypeError) as exc:
+            raise DataError(f"{source}: column '{timestamp_column}' has an unparseable timestamp: {exc}") from exc
+        raw = raw.drop(columns=[timestamp_column])
+    elif isinstance(raw.index, pd.DatetimeIndex):
+        stamps = raw.index.tz_localize("UTC") if raw.index.tz is None else raw.index.tz_convert("UTC")
+    else:
+        raise DataError(
+            f"{source}: no timestamp column '{timestamp_column}' (set data.timestamp_column); "
+            f"columns are {list(raw.columns)}"
+        )
+    raw.columns = [str(c).lower() for c in raw.columns]
+    keep = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in raw.columns]
+    df = raw[keep].copy()
+    df.index = pd.DatetimeIndex(stamps, name="timestamp")
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataError(f"{source}: missing column(s) {missing}; found {list(raw.columns)}")
+    validate_market(df, source, max_gap)
+    return df.astype({c: float for c in keep})
+
+
+def data_digest(df: pd.DataFrame) -> str:
+    """A short content hash of the market frame (index and price columns), for reproducibility."""
+    cols = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in df.columns]
+    h = hashlib.sha256(df.index.asi8.tobytes())
+    h.update(df[cols].to_numpy(dtype=float).tobytes())
+    return h.hexdigest()[:16]

@@ -1,0 +1,83 @@
+"""Validation of the market-data contract (DESIGN.md, Contracts: Market data)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from rlpipe.errors import DataError
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("bid", "ask")
+PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "bid", "ask")
+
+
+def _first_bad(df: pd.DataFrame, mask: np.ndarray | pd.Series) -> str:
+    return str(df.index[np.asarray(mask)][0])
+
+
+def validate_market(df: pd.DataFrame, source: str, max_gap: pd.Timedelta | None = None) -> None:
+    """Check a market frame against the contract; raise `DataError` on the first violation.
+
+    Args:
+        df: candidate market frame.
+        source: where it came from (a file path, or "synthetic"), named in every error.
+        max_gap: largest allowed distance between consecutive stamps; None disables the check.
+
+    Raises:
+        DataError: naming the source, the column and the first offending timestamp.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"{source}: missing column(s) {missing}; expected {list(REQUIRED_COLUMNS)} "
+            f"(optional {list(OPTIONAL_COLUMNS)}), found {list(df.columns)}"
+        )
+    if not isinstance(df.index, pd.DatetimeIndex):
+        raise DataError(f"{source}: index must be timestamps (a DatetimeIndex), got {type(df.index).__name__}")
+    if df.index.tz is None or str(df.index.tz) != "UTC":
+        raise DataError(f"{source}: timestamps must be UTC, got tz={df.index.tz}")
+    if len(df) < 2:
+        raise DataError(f"{source}: needs at least 2 bars, got {len(df)}")
+    dup = df.index.duplicated()
+    if dup.any():
+        raise DataError(f"{source}: duplicate timestamp {_first_bad(df, dup)}")
+    steps = np.diff(df.index.asi8)
+    if (steps <= 0).any():
+        bad = np.flatnonzero(steps <= 0)[0] + 1
+        raise DataError(
+            f"{source}: timestamps not strictly increasing at {df.index[bad]} "
+            f"(after {df.index[bad - 1]}); sort the file by time"
+        )
+    columns = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in df.columns]
+    for col in columns:
+        if not pd.api.types.is_numeric_dtype(df[col]):
+            raise DataError(f"{source}: column '{col}' is not numeric (dtype {df[col].dtype})")
+        values = df[col].to_numpy(dtype=float)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise DataError(f"{source}: column '{col}' has NaN/inf at {_first_bad(df, bad)}")
+        if col in PRICE_COLUMNS and (values <= 0).any():
+            raise DataError(f"{source}: column '{col}' has a non-positive price at {_first_bad(df, values <= 0)}")
+        if col == "volume" and (values < 0).any():
+            raise DataError(f"{source}: column 'volume' is negative at {_first_bad(df, values < 0)}")
+    high, low = df["high"].to_numpy(float), df["low"].to_numpy(float)
+    if (high < low).any():
+        raise DataError(f"{source}: column 'high' is below 'low' at {_first_bad(df, high < low)}")
+    for col in ("open", "close"):
+        v = df[col].to_numpy(float)
+        outside = (v > high * (1 + 1e-9)) | (v < low * (1 - 1e-9))
+        if outside.any():
+            raise DataError(f"{source}: column '{col}' lies outside [low, high] at {_first_bad(df, outside)}")
+    if "bid" in df.columns and "ask" in df.columns:
+        crossed = df["bid"].to_numpy(float) > df["ask"].to_numpy(float)
+        if crossed.any():
+            raise DataError(f"{source}: column 'bid' is above 'ask' at {_first_bad(df, crossed)}")
+    if max_gap is not None:
+        gaps = steps > max_gap.value
+        if gaps.any():
+            i = np.flatnonzero(gaps)[0] + 1
+            raise DataError(
+                f"{source}: gap of {df.index[i] - df.index[i - 1]} before {df.index[i]} exceeds "
+                f"the tolerance data.max_gap={max_gap}"
+            )

@@ -1,0 +1,43 @@
+"""Episode sampling: random starts inside the training windows that cannot exploit the reset."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from rlpipe.envs.sim import SimConfig
+from rlpipe.errors import ConfigError
+
+
+class EpisodeSampler:
+    """Draws (start bar, last bar, initial side) for one episode from a generator."""
+
+    def __init__(self, windows: Sequence[tuple[int, int]], cfg: SimConfig) -> None:
+        """Args: windows: training windows as bar ranges [lo, hi); cfg: episode parameters."""
+        self.cfg = cfg
+        self.lo = np.array([w[0] for w in windows], np.int64)
+        self.hi = np.array([w[1] for w in windows], np.int64)
+        # An episode's last bar stays `reset_margin_bars` before its window's last bar, so
+        # ending (and the forced close) never happens at a slice boundary the agent could time.
+        self.room = self.hi - 1 - cfg.reset_margin_bars - self.lo
+        if len(windows) == 0 or self.room.max() < cfg.episode_bars:
+            longest = int(self.room.max()) if len(windows) else 0
+            raise ConfigError(
+                f"env.episode_bars={cfg.episode_bars} (+ env.reset_margin_bars={cfg.reset_margin_bars}) "
+                f"does not fit in any training slice (longest usable: {longest} bars); "
+                f"shorten the episode or lengthen the training slices"
+            )
+
+    def sample(self, rng: np.random.Generator) -> tuple[int, int, int]:
+        cfg = self.cfg
+        length = cfg.episode_bars
+        if cfg.episode_bars_std > 0:
+            length = int(np.clip(round(rng.normal(cfg.episode_bars, cfg.episode_bars_std)), 2, self.room.max()))
+        starts = np.maximum(self.room - length + 1, 0)  # admissible start count per window
+        w = int(rng.choice(len(starts), p=starts / starts.sum()))
+        start = int(self.lo[w] + rng.integers(starts[w]))
+        side = 0
+        if cfg.random_initial_position > 0 and rng.random() < cfg.random_initial_position:
+            side = 1 if rng.random() < 0.5 else -1
+        return start, start + length, side

@@ -1,0 +1,52 @@
+"""Market arrays the simulator reads: prices as contiguous float64 arrays, features as float32."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from rlpipe.types import Float32Array, FloatArray
+
+
+@dataclass(frozen=True)
+class Market:
+    """Prices and normalised features of one market frame, indexed by bar position."""
+
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    bid: FloatArray
+    ask: FloatArray
+    features: Float32Array
+    hours_per_bar: float
+    bars_per_year: float
+
+    @property
+    def n_bars(self) -> int:
+        return len(self.close)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.features.shape[1])
+
+
+def make_market(df: pd.DataFrame, features: Float32Array, spread_bps: float = 2.0) -> Market:
+    """Build simulator arrays; without bid/ask columns the quote is close -/+ half of `spread_bps`."""
+    close = df["close"].to_numpy(dtype=np.float64)
+    half = spread_bps * 1e-4 / 2
+    bid = df["bid"].to_numpy(np.float64) if "bid" in df.columns else close * (1 - half)
+    ask = df["ask"].to_numpy(np.float64) if "ask" in df.columns else close * (1 + half)
+    step = pd.Series(df.index).diff().median()
+    hours = step / pd.Timedelta(hours=1)
+    return Market(
+        high=np.ascontiguousarray(df["high"].to_numpy(np.float64)),
+        low=np.ascontiguousarray(df["low"].to_numpy(np.float64)),
+        close=np.ascontiguousarray(close),
+        bid=np.ascontiguousarray(bid),
+        ask=np.ascontiguousarray(ask),
+        features=np.ascontiguousarray(features, dtype=np.float32),
+        hours_per_bar=float(hours),
+        bars_per_year=float(365.25 * 24 / hours),
+    )

@@ -1,0 +1,285 @@
+"""The batched market simulator: maker fills, fees and accounting for N environments at once.
+
+One simulator serves every view of the market (the gymnasium env is a batch of one, the SB3
+VecEnv a batch of N, evaluation a batch of slices x policies), so they cannot drift apart.
+All state is numpy arrays of shape (N,) or (N, K) for K position slots; the hot path has no
+Python loop over environments.
+
+Conventions: capital starts at 1.0 per environment; `qty` is signed units of the asset
+(+ long, - short); equity = cash + qty * close. An order decided at the close of bar t rests at
+bar t's bid (buy) or ask (sell) and fills only if bar t+1 trades through it (low < bid, or
+high > ask). A fill that opposes the open side closes stake (the oldest slot, or all); any other
+fill opens a new slot of `stake` x equity, as long as the open stake stays under `max_stake`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rlpipe.envs.market import Market
+from rlpipe.envs.rewards import RewardConfig, compute_reward
+from rlpipe.errors import ConfigError
+from rlpipe.types import BoolArray, FloatArray, IntArray
+
+HOLD, LONG, SHORT = 0, 1, 2
+
+
+@dataclass
+class SimConfig:
+    """Environment parameters (config group `env`)."""
+
+    kind: str = "management"
+    """Observation layout: 'baseline' (5 position vars) or 'management' (7 management vars)."""
+    n_envs: int = 16
+    """Environments stepped together during training."""
+    stake: float = 0.1
+    """Fraction of equity committed by one fill."""
+    max_stake: float = 1.0
+    """Cap on the total open stake (fraction of equity at entry)."""
+    close_mode: str = "all"
+    """What an opposite fill closes: 'all' open slots or the oldest 'one'."""
+    maker_fee: float = 0.0002
+    """Fee rate on maker fills; negative is a rebate."""
+    taker_fee: float = 0.0006
+    """Fee rate on the taker close at the end of an episode."""
+    episode_bars: int = 720
+    """Mean episode length in bars."""
+    episode_bars_std: float = 0.0
+    """Standard deviation of the episode length (0: fixed length)."""
+    reset_margin_bars: int = 24
+    """Episodes never start closer than this (plus their length) to a slice end."""
+    random_initial_position: float = 0.0
+    """Probability that an episode starts holding one stake on a random side."""
+    unrealised_scale: float = 20.0
+    """Observation scale of unrealised PnL (fraction): 5% -> 1.0 at the default."""
+    hours_scale: float = 48.0
+    """Observation scale of durations in hours: 48 h -> 1.0 (clipped at 3)."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("baseline", "management"):
+            raise ConfigError(f"env.kind={self.kind!r}; expected baseline or management")
+        if self.close_mode not in ("all", "one"):
+            raise ConfigError(f"env.close_mode={self.close_mode!r}; expected all or one")
+        if not 0 < self.stake <= self.max_stake:
+            raise ConfigError(f"env.stake={self.stake} must be in (0, env.max_stake={self.max_stake}]")
+        if self.n_envs < 1 or self.episode_bars < 2:
+            raise ConfigError("env.n_envs must be >= 1 and env.episode_bars >= 2")
+
+    @property
+    def slots(self) -> int:
+        return int(np.floor(self.max_stake / self.stake + 1e-9))
+
+    @property
+    def n_position_vars(self) -> int:
+        return 5 if self.kind == "baseline" else 7
+
+
+@dataclass
+class StepResult:
+    """Arrays returned by one batched step (all shape (N,))."""
+
+    reward: FloatArray
+    terminated: BoolArray
+    truncated: BoolArray
+    fills: IntArray
+    terms: dict[str, FloatArray]
+
+
+class BatchSim:
+    """N trading environments over one market, stepped with numpy arrays."""
+
+    def __init__(self, market: Market, cfg: SimConfig, reward: RewardConfig, n: int) -> None:
+        self.m, self.cfg, self.reward_cfg, self.n = market, cfg, reward, n
+        k = cfg.slots
+        self.t = np.zeros(n, np.int64)
+        self.end = np.zeros(n, np.int64)  # last bar of the episode (inclusive)
+        self.start = np.zeros(n, np.int64)
+        self.cash = np.ones(n)
+        self.qty = np.zeros(n)
+        self.equity = np.ones(n)
+        self.slot_qty = np.zeros((n, k))
+        self.slot_px = np.zeros((n, k))
+        self.slot_t = np.zeros((n, k), np.int64)
+        self.slot_fee = np.zeros((n, k))
+        self.fees = np.zeros(n)
+        self.realised = np.zeros(n)
+        self.turnover = np.zeros(n)
+        self.trades = np.zeros(n, np.int64)
+        self.wins = np.zeros(n, np.int64)
+        self.gross_win = np.zeros(n)
+        self.gross_loss = np.zeros(n)
+        self.fill_count = np.zeros(n, np.int64)
+        self.last_close_t = np.zeros(n, np.int64)
+        self.last_open_t = np.zeros(n, np.int64)
+        self.progress = 0.0  # training progress in [0, 1], drives the reward curriculum
+        self._rows = np.arange(n)
+
+    # ----------------------------------------------------------------- reset
+    def reset_rows(self, rows: IntArray, start: IntArray, end: IntArray, init_side: IntArray | None = None) -> None:
+        """Start episodes for `rows` at bar `start`, ending at bar `end` (inclusive).
+
+        `init_side` (+1/-1/0 per row) opens one stake at the start bar's close, without a fee,
+        so the agent must manage a position it did not choose.
+        """
+        rows = np.asarray(rows, np.int64)
+        self.t[rows] = start
+        self.start[rows] = start
+        self.end[rows] = end
+        for arr in (self.qty, self.fees, self.realised, self.turnover, self.gross_win, self.gross_loss):
+            arr[rows] = 0.0
+        for iarr in (self.trades, self.wins, self.fill_count):
+            iarr[rows] = 0
+        self.cash[rows] = 1.0
+        self.slot_qty[rows] = 0.0
+        self.slot_px[rows] = 0.0
+        self.slot_fee[rows] = 0.0
+        self.slot_t[rows] = 0
+        self.last_close_t[rows] = start
+        self.last_open_t[rows] = start
+        if init_side is not None and np.any(init_side):
+            r = rows[np.asarray(init_side) != 0]
+            side = np.asarray(init_side)[np.asarray(init_side) != 0]
+            px = self.m.close[self.t[r]]
+            q = self.cfg.stake / px
+            self.slot_qty[r, 0] = q
+            self.slot_px[r, 0] = px
+            self.slot_t[r, 0] = self.t[r]
+            self.qty[r] = side * q
+            self.cash[r] -= side * q * px
+        self.equity[rows] = self.cash[rows] + self.qty[rows] * self.m.close[self.t[rows]]
+
+    # ------------------------------------------------------------------ step
+    def step(self, actions: IntArray) -> StepResult:
+        """Advance every environment one bar; rows already past their end must not be stepped."""
+        a = np.asarray(actions)
+        m, cfg = self.m, self.cfg
+        t = self.t
+        t1 = t + 1
+        equity0 = self.equity.copy()
+        fees0 = self.fees.copy()
+        side = np.sign(self.qty)
+        buy = a == LONG
+        sell = a == SHORT
+        bid, ask = m.bid[t], m.ask[t]
+        buy_fill = buy & (m.low[t1] < bid)
+        sell_fill = sell & (m.high[t1] > ask)
+        px = np.where(buy, bid, ask)
+        closing = (buy_fill & (side < 0)) | (sell_fill & (side > 0))
+        opening = ((buy_fill & (side >= 0)) | (sell_fill & (side <= 0))) & (
+            self._open_stake() + cfg.stake <= cfg.max_stake + 1e-9
+        )
+        if closing.any():
+            self._close(closing, px, cfg.maker_fee, cfg.close_mode == "all", t1)
+        if opening.any():
+            self._open(opening, np.where(buy, 1.0, -1.0), px, t1)
+        self.fill_count += closing | opening
+        self.t = t1
+        done = t1 >= self.end
+        if done.any():  # an episode ends flat: close what is open as a taker, at the close
+            open_end = done & (self.qty != 0)
+            if open_end.any():
+                self._close(open_end, m.close[t1], cfg.taker_fee, True, t1)
+        self.equity = self.cash + self.qty * m.close[t1]
+        terminated = self.equity <= 0
+        d_fees = self.fees - fees0
+        d_equity = self.equity - equity0
+        reward, terms = compute_reward(self, d_equity, d_fees, equity0, done | terminated)
+        return StepResult(reward, terminated, done & ~terminated, (closing | opening).astype(np.int64), terms)
+
+    def _open_stake(self) -> FloatArray:
+        return (self.slot_qty > 0).sum(axis=1) * self.cfg.stake
+
+    def _open(self, rows: BoolArray, direction: FloatArray, px: FloatArray, t1: IntArray) -> None:
+        r = np.flatnonzero(rows)
+        k = np.argmin(self.slot_qty[r] > 0, axis=1)  # first empty slot
+        p = px[r]
+        q = self.cfg.stake * self.equity[r] / p
+        fee = q * p * self.cfg.maker_fee
+        d = direction[r]
+        self.cash[r] -= d * q * p + fee
+        self.qty[r] += d * q
+        self.fees[r] += fee
+        self.turnover[r] += q * p
+        self.slot_qty[r, k] = q
+        self.slot_px[r, k] = p
+        self.slot_t[r, k] = t1[r]
+        self.slot_fee[r, k] = fee
+        self.last_open_t[r] = t1[r]
+
+    def _close(self, rows: BoolArray, px: FloatArray, fee_rate: float, close_all: bool, t1: IntArray) -> None:
+        occupied = self.slot_qty > 0
+        if close_all:
+            sel = occupied & rows[:, None]
+        else:
+            oldest = np.argmin(np.where(occupied, self.slot_t, np.iinfo(np.int64).max), axis=1)
+            sel = np.zeros_like(occupied)
+            sel[self._rows[rows], oldest[rows]] = True
+            sel &= occupied
+        side = np.sign(self.qty)
+        q = np.where(sel, self.slot_qty, 0.0)
+        exit_fee = q * px[:, None] * fee_rate
+        gross = side[:, None] * q * (px[:, None] - self.slot_px)
+        net = gross - np.where(sel, self.slot_fee, 0.0) - exit_fee
+        closed = q.sum(axis=1)
+        self.cash += side * closed * px - exit_fee.sum(axis=1)
+        self.qty -= side * closed
+        self.qty[np.abs(self.qty) < 1e-12] = 0.0  # float dust left by partial closes
+        self.fees += exit_fee.sum(axis=1)
+        self.turnover += closed * px
+        self.realised += gross.sum(axis=1)
+        self.trades += sel.sum(axis=1)
+        won = sel & (net > 0)
+        self.wins += won.sum(axis=1)
+        self.gross_win += np.where(won, net, 0.0).sum(axis=1)
+        self.gross_loss += np.where(sel & ~won, -net, 0.0).sum(axis=1)
+        self.slot_qty[sel] = 0.0
+        self.slot_fee[sel] = 0.0
+        flat = rows & (self.qty == 0)
+        self.last_close_t[flat] = t1[flat]
+
+    # ------------------------------------------------------- position state
+    def unrealised(self) -> FloatArray:
+        """Open PnL at the current close, before exit fees."""
+        price = self.m.close[self.t]
+        return np.sign(self.qty) * (self.slot_qty * (price[:, None] - self.slot_px)).sum(axis=1)
+
+    def position_vars(self) -> FloatArray:
+        """The position/management state of the observation, scaled into [-3, 3]."""
+        cfg, hpb = self.cfg, self.m.hours_per_bar
+        long_ = (self.qty > 0).astype(np.float64)
+        short = (self.qty < 0).astype(np.float64)
+        occupied = self.slot_qty > 0
+        n_open = occupied.sum(axis=1)
+        cost = (self.slot_qty * self.slot_px).sum(axis=1)
+        unreal_pct = np.divide(self.unrealised(), cost, out=np.zeros(self.n), where=cost > 0)
+        in_pos = n_open > 0
+        since_close = np.where(in_pos, 0.0, (self.t - self.last_close_t) * hpb)
+        if cfg.kind == "baseline":
+            held = np.where(in_pos, (self.t - self.last_open_t) * hpb, 0.0)
+            cols = [long_, short, unreal_pct * cfg.unrealised_scale, held / cfg.hours_scale,
+                    since_close / cfg.hours_scale]
+        else:
+            age = np.where(occupied, self.t[:, None] - self.slot_t, 0) * hpb
+            avg_age = np.divide(age.sum(axis=1), n_open, out=np.zeros(self.n), where=in_pos)
+            last_age = np.where(in_pos, (self.t - self.last_open_t) * hpb, 0.0)
+            size = n_open * cfg.stake / cfg.max_stake
+            cols = [long_, short, size, unreal_pct * cfg.unrealised_scale, avg_age / cfg.hours_scale,
+                    last_age / cfg.hours_scale, since_close / cfg.hours_scale]
+        return np.clip(np.column_stack(cols), -3.0, 3.0)
+
+    def observe(self) -> np.ndarray:
+        """Observation rows: features at the current bar + position state, float32 in [-3, 3]."""
+        return np.concatenate([self.m.features[self.t], self.position_vars().astype(np.float32)], axis=1)
+
+    def info_arrays(self) -> dict[str, FloatArray]:
+        """Diagnostics for engineers (never part of the observation)."""
+        return {
+            "equity": self.equity,
+            "realised_pnl": self.realised,
+            "unrealised_pnl": self.unrealised(),
+            "fees": self.fees,
+            "fills": self.fill_count.astype(np.float64),
+            "open_stake": self._open_stake(),
+        }

@@ -1,0 +1,17 @@
+"""Errors a user can act on: each says what was wrong and where."""
+
+
+class RlpipeError(Exception):
+    """Base class for errors caused by user input (data, config, slices)."""
+
+
+class DataError(RlpipeError):
+    """Market data failed validation (names the file, the column and the first bad timestamp)."""
+
+
+class SliceError(RlpipeError):
+    """Slice declarations are inconsistent with each other or with the data."""
+
+
+class ConfigError(RlpipeError):
+    """A configuration value is invalid (names the config key)."""

@@ -1,0 +1,18 @@
+"""Type aliases shared across the package (one place, so signatures stay readable)."""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray: TypeAlias = npt.NDArray[np.float64]
+Float32Array: TypeAlias = npt.NDArray[np.float32]
+IntArray: TypeAlias = npt.NDArray[np.int64]
+BoolArray: TypeAlias = npt.NDArray[np.bool_]
+Metrics: TypeAlias = dict[str, float]
+JsonDict: TypeAlias = dict[str, Any]
+
+REGIMES: tuple[str, ...] = ("bull", "bear", "sideways")
+ROLES: tuple[str, ...] = ("train", "validation", "test")
