@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -157,3 +157,53 @@ def walk_forward(
         regime = label_regime(close[lo : lo + test_bars], regime_threshold)
         out.append(Slice(f"fold{k + 1}", "test", regime, index[lo], index[lo + test_bars - 1]))
     return out
+
+
+@dataclass
+class WindowSpec:
+    """One declared window (config `slices.windows[i]`)."""
+
+    name: str
+    role: str
+    regime: str
+    start: str
+    end: str
+
+
+@dataclass
+class SliceSpec:
+    """Slice declarations (config group `slices`)."""
+
+    kind: str = "declared"
+    """'declared' (the windows below) or 'walk_forward' (generated folds)."""
+    embargo: str = "7D"
+    """Minimum distance between any test bar and any training bar."""
+    windows: list[WindowSpec] = field(default_factory=list)
+    """declared: the named windows with role and regime."""
+    folds: int = 5
+    """walk_forward: number of successive test folds."""
+    test_bars: int = 253
+    """walk_forward: bars per test fold."""
+    train_bars: int | None = None
+    """walk_forward: training bars before the embargo (None: all earlier bars)."""
+    validation_bars: int = 0
+    """walk_forward: validation bars between training (+embargo) and the first fold."""
+    regime_threshold: float = 1.0
+    """walk_forward: trend/noise ratio above which a fold is labelled bull (below minus: bear)."""
+
+    def build(self, index: pd.DatetimeIndex, close: np.ndarray) -> list[Slice]:
+        """The slices for this data, checked for train/test leakage before anything trains."""
+        embargo = pd.Timedelta(self.embargo)
+        if self.kind == "declared":
+            if not self.windows:
+                raise SliceError("slices.windows is empty; declare train and test windows")
+            items = [w if isinstance(w, dict) else w.__dict__ for w in self.windows]
+            slices = parse_slices(items)
+        elif self.kind == "walk_forward":
+            step = pd.Series(index[:2]).diff().iloc[-1]
+            slices = walk_forward(index, close, self.folds, self.test_bars, int(np.ceil(embargo / step)),
+                                  self.train_bars, self.validation_bars, self.regime_threshold)
+        else:
+            raise SliceError(f"slices.kind={self.kind!r}; expected declared or walk_forward")
+        check_no_leakage(slices, embargo)
+        return slices

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -89,3 +90,51 @@ def data_digest(df: pd.DataFrame) -> str:
     h = hashlib.sha256(df.index.asi8.tobytes())
     h.update(df[cols].to_numpy(dtype=float).tobytes())
     return h.hexdigest()[:16]
+
+
+@dataclass
+class DataSpec:
+    """Market data source (config group `data`)."""
+
+    source: str = "synthetic"
+    """synthetic, csv or parquet."""
+    path: str | None = None
+    """File to read for csv/parquet."""
+    timestamp_column: str = "timestamp"
+    """Column of bar timestamps in a file (parsed as UTC)."""
+    max_gap: str | None = None
+    """Largest allowed gap between consecutive bars, e.g. '6h' (None: no check)."""
+    spread_bps: float = 2.0
+    """Full spread assumed around the close when the data has no bid/ask columns."""
+    seed: int = 0
+    """Synthetic: the market's own seed (independent of the agent's)."""
+    segments: list[Segment] = field(default_factory=list)
+    """Synthetic: regime schedule, a list of {regime, days}."""
+    start: str | None = None
+    """Synthetic: first bar timestamp."""
+    freq: str | None = None
+    """Synthetic: bar length."""
+    sigma: float | None = None
+    """Synthetic: per-bar volatility."""
+    trend: float | None = None
+    """Synthetic: per-bar drift of bull (+) and bear (-) segments."""
+    mean_reversion: float | None = None
+    """Synthetic: pull of sideways segments back to their start level."""
+    signal_strength: float | None = None
+    """Synthetic: planted learnable drift in units of sigma (0: pure regime noise)."""
+    signal_persistence: float | None = None
+    """Synthetic: AR(1) coefficient of the planted signal."""
+
+    def load(self) -> pd.DataFrame:
+        """Load and validate the market frame this spec describes."""
+        synthetic = {
+            k: getattr(self, k)
+            for k in ("start", "freq", "sigma", "trend", "mean_reversion", "signal_strength", "signal_persistence")
+            if getattr(self, k) is not None
+        }
+        if self.source == "synthetic":
+            synthetic["spread_bps"] = self.spread_bps
+            if not self.segments:
+                raise DataError("data.segments is empty: the synthetic market needs a regime schedule")
+        return load_market(self.source, self.path, self.timestamp_column, self.max_gap, self.seed,
+                           list(self.segments), **synthetic)

@@ -31,7 +31,7 @@ class SimConfig:
     """Environment parameters (config group `env`)."""
 
     kind: str = "management"
-    """Observation layout: 'baseline' (5 position vars) or 'management' (7 management vars)."""
+    """'baseline' (5 position vars), 'management' (7 management vars) or 'dummy' (train on DummyEnv)."""
     n_envs: int = 16
     """Environments stepped together during training."""
     stake: float = 0.1
@@ -58,8 +58,8 @@ class SimConfig:
     """Observation scale of durations in hours: 48 h -> 1.0 (clipped at 3)."""
 
     def __post_init__(self) -> None:
-        if self.kind not in ("baseline", "management"):
-            raise ConfigError(f"env.kind={self.kind!r}; expected baseline or management")
+        if self.kind not in ("baseline", "management", "dummy"):
+            raise ConfigError(f"env.kind={self.kind!r}; expected baseline, management or dummy")
         if self.close_mode not in ("all", "one"):
             raise ConfigError(f"env.close_mode={self.close_mode!r}; expected all or one")
         if not 0 < self.stake <= self.max_stake:
@@ -73,7 +73,7 @@ class SimConfig:
 
     @property
     def n_position_vars(self) -> int:
-        return 5 if self.kind == "baseline" else 7
+        return 7 if self.kind == "management" else 5
 
 
 @dataclass
@@ -256,7 +256,7 @@ class BatchSim:
         unreal_pct = np.divide(self.unrealised(), cost, out=np.zeros(self.n), where=cost > 0)
         in_pos = n_open > 0
         since_close = np.where(in_pos, 0.0, (self.t - self.last_close_t) * hpb)
-        if cfg.kind == "baseline":
+        if cfg.kind != "management":
             held = np.where(in_pos, (self.t - self.last_open_t) * hpb, 0.0)
             cols = [long_, short, unreal_pct * cfg.unrealised_scale, held / cfg.hours_scale,
                     since_close / cfg.hours_scale]

@@ -38,6 +38,7 @@ class VecTradingEnv(VecEnv):
         self.sim = BatchSim(market, cfg, reward, n)
         self.sampler = EpisodeSampler(windows, cfg)
         self.rngs = [seeding.np_random(None)[0] for _ in range(n)]
+        self.render_mode = None
         super().__init__(n, observation_space(market, cfg), gym.spaces.Discrete(3))
         self._actions = np.zeros(n, np.int64)
         self._ep_return = np.zeros(n)

@@ -1,0 +1,47 @@
+# rlpipe — `make help` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 5000
+SEEDS  ?= 1,6,11
+
+.DEFAULT_GOAL := help
+.PHONY: help env run test test-all ui bench lint clean
+
+help: ## Show this help
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-9s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+env: $(STAMP) ## Create the virtual environment (torch first, then the project)
+
+run: $(STAMP) ## Run the main job: a 3-seed sweep on the embedded synthetic market
+	$(BIN)/python -m rlpipe.train -m experiment=seed_sweep seed=$(SEEDS)
+
+test: $(STAMP) ## Run the default test suite (a few minutes on 2 cores)
+	$(BIN)/python -m pytest -q
+
+test-all: $(STAMP) ## Run every test, slow ones included
+	$(BIN)/python -m pytest -q -m ""
+
+ui: $(STAMP) ## Start the MLflow UI on 127.0.0.1:$(PORT) over the local store
+	@mkdir -p mlruns
+	$(BIN)/mlflow ui --host 127.0.0.1 --port $(PORT) \
+		--backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --default-artifact-root $(CURDIR)/mlruns/artifacts
+
+bench: $(STAMP) ## Print side-by-side throughput tables (env, training, evaluation, overhead)
+	$(BIN)/python -m benchmarks.run
+
+lint: $(STAMP) ## Ruff (lint + format check) and mypy on the package
+	$(BIN)/ruff check rlpipe tests benchmarks
+	$(BIN)/ruff format --check rlpipe tests benchmarks
+	$(BIN)/mypy rlpipe
+
+clean: ## Remove Hydra outputs (keeps mlruns/ and the environment)
+	rm -rf outputs multirun

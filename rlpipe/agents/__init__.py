@@ -1,0 +1,1 @@
+"""SB3 agents: device choice, seeding, training callbacks."""

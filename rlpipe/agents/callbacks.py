@@ -1,0 +1,57 @@
+"""Training callbacks and an SB3 logger sink that keeps every (key, value, step) it sees."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import KVWriter, Logger
+from tqdm.auto import tqdm
+
+
+class HistoryWriter(KVWriter):
+    """Collects SB3's logged scalars, for `train/<key>` metrics stepped by timesteps."""
+
+    def __init__(self) -> None:
+        self.points: list[tuple[str, float, int]] = []
+
+    def write(self, key_values: dict[str, Any], key_excluded: dict[str, Any], step: int = 0) -> None:
+        for k, v in key_values.items():
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                self.points.append((f"train/{k}", float(v), int(step)))
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def history_logger() -> tuple[Logger, HistoryWriter]:
+    writer = HistoryWriter()
+    return Logger(folder=None, output_formats=[writer]), writer
+
+
+class ProgressCallback(BaseCallback):
+    """Tells the env the training progress (reward curriculum) and draws an optional progress bar."""
+
+    def __init__(self, total: int, bar: bool, label: str) -> None:
+        super().__init__()
+        self.total, self.bar_on, self.label = total, bar, label
+        self.bar: tqdm | None = None
+        self._last = 0
+
+    def _on_training_start(self) -> None:
+        if self.bar_on:
+            self.bar = tqdm(total=self.total, desc=self.label, unit="step", leave=False, dynamic_ncols=True)
+
+    def _on_rollout_start(self) -> None:
+        if hasattr(self.training_env, "set_progress"):
+            self.training_env.set_progress(min(1.0, self.num_timesteps / self.total))
+
+    def _on_step(self) -> bool:
+        if self.bar is not None and self.num_timesteps - self._last >= 1000:
+            self.bar.update(self.num_timesteps - self._last)
+            self._last = self.num_timesteps
+        return True
+
+    def _on_training_end(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,87 @@
+"""Structured config schemas, generated from the runtime dataclasses and registered with Hydra.
+
+Each core group's `_target_` is a plain dataclass of the package (`SimConfig`, `RewardConfig`,
+...), which stays the single definition of its fields, types and docstrings. The schema made
+from it makes every field required (values live in conf/ only) and closes the node, so a typo
+in an override or a wrong type fails at start-up with Hydra's message naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import field, make_dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, OmegaConf
+
+from rlpipe.data.slices import SliceSpec
+from rlpipe.data.sources import DataSpec
+from rlpipe.envs.rewards import RewardConfig
+from rlpipe.envs.sim import SimConfig
+from rlpipe.gates.rules import GatesConfig
+from rlpipe.tracking.config import TrackingConfig
+
+GROUPS: dict[str, type] = {
+    "data": DataSpec,
+    "env": SimConfig,
+    "reward": RewardConfig,
+    "slices": SliceSpec,
+    "gates": GatesConfig,
+    "tracking": TrackingConfig,
+}
+
+
+def _omegaconf_type(tp: Any) -> Any:
+    """PEP 604 unions (`float | None`) become `Optional[float]`, which OmegaConf understands."""
+    if isinstance(tp, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return Optional[args[0]]  # noqa: UP045 - OmegaConf needs typing.Optional
+    return tp
+
+
+def schema_of(cls: type) -> type:
+    """A closed schema with `_target_` = `cls` and every field of `cls` required."""
+    hints = typing.get_type_hints(cls)
+    fields: list[tuple[str, Any, Any]] = [
+        ("_target_", str, field(default=f"{cls.__module__}.{cls.__qualname__}"))
+    ]
+    for f in dataclasses.fields(cls):
+        tp = _omegaconf_type(hints[f.name])
+        optional = typing.get_origin(tp) is typing.Union
+        fields.append((f.name, tp, field(default=None) if optional else field(default=MISSING)))
+    return make_dataclass(f"{cls.__name__}Schema", fields)
+
+
+def _train_schema() -> type:
+    fields: list[tuple[str, Any, Any]] = [(g, schema_of(c), field(default=MISSING)) for g, c in GROUPS.items()]
+    fields += [
+        ("agent", Any, field(default=MISSING)),  # checked against the SB3 constructor at start-up
+        ("seed", int, field(default=MISSING)),
+        ("timesteps", int, field(default=MISSING)),
+        ("device", str, field(default=MISSING)),
+        ("progress_bar", bool, field(default=MISSING)),
+    ]
+    return make_dataclass("TrainSchema", fields)
+
+
+def project_root() -> str:
+    """$RLPIPE_ROOT, else the nearest folder upwards from the cwd holding rlpipe's pyproject."""
+    if os.environ.get("RLPIPE_ROOT"):
+        return str(Path(os.environ["RLPIPE_ROOT"]).resolve())
+    here = Path.cwd().resolve()
+    for d in (here, *here.parents):
+        pp = d / "pyproject.toml"
+        if pp.is_file() and 'name = "rlpipe"' in pp.read_text():
+            return str(d)
+    return str(here)
+
+
+def register_configs() -> None:
+    """Register the root schema and the `rlpipe_root` resolver (idempotent)."""
+    OmegaConf.register_new_resolver("rlpipe_root", project_root, replace=True)
+    ConfigStore.instance().store(name="train_schema", node=_train_schema())

@@ -1,0 +1,73 @@
+"""Performance metrics on equity curves and closed trades (pure functions on arrays)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from rlpipe.types import FloatArray
+
+
+def returns(equity: FloatArray) -> FloatArray:
+    """Simple per-bar returns of an equity curve."""
+    e = np.asarray(equity, dtype=float)
+    return e[1:] / e[:-1] - 1.0
+
+
+def max_drawdown(equity: FloatArray) -> float:
+    """Largest peak-to-trough fall as a positive fraction of the peak (0.25 = -25%)."""
+    e = np.asarray(equity, dtype=float)
+    if e.size == 0:
+        return math.nan
+    peak = np.maximum.accumulate(e)
+    return float(np.max(1.0 - e / peak))
+
+
+def drawdown_curve(equity: FloatArray) -> FloatArray:
+    """Drawdown at every bar, as a non-positive fraction."""
+    e = np.asarray(equity, dtype=float)
+    return e / np.maximum.accumulate(e) - 1.0
+
+
+def sharpe(rets: FloatArray, periods_per_year: float) -> float:
+    """Annualised Sharpe ratio (zero risk-free rate, sample std with ddof=1).
+
+    A constant return series has no risk to scale by: 0.0 when it is zero, NaN otherwise.
+    """
+    r = np.asarray(rets, dtype=float)
+    if r.size < 2:
+        return math.nan
+    sd = r.std(ddof=1)
+    if sd == 0:
+        return 0.0 if r.mean() == 0 else math.nan
+    return float(r.mean() / sd * math.sqrt(periods_per_year))
+
+
+def profit_factor(gross_win: float, gross_loss: float) -> float:
+    """Sum of winning trades over the sum of losing trades (both positive).
+
+    NaN without any closed trade; +inf with wins and no loss.
+    """
+    if gross_loss == 0:
+        return math.inf if gross_win > 0 else math.nan
+    return float(gross_win / gross_loss)
+
+
+def win_rate(wins: int, trades: int) -> float:
+    """Winning fraction of closed trades; NaN without trades."""
+    return wins / trades if trades else math.nan
+
+
+def consistency(totals: Sequence[float]) -> float:
+    """Fraction of slices whose total after fees is positive."""
+    t = np.asarray(totals, dtype=float)
+    return float((t > 0).mean()) if t.size else math.nan
+
+
+def best_slice_share(totals: Sequence[float]) -> float:
+    """Share of the net total carried by the best slice; NaN when the net total is not positive."""
+    t = np.asarray(totals, dtype=float)
+    net = t.sum()
+    return float(t.max() / net) if t.size and net > 0 else math.nan

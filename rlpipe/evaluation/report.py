@@ -1,0 +1,98 @@
+"""The run report (markdown + JSON) following DESIGN.md's report template."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from rlpipe.evaluation.backtest import AGENT, SliceResult
+from rlpipe.gates.rules import GateResult
+from rlpipe.types import JsonDict, Metrics
+
+ROLE_TITLES = {"train": "Train", "validation": "Validation", "test": "Test"}
+
+
+def json_safe(value: Any) -> Any:
+    """Replace non-finite floats by None (JSON has no NaN/inf) recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def build_report(
+    model: dict[str, Any],
+    results: Sequence[SliceResult],
+    aggregates: dict[str, Metrics],
+    gates: Sequence[GateResult],
+    verdict: str,
+    reason: str,
+    pending: Sequence[str] = ("seed_stability",),
+) -> tuple[str, JsonDict]:
+    """Render the report as markdown and as a JSON-ready dict."""
+    data: JsonDict = {
+        "model": model,
+        "slices": [
+            {"slice": r.slice, "role": r.role, "regime": r.regime, "policy": r.policy,
+             "start": r.start, "end": r.end, **r.metrics}
+            for r in results
+        ],
+        "aggregates": aggregates,
+        "gates": {g.name: {"passed": g.passed, "value": g.value, "threshold": g.threshold, "rule": g.rule}
+                  for g in gates},
+        "pending_gates": list(pending),
+        "decision": {"verdict": verdict, "reason": reason},
+    }
+    lines = [
+        f"# Run report: {model.get('name', '')}",
+        "",
+        "Model: " + ", ".join(f"{k}={model[k]}" for k in ("name", "seed", "timesteps", "env", "reward", "agent") if k in model),
+        "",
+    ]
+    bh = {r.slice: r.metrics["total"] for r in results if r.policy == "buy_and_hold"}
+    for role in ("train", "validation", "test"):
+        rows = [r for r in results if r.role == role and r.policy == AGENT]
+        if not rows:
+            continue
+        lines += [
+            f"## {ROLE_TITLES[role]} slices",
+            "",
+            "| slice | regime | trades | win/loss | max drawdown | pnl (no fees) | fees | total | vs buy&hold | sharpe |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in rows:
+            m = r.metrics
+            lines.append(
+                f"| {r.slice} | {r.regime} | {m['trades']:.0f} | {m['wins']:.0f}/{m['losses']:.0f} | "
+                f"{_pct(m['max_drawdown'])} | {_pct(m['pnl_before_fees'])} | {_pct(m['fees'])} | "
+                f"{_pct(m['total'])} | {_pct(m['total'] - bh.get(r.slice, math.nan))} | {_num(m['sharpe'])} |"
+            )
+        agg = aggregates.get(role, {})
+        if agg:
+            lines += ["", f"Positive slices {agg['positive_slices']:.0f}/{agg['slices']:.0f}, worst slice "
+                      f"{_pct(agg['worst_slice_total'])}, best-slice share {_num(agg['best_slice_share'])}."]
+        lines.append("")
+    base = [r for r in results if r.role == "test" and r.policy != AGENT]
+    if base:
+        lines += ["## Passive baselines on the test slices (same fills and fees)", "",
+                  "| slice | policy | trades | max drawdown | total |", "|---|---|---:|---:|---:|"]
+        lines += [f"| {r.slice} | {r.policy} | {r.metrics['trades']:.0f} | {_pct(r.metrics['max_drawdown'])} | "
+                  f"{_pct(r.metrics['total'])} |" for r in base]
+        lines.append("")
+    lines += ["## Gates", ""]
+    lines += [f"- {g.name}: {'Y' if g.passed else 'N'} (value {_num(g.value)}; rule: {g.rule})" for g in gates]
+    lines += [f"- {p}: pending (judged by the sweep-level step across seeds)" for p in pending]
+    lines += ["", f"## Decision: {verdict}", "", reason, ""]
+    return "\n".join(lines), json_safe(data)
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:+.2f}%"
+
+
+def _num(x: float) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.2f}"

@@ -1,0 +1,1 @@
+"""The only package that imports mlflow: store, runs, artifacts, pyfunc policy, registry."""

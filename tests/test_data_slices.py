@@ -1,0 +1,287 @@
+"""Slice declarations, the leakage guard, resolution to bars, walk-forward folds, regime labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rlpipe.data.slices import (
+    Slice,
+    check_no_leakage,
+    label_regime,
+    parse_slices,
+    resolve,
+    role_mask,
+    walk_forward,
+)
+from rlpipe.errors import SliceError
+
+H = pd.Timedelta("1h")
+
+
+def item(name: str, role: str = "train", start: str = "2021-01-01", end: str = "2021-01-10", **kw: str) -> dict:
+    return {"name": name, "role": role, "regime": kw.pop("regime", "bull"), "start": start, "end": end, **kw}
+
+
+def hourly(n: int, start: str = "2021-01-01") -> pd.DatetimeIndex:
+    return pd.date_range(start, periods=n, freq="1h", tz="UTC")
+
+
+# ------------------------------------------------------------------------------ parse_slices
+def test_parse_slices_builds_utc_slices() -> None:
+    slices = parse_slices(
+        [
+            item("train_1", start="2021-01-01", end="2021-02-01"),
+            {"name": "test_1", "role": "test", "start": "2021-03-01T00:00+02:00", "end": "2021-03-10"},
+        ]
+    )
+    assert [s.name for s in slices] == ["train_1", "test_1"]
+    assert slices[0] == Slice(
+        "train_1", "train", "bull", pd.Timestamp("2021-01-01", tz="UTC"), pd.Timestamp("2021-02-01", tz="UTC")
+    )
+    assert slices[1].regime == "unlabelled"
+    assert slices[1].start == pd.Timestamp("2021-02-28 22:00", tz="UTC")
+    assert str(slices[1].end.tz) == "UTC"
+
+
+def test_bad_role_names_the_slice_and_the_roles() -> None:
+    with pytest.raises(SliceError) as err:
+        parse_slices([item("ok"), item("bear_2022", role="testing")])
+    msg = str(err.value)
+    assert "slices.windows[1]" in msg and "bear_2022" in msg and "'testing'" in msg
+    assert "validation" in msg
+
+
+def test_bad_regime_names_the_slice() -> None:
+    with pytest.raises(SliceError) as err:
+        parse_slices([item("crash", regime="crash")], key="slices.custom")
+    msg = str(err.value)
+    assert "slices.custom[0]" in msg and "(crash)" in msg and "regime='crash'" in msg
+
+
+@pytest.mark.parametrize("end", ["2021-01-05", "2021-01-01"])
+def test_end_not_after_start_names_the_slice(end: str) -> None:
+    with pytest.raises(SliceError) as err:
+        parse_slices([item("train_1"), item("backwards", start="2021-01-05", end=end)])
+    msg = str(err.value)
+    assert "slices.windows[1]" in msg and "backwards" in msg and "is not after start" in msg
+
+
+def test_duplicate_names_are_named() -> None:
+    with pytest.raises(SliceError) as err:
+        parse_slices([item("a"), item("b"), item("a", role="test")])
+    assert "duplicate slice name(s) ['a']" in str(err.value)
+
+
+@pytest.mark.parametrize("field", ["role", "start", "end"])
+def test_missing_field_names_the_slice_and_the_field(field: str) -> None:
+    broken = item("bull_2021")
+    del broken[field]
+    with pytest.raises(SliceError) as err:
+        parse_slices([item("first"), broken])
+    msg = str(err.value)
+    assert "slices.windows[1]" in msg and f"['{field}']" in msg
+    assert "bull_2021" in msg  # the slice's name is known, so the error names it
+
+
+def test_missing_name_is_reported_by_position() -> None:
+    broken = item("x")
+    del broken["name"]
+    with pytest.raises(SliceError, match=r"slices.windows\[0\]: missing field\(s\) \['name'\]"):
+        parse_slices([broken])
+
+
+def test_unparseable_timestamp_names_the_position() -> None:
+    with pytest.raises(SliceError, match=r"slices.windows\[0\].*cannot parse timestamp 'soon'"):
+        parse_slices([item("t", start="soon")])
+
+
+# ------------------------------------------------------------------------------ leakage guard
+def _train_test(test_start: str, test_end: str) -> list[Slice]:
+    return parse_slices(
+        [
+            item("train_1", start="2021-01-01 00:00", end="2021-01-10 23:00"),
+            item("test_1", role="test", start=test_start, end=test_end),
+        ]
+    )
+
+
+def test_test_slice_overlapping_training_is_refused() -> None:
+    with pytest.raises(SliceError) as err:
+        check_no_leakage(_train_test("2021-01-08", "2021-01-20"), pd.Timedelta(0))
+    msg = str(err.value)
+    assert "test slice 'test_1'" in msg and "training slice 'train_1'" in msg and "slices.embargo" in msg
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("2021-01-11 00:00", "2021-01-20"),  # 1h after training ends, embargo 24h
+        ("2021-01-11 23:00", "2021-01-20"),  # exactly at the embargo boundary
+        ("2020-12-01", "2020-12-31 00:00"),  # before training, 24h before its start
+        ("2020-12-01", "2021-02-01"),  # surrounds the training window
+    ],
+)
+def test_test_slice_within_the_embargo_of_training_is_refused(start: str, end: str) -> None:
+    with pytest.raises(SliceError, match="within the embargo of 1 days"):
+        check_no_leakage(_train_test(start, end), pd.Timedelta("24h"))
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [("2021-01-12 00:00", "2021-01-20"), ("2020-12-01", "2020-12-30 23:00")],
+)
+def test_test_slice_beyond_the_embargo_is_accepted(start: str, end: str) -> None:
+    check_no_leakage(_train_test(start, end), pd.Timedelta("24h"))  # 25h away: no error
+    with pytest.raises(SliceError):
+        check_no_leakage(_train_test(start, end), pd.Timedelta("25h"))
+
+
+def test_validation_slice_may_touch_training_but_test_may_not() -> None:
+    slices = parse_slices(
+        [
+            item("train_1", start="2021-01-01", end="2021-01-10"),
+            item("val_1", role="validation", start="2021-01-10 01:00", end="2021-01-15"),
+            item("test_1", role="test", start="2021-01-20", end="2021-01-25"),
+        ]
+    )
+    check_no_leakage(slices, pd.Timedelta("48h"))
+
+
+def test_leakage_check_requires_train_and_test_roles() -> None:
+    only_train = parse_slices([item("train_1")])
+    with pytest.raises(SliceError, match="role 'test'"):
+        check_no_leakage(only_train, H)
+    only_test = parse_slices([item("test_1", role="test")])
+    with pytest.raises(SliceError, match="role 'train'"):
+        check_no_leakage(only_test, H)
+
+
+# ------------------------------------------------------------------------------ resolve
+def test_resolve_maps_inclusive_timestamps_to_bar_ranges() -> None:
+    index = hourly(100)
+    slices = parse_slices(
+        [item("a", start="2021-01-01 10:00", end="2021-01-01 19:00"), item("b", start="2020-12-31", end="2021-01-01 04:00")]
+    )
+    wa, wb = resolve(slices, index)
+    assert (wa.lo, wa.hi, wa.bars) == (10, 20, 10)
+    assert (wb.lo, wb.hi) == (0, 5)
+    mask = role_mask([wa, wb], 100, "train")
+    assert mask.sum() == 15 and mask[10] and mask[19] and not mask[20] and not mask[5]
+    assert not role_mask([wa, wb], 100, "test").any()
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [("2022-01-01", "2022-02-01"), ("2020-01-01", "2020-06-01"), ("2021-01-05 03:00", "2021-01-05 03:30")],
+    ids=["after_data", "before_data", "too_short"],
+)
+def test_resolve_refuses_a_window_outside_the_data(start: str, end: str) -> None:
+    index = hourly(100)
+    with pytest.raises(SliceError) as err:
+        resolve(parse_slices([item("late", start=start, end=end)]), index)
+    msg = str(err.value)
+    assert "slice 'late'" in msg and "needs at least 2" in msg
+    assert str(index[0]) in msg and str(index[-1]) in msg
+
+
+# ------------------------------------------------------------------------------ regime labels
+def test_label_regime_reads_trend_against_noise() -> None:
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 0.001, 200)
+    up = 100 * np.exp(np.cumsum(0.002 + noise))
+    down = 100 * np.exp(np.cumsum(-0.002 + noise))
+    flat = 100 * np.exp(np.cumsum(noise - noise.mean()))  # ends where it started
+    assert label_regime(up) == "bull"
+    assert label_regime(down) == "bear"
+    assert label_regime(flat) == "sideways"
+    assert label_regime(np.full(50, 100.0)) == "sideways"
+    assert label_regime(np.array([100.0, 101.0])) == "sideways"  # too short to judge
+
+
+def test_label_regime_threshold_is_in_units_of_noise() -> None:
+    # Log returns alternate 0.022 / -0.018: mean 0.002, std 0.02, n = 100, so the window drifts
+    # by exactly one noise unit: t = 0.2 / (0.02 * sqrt(100)) = 1.0.
+    r = np.tile([0.022, -0.018], 50)
+    close = 100 * np.exp(np.concatenate([[0.0], np.cumsum(r)]))
+    t = np.diff(np.log(close)).sum() / (np.diff(np.log(close)).std() * np.sqrt(100))
+    assert 0.9 < t < 1.1
+    assert label_regime(close, threshold=0.5) == "bull"
+    assert label_regime(close, threshold=1.5) == "sideways"
+    assert label_regime(close[::-1], threshold=0.5) == "bear"
+
+
+# ------------------------------------------------------------------------------ walk forward
+def _handmade_close(n_train: int, test_bars: int) -> np.ndarray:
+    """Random training history, then an up fold, a down fold and a flat fold."""
+    rng = np.random.default_rng(1)
+    train = np.cumsum(rng.normal(0, 0.002, n_train))
+    noise = rng.normal(0, 0.001, test_bars)
+    up = train[-1] + np.cumsum(0.003 + noise)
+    down = up[-1] + np.cumsum(-0.003 + noise)
+    flat = down[-1] + np.cumsum(noise - noise.mean())
+    return 100 * np.exp(np.concatenate([train, up, down, flat]))
+
+
+@pytest.mark.parametrize(("embargo", "validation"), [(0, 0), (24, 0), (12, 36)])
+def test_walk_forward_folds_count_and_embargo(embargo: int, validation: int) -> None:
+    test_bars, folds = 48, 3
+    close = _handmade_close(300, test_bars)
+    index = hourly(len(close))
+    slices = walk_forward(index, close, folds=folds, test_bars=test_bars, embargo_bars=embargo, validation_bars=validation)
+
+    roles = [s.role for s in slices]
+    assert roles.count("train") == 1 and roles.count("test") == folds
+    assert roles.count("validation") == (1 if validation else 0)
+    tests = [s for s in slices if s.role == "test"]
+    assert [s.name for s in tests] == ["fold1", "fold2", "fold3"]
+    windows = {w.slice.name: w for w in resolve(slices, index)}
+    # Folds are the last folds * test_bars bars, contiguous, each test_bars long.
+    assert [windows[s.name].bars for s in tests] == [test_bars] * folds
+    assert windows["fold1"].lo == len(close) - folds * test_bars
+    assert windows["fold3"].hi == len(close)
+    assert all(windows[a.name].hi == windows[b.name].lo for a, b in zip(tests, tests[1:], strict=False))
+    # Training starts at the first bar and ends more than `embargo` bars before any test bar.
+    train = windows["train"]
+    assert train.lo == 0
+    assert windows["fold1"].lo - (train.hi - 1) == embargo + validation + 1
+    if validation:
+        assert windows["validation"].bars == validation and windows["validation"].hi == windows["fold1"].lo
+    check_no_leakage(slices, embargo * H)
+    with pytest.raises(SliceError):
+        check_no_leakage(slices, (embargo + validation + 1) * H)
+
+
+def test_walk_forward_labels_folds_from_their_own_prices() -> None:
+    close = _handmade_close(300, 60)
+    slices = walk_forward(hourly(len(close)), close, folds=3, test_bars=60, embargo_bars=10)
+    assert [(s.name, s.regime) for s in slices if s.role == "test"] == [
+        ("fold1", "bull"),
+        ("fold2", "bear"),
+        ("fold3", "sideways"),
+    ]
+    assert slices[0].regime == "unlabelled"
+
+
+def test_walk_forward_train_bars_limits_the_training_window() -> None:
+    close = _handmade_close(300, 48)
+    index = hourly(len(close))
+    slices = walk_forward(index, close, folds=3, test_bars=48, embargo_bars=24, train_bars=100)
+    train = resolve(slices, index)[0]
+    assert train.slice.role == "train" and train.bars == 100
+    assert train.hi == len(close) - 3 * 48 - 24
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"folds": 10, "test_bars": 48, "embargo_bars": 24},
+        {"folds": 0, "test_bars": 48, "embargo_bars": 24},
+        {"folds": 3, "test_bars": 48, "embargo_bars": 24, "train_bars": 1000},
+    ],
+)
+def test_walk_forward_that_does_not_fit_is_refused(kwargs: dict) -> None:
+    close = _handmade_close(300, 48)
+    with pytest.raises(SliceError, match="slices.walk_forward: .* do not fit in the data's 444 bars"):
+        walk_forward(hourly(len(close)), close, **kwargs)
