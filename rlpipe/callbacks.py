@@ -53,7 +53,7 @@ def print_table(sweep_id: str, rows: list[dict[str, Any]], uri: str) -> None:
     for r in rows:
         table.add_row(r["run_name"], r["seed"], r["status"], r["verdict"], _pct(r["test_total"]),
                       _pct(r["test_max_drawdown"]), _pct(r["consistency"]), str(r["model_version"]), r["run_id"])
-    console = Console()
+    console = Console(width=max(Console().width, 180))
     console.print(table)
     console.print(f"Tracking store: {uri}\nCompare the runs: `make ui`, then open http://127.0.0.1:5000 "
                   f"and filter with tags.`rlpipe.sweep_id` = '{sweep_id}'")

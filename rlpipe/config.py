@@ -51,9 +51,7 @@ def schema_of(cls: type) -> type:
         ("_target_", str, field(default=f"{cls.__module__}.{cls.__qualname__}"))
     ]
     for f in dataclasses.fields(cls):
-        tp = _omegaconf_type(hints[f.name])
-        optional = typing.get_origin(tp) is typing.Union
-        fields.append((f.name, tp, field(default=None) if optional else field(default=MISSING)))
+        fields.append((f.name, _omegaconf_type(hints[f.name]), field(default=MISSING)))
     return make_dataclass(f"{cls.__name__}Schema", fields)
 
 

@@ -64,6 +64,13 @@ def git_sha(root: Path) -> str:
         return "unknown"
 
 
+def check_required(cfg: DictConfig) -> None:
+    """Refuse a config with values still marked ??? (for example data.path with data=csv)."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(f"required value(s) not set: {', '.join(missing)}; pass them as key=value overrides")
+
+
 def check_agent_keys(agent_cfg: DictConfig) -> None:
     """Refuse agent keys the SB3 constructor does not take (a typo would otherwise crash late)."""
     target = agent_cfg.get("_target_")
@@ -80,6 +87,7 @@ def check_agent_keys(agent_cfg: DictConfig) -> None:
 def run(cfg: DictConfig, sweep_id: str | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Run one job and record it in MLflow; returns its summary (verdict, test metrics, run id)."""
     t_start = time.perf_counter()
+    check_required(cfg)
     check_agent_keys(cfg.agent)
     device = resolve_device(cfg.device)
     seed = int(cfg.seed)

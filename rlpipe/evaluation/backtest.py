@@ -77,7 +77,6 @@ def backtest(
     exposure = np.zeros(n)
     active = np.ones(n, bool)
     final: dict[str, FloatArray] = {}
-    rng = np.random.default_rng(seed)
     agent_rows = pol == names.index(AGENT) if policy is not None else np.zeros(n, bool)
     const = {"buy_and_hold": LONG, "flat": HOLD}
     actions = np.zeros(n, np.int64)
@@ -85,12 +84,18 @@ def backtest(
         if name in const:
             actions[pol == k] = const[name]
     random_rows = pol == names.index("random") if "random" in names else np.zeros(n, bool)
+    # One generator per slice (keyed by seed and slice name), so a slice's random baseline does
+    # not depend on which other slices share the batch.
+    random_actions = np.zeros((n, steps), np.int64)
+    for i in np.flatnonzero(random_rows):
+        key = [seed, *windows[win[i]].slice.name.encode()]
+        random_actions[i] = np.random.default_rng(key).integers(0, 3, steps)
     park_lo, park_last = np.zeros(n, np.int64), np.full(n, market.n_bars - 1)
 
     for step in range(1, steps + 1):
         if policy is not None and agent_rows.any():
             actions[agent_rows] = policy(sim.observe()[agent_rows])
-        actions[random_rows] = rng.integers(0, 3, int(random_rows.sum()))
+        actions[random_rows] = random_actions[random_rows, step - 1]
         exposure += active & (sim.qty != 0)
         sim.step(actions)
         equity[active, step] = sim.equity[active]
@@ -153,11 +158,11 @@ def aggregates(results: Sequence[SliceResult], role: str = "test") -> Metrics:
         "consistency": mx.consistency(totals),
         "positive_slices": float(sum(t > 0 for t in totals)),
         "slices": float(len(totals)),
-        "worst_slice_total": float(min(totals)),
+        "worst_slice_total": float(np.min(totals)),  # np.min/np.max: NaN-propagating
         "best_slice_share": mx.best_slice_share(totals),
         "total": float(np.sum(totals)),
         "mean_total": float(np.mean(totals)),
-        "max_drawdown": float(max(r.metrics["max_drawdown"] for r in agent)),
+        "max_drawdown": float(np.max([r.metrics["max_drawdown"] for r in agent])),
         "sharpe_mean": float(np.mean(sharpes)),
         "sharpe_std": float(np.std(sharpes, ddof=1)) if len(sharpes) > 1 else 0.0,
         "beats_buy_and_hold": float(np.mean([e > 0 for e in excess])) if excess else float("nan"),

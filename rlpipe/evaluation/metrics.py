@@ -39,9 +39,9 @@ def sharpe(rets: FloatArray, periods_per_year: float) -> float:
     r = np.asarray(rets, dtype=float)
     if r.size < 2:
         return math.nan
+    if np.ptp(r) == 0:  # exact test: rounding leaves a tiny std on a constant series
+        return 0.0 if r[0] == 0 else math.nan
     sd = r.std(ddof=1)
-    if sd == 0:
-        return 0.0 if r.mean() == 0 else math.nan
     return float(r.mean() / sd * math.sqrt(periods_per_year))
 
 

@@ -1,0 +1,105 @@
+"""Every config group option and preset composes and instantiates; typos fail at start-up."""
+
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+from hydra.utils import instantiate
+from omegaconf.errors import ConfigKeyError, ValidationError
+
+from rlpipe.data.slices import SliceSpec
+from rlpipe.data.sources import DataSpec
+from rlpipe.envs.rewards import RewardConfig
+from rlpipe.envs.sim import SimConfig
+from rlpipe.errors import ConfigError
+from rlpipe.gates.rules import GatesConfig
+from rlpipe.pipeline import check_agent_keys, check_required
+from rlpipe.tracking.config import TrackingConfig
+from tests.conftest import CONF
+
+EXPECTED = {
+    "data": DataSpec, "env": SimConfig, "reward": RewardConfig, "slices": SliceSpec,
+    "gates": GatesConfig, "tracking": TrackingConfig,
+}
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("group", "option"), [(g, o) for g in (*EXPECTED, "agent") for o in options(g)]
+)
+def test_every_group_option_composes_and_instantiates(compose_cfg, group, option):
+    extra = ["data.path=somewhere.csv"] if group == "data" and option in ("csv", "parquet") else []
+    cfg = compose_cfg(f"{group}={option}", *extra)
+    if group == "agent":
+        check_agent_keys(cfg.agent)
+        assert cfg.agent._target_.startswith("stable_baselines3.")
+        return
+    obj = instantiate(cfg[group], _convert_="all")
+    assert isinstance(obj, EXPECTED[group])
+
+
+@pytest.mark.parametrize("preset", options("experiment"))
+def test_every_preset_composes(compose_cfg, preset):
+    cfg = compose_cfg(f"experiment={preset}", smoke=False)
+    assert cfg.timesteps > 0
+    for group, cls in EXPECTED.items():
+        assert isinstance(instantiate(cfg[group], _convert_="all"), cls)
+
+
+def test_smoke_preset_is_tiny(compose_cfg):
+    cfg = compose_cfg()
+    assert cfg.timesteps <= 1000 and cfg.env.n_envs <= 4 and cfg.progress_bar is False
+
+
+def test_default_declared_slices_match_the_synthetic_schedule(compose_cfg):
+    cfg = compose_cfg()
+    df = instantiate(cfg.data, _convert_="all").load()
+    slices = instantiate(cfg.slices, _convert_="all").build(df.index, df["close"].to_numpy())
+    for s in slices:
+        window = df.loc[s.start : s.end, "regime"]
+        assert set(window) == {s.regime}, s.name
+    assert {s.regime for s in slices if s.role == "test"} == {"bull", "bear", "sideways"}
+
+
+def test_unknown_key_override_fails_at_startup():
+    with initialize_config_dir(str(CONF), version_base="1.3"), pytest.raises(ConfigCompositionException) as exc:
+        compose("train", overrides=["env.stakee=0.5"])
+    assert "stakee" in str(exc.value.__cause__ or exc.value)
+
+
+def test_wrong_type_override_fails_at_startup():
+    with initialize_config_dir(str(CONF), version_base="1.3"), pytest.raises(
+        (ConfigCompositionException, ValidationError)
+    ) as exc:
+        compose("train", overrides=["env.n_envs=many"])
+    assert "n_envs" in str(exc.value.__cause__ or exc.value)
+
+
+def test_unknown_agent_key_is_named(compose_cfg):
+    cfg = compose_cfg("+agent.learnin_rate=0.1")
+    with pytest.raises(ConfigError, match="agent.learnin_rate"):
+        check_agent_keys(cfg.agent)
+
+
+def test_invalid_env_value_names_the_key(compose_cfg):
+    cfg = compose_cfg("env.close_mode=some")
+    with pytest.raises(Exception, match="env.close_mode"):
+        instantiate(cfg.env, _convert_="all")
+
+
+def test_missing_required_value_is_reported():
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=["data=csv"])
+    with pytest.raises(ConfigError, match=r"data\.path"):
+        check_required(cfg)
+
+
+def test_schema_rejects_unknown_top_level_key():
+    with initialize_config_dir(str(CONF), version_base="1.3"), pytest.raises(
+        (ConfigCompositionException, ConfigKeyError)
+    ):
+        compose("train", overrides=["timestep=5"])
