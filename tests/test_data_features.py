@@ -25,7 +25,9 @@ T = 150  # the bar up to which everything must be unchanged
 
 @pytest.fixture(scope="module")
 def market_df() -> pd.DataFrame:
-    return make_synthetic_market(seed=3, segments=[Segment("bull", 5), Segment("bear", 5), Segment("sideways", 5)])
+    return make_synthetic_market(
+        seed=3, segments=[Segment("bull", 5), Segment("bear", 5), Segment("sideways", 5)]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -72,18 +74,24 @@ def test_stats_fitted_on_past_training_bars_ignore_the_future(
     market_df: pd.DataFrame, train_mask: np.ndarray
 ) -> None:
     perturbed = perturb_after(market_df, T, seed=9)
-    assert fit_stats(raw_features(market_df), train_mask) == fit_stats(raw_features(perturbed), train_mask)
+    assert fit_stats(raw_features(market_df), train_mask) == fit_stats(
+        raw_features(perturbed), train_mask
+    )
 
 
-def _observations_batch(df: pd.DataFrame, stats: FeatureStats, kind: str, actions: np.ndarray) -> list:
+def _observations_batch(
+    df: pd.DataFrame, stats: FeatureStats, kind: str, actions: np.ndarray
+) -> list:
     market = make_market(df, normalise(raw_features(df), stats))
     sim = BatchSim(market, SimConfig(kind=kind, n_envs=3, maker_fee=-0.0001), RewardConfig(), 3)
     starts = np.array([60, 100, 130])
     sim.reset_rows(np.arange(3), starts, starts + 200, np.array([0, 1, -1]))
-    record = [(sim.observe().copy(), sim.equity.copy())]
+    record: list[tuple[np.ndarray, ...]] = [(sim.observe().copy(), sim.equity.copy())]
     for a in actions:  # steps until every row stands at bar T
         res = sim.step(a)
-        record.append((sim.observe().copy(), sim.equity.copy(), res.reward.copy(), res.fills.copy()))
+        record.append(
+            (sim.observe().copy(), sim.equity.copy(), res.reward.copy(), res.fills.copy())
+        )
     assert (sim.t == starts + len(actions)).all()
     return record
 
@@ -111,11 +119,15 @@ def test_trading_env_observations_up_to_t_ignore_any_change_after_t(
     market_df: pd.DataFrame, train_mask: np.ndarray, kind: str
 ) -> None:
     stats = fit_stats(raw_features(market_df), train_mask)
-    cfg = SimConfig(kind=kind, n_envs=1, episode_bars=60, reset_margin_bars=4, random_initial_position=0.5)
+    cfg = SimConfig(
+        kind=kind, n_envs=1, episode_bars=60, reset_margin_bars=4, random_initial_position=0.5
+    )
     windows = [(50, 200)]
 
     def make_env(df: pd.DataFrame) -> TradingEnv:
-        return TradingEnv(make_market(df, normalise(raw_features(df), stats)), cfg, RewardConfig(), windows)
+        return TradingEnv(
+            make_market(df, normalise(raw_features(df), stats)), cfg, RewardConfig(), windows
+        )
 
     env = make_env(market_df)
     obs0, _ = env.reset(seed=21)
@@ -140,7 +152,9 @@ def test_trading_env_observations_up_to_t_ignore_any_change_after_t(
 
 
 # ------------------------------------------------------------------------------ normalisation
-def test_stats_are_fitted_on_training_rows_only(market_df: pd.DataFrame, train_mask: np.ndarray) -> None:
+def test_stats_are_fitted_on_training_rows_only(
+    market_df: pd.DataFrame, train_mask: np.ndarray
+) -> None:
     raw = raw_features(market_df)
     stats = fit_stats(raw, train_mask)
     changed = raw.copy()
@@ -158,7 +172,9 @@ def test_normalise_is_z_score_clipped_to_three_with_nan_and_inf_as_zero() -> Non
     stats = FeatureStats(("a", "b"), (2.0, 1.0), (2.0, 0.5))
     z = normalise(raw, stats)
     assert z.dtype == np.float32
-    np.testing.assert_array_equal(z[:, 0], np.array([-1.0, 0.0, 1.0, CLIP, -CLIP, 0.0, 0.0], np.float32))
+    np.testing.assert_array_equal(
+        z[:, 0], np.array([-1.0, 0.0, 1.0, CLIP, -CLIP, 0.0, 0.0], np.float32)
+    )
     np.testing.assert_array_equal(z[:, 1], np.zeros(7, np.float32))
     assert CLIP == 3.0
 
@@ -180,7 +196,9 @@ def test_constant_training_column_gets_unit_sigma() -> None:
     np.testing.assert_array_equal(normalise(raw, stats)[:, 0], np.array([0, 0, 0, 3], np.float32))
 
 
-def test_feature_stats_roundtrip_through_dict_and_json(market_df: pd.DataFrame, train_mask: np.ndarray) -> None:
+def test_feature_stats_roundtrip_through_dict_and_json(
+    market_df: pd.DataFrame, train_mask: np.ndarray
+) -> None:
     raw = raw_features(market_df)
     stats = fit_stats(raw, train_mask)
     d = stats.to_dict()
@@ -191,7 +209,9 @@ def test_feature_stats_roundtrip_through_dict_and_json(market_df: pd.DataFrame, 
     assert np.array_equal(normalise(raw, back), normalise(raw, stats))
 
 
-def test_normalise_refuses_columns_that_differ_from_the_fitted_ones(market_df: pd.DataFrame) -> None:
+def test_normalise_refuses_columns_that_differ_from_the_fitted_ones(
+    market_df: pd.DataFrame,
+) -> None:
     raw = raw_features(market_df)
     stats = fit_stats(raw, np.ones(len(raw), bool))
     with pytest.raises(ValueError, match="differ from fitted"):

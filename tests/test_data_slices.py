@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,8 +22,17 @@ from rlpipe.errors import SliceError
 H = pd.Timedelta("1h")
 
 
-def item(name: str, role: str = "train", start: str = "2021-01-01", end: str = "2021-01-10", **kw: str) -> dict:
-    return {"name": name, "role": role, "regime": kw.pop("regime", "bull"), "start": start, "end": end, **kw}
+def item(
+    name: str, role: str = "train", start: str = "2021-01-01", end: str = "2021-01-10", **kw: str
+) -> dict:
+    return {
+        "name": name,
+        "role": role,
+        "regime": kw.pop("regime", "bull"),
+        "start": start,
+        "end": end,
+        **kw,
+    }
 
 
 def hourly(n: int, start: str = "2021-01-01") -> pd.DatetimeIndex:
@@ -33,12 +44,21 @@ def test_parse_slices_builds_utc_slices() -> None:
     slices = parse_slices(
         [
             item("train_1", start="2021-01-01", end="2021-02-01"),
-            {"name": "test_1", "role": "test", "start": "2021-03-01T00:00+02:00", "end": "2021-03-10"},
+            {
+                "name": "test_1",
+                "role": "test",
+                "start": "2021-03-01T00:00+02:00",
+                "end": "2021-03-10",
+            },
         ]
     )
     assert [s.name for s in slices] == ["train_1", "test_1"]
     assert slices[0] == Slice(
-        "train_1", "train", "bull", pd.Timestamp("2021-01-01", tz="UTC"), pd.Timestamp("2021-02-01", tz="UTC")
+        "train_1",
+        "train",
+        "bull",
+        pd.Timestamp("2021-01-01", tz="UTC"),
+        pd.Timestamp("2021-02-01", tz="UTC"),
     )
     assert slices[1].regime == "unlabelled"
     assert slices[1].start == pd.Timestamp("2021-02-28 22:00", tz="UTC")
@@ -111,7 +131,11 @@ def test_test_slice_overlapping_training_is_refused() -> None:
     with pytest.raises(SliceError) as err:
         check_no_leakage(_train_test("2021-01-08", "2021-01-20"), pd.Timedelta(0))
     msg = str(err.value)
-    assert "test slice 'test_1'" in msg and "training slice 'train_1'" in msg and "slices.embargo" in msg
+    assert (
+        "test slice 'test_1'" in msg
+        and "training slice 'train_1'" in msg
+        and "slices.embargo" in msg
+    )
 
 
 @pytest.mark.parametrize(
@@ -162,7 +186,10 @@ def test_leakage_check_requires_train_and_test_roles() -> None:
 def test_resolve_maps_inclusive_timestamps_to_bar_ranges() -> None:
     index = hourly(100)
     slices = parse_slices(
-        [item("a", start="2021-01-01 10:00", end="2021-01-01 19:00"), item("b", start="2020-12-31", end="2021-01-01 04:00")]
+        [
+            item("a", start="2021-01-01 10:00", end="2021-01-01 19:00"),
+            item("b", start="2020-12-31", end="2021-01-01 04:00"),
+        ]
     )
     wa, wb = resolve(slices, index)
     assert (wa.lo, wa.hi, wa.bars) == (10, 20, 10)
@@ -174,7 +201,11 @@ def test_resolve_maps_inclusive_timestamps_to_bar_ranges() -> None:
 
 @pytest.mark.parametrize(
     ("start", "end"),
-    [("2022-01-01", "2022-02-01"), ("2020-01-01", "2020-06-01"), ("2021-01-05 03:00", "2021-01-05 03:30")],
+    [
+        ("2022-01-01", "2022-02-01"),
+        ("2020-01-01", "2020-06-01"),
+        ("2021-01-05 03:00", "2021-01-05 03:30"),
+    ],
     ids=["after_data", "before_data", "too_short"],
 )
 def test_resolve_refuses_a_window_outside_the_data(start: str, end: str) -> None:
@@ -229,7 +260,14 @@ def test_walk_forward_folds_count_and_embargo(embargo: int, validation: int) -> 
     test_bars, folds = 48, 3
     close = _handmade_close(300, test_bars)
     index = hourly(len(close))
-    slices = walk_forward(index, close, folds=folds, test_bars=test_bars, embargo_bars=embargo, validation_bars=validation)
+    slices = walk_forward(
+        index,
+        close,
+        folds=folds,
+        test_bars=test_bars,
+        embargo_bars=embargo,
+        validation_bars=validation,
+    )
 
     roles = [s.role for s in slices]
     assert roles.count("train") == 1 and roles.count("test") == folds
@@ -241,13 +279,16 @@ def test_walk_forward_folds_count_and_embargo(embargo: int, validation: int) -> 
     assert [windows[s.name].bars for s in tests] == [test_bars] * folds
     assert windows["fold1"].lo == len(close) - folds * test_bars
     assert windows["fold3"].hi == len(close)
-    assert all(windows[a.name].hi == windows[b.name].lo for a, b in zip(tests, tests[1:], strict=False))
+    assert all(windows[a.name].hi == windows[b.name].lo for a, b in pairwise(tests))
     # Training starts at the first bar and ends more than `embargo` bars before any test bar.
     train = windows["train"]
     assert train.lo == 0
     assert windows["fold1"].lo - (train.hi - 1) == embargo + validation + 1
     if validation:
-        assert windows["validation"].bars == validation and windows["validation"].hi == windows["fold1"].lo
+        assert (
+            windows["validation"].bars == validation
+            and windows["validation"].hi == windows["fold1"].lo
+        )
     check_no_leakage(slices, embargo * H)
     with pytest.raises(SliceError):
         check_no_leakage(slices, (embargo + validation + 1) * H)
@@ -283,5 +324,7 @@ def test_walk_forward_train_bars_limits_the_training_window() -> None:
 )
 def test_walk_forward_that_does_not_fit_is_refused(kwargs: dict) -> None:
     close = _handmade_close(300, 48)
-    with pytest.raises(SliceError, match="slices.walk_forward: .* do not fit in the data's 444 bars"):
+    with pytest.raises(
+        SliceError, match=r"slices\.walk_forward: .* do not fit in the data's 444 bars"
+    ):
         walk_forward(hourly(len(close)), close, **kwargs)

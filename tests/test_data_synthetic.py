@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -63,7 +65,7 @@ def test_regime_column_equals_the_declared_schedule() -> None:
         expected.loc[first:last] = regime
     assert (df["regime"] == expected).all()
     # Segments are contiguous and each has days * 24 hourly bars.
-    for (_, _, last), (_, nxt, _) in zip(schedule, schedule[1:], strict=False):
+    for (_, _, last), (_, nxt, _) in pairwise(schedule):
         assert nxt - last == pd.Timedelta("1h")
     for seg, (_, first, last) in zip(segments, schedule, strict=True):
         assert len(df.loc[first:last]) == seg.days * 24
@@ -115,9 +117,15 @@ def test_planted_signal_changes_returns_by_a_persistent_drift() -> None:
     # Same seed, same noise: in a bull-only market (no mean reversion), the return difference
     # between signal strengths is exactly strength * sigma * z_t, a persistent AR(1) drift.
     segs = [Segment("bull", 30)]
-    r0 = log_returns(make_synthetic_market(seed=2, segments=segs, signal_strength=0.0)).to_numpy()[1:]
-    r1 = log_returns(make_synthetic_market(seed=2, segments=segs, signal_strength=0.1)).to_numpy()[1:]
-    r2 = log_returns(make_synthetic_market(seed=2, segments=segs, signal_strength=0.2)).to_numpy()[1:]
+    r0 = log_returns(make_synthetic_market(seed=2, segments=segs, signal_strength=0.0)).to_numpy()[
+        1:
+    ]
+    r1 = log_returns(make_synthetic_market(seed=2, segments=segs, signal_strength=0.1)).to_numpy()[
+        1:
+    ]
+    r2 = log_returns(make_synthetic_market(seed=2, segments=segs, signal_strength=0.2)).to_numpy()[
+        1:
+    ]
     d1, d2 = r1 - r0, r2 - r0
     assert np.abs(d1).max() > 1e-4  # the signal does change returns
     np.testing.assert_allclose(d2, 2 * d1, atol=1e-12)  # linear in the strength
@@ -129,7 +137,9 @@ def test_zero_signal_strength_removes_the_momentum_edge() -> None:
     segs = [Segment("bull", 60)]
 
     def momentum_corr(strength: float) -> float:
-        r = log_returns(make_synthetic_market(seed=0, segments=segs, signal_strength=strength)).to_numpy()[1:]
+        r = log_returns(
+            make_synthetic_market(seed=0, segments=segs, signal_strength=strength)
+        ).to_numpy()[1:]
         past = pd.Series(r).rolling(24).sum().to_numpy()
         return float(np.corrcoef(past[24:-1], r[25:])[0, 1])
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from rlpipe.data.sources import load_market
+from rlpipe.data.sources import data_digest, load_market
 from rlpipe.data.synthetic import Segment, make_synthetic_market
 from rlpipe.data.validation import validate_market
 from rlpipe.errors import DataError
@@ -41,16 +42,18 @@ def write(table: pd.DataFrame, fmt: str, tmp_path: Path, name: str = "market") -
     return path
 
 
-def load_error(table: pd.DataFrame, fmt: str, tmp_path: Path, **kwargs: object) -> tuple[Path, str]:
+def load_error(table: pd.DataFrame, fmt: str, tmp_path: Path, **kwargs: Any) -> tuple[Path, str]:
     path = write(table, fmt, tmp_path)
     with pytest.raises(DataError) as err:
-        load_market(fmt, path=str(path), **kwargs)  # type: ignore[arg-type]
+        load_market(fmt, path=str(path), **kwargs)
     return path, str(err.value)
 
 
 # ------------------------------------------------------------------------------ valid input
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_valid_file_loads_with_utc_index_and_float_columns(good: pd.DataFrame, fmt: str, tmp_path: Path) -> None:
+def test_valid_file_loads_with_utc_index_and_float_columns(
+    good: pd.DataFrame, fmt: str, tmp_path: Path
+) -> None:
     path = write(good, fmt, tmp_path)
     df = load_market(fmt, path=str(path), max_gap="1h")
     assert list(df.columns) == ["open", "high", "low", "close", "volume", "bid", "ask"]
@@ -61,7 +64,9 @@ def test_valid_file_loads_with_utc_index_and_float_columns(good: pd.DataFrame, f
     np.testing.assert_allclose(df["close"].to_numpy(), good["close"].to_numpy(), rtol=1e-15)
 
 
-def test_column_names_are_case_insensitive_and_extra_columns_dropped(good: pd.DataFrame, tmp_path: Path) -> None:
+def test_column_names_are_case_insensitive_and_extra_columns_dropped(
+    good: pd.DataFrame, tmp_path: Path
+) -> None:
     table = good.rename(columns={"close": "Close", "volume": "VOLUME"}).assign(note="x")
     df = load_market("csv", path=str(write(table, "csv", tmp_path)))
     assert list(df.columns) == ["open", "high", "low", "close", "volume", "bid", "ask"]
@@ -85,7 +90,9 @@ def test_non_utc_offsets_in_a_file_are_converted_to_utc(good: pd.DataFrame, tmp_
 
 # ------------------------------------------------------------------------------ timestamps
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_unsorted_stamps_name_file_and_first_out_of_order_stamp(good: pd.DataFrame, fmt: str, tmp_path: Path) -> None:
+def test_unsorted_stamps_name_file_and_first_out_of_order_stamp(
+    good: pd.DataFrame, fmt: str, tmp_path: Path
+) -> None:
     table = good.copy()
     table.iloc[[5, 6]] = good.iloc[[6, 5]].to_numpy()
     path, msg = load_error(table, fmt, tmp_path)
@@ -107,7 +114,9 @@ def test_duplicate_stamp_names_file_and_stamp(good: pd.DataFrame, fmt: str, tmp_
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_gap_beyond_tolerance_names_file_stamp_and_setting(good: pd.DataFrame, fmt: str, tmp_path: Path) -> None:
+def test_gap_beyond_tolerance_names_file_stamp_and_setting(
+    good: pd.DataFrame, fmt: str, tmp_path: Path
+) -> None:
     table = good.drop(index=range(10, 14))  # bars 10..13 missing: a 5h step before bar 14
     path, msg = load_error(table, fmt, tmp_path, max_gap="2h")
     assert str(path) in msg
@@ -117,7 +126,9 @@ def test_gap_beyond_tolerance_names_file_stamp_and_setting(good: pd.DataFrame, f
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_gap_within_tolerance_or_unchecked_is_accepted(good: pd.DataFrame, fmt: str, tmp_path: Path) -> None:
+def test_gap_within_tolerance_or_unchecked_is_accepted(
+    good: pd.DataFrame, fmt: str, tmp_path: Path
+) -> None:
     table = good.drop(index=range(10, 14))
     path = write(table, fmt, tmp_path)
     assert len(load_market(fmt, path=str(path), max_gap="5h")) == len(good) - 4
@@ -128,7 +139,7 @@ def test_gap_within_tolerance_or_unchecked_is_accepted(good: pd.DataFrame, fmt: 
 def test_gap_check_does_not_depend_on_index_resolution(good: pd.DataFrame, unit: str) -> None:
     df = good.drop(index=range(10, 14)).set_index("timestamp")
     df.index = df.index.as_unit(unit)
-    with pytest.raises(DataError, match="exceeds the tolerance data.max_gap"):
+    with pytest.raises(DataError, match=r"exceeds the tolerance data\.max_gap"):
         validate_market(df, "frame", pd.Timedelta("2h"))
 
 
@@ -160,7 +171,7 @@ def test_non_utc_index_is_refused_by_validation(good: pd.DataFrame) -> None:
         validate_market(df, "berlin.parquet")
     assert "berlin.parquet" in str(err.value) and "UTC" in str(err.value)
     df.index = df.index.tz_localize(None)
-    with pytest.raises(DataError, match="berlin.parquet: timestamps must be UTC"):
+    with pytest.raises(DataError, match=r"berlin\.parquet: timestamps must be UTC"):
         validate_market(df, "berlin.parquet")
 
 
@@ -173,7 +184,9 @@ def test_missing_timestamp_column_names_the_setting(good: pd.DataFrame, tmp_path
 # ------------------------------------------------------------------------------ values
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("column", ["close", "volume", "bid"])
-def test_nan_names_file_column_and_stamp(good: pd.DataFrame, fmt: str, column: str, tmp_path: Path) -> None:
+def test_nan_names_file_column_and_stamp(
+    good: pd.DataFrame, fmt: str, column: str, tmp_path: Path
+) -> None:
     table = good.copy()
     table.loc[[12, 30], column] = np.nan
     path, msg = load_error(table, fmt, tmp_path)
@@ -194,7 +207,9 @@ def test_non_positive_price_names_file_column_and_stamp(
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_high_below_low_names_file_columns_and_stamp(good: pd.DataFrame, fmt: str, tmp_path: Path) -> None:
+def test_high_below_low_names_file_columns_and_stamp(
+    good: pd.DataFrame, fmt: str, tmp_path: Path
+) -> None:
     table = good.copy()
     high, low = float(good.loc[20, "high"]), float(good.loc[20, "low"])
     table.loc[20, "high"], table.loc[20, "low"] = low, high
@@ -206,14 +221,26 @@ def test_high_below_low_names_file_columns_and_stamp(good: pd.DataFrame, fmt: st
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda t: t.assign(volume=np.where(t.index == 3, -5.0, t["volume"])), "column 'volume' is negative at {3}"),
-        (lambda t: t.assign(open=np.where(t.index == 4, t["high"] * 1.1, t["open"])), "column 'open' lies outside [low, high] at {4}"),
-        (lambda t: t.assign(bid=np.where(t.index == 5, t["ask"] * 1.01, t["bid"])), "column 'bid' is above 'ask' at {5}"),
+        (
+            lambda t: t.assign(volume=np.where(t.index == 3, -5.0, t["volume"])),
+            "column 'volume' is negative at {3}",
+        ),
+        (
+            lambda t: t.assign(open=np.where(t.index == 4, t["high"] * 1.1, t["open"])),
+            "column 'open' lies outside [low, high] at {4}",
+        ),
+        (
+            lambda t: t.assign(bid=np.where(t.index == 5, t["ask"] * 1.01, t["bid"])),
+            "column 'bid' is above 'ask' at {5}",
+        ),
     ],
     ids=["negative_volume", "open_outside_range", "crossed_quote"],
 )
 def test_other_value_violations_name_column_and_stamp(
-    good: pd.DataFrame, tmp_path: Path, mutate: Callable[[pd.DataFrame], pd.DataFrame], expected: str
+    good: pd.DataFrame,
+    tmp_path: Path,
+    mutate: Callable[[pd.DataFrame], pd.DataFrame],
+    expected: str,
 ) -> None:
     path, msg = load_error(mutate(good), "parquet", tmp_path)
     row = int(expected.split("{")[1].rstrip("}"))
@@ -232,7 +259,9 @@ def test_non_numeric_cell_names_file_column_and_stamp(good: pd.DataFrame, tmp_pa
 
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("drop", [["volume"], ["high", "low"]])
-def test_missing_columns_are_named(good: pd.DataFrame, fmt: str, drop: list[str], tmp_path: Path) -> None:
+def test_missing_columns_are_named(
+    good: pd.DataFrame, fmt: str, drop: list[str], tmp_path: Path
+) -> None:
     path, msg = load_error(good.drop(columns=drop), fmt, tmp_path)
     assert str(path) in msg
     assert f"missing column(s) {drop}" in msg
@@ -267,7 +296,19 @@ def test_unreadable_parquet_names_file(tmp_path: Path) -> None:
 
 
 def test_unknown_source_and_missing_path_name_the_setting() -> None:
-    with pytest.raises(DataError, match="data.source='excel'"):
+    with pytest.raises(DataError, match=r"data\.source='excel'"):
         load_market("excel", path="x.xlsx")
-    with pytest.raises(DataError, match="needs data.path"):
+    with pytest.raises(DataError, match=r"needs data\.path"):
         load_market("csv")
+
+
+# ------------------------------------------------------------------------------ digest
+def test_data_digest_identifies_the_bars_not_their_storage_resolution(good: pd.DataFrame) -> None:
+    df = good.set_index("timestamp")
+    as_ns = df.copy()
+    as_ns.index = as_ns.index.as_unit("ns")
+    assert data_digest(df) == data_digest(as_ns)  # same bars read from CSV (us) or Parquet (ns)
+    changed = df.copy()
+    changed.iloc[5, changed.columns.get_loc("close")] *= 1.0001
+    assert data_digest(changed) != data_digest(df)
+    assert len(data_digest(df)) == 16

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from rlpipe.data.features import fit_stats, normalise, raw_features
 from rlpipe.data.synthetic import Segment, make_synthetic_market
@@ -39,12 +41,24 @@ def market() -> Market:
 
 
 def sim_cfg(kind: str, **kw: object) -> SimConfig:
-    base: dict = {"kind": kind, "n_envs": 4, "episode_bars": 20, "reset_margin_bars": 4, "maker_fee": -0.0001}
+    base: dict = {
+        "kind": kind,
+        "n_envs": 4,
+        "episode_bars": 20,
+        "reset_margin_bars": 4,
+        "maker_fee": -0.0001,
+    }
     return SimConfig(**{**base, **kw})
 
 
-SHAPED = RewardConfig(kind="shaped", hold_limit_hours=5, hold_penalty=0.1, flat_limit_hours=3, flat_penalty=0.05,
-                      terminal_penalty=1.0)
+SHAPED = RewardConfig(
+    kind="shaped",
+    hold_limit_hours=5,
+    hold_penalty=0.1,
+    flat_limit_hours=3,
+    flat_penalty=0.05,
+    terminal_penalty=1.0,
+)
 
 
 # ------------------------------------------------------------------------------ API conformance
@@ -62,8 +76,10 @@ def test_trading_env_passes_gymnasium_and_sb3_checkers(market: Market, kind: str
     assert _checker_warnings(lambda: gym_check_env(env)) == []
     assert _checker_warnings(lambda: sb3_check_env(env)) == []
     assert env.observation_space.shape == (market.n_features + (5 if kind == "baseline" else 7),)
-    assert (env.observation_space.low == -3).all() and (env.observation_space.high == 3).all()
-    assert env.action_space.n == 3
+    space, actions = env.observation_space, env.action_space
+    assert isinstance(space, gym.spaces.Box) and space.dtype == np.float32
+    assert (space.low == -3).all() and (space.high == 3).all()
+    assert isinstance(actions, gym.spaces.Discrete) and actions.n == 3
 
 
 def test_dummy_env_passes_gymnasium_and_sb3_checkers() -> None:
@@ -89,7 +105,9 @@ def test_dummy_env_rewards_the_action_matching_the_sign_of_obs0() -> None:
 @pytest.mark.parametrize("kind", ["baseline", "management"])
 def test_same_seed_gives_the_same_episode(market: Market, kind: str) -> None:
     def rollout(seed: int) -> tuple[list, list]:
-        env = TradingEnv(market, sim_cfg(kind, random_initial_position=0.5, episode_bars_std=4), SHAPED, WINDOWS)
+        env = TradingEnv(
+            market, sim_cfg(kind, random_initial_position=0.5, episode_bars_std=4), SHAPED, WINDOWS
+        )
         obs, _ = env.reset(seed=seed)
         actions = np.random.default_rng(seed).integers(0, 3, 200)
         observations, rewards = [obs], []
@@ -127,7 +145,9 @@ def test_trading_env_episode_has_fixed_length_inside_a_training_window(market: M
 
 def test_episode_sampler_respects_windows_margin_length_and_initial_side() -> None:
     windows = [(0, 100), (200, 260)]
-    cfg = SimConfig(episode_bars=30, episode_bars_std=5, reset_margin_bars=10, random_initial_position=0.4)
+    cfg = SimConfig(
+        episode_bars=30, episode_bars_std=5, reset_margin_bars=10, random_initial_position=0.4
+    )
     sampler = EpisodeSampler(windows, cfg)
     rng = np.random.default_rng(0)
     draws = np.array([sampler.sample(rng) for _ in range(3000)])
@@ -147,8 +167,8 @@ def test_episode_that_fits_no_window_is_a_config_error() -> None:
 
 
 # ------------------------------------------------------------------------------ vec equivalence
-def _rollout_vec(venv, actions: np.ndarray) -> list:  # type: ignore[no-untyped-def]
-    out = [("reset", venv.reset())]
+def _rollout_vec(venv: VecEnv, actions: np.ndarray) -> list:
+    out: list[Any] = [("reset", venv.reset())]
     for a in actions:
         out.append(venv.step(a))
     return out
@@ -156,7 +176,9 @@ def _rollout_vec(venv, actions: np.ndarray) -> list:  # type: ignore[no-untyped-
 
 def _rollout_singles(envs: list[TradingEnv], seed: int, actions: np.ndarray) -> list:
     """SB3's DummyVecEnv semantics by hand: reset env i with seed + i, auto-reset unseeded."""
-    out = [("reset", np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]))]
+    out: list[Any] = [
+        ("reset", np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]))
+    ]
     returns = np.zeros(len(envs))
     lengths = np.zeros(len(envs), int)
     for a in actions:
@@ -182,7 +204,9 @@ def _rollout_singles(envs: list[TradingEnv], seed: int, actions: np.ndarray) -> 
 def _assert_same_trajectory(vec: list, single: list, episode_r_tol: float = 0.0) -> int:
     assert np.array_equal(vec[0][1], single[0][1])
     episodes = 0
-    for step, ((vo, vr, vd, vi), (so, sr, sd, si)) in enumerate(zip(vec[1:], single[1:], strict=True)):
+    for step, ((vo, vr, vd, vi), (so, sr, sd, si)) in enumerate(
+        zip(vec[1:], single[1:], strict=True)
+    ):
         assert np.array_equal(vo, so), f"obs at step {step}"
         assert vr.dtype == np.float32
         assert np.array_equal(vr, sr.astype(np.float32)), f"rewards at step {step}"
@@ -197,7 +221,9 @@ def _assert_same_trajectory(vec: list, single: list, episode_r_tol: float = 0.0)
                 assert np.array_equal(a["terminal_observation"], b["terminal_observation"])
                 assert a["TimeLimit.truncated"] == b["TimeLimit.truncated"]
                 assert a["episode"]["l"] == b["episode"]["l"]
-                assert a["episode"]["r"] == pytest.approx(b["episode"]["r"], rel=episode_r_tol, abs=episode_r_tol)
+                assert a["episode"]["r"] == pytest.approx(
+                    b["episode"]["r"], rel=episode_r_tol, abs=episode_r_tol
+                )
     return episodes
 
 
@@ -205,7 +231,11 @@ def _assert_same_trajectory(vec: list, single: list, episode_r_tol: float = 0.0)
     ("kind", "reward", "extra"),
     [
         ("baseline", RewardConfig(kind="pnl"), {"stake": 1.0, "max_stake": 1.0}),
-        ("management", RewardConfig(kind="pnl_fees"), {"close_mode": "one", "random_initial_position": 0.5}),
+        (
+            "management",
+            RewardConfig(kind="pnl_fees"),
+            {"close_mode": "one", "random_initial_position": 0.5},
+        ),
         ("management", SHAPED, {"episode_bars_std": 5.0, "max_stake": 0.5}),
     ],
     ids=["baseline-pnl", "management-pnl_fees", "management-shaped"],
@@ -225,21 +255,29 @@ def test_vec_env_steps_exactly_like_single_envs(
     for env in envs:
         env.set_progress(0.6)
 
-    episodes = _assert_same_trajectory(_rollout_vec(venv, actions), _rollout_singles(envs, seed, actions))
+    episodes = _assert_same_trajectory(
+        _rollout_vec(venv, actions), _rollout_singles(envs, seed, actions)
+    )
     assert episodes >= n * 3  # auto-resets happened in every env, several times
 
 
 @pytest.mark.parametrize("seed", [3, 42])
-def test_vec_env_matches_sb3_dummy_vec_env_of_monitored_trading_envs(market: Market, seed: int) -> None:
+def test_vec_env_matches_sb3_dummy_vec_env_of_monitored_trading_envs(
+    market: Market, seed: int
+) -> None:
     n, steps = 3, 70
     cfg = sim_cfg("management", random_initial_position=0.3)
     actions = np.random.default_rng(seed).integers(0, 3, size=(steps, n))
     venv = VecTradingEnv(market, cfg, RewardConfig(), WINDOWS, n_envs=n)
     venv.seed(seed)
-    dummy = DummyVecEnv([lambda: Monitor(TradingEnv(market, cfg, RewardConfig(), WINDOWS)) for _ in range(n)])
+    dummy = DummyVecEnv(
+        [lambda: Monitor(TradingEnv(market, cfg, RewardConfig(), WINDOWS)) for _ in range(n)]
+    )
     dummy.seed(seed)
     # Monitor rounds the episode return to 6 decimals.
-    episodes = _assert_same_trajectory(_rollout_vec(venv, actions), _rollout_vec(dummy, actions), episode_r_tol=1e-6)
+    episodes = _assert_same_trajectory(
+        _rollout_vec(venv, actions), _rollout_vec(dummy, actions), episode_r_tol=1e-6
+    )
     assert episodes >= n * 2
 
 

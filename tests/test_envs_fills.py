@@ -8,20 +8,28 @@ bid (buy) or ask (sell) and fills only if bar t+1 trades through it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from numpy.typing import ArrayLike
 
 from rlpipe.envs.market import Market
 from rlpipe.envs.rewards import RewardConfig
-from rlpipe.envs.sim import HOLD, LONG, SHORT, BatchSim, SimConfig
+from rlpipe.envs.sim import HOLD, LONG, SHORT, BatchSim, SimConfig, StepResult
 
 approx = pytest.approx
 
 
-def hand_market(close, high, low, bid=None, ask=None) -> Market:  # type: ignore[no-untyped-def]
+def hand_market(
+    close: ArrayLike,
+    high: ArrayLike,
+    low: ArrayLike,
+    bid: ArrayLike | None = None,
+    ask: ArrayLike | None = None,
+) -> Market:
     close = np.asarray(close, float)
     return Market(
         high=np.asarray(high, float),
@@ -40,21 +48,29 @@ def flat_market(n: int, bid: float = 99.0, ask: float = 101.0) -> Market:
     return hand_market([100.0] * n, [102.0] * n, [98.0] * n, [bid] * n, [ask] * n)
 
 
-def one_env(market: Market, end: int | None = None, init_side: int = 0, **cfg: object) -> BatchSim:
-    sim = BatchSim(market, SimConfig(n_envs=1, **cfg), RewardConfig(kind="pnl_fees"), 1)  # type: ignore[arg-type]
+def one_env(market: Market, end: int | None = None, init_side: int = 0, **cfg: Any) -> BatchSim:
+    sim = BatchSim(market, SimConfig(n_envs=1, **cfg), RewardConfig(kind="pnl_fees"), 1)
     last = market.n_bars - 1 if end is None else end
     sim.reset_rows(np.array([0]), np.array([0]), np.array([last]), np.array([init_side]))
     return sim
 
 
-def step(sim: BatchSim, action: int):  # type: ignore[no-untyped-def]
+def step(sim: BatchSim, action: int) -> StepResult:
     return sim.step(np.array([action]))
 
 
 # ------------------------------------------------------------------------------ fill rules
 @pytest.mark.parametrize(("next_low", "fills"), [(98.99, True), (99.0, False), (99.5, False)])
-def test_maker_buy_fills_only_when_next_low_trades_below_the_bid(next_low: float, fills: bool) -> None:
-    m = hand_market(close=[100, 100, 100], high=[101, 101, 101], low=[99.5, next_low, 99.5], bid=[99, 99, 99], ask=[101] * 3)
+def test_maker_buy_fills_only_when_next_low_trades_below_the_bid(
+    next_low: float, fills: bool
+) -> None:
+    m = hand_market(
+        close=[100, 100, 100],
+        high=[101, 101, 101],
+        low=[99.5, next_low, 99.5],
+        bid=[99, 99, 99],
+        ask=[101] * 3,
+    )
     sim = one_env(m, stake=1.0, max_stake=1.0, maker_fee=0.001)
     res = step(sim, LONG)
     assert int(res.fills[0]) == int(fills)
@@ -71,8 +87,16 @@ def test_maker_buy_fills_only_when_next_low_trades_below_the_bid(next_low: float
 
 
 @pytest.mark.parametrize(("next_high", "fills"), [(101.01, True), (101.0, False), (100.2, False)])
-def test_maker_sell_fills_only_when_next_high_trades_above_the_ask(next_high: float, fills: bool) -> None:
-    m = hand_market(close=[100, 100, 100], high=[100.5, next_high, 100.5], low=[99, 99, 99], bid=[99] * 3, ask=[101] * 3)
+def test_maker_sell_fills_only_when_next_high_trades_above_the_ask(
+    next_high: float, fills: bool
+) -> None:
+    m = hand_market(
+        close=[100, 100, 100],
+        high=[100.5, next_high, 100.5],
+        low=[99, 99, 99],
+        bid=[99] * 3,
+        ask=[101] * 3,
+    )
     sim = one_env(m, stake=1.0, max_stake=1.0, maker_fee=0.001)
     step(sim, SHORT)
     if fills:
@@ -90,7 +114,13 @@ def test_hold_never_fills_and_leaves_the_ledger_untouched() -> None:
     for _ in range(4):
         res = step(sim, HOLD)
         assert res.fills[0] == 0
-    assert (sim.cash[0], sim.qty[0], sim.fees[0], sim.equity[0], sim.trades[0]) == (1.0, 0.0, 0.0, 1.0, 0)
+    assert (sim.cash[0], sim.qty[0], sim.fees[0], sim.equity[0], sim.trades[0]) == (
+        1.0,
+        0.0,
+        0.0,
+        1.0,
+        0,
+    )
 
 
 # ------------------------------------------------------------------------------ hand ledger
@@ -102,8 +132,14 @@ def test_baseline_round_trips_match_the_hand_ledger() -> None:
     low = [99.0, 99.0, 101.0, 103.0, 104.0, 106.0]
     high = [101.0, 100.8, 102.4, 104.6, 106.6, 108.0]
     maker, taker = 0.001, 0.002
-    sim = one_env(hand_market(close, high, low, bid, ask), kind="baseline", stake=1.0, max_stake=1.0,
-                  maker_fee=maker, taker_fee=taker)
+    sim = one_env(
+        hand_market(close, high, low, bid, ask),
+        kind="baseline",
+        stake=1.0,
+        max_stake=1.0,
+        maker_fee=maker,
+        taker_fee=taker,
+    )
 
     # Step 0 -> bar 1: LONG rests at bid[0] = 99.5; low[1] = 99.0 < 99.5, so it fills.
     res = step(sim, LONG)
@@ -178,7 +214,13 @@ def test_baseline_round_trips_match_the_hand_ledger() -> None:
 
 
 def test_episode_end_closes_a_long_as_taker_at_the_close() -> None:
-    m = hand_market(close=[100, 100, 110], high=[101, 101, 111], low=[99, 98, 109], bid=[99.5] * 3, ask=[100.5] * 3)
+    m = hand_market(
+        close=[100, 100, 110],
+        high=[101, 101, 111],
+        low=[99, 98, 109],
+        bid=[99.5] * 3,
+        ask=[100.5] * 3,
+    )
     sim = one_env(m, stake=0.5, max_stake=1.0, maker_fee=0.0, taker_fee=0.0006)
     step(sim, LONG)  # fills at 99.5: q = 0.5 / 99.5
     q = 0.5 / 99.5
@@ -222,7 +264,13 @@ def test_random_initial_position_opens_one_stake_at_the_start_close_without_fee(
 
 
 def test_equity_at_or_below_zero_terminates_the_episode() -> None:
-    m = hand_market(close=[100, 100, 250, 250], high=[101, 102, 251, 251], low=[99] * 4, bid=[99] * 4, ask=[101] * 4)
+    m = hand_market(
+        close=[100, 100, 250, 250],
+        high=[101, 102, 251, 251],
+        low=[99] * 4,
+        bid=[99] * 4,
+        ask=[101] * 4,
+    )
     sim = one_env(m, stake=1.0, max_stake=1.0, maker_fee=0.0)
     step(sim, SHORT)  # short 1/101 units at 101
     res = step(sim, HOLD)  # price 250: equity = 1 + 1 - 250/101 < 0
@@ -259,7 +307,14 @@ def test_management_stacks_stakes_up_to_the_cap() -> None:
 
 
 def test_close_mode_one_closes_the_oldest_slot() -> None:
-    sim = one_env(flat_market(10), kind="management", stake=0.1, max_stake=0.3, maker_fee=0.0, close_mode="one")
+    sim = one_env(
+        flat_market(10),
+        kind="management",
+        stake=0.1,
+        max_stake=0.3,
+        maker_fee=0.0,
+        close_mode="one",
+    )
     for _ in range(3):
         step(sim, LONG)
     q1, q2, q3 = sim.slot_qty[0].copy()
@@ -279,7 +334,14 @@ def test_close_mode_one_closes_the_oldest_slot() -> None:
 
 
 def test_close_mode_all_closes_every_slot() -> None:
-    sim = one_env(flat_market(6), kind="management", stake=0.1, max_stake=0.3, maker_fee=0.0002, close_mode="all")
+    sim = one_env(
+        flat_market(6),
+        kind="management",
+        stake=0.1,
+        max_stake=0.3,
+        maker_fee=0.0002,
+        close_mode="all",
+    )
     for _ in range(3):
         step(sim, LONG)
     slots = sim.slot_qty[0].copy()
@@ -303,7 +365,15 @@ def test_flat_prices_lose_exactly_the_fees(kind: str, maker_fee: float) -> None:
     # be earned, so the ledger's change is exactly minus the fees (plus the rebates).
     n = 40
     m = hand_market([100.0] * n, [101.0] * n, [99.0] * n)
-    sim = one_env(m, kind=kind, stake=0.2, max_stake=0.6, maker_fee=maker_fee, taker_fee=0.0006, close_mode="one")
+    sim = one_env(
+        m,
+        kind=kind,
+        stake=0.2,
+        max_stake=0.6,
+        maker_fee=maker_fee,
+        taker_fee=0.0006,
+        close_mode="one",
+    )
     actions = np.random.default_rng(0).choice([LONG, LONG, SHORT, HOLD], size=n - 1)
     actions[-3:-1] = LONG  # end the episode in a position, so the taker close happens
     actions[-1] = HOLD
@@ -329,14 +399,16 @@ def test_flat_prices_lose_exactly_the_fees(kind: str, maker_fee: float) -> None:
         assert sim.wins[0] > 0  # a rebate-only round trip is a (tiny) win
 
 
-# ------------------------------------------------------------------------------ reference model
+# ------------------------------------------------------------------------------ low prices
 def test_closing_every_slot_of_a_low_priced_asset_leaves_no_phantom_position() -> None:
     # At a price of 1e-5 one stake is ~1e4 units; closing three slots one at a time leaves
     # float dust in `qty` above the absolute 1e-12 cleanup, so the env thinks it is still long.
     n = 12
     close = [1e-5 * (1 + 0.01 * k) for k in range(n)]
     m = hand_market(close, [c * 1.02 for c in close], [c * 0.98 for c in close])
-    sim = one_env(m, kind="management", stake=0.1, max_stake=0.3, close_mode="one", maker_fee=0.0002)
+    sim = one_env(
+        m, kind="management", stake=0.1, max_stake=0.3, close_mode="one", maker_fee=0.0002
+    )
     for a in [LONG, LONG, LONG, SHORT, SHORT, SHORT]:
         assert step(sim, a).fills[0] == 1
     assert (sim.slot_qty[0] == 0).all()
@@ -348,6 +420,7 @@ def test_closing_every_slot_of_a_low_priced_asset_leaves_no_phantom_position() -
     assert sim.qty[0] < 0
 
 
+# ------------------------------------------------------------------------------ reference model
 @dataclass
 class Ledger:
     """A plain-Python ledger of the documented rules, slot by slot, for one environment."""
@@ -371,7 +444,9 @@ class Ledger:
     def qty(self) -> float:
         return self.side * sum(s[0] for s in self.slots)
 
-    def open(self, direction: int, px: float, equity: float, t: int, fee_rate: float | None = None) -> None:
+    def open(
+        self, direction: int, px: float, equity: float, t: int, fee_rate: float | None = None
+    ) -> None:
         q = self.stake * equity / px
         fee = q * px * (self.maker if fee_rate is None else fee_rate)
         self.cash -= direction * q * px + fee
@@ -391,29 +466,33 @@ class Ledger:
             self.realised += gross
             self.trades += 1
             self.wins += net > 0
-            self.gross_win += max(net, 0.0) if net > 0 else 0.0
-            self.gross_loss += -net if net <= 0 else 0.0
+            if net > 0:
+                self.gross_win += net
+            else:
+                self.gross_loss -= net
             self.slots.remove(s)
         if not self.slots:
             self.side = 0
 
 
-def price_path(draw: st.DrawFn) -> tuple[Market, float]:
+def price_path(draw: st.DrawFn) -> Market:
     n = draw(st.integers(4, 24))
     scale = draw(st.sampled_from([0.05, 1.0, 100.0, 3e4]))  # low prices: see the phantom test
     rets = np.array(draw(st.lists(st.floats(-0.04, 0.04), min_size=n, max_size=n)))
-    wicks = np.array(draw(st.lists(st.floats(0.0, 0.02), min_size=2 * n, max_size=2 * n))).reshape(2, n)
+    wicks = np.array(draw(st.lists(st.floats(0.0, 0.02), min_size=2 * n, max_size=2 * n))).reshape(
+        2, n
+    )
     half = draw(st.floats(0.0, 0.004))
     close = scale * np.exp(np.cumsum(rets))
     open_ = np.concatenate([[scale], close[:-1]])
     high = np.maximum(open_, close) * (1 + wicks[0])
     low = np.minimum(open_, close) * (1 - wicks[1])
-    return hand_market(close, high, low, close * (1 - half), close * (1 + half)), scale
+    return hand_market(close, high, low, close * (1 - half), close * (1 + half))
 
 
 @st.composite
 def scenarios(draw: st.DrawFn) -> tuple:
-    market, scale = price_path(draw)
+    market = price_path(draw)
     stake = draw(st.sampled_from([0.1, 0.25, 0.5, 1.0]))
     cfg = SimConfig(
         kind=draw(st.sampled_from(["baseline", "management"])),
@@ -426,14 +505,19 @@ def scenarios(draw: st.DrawFn) -> tuple:
     )
     rows = draw(st.integers(1, 3))
     actions = np.array(
-        draw(st.lists(st.lists(st.integers(0, 2), min_size=rows, max_size=rows),
-                      min_size=market.n_bars - 1, max_size=market.n_bars - 1))
+        draw(
+            st.lists(
+                st.lists(st.integers(0, 2), min_size=rows, max_size=rows),
+                min_size=market.n_bars - 1,
+                max_size=market.n_bars - 1,
+            )
+        )
     )
     init = np.array(draw(st.lists(st.integers(-1, 1), min_size=rows, max_size=rows)))
     return market, cfg, actions, init
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_ledger_invariants_hold_on_random_paths_and_actions(scenario: tuple) -> None:
     m, cfg, actions, init = scenario
@@ -441,7 +525,10 @@ def test_ledger_invariants_hold_on_random_paths_and_actions(scenario: tuple) -> 
     sim = BatchSim(m, cfg, RewardConfig(kind="pnl_fees"), n_rows)
     end = m.n_bars - 1
     sim.reset_rows(np.arange(n_rows), np.zeros(n_rows, np.int64), np.full(n_rows, end), init)
-    refs = [Ledger(cfg.stake, cfg.max_stake, cfg.close_mode == "all", cfg.maker_fee, cfg.taker_fee) for _ in range(n_rows)]
+    refs = [
+        Ledger(cfg.stake, cfg.max_stake, cfg.close_mode == "all", cfg.maker_fee, cfg.taker_fee)
+        for _ in range(n_rows)
+    ]
     for i, ref in enumerate(refs):
         if init[i]:
             ref.open(int(init[i]), m.close[0], 1.0, 0, fee_rate=0.0)
@@ -455,7 +542,9 @@ def test_ledger_invariants_hold_on_random_paths_and_actions(scenario: tuple) -> 
             # --- the reference: fill only if bar t+1 traded through the resting price
             buy, sell = a[i] == LONG, a[i] == SHORT
             px = m.bid[t] if buy else m.ask[t]
-            traded_through = (buy and m.low[t + 1] < m.bid[t]) or (sell and m.high[t + 1] > m.ask[t])
+            traded_through = (buy and m.low[t + 1] < m.bid[t]) or (
+                sell and m.high[t + 1] > m.ask[t]
+            )
             direction = 1 if buy else -1
             filled = False
             if traded_through and ref.side == -direction:
@@ -475,23 +564,26 @@ def test_ledger_invariants_hold_on_random_paths_and_actions(scenario: tuple) -> 
                 assert px > m.low[t + 1]  # no fill at a price the next bar did not trade through
             if filled and sell:
                 assert px < m.high[t + 1]
-            tol = dict(rel=1e-9, abs=1e-12)
-            assert sim.cash[i] == approx(ref.cash, **tol)
+            assert sim.cash[i] == approx(ref.cash, rel=1e-9, abs=1e-12)
             assert sim.qty[i] == approx(ref.qty, rel=1e-9, abs=1e-12 * scale_of(m))
-            assert sim.fees[i] == approx(ref.fees, **tol)
-            assert sim.realised[i] == approx(ref.realised, **tol)
-            assert sim.equity[i] == approx(equity, **tol)
+            assert sim.fees[i] == approx(ref.fees, rel=1e-9, abs=1e-12)
+            assert sim.realised[i] == approx(ref.realised, rel=1e-9, abs=1e-12)
+            assert sim.equity[i] == approx(equity, rel=1e-9, abs=1e-12)
             assert (int(sim.trades[i]), int(sim.wins[i])) == (ref.trades, ref.wins)
-            assert sim.gross_win[i] == approx(ref.gross_win, **tol)
-            assert sim.gross_loss[i] == approx(ref.gross_loss, **tol)
+            assert sim.gross_win[i] == approx(ref.gross_win, rel=1e-9, abs=1e-12)
+            assert sim.gross_loss[i] == approx(ref.gross_loss, rel=1e-9, abs=1e-12)
         # --- invariants of the simulator itself
         close = m.close[sim.t]
         assert np.allclose(sim.equity, sim.cash + sim.qty * close, rtol=1e-12, atol=1e-12)
-        assert np.allclose(sim.equity, 1.0 + sim.realised + sim.unrealised() - sim.fees, rtol=1e-9, atol=1e-9)
+        assert np.allclose(
+            sim.equity, 1.0 + sim.realised + sim.unrealised() - sim.fees, rtol=1e-9, atol=1e-9
+        )
         assert (sim.info_arrays()["open_stake"] <= cfg.max_stake + 1e-9).all()
         assert ((sim.slot_qty > 0).sum(axis=1) <= cfg.slots).all()
         assert np.allclose(np.abs(sim.qty), sim.slot_qty.sum(axis=1), rtol=1e-9, atol=0)
-        assert ((sim.qty == 0) == ((sim.slot_qty > 0).sum(axis=1) == 0)).all()  # no phantom position
+        assert (
+            (sim.qty == 0) == ((sim.slot_qty > 0).sum(axis=1) == 0)
+        ).all()  # no phantom position
         obs = sim.observe()
         assert obs.dtype == np.float32 and np.isfinite(obs).all() and np.abs(obs).max() <= 3.0
         assert np.allclose(res.reward, (sim.equity - equity0) / equity0 * 100, rtol=1e-9, atol=1e-9)
@@ -500,7 +592,10 @@ def test_ledger_invariants_hold_on_random_paths_and_actions(scenario: tuple) -> 
             assert res.truncated[alive].all()
             assert (sim.qty[alive] == 0).all()  # every episode ends flat
             assert np.allclose(
-                (sim.gross_win - sim.gross_loss)[alive], (sim.equity - 1.0)[alive], rtol=1e-9, atol=1e-12
+                (sim.gross_win - sim.gross_loss)[alive],
+                (sim.equity - 1.0)[alive],
+                rtol=1e-9,
+                atol=1e-12,
             )
 
 
