@@ -28,8 +28,12 @@ class SweepCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         ensure_experiment(config.tracking.uri, config.tracking.experiment)
-        log.info("sweep %s -> %s (experiment %s)", sweep_id_for(config.hydra.sweep.dir),
-                 config.tracking.uri, config.tracking.experiment)
+        log.info(
+            "sweep %s -> %s (experiment %s)",
+            sweep_id_for(config.hydra.sweep.dir),
+            config.tracking.uri,
+            config.tracking.experiment,
+        )
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_id = sweep_id_for(config.hydra.sweep.dir)
@@ -37,8 +41,12 @@ class SweepCallback(Callback):
         print_table(sweep_id, rows, config.tracking.uri)
         failed = [r for r in rows if r["status"] != "FINISHED"]
         if failed:
-            log.error("%d of %d job(s) failed: %s", len(failed), len(rows),
-                      "; ".join(f"{r['run_name']}: {r['error']}" for r in failed))
+            log.error(
+                "%d of %d job(s) failed: %s",
+                len(failed),
+                len(rows),
+                "; ".join(f"{r['run_name']}: {r['error']}" for r in failed),
+            )
             raise SystemExit(1)
 
 
@@ -48,15 +56,36 @@ def print_table(sweep_id: str, rows: list[dict[str, Any]], uri: str) -> None:
     from rich.table import Table
 
     table = Table(title=f"sweep {sweep_id}")
-    for col in ("run", "seed", "status", "verdict", "test total", "max DD", "positive", "version", "run id"):
+    for col in (
+        "run",
+        "seed",
+        "status",
+        "verdict",
+        "test total",
+        "max DD",
+        "positive",
+        "version",
+        "run id",
+    ):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["run_name"], r["seed"], r["status"], r["verdict"], _pct(r["test_total"]),
-                      _pct(r["test_max_drawdown"]), _pct(r["consistency"]), str(r["model_version"]), r["run_id"])
+        table.add_row(
+            r["run_name"],
+            r["seed"],
+            r["status"],
+            r["verdict"],
+            _pct(r["test_total"]),
+            _pct(r["test_max_drawdown"]),
+            _pct(r["consistency"]),
+            str(r["model_version"]),
+            r["run_id"],
+        )
     console = Console(width=max(Console().width, 180))
     console.print(table)
-    console.print(f"Tracking store: {uri}\nCompare the runs: `make ui`, then open http://127.0.0.1:5000 "
-                  f"and filter with tags.`rlpipe.sweep_id` = '{sweep_id}'")
+    console.print(
+        f"Tracking store: {uri}\nCompare the runs: `make ui`, then open http://127.0.0.1:5000 "
+        f"and filter with tags.`rlpipe.sweep_id` = '{sweep_id}'"
+    )
 
 
 def _pct(x: float) -> str:

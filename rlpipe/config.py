@@ -56,7 +56,9 @@ def schema_of(cls: type) -> type:
 
 
 def _train_schema() -> type:
-    fields: list[tuple[str, Any, Any]] = [(g, schema_of(c), field(default=MISSING)) for g, c in GROUPS.items()]
+    fields: list[tuple[str, Any, Any]] = [
+        (g, schema_of(c), field(default=MISSING)) for g, c in GROUPS.items()
+    ]
     fields += [
         ("agent", Any, field(default=MISSING)),  # checked against the SB3 constructor at start-up
         ("seed", int, field(default=MISSING)),

@@ -55,10 +55,16 @@ def config_hash(cfg: DictConfig) -> str:
 def git_sha(root: Path) -> str:
     """HEAD of the project checkout, with '-dirty' when it has uncommitted changes."""
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -68,7 +74,9 @@ def check_required(cfg: DictConfig) -> None:
     """Refuse a config with values still marked ??? (for example data.path with data=csv)."""
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
-        raise ConfigError(f"required value(s) not set: {', '.join(missing)}; pass them as key=value overrides")
+        raise ConfigError(
+            f"required value(s) not set: {', '.join(missing)}; pass them as key=value overrides"
+        )
 
 
 def check_agent_keys(agent_cfg: DictConfig) -> None:
@@ -79,7 +87,7 @@ def check_agent_keys(agent_cfg: DictConfig) -> None:
     module, _, name = str(target).rpartition(".")
     cls = getattr(__import__(module, fromlist=[name]), name)
     accepted = set(inspect.signature(cls.__init__).parameters)
-    unknown = [k for k in agent_cfg if not str(k).startswith("_") and k not in accepted]
+    unknown = [str(k) for k in agent_cfg if not str(k).startswith("_") and k not in accepted]
     if unknown:
         raise ConfigError(f"agent.{unknown[0]} is not a parameter of {target}; unknown key(s) {unknown}")
 
@@ -114,7 +122,7 @@ def run(cfg: DictConfig, sweep_id: str | None = None, overrides: Sequence[str] =
     with runs.job_run(exp_id, run_name, tags) as run_id:
         resolved = OmegaConf.to_container(cfg, resolve=True)
         assert isinstance(resolved, dict)
-        runs.log_params({**resolved, "device_resolved": device})
+        runs.log_params({**{str(k): v for k, v in resolved.items()}, "device_resolved": device})
         runs.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config/config.yaml")
         runs.log_text(OmegaConf.to_yaml(list(overrides)), "config/overrides.yaml")
 
@@ -139,8 +147,10 @@ def run(cfg: DictConfig, sweep_id: str | None = None, overrides: Sequence[str] =
         logger, history = history_logger()
         agent.set_logger(logger)
         t_learn = time.perf_counter()
-        agent.learn(total_timesteps=int(cfg.timesteps),
-                    callback=ProgressCallback(int(cfg.timesteps), bool(cfg.progress_bar), run_name))
+        agent.learn(
+            total_timesteps=int(cfg.timesteps),
+            callback=ProgressCallback(int(cfg.timesteps), bool(cfg.progress_bar), run_name),
+        )
         learn_s = time.perf_counter() - t_learn
         runs.log_metric_series(history.points)
 
@@ -150,16 +160,30 @@ def run(cfg: DictConfig, sweep_id: str | None = None, overrides: Sequence[str] =
         gates = run_gates(aggs["test"], gates_cfg)
         verdict, reason = run_verdict(gates)
 
-        metrics = {f"{r.role}/{r.slice}/{k}": v for r in results if r.policy == AGENT for k, v in r.metrics.items()}
-        metrics.update({f"{r.role}/{r.slice}/baseline_{r.policy}_total": r.metrics["total"]
-                        for r in results if r.policy != AGENT})
+        metrics = {
+            f"{r.role}/{r.slice}/{k}": v for r in results if r.policy == AGENT for k, v in r.metrics.items()
+        }
+        metrics.update(
+            {
+                f"{r.role}/{r.slice}/baseline_{r.policy}_total": r.metrics["total"]
+                for r in results
+                if r.policy != AGENT
+            }
+        )
         metrics.update({f"{role}/{k}": v for role, a in aggs.items() for k, v in a.items()})
         metrics.update({f"gate/{g.name}": float(g.passed) for g in gates})
         runs.log_metrics(metrics, step=int(cfg.timesteps))
 
-        model = {"name": track.registered_model, "seed": seed, "timesteps": int(cfg.timesteps),
-                 "env": sim_cfg.kind, "reward": reward_cfg.kind, "agent": tags["rlpipe.agent"],
-                 "config_hash": chash, "run_id": run_id}
+        model = {
+            "name": track.registered_model,
+            "seed": seed,
+            "timesteps": int(cfg.timesteps),
+            "env": sim_cfg.kind,
+            "reward": reward_cfg.kind,
+            "agent": tags["rlpipe.agent"],
+            "config_hash": chash,
+            "run_id": run_id,
+        }
         md, js = build_report(model, results, aggs, gates, verdict, reason)
         runs.log_text(md, "report/report.md")
         runs.log_dict(js, "report/report.json")
@@ -167,27 +191,68 @@ def run(cfg: DictConfig, sweep_id: str | None = None, overrides: Sequence[str] =
             runs.log_files(slice_plots(results, Path(tmp) / "plots"), "plots")
             zip_path = Path(tmp) / "sb3_policy.zip"
             agent.save(zip_path)
-            meta = {"algo": type(agent).__name__, "env_kind": "management" if sim_cfg.kind == "management"
-                    else "baseline", "feature_stats": stats.to_dict(), "sim": sim_cfg.__dict__,
-                    "seed": seed, "config_hash": chash}
+            meta = {
+                "algo": type(agent).__name__,
+                "env_kind": "management" if sim_cfg.kind == "management" else "baseline",
+                "feature_stats": stats.to_dict(),
+                "sim": sim_cfg.__dict__,
+                "seed": seed,
+                "config_hash": chash,
+            }
             model_uri = tpolicy.log_policy(zip_path, meta)
-        version = registry.register(model_uri, track.registered_model, run_id,
-                                    {"rlpipe.verdict": verdict, "rlpipe.config_hash": chash,
-                                     "rlpipe.seed": str(seed), "rlpipe.sweep_id": tags["rlpipe.sweep_id"]})
+        version = registry.register(
+            model_uri,
+            track.registered_model,
+            run_id,
+            {
+                "rlpipe.verdict": verdict,
+                "rlpipe.config_hash": chash,
+                "rlpipe.seed": str(seed),
+                "rlpipe.sweep_id": tags["rlpipe.sweep_id"],
+            },
+        )
         if verdict == RETEST:  # run gates passed; the sweep step decides about Production
-            registry.transition(track.registered_model, version, "Staging", "challenger",
-                                f"run {run_id} passed its run gates ({reason})")
+            registry.transition(
+                track.registered_model,
+                version,
+                "Staging",
+                "challenger",
+                f"run {run_id} passed its run gates ({reason})",
+            )
         overhead_s = time.perf_counter() - t_start - learn_s
-        runs.log_metrics({"time/learn_s": learn_s, "time/overhead_s": overhead_s,
-                          "time/train_steps_per_s": int(cfg.timesteps) / max(learn_s, 1e-9)})
-        runs.set_tags({"rlpipe.verdict": verdict, "rlpipe.verdict_reason": reason,
-                       "rlpipe.model_version": version})
+        runs.log_metrics(
+            {
+                "time/learn_s": learn_s,
+                "time/overhead_s": overhead_s,
+                "time/train_steps_per_s": int(cfg.timesteps) / max(learn_s, 1e-9),
+            }
+        )
+        runs.set_tags(
+            {
+                "rlpipe.verdict": verdict,
+                "rlpipe.verdict_reason": reason,
+                "rlpipe.model_version": version,
+            }
+        )
     test = aggs["test"]
-    summary = {"run_id": run_id, "verdict": verdict, "model_version": version,
-               "test_total": test.get("total", math.nan), "test_max_drawdown": test.get("max_drawdown", math.nan),
-               "learn_s": learn_s, "overhead_s": overhead_s, "config_hash": chash}
-    log.info("%s  verdict=%s  test total after fees=%+.2f%%  max drawdown=%.2f%%  run=%s",
-             run_name, verdict, 100 * summary["test_total"], 100 * summary["test_max_drawdown"], run_id)
+    summary: dict[str, Any] = {
+        "run_id": run_id,
+        "verdict": verdict,
+        "model_version": version,
+        "test_total": test.get("total", math.nan),
+        "test_max_drawdown": test.get("max_drawdown", math.nan),
+        "learn_s": learn_s,
+        "overhead_s": overhead_s,
+        "config_hash": chash,
+    }
+    log.info(
+        "%s  verdict=%s  test total after fees=%+.2f%%  max drawdown=%.2f%%  run=%s",
+        run_name,
+        verdict,
+        100 * summary["test_total"],
+        100 * summary["test_max_drawdown"],
+        run_id,
+    )
     return summary
 
 

@@ -19,8 +19,12 @@ from rlpipe.tracking.config import TrackingConfig
 from tests.conftest import CONF
 
 EXPECTED = {
-    "data": DataSpec, "env": SimConfig, "reward": RewardConfig, "slices": SliceSpec,
-    "gates": GatesConfig, "tracking": TrackingConfig,
+    "data": DataSpec,
+    "env": SimConfig,
+    "reward": RewardConfig,
+    "slices": SliceSpec,
+    "gates": GatesConfig,
+    "tracking": TrackingConfig,
 }
 
 
@@ -28,9 +32,7 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
-@pytest.mark.parametrize(
-    ("group", "option"), [(g, o) for g in (*EXPECTED, "agent") for o in options(g)]
-)
+@pytest.mark.parametrize(("group", "option"), [(g, o) for g in (*EXPECTED, "agent") for o in options(g)])
 def test_every_group_option_composes_and_instantiates(compose_cfg, group, option):
     extra = ["data.path=somewhere.csv"] if group == "data" and option in ("csv", "parquet") else []
     cfg = compose_cfg(f"{group}={option}", *extra)
@@ -66,28 +68,32 @@ def test_default_declared_slices_match_the_synthetic_schedule(compose_cfg):
 
 
 def test_unknown_key_override_fails_at_startup():
-    with initialize_config_dir(str(CONF), version_base="1.3"), pytest.raises(ConfigCompositionException) as exc:
+    with (
+        initialize_config_dir(str(CONF), version_base="1.3"),
+        pytest.raises(ConfigCompositionException) as exc,
+    ):
         compose("train", overrides=["env.stakee=0.5"])
     assert "stakee" in str(exc.value.__cause__ or exc.value)
 
 
 def test_wrong_type_override_fails_at_startup():
-    with initialize_config_dir(str(CONF), version_base="1.3"), pytest.raises(
-        (ConfigCompositionException, ValidationError)
-    ) as exc:
+    with (
+        initialize_config_dir(str(CONF), version_base="1.3"),
+        pytest.raises((ConfigCompositionException, ValidationError)) as exc,
+    ):
         compose("train", overrides=["env.n_envs=many"])
     assert "n_envs" in str(exc.value.__cause__ or exc.value)
 
 
 def test_unknown_agent_key_is_named(compose_cfg):
     cfg = compose_cfg("+agent.learnin_rate=0.1")
-    with pytest.raises(ConfigError, match="agent.learnin_rate"):
+    with pytest.raises(ConfigError, match=r"agent\.learnin_rate"):
         check_agent_keys(cfg.agent)
 
 
 def test_invalid_env_value_names_the_key(compose_cfg):
     cfg = compose_cfg("env.close_mode=some")
-    with pytest.raises(Exception, match="env.close_mode"):
+    with pytest.raises(Exception, match=r"env\.close_mode"):
         instantiate(cfg.env, _convert_="all")
 
 
@@ -99,7 +105,8 @@ def test_missing_required_value_is_reported():
 
 
 def test_schema_rejects_unknown_top_level_key():
-    with initialize_config_dir(str(CONF), version_base="1.3"), pytest.raises(
-        (ConfigCompositionException, ConfigKeyError)
+    with (
+        initialize_config_dir(str(CONF), version_base="1.3"),
+        pytest.raises((ConfigCompositionException, ConfigKeyError)),
     ):
         compose("train", overrides=["timestep=5"])

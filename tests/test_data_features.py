@@ -74,14 +74,10 @@ def test_stats_fitted_on_past_training_bars_ignore_the_future(
     market_df: pd.DataFrame, train_mask: np.ndarray
 ) -> None:
     perturbed = perturb_after(market_df, T, seed=9)
-    assert fit_stats(raw_features(market_df), train_mask) == fit_stats(
-        raw_features(perturbed), train_mask
-    )
+    assert fit_stats(raw_features(market_df), train_mask) == fit_stats(raw_features(perturbed), train_mask)
 
 
-def _observations_batch(
-    df: pd.DataFrame, stats: FeatureStats, kind: str, actions: np.ndarray
-) -> list:
+def _observations_batch(df: pd.DataFrame, stats: FeatureStats, kind: str, actions: np.ndarray) -> list:
     market = make_market(df, normalise(raw_features(df), stats))
     sim = BatchSim(market, SimConfig(kind=kind, n_envs=3, maker_fee=-0.0001), RewardConfig(), 3)
     starts = np.array([60, 100, 130])
@@ -89,9 +85,7 @@ def _observations_batch(
     record: list[tuple[np.ndarray, ...]] = [(sim.observe().copy(), sim.equity.copy())]
     for a in actions:  # steps until every row stands at bar T
         res = sim.step(a)
-        record.append(
-            (sim.observe().copy(), sim.equity.copy(), res.reward.copy(), res.fills.copy())
-        )
+        record.append((sim.observe().copy(), sim.equity.copy(), res.reward.copy(), res.fills.copy()))
     assert (sim.t == starts + len(actions)).all()
     return record
 
@@ -119,15 +113,11 @@ def test_trading_env_observations_up_to_t_ignore_any_change_after_t(
     market_df: pd.DataFrame, train_mask: np.ndarray, kind: str
 ) -> None:
     stats = fit_stats(raw_features(market_df), train_mask)
-    cfg = SimConfig(
-        kind=kind, n_envs=1, episode_bars=60, reset_margin_bars=4, random_initial_position=0.5
-    )
+    cfg = SimConfig(kind=kind, n_envs=1, episode_bars=60, reset_margin_bars=4, random_initial_position=0.5)
     windows = [(50, 200)]
 
     def make_env(df: pd.DataFrame) -> TradingEnv:
-        return TradingEnv(
-            make_market(df, normalise(raw_features(df), stats)), cfg, RewardConfig(), windows
-        )
+        return TradingEnv(make_market(df, normalise(raw_features(df), stats)), cfg, RewardConfig(), windows)
 
     env = make_env(market_df)
     obs0, _ = env.reset(seed=21)
@@ -152,9 +142,7 @@ def test_trading_env_observations_up_to_t_ignore_any_change_after_t(
 
 
 # ------------------------------------------------------------------------------ normalisation
-def test_stats_are_fitted_on_training_rows_only(
-    market_df: pd.DataFrame, train_mask: np.ndarray
-) -> None:
+def test_stats_are_fitted_on_training_rows_only(market_df: pd.DataFrame, train_mask: np.ndarray) -> None:
     raw = raw_features(market_df)
     stats = fit_stats(raw, train_mask)
     changed = raw.copy()
@@ -172,9 +160,7 @@ def test_normalise_is_z_score_clipped_to_three_with_nan_and_inf_as_zero() -> Non
     stats = FeatureStats(("a", "b"), (2.0, 1.0), (2.0, 0.5))
     z = normalise(raw, stats)
     assert z.dtype == np.float32
-    np.testing.assert_array_equal(
-        z[:, 0], np.array([-1.0, 0.0, 1.0, CLIP, -CLIP, 0.0, 0.0], np.float32)
-    )
+    np.testing.assert_array_equal(z[:, 0], np.array([-1.0, 0.0, 1.0, CLIP, -CLIP, 0.0, 0.0], np.float32))
     np.testing.assert_array_equal(z[:, 1], np.zeros(7, np.float32))
     assert CLIP == 3.0
 

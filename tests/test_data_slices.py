@@ -131,11 +131,7 @@ def test_test_slice_overlapping_training_is_refused() -> None:
     with pytest.raises(SliceError) as err:
         check_no_leakage(_train_test("2021-01-08", "2021-01-20"), pd.Timedelta(0))
     msg = str(err.value)
-    assert (
-        "test slice 'test_1'" in msg
-        and "training slice 'train_1'" in msg
-        and "slices.embargo" in msg
-    )
+    assert "test slice 'test_1'" in msg and "training slice 'train_1'" in msg and "slices.embargo" in msg
 
 
 @pytest.mark.parametrize(
@@ -285,10 +281,7 @@ def test_walk_forward_folds_count_and_embargo(embargo: int, validation: int) -> 
     assert train.lo == 0
     assert windows["fold1"].lo - (train.hi - 1) == embargo + validation + 1
     if validation:
-        assert (
-            windows["validation"].bars == validation
-            and windows["validation"].hi == windows["fold1"].lo
-        )
+        assert windows["validation"].bars == validation and windows["validation"].hi == windows["fold1"].lo
     check_no_leakage(slices, embargo * H)
     with pytest.raises(SliceError):
         check_no_leakage(slices, (embargo + validation + 1) * H)
@@ -324,7 +317,5 @@ def test_walk_forward_train_bars_limits_the_training_window() -> None:
 )
 def test_walk_forward_that_does_not_fit_is_refused(kwargs: dict) -> None:
     close = _handmade_close(300, 48)
-    with pytest.raises(
-        SliceError, match=r"slices\.walk_forward: .* do not fit in the data's 444 bars"
-    ):
+    with pytest.raises(SliceError, match=r"slices\.walk_forward: .* do not fit in the data's 444 bars"):
         walk_forward(hourly(len(close)), close, **kwargs)

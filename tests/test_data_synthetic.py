@@ -117,15 +117,9 @@ def test_planted_signal_changes_returns_by_a_persistent_drift() -> None:
     # Same seed, same noise: in a bull-only market (no mean reversion), the return difference
     # between signal strengths is exactly strength * sigma * z_t, a persistent AR(1) drift.
     segs = [Segment("bull", 30)]
-    r0 = log_returns(make_synthetic_market(seed=2, segments=segs, signal_strength=0.0)).to_numpy()[
-        1:
-    ]
-    r1 = log_returns(make_synthetic_market(seed=2, segments=segs, signal_strength=0.1)).to_numpy()[
-        1:
-    ]
-    r2 = log_returns(make_synthetic_market(seed=2, segments=segs, signal_strength=0.2)).to_numpy()[
-        1:
-    ]
+    r0 = log_returns(make_synthetic_market(seed=2, segments=segs, signal_strength=0.0)).to_numpy()[1:]
+    r1 = log_returns(make_synthetic_market(seed=2, segments=segs, signal_strength=0.1)).to_numpy()[1:]
+    r2 = log_returns(make_synthetic_market(seed=2, segments=segs, signal_strength=0.2)).to_numpy()[1:]
     d1, d2 = r1 - r0, r2 - r0
     assert np.abs(d1).max() > 1e-4  # the signal does change returns
     np.testing.assert_allclose(d2, 2 * d1, atol=1e-12)  # linear in the strength
@@ -137,9 +131,7 @@ def test_zero_signal_strength_removes_the_momentum_edge() -> None:
     segs = [Segment("bull", 60)]
 
     def momentum_corr(strength: float) -> float:
-        r = log_returns(
-            make_synthetic_market(seed=0, segments=segs, signal_strength=strength)
-        ).to_numpy()[1:]
+        r = log_returns(make_synthetic_market(seed=0, segments=segs, signal_strength=strength)).to_numpy()[1:]
         past = pd.Series(r).rolling(24).sum().to_numpy()
         return float(np.corrcoef(past[24:-1], r[25:])[0, 1])
 

@@ -126,9 +126,7 @@ def test_gap_beyond_tolerance_names_file_stamp_and_setting(
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_gap_within_tolerance_or_unchecked_is_accepted(
-    good: pd.DataFrame, fmt: str, tmp_path: Path
-) -> None:
+def test_gap_within_tolerance_or_unchecked_is_accepted(good: pd.DataFrame, fmt: str, tmp_path: Path) -> None:
     table = good.drop(index=range(10, 14))
     path = write(table, fmt, tmp_path)
     assert len(load_market(fmt, path=str(path), max_gap="5h")) == len(good) - 4
@@ -184,9 +182,7 @@ def test_missing_timestamp_column_names_the_setting(good: pd.DataFrame, tmp_path
 # ------------------------------------------------------------------------------ values
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("column", ["close", "volume", "bid"])
-def test_nan_names_file_column_and_stamp(
-    good: pd.DataFrame, fmt: str, column: str, tmp_path: Path
-) -> None:
+def test_nan_names_file_column_and_stamp(good: pd.DataFrame, fmt: str, column: str, tmp_path: Path) -> None:
     table = good.copy()
     table.loc[[12, 30], column] = np.nan
     path, msg = load_error(table, fmt, tmp_path)
@@ -207,9 +203,7 @@ def test_non_positive_price_names_file_column_and_stamp(
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_high_below_low_names_file_columns_and_stamp(
-    good: pd.DataFrame, fmt: str, tmp_path: Path
-) -> None:
+def test_high_below_low_names_file_columns_and_stamp(good: pd.DataFrame, fmt: str, tmp_path: Path) -> None:
     table = good.copy()
     high, low = float(good.loc[20, "high"]), float(good.loc[20, "low"])
     table.loc[20, "high"], table.loc[20, "low"] = low, high
@@ -259,9 +253,7 @@ def test_non_numeric_cell_names_file_column_and_stamp(good: pd.DataFrame, tmp_pa
 
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("drop", [["volume"], ["high", "low"]])
-def test_missing_columns_are_named(
-    good: pd.DataFrame, fmt: str, drop: list[str], tmp_path: Path
-) -> None:
+def test_missing_columns_are_named(good: pd.DataFrame, fmt: str, drop: list[str], tmp_path: Path) -> None:
     path, msg = load_error(good.drop(columns=drop), fmt, tmp_path)
     assert str(path) in msg
     assert f"missing column(s) {drop}" in msg

@@ -145,9 +145,7 @@ def test_trading_env_episode_has_fixed_length_inside_a_training_window(market: M
 
 def test_episode_sampler_respects_windows_margin_length_and_initial_side() -> None:
     windows = [(0, 100), (200, 260)]
-    cfg = SimConfig(
-        episode_bars=30, episode_bars_std=5, reset_margin_bars=10, random_initial_position=0.4
-    )
+    cfg = SimConfig(episode_bars=30, episode_bars_std=5, reset_margin_bars=10, random_initial_position=0.4)
     sampler = EpisodeSampler(windows, cfg)
     rng = np.random.default_rng(0)
     draws = np.array([sampler.sample(rng) for _ in range(3000)])
@@ -176,9 +174,7 @@ def _rollout_vec(venv: VecEnv, actions: np.ndarray) -> list:
 
 def _rollout_singles(envs: list[TradingEnv], seed: int, actions: np.ndarray) -> list:
     """SB3's DummyVecEnv semantics by hand: reset env i with seed + i, auto-reset unseeded."""
-    out: list[Any] = [
-        ("reset", np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]))
-    ]
+    out: list[Any] = [("reset", np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]))]
     returns = np.zeros(len(envs))
     lengths = np.zeros(len(envs), int)
     for a in actions:
@@ -204,9 +200,7 @@ def _rollout_singles(envs: list[TradingEnv], seed: int, actions: np.ndarray) -> 
 def _assert_same_trajectory(vec: list, single: list, episode_r_tol: float = 0.0) -> int:
     assert np.array_equal(vec[0][1], single[0][1])
     episodes = 0
-    for step, ((vo, vr, vd, vi), (so, sr, sd, si)) in enumerate(
-        zip(vec[1:], single[1:], strict=True)
-    ):
+    for step, ((vo, vr, vd, vi), (so, sr, sd, si)) in enumerate(zip(vec[1:], single[1:], strict=True)):
         assert np.array_equal(vo, so), f"obs at step {step}"
         assert vr.dtype == np.float32
         assert np.array_equal(vr, sr.astype(np.float32)), f"rewards at step {step}"
@@ -255,24 +249,18 @@ def test_vec_env_steps_exactly_like_single_envs(
     for env in envs:
         env.set_progress(0.6)
 
-    episodes = _assert_same_trajectory(
-        _rollout_vec(venv, actions), _rollout_singles(envs, seed, actions)
-    )
+    episodes = _assert_same_trajectory(_rollout_vec(venv, actions), _rollout_singles(envs, seed, actions))
     assert episodes >= n * 3  # auto-resets happened in every env, several times
 
 
 @pytest.mark.parametrize("seed", [3, 42])
-def test_vec_env_matches_sb3_dummy_vec_env_of_monitored_trading_envs(
-    market: Market, seed: int
-) -> None:
+def test_vec_env_matches_sb3_dummy_vec_env_of_monitored_trading_envs(market: Market, seed: int) -> None:
     n, steps = 3, 70
     cfg = sim_cfg("management", random_initial_position=0.3)
     actions = np.random.default_rng(seed).integers(0, 3, size=(steps, n))
     venv = VecTradingEnv(market, cfg, RewardConfig(), WINDOWS, n_envs=n)
     venv.seed(seed)
-    dummy = DummyVecEnv(
-        [lambda: Monitor(TradingEnv(market, cfg, RewardConfig(), WINDOWS)) for _ in range(n)]
-    )
+    dummy = DummyVecEnv([lambda: Monitor(TradingEnv(market, cfg, RewardConfig(), WINDOWS)) for _ in range(n)])
     dummy.seed(seed)
     # Monitor rounds the episode return to 6 decimals.
     episodes = _assert_same_trajectory(

@@ -61,9 +61,7 @@ def step(sim: BatchSim, action: int) -> StepResult:
 
 # ------------------------------------------------------------------------------ fill rules
 @pytest.mark.parametrize(("next_low", "fills"), [(98.99, True), (99.0, False), (99.5, False)])
-def test_maker_buy_fills_only_when_next_low_trades_below_the_bid(
-    next_low: float, fills: bool
-) -> None:
+def test_maker_buy_fills_only_when_next_low_trades_below_the_bid(next_low: float, fills: bool) -> None:
     m = hand_market(
         close=[100, 100, 100],
         high=[101, 101, 101],
@@ -87,9 +85,7 @@ def test_maker_buy_fills_only_when_next_low_trades_below_the_bid(
 
 
 @pytest.mark.parametrize(("next_high", "fills"), [(101.01, True), (101.0, False), (100.2, False)])
-def test_maker_sell_fills_only_when_next_high_trades_above_the_ask(
-    next_high: float, fills: bool
-) -> None:
+def test_maker_sell_fills_only_when_next_high_trades_above_the_ask(next_high: float, fills: bool) -> None:
     m = hand_market(
         close=[100, 100, 100],
         high=[100.5, next_high, 100.5],
@@ -406,9 +402,7 @@ def test_closing_every_slot_of_a_low_priced_asset_leaves_no_phantom_position() -
     n = 12
     close = [1e-5 * (1 + 0.01 * k) for k in range(n)]
     m = hand_market(close, [c * 1.02 for c in close], [c * 0.98 for c in close])
-    sim = one_env(
-        m, kind="management", stake=0.1, max_stake=0.3, close_mode="one", maker_fee=0.0002
-    )
+    sim = one_env(m, kind="management", stake=0.1, max_stake=0.3, close_mode="one", maker_fee=0.0002)
     for a in [LONG, LONG, LONG, SHORT, SHORT, SHORT]:
         assert step(sim, a).fills[0] == 1
     assert (sim.slot_qty[0] == 0).all()
@@ -444,9 +438,7 @@ class Ledger:
     def qty(self) -> float:
         return self.side * sum(s[0] for s in self.slots)
 
-    def open(
-        self, direction: int, px: float, equity: float, t: int, fee_rate: float | None = None
-    ) -> None:
+    def open(self, direction: int, px: float, equity: float, t: int, fee_rate: float | None = None) -> None:
         q = self.stake * equity / px
         fee = q * px * (self.maker if fee_rate is None else fee_rate)
         self.cash -= direction * q * px + fee
@@ -479,9 +471,7 @@ def price_path(draw: st.DrawFn) -> Market:
     n = draw(st.integers(4, 24))
     scale = draw(st.sampled_from([0.05, 1.0, 100.0, 3e4]))  # low prices: see the phantom test
     rets = np.array(draw(st.lists(st.floats(-0.04, 0.04), min_size=n, max_size=n)))
-    wicks = np.array(draw(st.lists(st.floats(0.0, 0.02), min_size=2 * n, max_size=2 * n))).reshape(
-        2, n
-    )
+    wicks = np.array(draw(st.lists(st.floats(0.0, 0.02), min_size=2 * n, max_size=2 * n))).reshape(2, n)
     half = draw(st.floats(0.0, 0.004))
     close = scale * np.exp(np.cumsum(rets))
     open_ = np.concatenate([[scale], close[:-1]])
@@ -542,9 +532,7 @@ def test_ledger_invariants_hold_on_random_paths_and_actions(scenario: tuple) -> 
             # --- the reference: fill only if bar t+1 traded through the resting price
             buy, sell = a[i] == LONG, a[i] == SHORT
             px = m.bid[t] if buy else m.ask[t]
-            traded_through = (buy and m.low[t + 1] < m.bid[t]) or (
-                sell and m.high[t + 1] > m.ask[t]
-            )
+            traded_through = (buy and m.low[t + 1] < m.bid[t]) or (sell and m.high[t + 1] > m.ask[t])
             direction = 1 if buy else -1
             filled = False
             if traded_through and ref.side == -direction:
@@ -575,15 +563,11 @@ def test_ledger_invariants_hold_on_random_paths_and_actions(scenario: tuple) -> 
         # --- invariants of the simulator itself
         close = m.close[sim.t]
         assert np.allclose(sim.equity, sim.cash + sim.qty * close, rtol=1e-12, atol=1e-12)
-        assert np.allclose(
-            sim.equity, 1.0 + sim.realised + sim.unrealised() - sim.fees, rtol=1e-9, atol=1e-9
-        )
+        assert np.allclose(sim.equity, 1.0 + sim.realised + sim.unrealised() - sim.fees, rtol=1e-9, atol=1e-9)
         assert (sim.info_arrays()["open_stake"] <= cfg.max_stake + 1e-9).all()
         assert ((sim.slot_qty > 0).sum(axis=1) <= cfg.slots).all()
         assert np.allclose(np.abs(sim.qty), sim.slot_qty.sum(axis=1), rtol=1e-9, atol=0)
-        assert (
-            (sim.qty == 0) == ((sim.slot_qty > 0).sum(axis=1) == 0)
-        ).all()  # no phantom position
+        assert ((sim.qty == 0) == ((sim.slot_qty > 0).sum(axis=1) == 0)).all()  # no phantom position
         obs = sim.observe()
         assert obs.dtype == np.float32 and np.isfinite(obs).all() and np.abs(obs).max() <= 3.0
         assert np.allclose(res.reward, (sim.equity - equity0) / equity0 * 100, rtol=1e-9, atol=1e-9)

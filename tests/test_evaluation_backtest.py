@@ -345,9 +345,7 @@ def three_role_run() -> tuple[list[SliceResult], list[Window]]:
         window("test_1", 15, 22),
         window("test_2", 22, 30, regime="bear"),
     ]
-    return backtest(
-        rising(30), cfg(stake=1.0, max_stake=1.0), windows, always(LONG), seed=0
-    ), windows
+    return backtest(rising(30), cfg(stake=1.0, max_stake=1.0), windows, always(LONG), seed=0), windows
 
 
 def test_slice_plots_writes_one_png_per_slice(tmp_path: Path) -> None:
@@ -359,9 +357,7 @@ def test_slice_plots_writes_one_png_per_slice(tmp_path: Path) -> None:
         data = p.read_bytes()
         assert len(data) > 1000
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == sorted(
-        p.name for p in expected
-    )
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == sorted(p.name for p in expected)
 
 
 def test_report_follows_the_template_and_its_json_has_no_nan() -> None:
@@ -382,14 +378,10 @@ def test_report_follows_the_template_and_its_json_has_no_nan() -> None:
     }
     md, data = build_report(model, results, aggs, gates, verdict, reason)
 
-    assert (
-        "Model: name=rlpipe-policy, seed=7, timesteps=20000, env=management, reward=pnl_fees" in md
-    )
+    assert "Model: name=rlpipe-policy, seed=7, timesteps=20000, env=management, reward=pnl_fees" in md
     for title in ("## Train slices", "## Validation slices", "## Test slices", "## Gates"):
         assert title in md
-    assert (
-        md.index("## Train slices") < md.index("## Validation slices") < md.index("## Test slices")
-    )
+    assert md.index("## Train slices") < md.index("## Validation slices") < md.index("## Test slices")
     assert "- pass_majority_slices: Y" in md
     assert "- drawdown_under_cap: Y" in md
     assert "- no_single_slice_dependency: N" in md

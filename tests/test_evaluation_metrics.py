@@ -179,9 +179,7 @@ def _has_risk(r: np.ndarray) -> bool:
 
 @settings(max_examples=200)
 @given(return_series, st.floats(1e-2, 1e2))
-def test_sharpe_is_invariant_to_scaling_returns_by_a_positive_constant(
-    r: np.ndarray, c: float
-) -> None:
+def test_sharpe_is_invariant_to_scaling_returns_by_a_positive_constant(r: np.ndarray, c: float) -> None:
     assume(_has_risk(r))
     assert sharpe(c * r, 252) == pytest.approx(sharpe(r, 252), rel=1e-9, abs=1e-9)
 

@@ -72,9 +72,7 @@ def test_best_slice_share_passes_at_or_under_the_maximum(share: float, passed: b
 
 
 def test_thresholds_come_from_the_config() -> None:
-    strict = GatesConfig(
-        min_positive_fraction=0.8, max_drawdown_cap=0.04, max_best_slice_share=0.25
-    )
+    strict = GatesConfig(min_positive_fraction=0.8, max_drawdown_cap=0.04, max_best_slice_share=0.25)
     assert [g.passed for g in run_gates(GOOD, strict)] == [False, False, False]
     assert [g.threshold for g in run_gates(GOOD, strict)] == [0.8, 0.04, 0.25]
     assert "0.8" in gate(GOOD, "pass_majority_slices", strict).rule
@@ -106,9 +104,7 @@ def test_gate_values_are_plain_floats_and_passed_plain_bools() -> None:
 
 
 def test_verdict_rejects_when_any_gate_fails_and_names_the_failures() -> None:
-    verdict, reason = run_verdict(
-        run_gates({**GOOD, "max_drawdown": 0.3, "best_slice_share": 0.9}, CFG)
-    )
+    verdict, reason = run_verdict(run_gates({**GOOD, "max_drawdown": 0.3, "best_slice_share": 0.9}, CFG))
     assert verdict == REJECT == "reject"
     assert "drawdown_under_cap" in reason and "no_single_slice_dependency" in reason
     assert "pass_majority_slices" not in reason

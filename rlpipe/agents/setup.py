@@ -23,5 +23,5 @@ def resolve_device(device: str) -> str:
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch for this job (the env is seeded through its own generators)."""
     random.seed(seed)
-    np.random.seed(seed)  # noqa: NPY002 - libraries (SB3) still read the legacy global state
+    np.random.seed(seed)
     torch.manual_seed(seed)

@@ -38,7 +38,7 @@ class Window:
 
 def _ts(value: object, where: str) -> pd.Timestamp:
     try:
-        ts = pd.Timestamp(value)  # type: ignore[arg-type]
+        ts = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
         raise SliceError(f"{where}: cannot parse timestamp {value!r}") from exc
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
@@ -48,18 +48,18 @@ def parse_slices(items: Iterable[dict], key: str = "slices.windows") -> list[Sli
     """Build slices from config dicts (name, role, regime, start, end), checking each field."""
     out: list[Slice] = []
     for i, item in enumerate(items):
-        where = f"{key}[{i}]"
+        where = f"{key}[{i}]" + (f" ({item['name']})" if "name" in item else "")
         missing = {"name", "role", "start", "end"} - set(item)
         if missing:
             raise SliceError(f"{where}: missing field(s) {sorted(missing)}")
         role, regime = item["role"], item.get("regime", "unlabelled")
         if role not in ROLES:
-            raise SliceError(f"{where} ({item['name']}): role={role!r}; expected one of {ROLES}")
+            raise SliceError(f"{where}: role={role!r}; expected one of {ROLES}")
         if regime not in (*REGIMES, "unlabelled"):
-            raise SliceError(f"{where} ({item['name']}): regime={regime!r}; expected one of {REGIMES}")
+            raise SliceError(f"{where}: regime={regime!r}; expected one of {REGIMES}")
         s = Slice(str(item["name"]), role, regime, _ts(item["start"], where), _ts(item["end"], where))
         if s.end <= s.start:
-            raise SliceError(f"{where} ({s.name}): end {s.end} is not after start {s.start}")
+            raise SliceError(f"{where}: end {s.end} is not after start {s.start}")
         out.append(s)
     names = [s.name for s in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -201,8 +201,16 @@ class SliceSpec:
             slices = parse_slices(items)
         elif self.kind == "walk_forward":
             step = pd.Series(index[:2]).diff().iloc[-1]
-            slices = walk_forward(index, close, self.folds, self.test_bars, int(np.ceil(embargo / step)),
-                                  self.train_bars, self.validation_bars, self.regime_threshold)
+            slices = walk_forward(
+                index,
+                close,
+                self.folds,
+                self.test_bars,
+                int(np.ceil(embargo / step)),
+                self.train_bars,
+                self.validation_bars,
+                self.regime_threshold,
+            )
         else:
             raise SliceError(f"slices.kind={self.kind!r}; expected declared or walk_forward")
         check_no_leakage(slices, embargo)

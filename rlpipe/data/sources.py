@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from rlpipe.data.synthetic import Segment, make_synthetic_market
@@ -57,14 +58,25 @@ def load_market(
 
 
 def frame_from_table(
-    raw: pd.DataFrame, source: str, timestamp_column: str = "timestamp", max_gap: pd.Timedelta | None = None
+    raw: pd.DataFrame,
+    source: str,
+    timestamp_column: str = "timestamp",
+    max_gap: pd.Timedelta | None = None,
 ) -> pd.DataFrame:
     """Turn a raw table (timestamp column or index) into a validated market frame."""
     if timestamp_column in raw.columns:
         try:
             stamps = pd.to_datetime(raw[timestamp_column], utc=True)
         except (ValueError, TypeError) as exc:
-            raise DataError(f"{source}: column '{timestamp_column}' has an unparseable timestamp: {exc}") from exc
+            raise DataError(
+                f"{source}: column '{timestamp_column}' has an unparseable timestamp: {exc}"
+            ) from exc
+        if stamps.isna().any():
+            row = int(np.flatnonzero(stamps.isna().to_numpy())[0])
+            after = f" (after {stamps.iloc[row - 1]})" if row > 0 else ""
+            raise DataError(
+                f"{source}: column '{timestamp_column}' has a missing timestamp in data row {row + 1}{after}"
+            )
         raw = raw.drop(columns=[timestamp_column])
     elif isinstance(raw.index, pd.DatetimeIndex):
         stamps = raw.index.tz_localize("UTC") if raw.index.tz is None else raw.index.tz_convert("UTC")
@@ -87,7 +99,7 @@ def frame_from_table(
 def data_digest(df: pd.DataFrame) -> str:
     """A short content hash of the market frame (index and price columns), for reproducibility."""
     cols = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in df.columns]
-    h = hashlib.sha256(df.index.asi8.tobytes())
+    h = hashlib.sha256(df.index.as_unit("ns").asi8.tobytes())  # same bars, same digest, any unit
     h.update(df[cols].to_numpy(dtype=float).tobytes())
     return h.hexdigest()[:16]
 
@@ -129,12 +141,27 @@ class DataSpec:
         """Load and validate the market frame this spec describes."""
         synthetic = {
             k: getattr(self, k)
-            for k in ("start", "freq", "sigma", "trend", "mean_reversion", "signal_strength", "signal_persistence")
+            for k in (
+                "start",
+                "freq",
+                "sigma",
+                "trend",
+                "mean_reversion",
+                "signal_strength",
+                "signal_persistence",
+            )
             if getattr(self, k) is not None
         }
         if self.source == "synthetic":
             synthetic["spread_bps"] = self.spread_bps
             if not self.segments:
                 raise DataError("data.segments is empty: the synthetic market needs a regime schedule")
-        return load_market(self.source, self.path, self.timestamp_column, self.max_gap, self.seed,
-                           list(self.segments), **synthetic)
+        return load_market(
+            self.source,
+            self.path,
+            self.timestamp_column,
+            self.max_gap,
+            self.seed,
+            list(self.segments),
+            **synthetic,
+        )

@@ -34,7 +34,9 @@ def validate_market(df: pd.DataFrame, source: str, max_gap: pd.Timedelta | None 
             f"(optional {list(OPTIONAL_COLUMNS)}), found {list(df.columns)}"
         )
     if not isinstance(df.index, pd.DatetimeIndex):
-        raise DataError(f"{source}: index must be timestamps (a DatetimeIndex), got {type(df.index).__name__}")
+        raise DataError(
+            f"{source}: index must be timestamps (a DatetimeIndex), got {type(df.index).__name__}"
+        )
     if df.index.tz is None or str(df.index.tz) != "UTC":
         raise DataError(f"{source}: timestamps must be UTC, got tz={df.index.tz}")
     if len(df) < 2:
@@ -42,7 +44,7 @@ def validate_market(df: pd.DataFrame, source: str, max_gap: pd.Timedelta | None 
     dup = df.index.duplicated()
     if dup.any():
         raise DataError(f"{source}: duplicate timestamp {_first_bad(df, dup)}")
-    steps = np.diff(df.index.asi8)
+    steps = np.diff(df.index.as_unit("ns").asi8)  # pandas 3 indexes may be in us/ms/s
     if (steps <= 0).any():
         bad = np.flatnonzero(steps <= 0)[0] + 1
         raise DataError(
@@ -52,13 +54,20 @@ def validate_market(df: pd.DataFrame, source: str, max_gap: pd.Timedelta | None 
     columns = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in df.columns]
     for col in columns:
         if not pd.api.types.is_numeric_dtype(df[col]):
+            coerced = pd.to_numeric(df[col], errors="coerce")
+            bad_cell = coerced.isna() & df[col].notna()
+            if bad_cell.any():
+                value, stamp = df[col][bad_cell].iloc[0], _first_bad(df, bad_cell)
+                raise DataError(f"{source}: column '{col}' has a non-numeric value {value!r} at {stamp}")
             raise DataError(f"{source}: column '{col}' is not numeric (dtype {df[col].dtype})")
         values = df[col].to_numpy(dtype=float)
         bad = ~np.isfinite(values)
         if bad.any():
             raise DataError(f"{source}: column '{col}' has NaN/inf at {_first_bad(df, bad)}")
         if col in PRICE_COLUMNS and (values <= 0).any():
-            raise DataError(f"{source}: column '{col}' has a non-positive price at {_first_bad(df, values <= 0)}")
+            raise DataError(
+                f"{source}: column '{col}' has a non-positive price at {_first_bad(df, values <= 0)}"
+            )
         if col == "volume" and (values < 0).any():
             raise DataError(f"{source}: column 'volume' is negative at {_first_bad(df, values < 0)}")
     high, low = df["high"].to_numpy(float), df["low"].to_numpy(float)

@@ -24,7 +24,9 @@ class DummyEnv(gym.Env):
         self._obs = np.zeros(obs_dim, np.float32)
         self._t = 0
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         self._t = 0
         return self._get_obs(), {}

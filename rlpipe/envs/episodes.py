@@ -33,7 +33,9 @@ class EpisodeSampler:
         cfg = self.cfg
         length = cfg.episode_bars
         if cfg.episode_bars_std > 0:
-            length = int(np.clip(round(rng.normal(cfg.episode_bars, cfg.episode_bars_std)), 2, self.room.max()))
+            length = int(
+                np.clip(round(rng.normal(cfg.episode_bars, cfg.episode_bars_std)), 2, self.room.max())
+            )
         starts = np.maximum(self.room - length + 1, 0)  # admissible start count per window
         w = int(rng.choice(len(starts), p=starts / starts.sum()))
         start = int(self.lo[w] + rng.integers(starts[w]))

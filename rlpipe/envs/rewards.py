@@ -87,8 +87,11 @@ def compute_reward(
         flat = (sim.t - sim.last_close_t) * hpb
         terms["hold_penalty"] = -strength * cfg.hold_penalty * (in_pos & (held > cfg.hold_limit_hours))
         terms["flat_penalty"] = -strength * cfg.flat_penalty * (~in_pos & (flat > cfg.flat_limit_hours))
-        terms["terminal_penalty"] = -strength * cfg.terminal_penalty * np.where(
-            done, np.maximum(0.0, 1.0 - sim.equity), 0.0
-        ) * cfg.scale
+        terms["terminal_penalty"] = (
+            -strength
+            * cfg.terminal_penalty
+            * np.where(done, np.maximum(0.0, 1.0 - sim.equity), 0.0)
+            * cfg.scale
+        )
         reward = reward + terms["hold_penalty"] + terms["flat_penalty"] + terms["terminal_penalty"]
     return reward, terms

@@ -117,7 +117,9 @@ class BatchSim:
         self._rows = np.arange(n)
 
     # ----------------------------------------------------------------- reset
-    def reset_rows(self, rows: IntArray, start: IntArray, end: IntArray, init_side: IntArray | None = None) -> None:
+    def reset_rows(
+        self, rows: IntArray, start: IntArray, end: IntArray, init_side: IntArray | None = None
+    ) -> None:
         """Start episodes for `rows` at bar `start`, ending at bar `end` (inclusive).
 
         `init_side` (+1/-1/0 per row) opens one stake at the start bar's close, without a fee,
@@ -127,7 +129,14 @@ class BatchSim:
         self.t[rows] = start
         self.start[rows] = start
         self.end[rows] = end
-        for arr in (self.qty, self.fees, self.realised, self.turnover, self.gross_win, self.gross_loss):
+        for arr in (
+            self.qty,
+            self.fees,
+            self.realised,
+            self.turnover,
+            self.gross_win,
+            self.gross_loss,
+        ):
             arr[rows] = 0.0
         for iarr in (self.trades, self.wins, self.fill_count):
             iarr[rows] = 0
@@ -225,7 +234,6 @@ class BatchSim:
         closed = q.sum(axis=1)
         self.cash += side * closed * px - exit_fee.sum(axis=1)
         self.qty -= side * closed
-        self.qty[np.abs(self.qty) < 1e-12] = 0.0  # float dust left by partial closes
         self.fees += exit_fee.sum(axis=1)
         self.turnover += closed * px
         self.realised += gross.sum(axis=1)
@@ -236,6 +244,8 @@ class BatchSim:
         self.gross_loss += np.where(sel & ~won, -net, 0.0).sum(axis=1)
         self.slot_qty[sel] = 0.0
         self.slot_fee[sel] = 0.0
+        # No open slot means flat: clear float dust that an absolute tolerance misses at low prices.
+        self.qty[~(self.slot_qty > 0).any(axis=1)] = 0.0
         flat = rows & (self.qty == 0)
         self.last_close_t[flat] = t1[flat]
 
@@ -258,15 +268,27 @@ class BatchSim:
         since_close = np.where(in_pos, 0.0, (self.t - self.last_close_t) * hpb)
         if cfg.kind != "management":
             held = np.where(in_pos, (self.t - self.last_open_t) * hpb, 0.0)
-            cols = [long_, short, unreal_pct * cfg.unrealised_scale, held / cfg.hours_scale,
-                    since_close / cfg.hours_scale]
+            cols = [
+                long_,
+                short,
+                unreal_pct * cfg.unrealised_scale,
+                held / cfg.hours_scale,
+                since_close / cfg.hours_scale,
+            ]
         else:
             age = np.where(occupied, self.t[:, None] - self.slot_t, 0) * hpb
             avg_age = np.divide(age.sum(axis=1), n_open, out=np.zeros(self.n), where=in_pos)
             last_age = np.where(in_pos, (self.t - self.last_open_t) * hpb, 0.0)
             size = n_open * cfg.stake / cfg.max_stake
-            cols = [long_, short, size, unreal_pct * cfg.unrealised_scale, avg_age / cfg.hours_scale,
-                    last_age / cfg.hours_scale, since_close / cfg.hours_scale]
+            cols = [
+                long_,
+                short,
+                size,
+                unreal_pct * cfg.unrealised_scale,
+                avg_age / cfg.hours_scale,
+                last_age / cfg.hours_scale,
+                since_close / cfg.hours_scale,
+            ]
         return np.clip(np.column_stack(cols), -3.0, 3.0)
 
     def observe(self) -> np.ndarray:

@@ -33,14 +33,20 @@ class TradingEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(
-        self, market: Market, cfg: SimConfig, reward: RewardConfig, windows: Sequence[tuple[int, int]]
+        self,
+        market: Market,
+        cfg: SimConfig,
+        reward: RewardConfig,
+        windows: Sequence[tuple[int, int]],
     ) -> None:
         self.sim = BatchSim(market, cfg, reward, 1)
         self.sampler = EpisodeSampler(windows, cfg)
         self.observation_space = observation_space(market, cfg)
         self.action_space = gym.spaces.Discrete(3)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         start, end, side = self.sampler.sample(self.np_random)
         self.sim.reset_rows(np.zeros(1, np.int64), np.array([start]), np.array([end]), np.array([side]))
@@ -49,8 +55,12 @@ class TradingEnv(gym.Env):
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
         res = self.sim.step(np.array([int(action)]))
         keys, rows = info_rows(self.sim, res)
-        return self._get_obs(), float(res.reward[0]), bool(res.terminated[0]), bool(res.truncated[0]), dict(
-            zip(keys, rows[0], strict=True)
+        return (
+            self._get_obs(),
+            float(res.reward[0]),
+            bool(res.terminated[0]),
+            bool(res.truncated[0]),
+            dict(zip(keys, rows[0], strict=True)),
         )
 
     def set_progress(self, progress: float) -> None:

@@ -87,9 +87,9 @@ def backtest(
     # One generator per slice (keyed by seed and slice name), so a slice's random baseline does
     # not depend on which other slices share the batch.
     random_actions = np.zeros((n, steps), np.int64)
-    for i in np.flatnonzero(random_rows):
-        key = [seed, *windows[win[i]].slice.name.encode()]
-        random_actions[i] = np.random.default_rng(key).integers(0, 3, steps)
+    for row in np.flatnonzero(random_rows):
+        slice_key = [seed, *windows[win[row]].slice.name.encode()]
+        random_actions[row] = np.random.default_rng(slice_key).integers(0, 3, steps)
     park_lo, park_last = np.zeros(n, np.int64), np.full(n, market.n_bars - 1)
 
     for step in range(1, steps + 1):
@@ -102,12 +102,21 @@ def backtest(
         ended = active & (sim.t >= sim.end)
         if ended.any():
             rows = np.flatnonzero(ended)
-            for key in ("equity", "fees", "realised", "turnover", "trades", "wins", "gross_win", "gross_loss"):
+            for key in (
+                "equity",
+                "fees",
+                "realised",
+                "turnover",
+                "trades",
+                "wins",
+                "gross_win",
+                "gross_loss",
+            ):
                 final.setdefault(key, np.zeros(n))[rows] = getattr(sim, key)[rows]
             active &= ~ended
             sim.reset_rows(rows, park_lo[rows], park_last[rows])
 
-    results = []
+    results: list[SliceResult] = []
     for i in range(n):
         win_i = windows[win[i]]
         curve = equity[i, : last[i] - lo[i] + 1]
@@ -117,7 +126,9 @@ def backtest(
                 role=win_i.slice.role,
                 regime=win_i.slice.regime,
                 policy=names[pol[i]],
-                metrics=_metrics(curve, {k: v[i] for k, v in final.items()}, exposure[i], market.bars_per_year),
+                metrics=_metrics(
+                    curve, {k: v[i] for k, v in final.items()}, exposure[i], market.bars_per_year
+                ),
                 equity=curve,
                 start=str(win_i.slice.start),
                 end=str(win_i.slice.end),

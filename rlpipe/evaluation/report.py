@@ -37,20 +37,32 @@ def build_report(
     data: JsonDict = {
         "model": model,
         "slices": [
-            {"slice": r.slice, "role": r.role, "regime": r.regime, "policy": r.policy,
-             "start": r.start, "end": r.end, **r.metrics}
+            {
+                "slice": r.slice,
+                "role": r.role,
+                "regime": r.regime,
+                "policy": r.policy,
+                "start": r.start,
+                "end": r.end,
+                **r.metrics,
+            }
             for r in results
         ],
         "aggregates": aggregates,
-        "gates": {g.name: {"passed": g.passed, "value": g.value, "threshold": g.threshold, "rule": g.rule}
-                  for g in gates},
+        "gates": {
+            g.name: {"passed": g.passed, "value": g.value, "threshold": g.threshold, "rule": g.rule}
+            for g in gates
+        },
         "pending_gates": list(pending),
         "decision": {"verdict": verdict, "reason": reason},
     }
     lines = [
         f"# Run report: {model.get('name', '')}",
         "",
-        "Model: " + ", ".join(f"{k}={model[k]}" for k in ("name", "seed", "timesteps", "env", "reward", "agent") if k in model),
+        "Model: "
+        + ", ".join(
+            f"{k}={model[k]}" for k in ("name", "seed", "timesteps", "env", "reward", "agent") if k in model
+        ),
         "",
     ]
     bh = {r.slice: r.metrics["total"] for r in results if r.policy == "buy_and_hold"}
@@ -61,7 +73,8 @@ def build_report(
         lines += [
             f"## {ROLE_TITLES[role]} slices",
             "",
-            "| slice | regime | trades | win/loss | max drawdown | pnl (no fees) | fees | total | vs buy&hold | sharpe |",
+            "| slice | regime | trades | win/loss | max drawdown | pnl (no fees) | fees | total "
+            "| vs buy&hold | sharpe |",
             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in rows:
@@ -73,18 +86,30 @@ def build_report(
             )
         agg = aggregates.get(role, {})
         if agg:
-            lines += ["", f"Positive slices {agg['positive_slices']:.0f}/{agg['slices']:.0f}, worst slice "
-                      f"{_pct(agg['worst_slice_total'])}, best-slice share {_num(agg['best_slice_share'])}."]
+            lines += [
+                "",
+                f"Positive slices {agg['positive_slices']:.0f}/{agg['slices']:.0f}, worst slice "
+                f"{_pct(agg['worst_slice_total'])}, best-slice share {_num(agg['best_slice_share'])}.",
+            ]
         lines.append("")
     base = [r for r in results if r.role == "test" and r.policy != AGENT]
     if base:
-        lines += ["## Passive baselines on the test slices (same fills and fees)", "",
-                  "| slice | policy | trades | max drawdown | total |", "|---|---|---:|---:|---:|"]
-        lines += [f"| {r.slice} | {r.policy} | {r.metrics['trades']:.0f} | {_pct(r.metrics['max_drawdown'])} | "
-                  f"{_pct(r.metrics['total'])} |" for r in base]
+        lines += [
+            "## Passive baselines on the test slices (same fills and fees)",
+            "",
+            "| slice | policy | trades | max drawdown | total |",
+            "|---|---|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r.slice} | {r.policy} | {r.metrics['trades']:.0f} | {_pct(r.metrics['max_drawdown'])} | "
+            f"{_pct(r.metrics['total'])} |"
+            for r in base
+        ]
         lines.append("")
     lines += ["## Gates", ""]
-    lines += [f"- {g.name}: {'Y' if g.passed else 'N'} (value {_num(g.value)}; rule: {g.rule})" for g in gates]
+    lines += [
+        f"- {g.name}: {'Y' if g.passed else 'N'} (value {_num(g.value)}; rule: {g.rule})" for g in gates
+    ]
     lines += [f"- {p}: pending (judged by the sweep-level step across seeds)" for p in pending]
     lines += ["", f"## Decision: {verdict}", "", reason, ""]
     return "\n".join(lines), json_safe(data)

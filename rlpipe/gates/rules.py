@@ -49,17 +49,23 @@ def run_gates(test: Metrics, cfg: GatesConfig) -> list[GateResult]:
     nan = math.nan
     return [
         _gate(
-            "pass_majority_slices", pos, cfg.min_positive_fraction,
+            "pass_majority_slices",
+            pos,
+            cfg.min_positive_fraction,
             (pos if pos is not None else nan) > cfg.min_positive_fraction,
             f"fraction of test slices positive after fees > {cfg.min_positive_fraction}",
         ),
         _gate(
-            "drawdown_under_cap", dd, cfg.max_drawdown_cap,
+            "drawdown_under_cap",
+            dd,
+            cfg.max_drawdown_cap,
             (dd if dd is not None else nan) <= cfg.max_drawdown_cap,
             f"max drawdown on every test slice <= {cfg.max_drawdown_cap}",
         ),
         _gate(
-            "no_single_slice_dependency", share, cfg.max_best_slice_share,
+            "no_single_slice_dependency",
+            share,
+            cfg.max_best_slice_share,
             (share if share is not None else nan) <= cfg.max_best_slice_share,
             f"best test slice carries <= {cfg.max_best_slice_share} of the net total (net total > 0)",
         ),

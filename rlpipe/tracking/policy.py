@@ -18,17 +18,26 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
-from mlflow.types import ColSpec, Schema
+from mlflow.pyfunc import PythonModel
+from mlflow.types import ColSpec, Schema, TensorSpec
 
 from rlpipe.data.features import FeatureStats, normalise
 
 POSITION_COLUMNS = {
     "baseline": ["long", "short", "unrealised", "hours_in_position", "hours_since_close"],
-    "management": ["long", "short", "size", "unrealised", "avg_open_hours", "last_open_hours", "hours_since_close"],
+    "management": [
+        "long",
+        "short",
+        "size",
+        "unrealised",
+        "avg_open_hours",
+        "last_open_hours",
+        "hours_since_close",
+    ],
 }
 
 
-class PolicyModel(mlflow.pyfunc.PythonModel):
+class PolicyModel(PythonModel):
     """pyfunc wrapper around an SB3 policy and its feature normalisation."""
 
     def load_context(self, context: Any) -> None:
@@ -47,12 +56,12 @@ class PolicyModel(mlflow.pyfunc.PythonModel):
         actions, _ = self.model.predict(obs, deterministic=True)
         return np.asarray(actions, dtype=np.int64)
 
-    def observation_policy(self):  # noqa: ANN201 - returns rlpipe.evaluation.backtest.Policy
+    def observation_policy(self):
         """A policy on ready-made observation rows, for the batched backtest."""
         return lambda obs: self.model.predict(obs, deterministic=True)[0]
 
 
-def _algo_class(name: str):  # noqa: ANN202
+def _algo_class(name: str):
     import stable_baselines3 as sb3
 
     return getattr(sb3, name)
@@ -62,7 +71,7 @@ def log_policy(model_zip: Path, meta: dict[str, Any], name: str = "policy") -> s
     """Log the policy to the active run; returns the model URI."""
     meta_path = model_zip.parent / "policy_meta.json"
     meta_path.write_text(json.dumps(meta, indent=2))
-    cols = [ColSpec("double", c) for c in meta["feature_stats"]["columns"]]
+    cols: list[ColSpec | TensorSpec] = [ColSpec("double", c) for c in meta["feature_stats"]["columns"]]
     cols += [ColSpec("double", c) for c in POSITION_COLUMNS[meta["env_kind"]]]
     signature = ModelSignature(inputs=Schema(cols), outputs=Schema([ColSpec("long")]))
     with warnings.catch_warnings():  # cloudpickle notice and input-example hint: known, by design

@@ -8,6 +8,7 @@ version tags (who, when, why).
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import logging
 import warnings
@@ -25,10 +26,8 @@ def register(model_uri: str, name: str, run_id: str, tags: dict[str, str]) -> st
     try:
         client.get_registered_model(name)
     except mlflow.exceptions.MlflowException:
-        try:
+        with contextlib.suppress(mlflow.exceptions.MlflowException):  # created meanwhile by a parallel job
             client.create_registered_model(name, description="rlpipe trading policies (gated)")
-        except mlflow.exceptions.MlflowException:
-            pass  # created meanwhile by a parallel job
     mv = client.create_model_version(name, model_uri, run_id=run_id, tags=tags)
     return str(mv.version)
 
@@ -43,7 +42,11 @@ def transition(name: str, version: str, stage: str, alias: str | None, why: str)
         client.set_registered_model_alias(name, alias, version)
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     who = getpass.getuser()
-    client.set_model_version_tag(name, version, f"rlpipe.transition.{stamp}",
-                                 f"{stage}{' @' + alias if alias else ''} by {who}: {why}")
+    client.set_model_version_tag(
+        name,
+        version,
+        f"rlpipe.transition.{stamp}",
+        f"{stage}{' @' + alias if alias else ''} by {who}: {why}",
+    )
     client.set_model_version_tag(name, version, "rlpipe.stage_reason", why)
     log.info("registry: %s v%s -> %s%s (%s)", name, version, stage, f" @{alias}" if alias else "", why)
