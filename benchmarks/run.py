@@ -48,7 +48,9 @@ def best_of(repeat: int, fn: Callable[[], float]) -> float:
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), {gpu}"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), {gpu}"
+    )
 
 
 def setup(env: str) -> tuple:
@@ -67,7 +69,7 @@ def setup(env: str) -> tuple:
 
 
 def env_throughput(steps: int, repeat: int) -> list[tuple[str, float]]:
-    cfg, df, market, sim_cfg, reward, train = setup("management")
+    _, _, market, sim_cfg, reward, train = setup("management")
     rows: list[tuple[str, float]] = []
     rng = np.random.default_rng(0)
 
@@ -82,7 +84,7 @@ def env_throughput(steps: int, repeat: int) -> list[tuple[str, float]]:
         return n * steps / (time.perf_counter() - t)
 
     def vec_env(n: int = 64) -> float:
-        venv = VecTradingEnv(market, sim_cfg, reward, train, n_envs=n)
+        venv = VecTradingEnv(market, sim_cfg, reward, train, n_envs=n, full_infos=False)
         venv.seed(0)
         venv.reset()
         acts = rng.integers(0, 3, (steps, n))
@@ -103,7 +105,12 @@ def env_throughput(steps: int, repeat: int) -> list[tuple[str, float]]:
         return steps / (time.perf_counter() - t)
 
     rows.append(("rlpipe BatchSim step+observe, management, 64 envs", best_of(repeat, batched_sim)))
-    rows.append(("rlpipe VecTradingEnv (SB3 VecEnv, infos), management, 64 envs", best_of(repeat, vec_env)))
+    rows.append(
+        (
+            "rlpipe VecTradingEnv (SB3 VecEnv, reward, auto-reset), management, 64 envs",
+            best_of(repeat, vec_env),
+        )
+    )
     rows.append(("rlpipe TradingEnv (gymnasium, 1 env), management", best_of(repeat, single_env)))
     try:
         import gym_anytrading  # noqa: F401
@@ -127,19 +134,29 @@ def env_throughput(steps: int, repeat: int) -> list[tuple[str, float]]:
 
 
 def training_throughput(timesteps: int, device: str) -> list[tuple[str, float]]:
-    cfg, df, market, sim_cfg, reward, train = setup("management")
+    cfg, _, market, sim_cfg, reward, train = setup("management")
     rows = []
-    venv = VecTradingEnv(market, sim_cfg, reward, train)
+    venv = VecTradingEnv(market, sim_cfg, reward, train, full_infos=False)
     venv.seed(1)
     agent = instantiate(cfg.agent, env=venv, seed=1, device=device, verbose=0, _convert_="all")
     t = time.perf_counter()
     agent.learn(timesteps)
-    rows.append((f"PPO, project defaults ({sim_cfg.n_envs} batched envs), {device}", timesteps / (time.perf_counter() - t)))
+    rows.append(
+        (
+            f"PPO, project defaults ({sim_cfg.n_envs} batched envs), {device}",
+            timesteps / (time.perf_counter() - t),
+        )
+    )
     single = DummyVecEnv([lambda: TradingEnv(market, sim_cfg, reward, train)])
     agent = PPO("MlpPolicy", single, seed=1, device=device, verbose=0)
     t = time.perf_counter()
     agent.learn(timesteps)
-    rows.append((f"PPO, SB3 defaults (1 env, n_steps 2048, 10 epochs), {device}", timesteps / (time.perf_counter() - t)))
+    rows.append(
+        (
+            f"PPO, SB3 defaults (1 env, n_steps 2048, 10 epochs), {device}",
+            timesteps / (time.perf_counter() - t),
+        )
+    )
     return rows
 
 

@@ -141,7 +141,7 @@ def run(cfg: DictConfig, sweep_id: str | None = None, overrides: Sequence[str] =
             obs_dim = market.n_features + sim_cfg.n_position_vars
             venv: Any = DummyVecEnv([lambda: DummyEnv(obs_dim, sim_cfg.episode_bars)] * sim_cfg.n_envs)
         else:
-            venv = VecTradingEnv(market, sim_cfg, reward_cfg, train_windows)
+            venv = VecTradingEnv(market, sim_cfg, reward_cfg, train_windows, full_infos=False)
         venv.seed(seed)
         agent = instantiate(cfg.agent, env=venv, seed=seed, device=device, verbose=0, _convert_="all")
         logger, history = history_logger()

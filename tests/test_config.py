@@ -54,7 +54,7 @@ def test_every_preset_composes(compose_cfg, preset):
 
 def test_smoke_preset_is_tiny(compose_cfg):
     cfg = compose_cfg()
-    assert cfg.timesteps <= 1000 and cfg.env.n_envs <= 4 and cfg.progress_bar is False
+    assert cfg.timesteps <= 1000 and cfg.env.episode_bars <= 128 and cfg.progress_bar is False
 
 
 def test_default_declared_slices_match_the_synthetic_schedule(compose_cfg):

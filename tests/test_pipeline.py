@@ -60,7 +60,7 @@ def test_runs_carry_params_tags_and_metrics(sweep):
     found = runs_of(uri)
     for r in found:
         p, t, m = r.data.params, r.data.tags, r.data.metrics
-        assert p["timesteps"] == "512" and p["env.kind"] == "baseline" and p["reward.kind"] == "pnl_fees"
+        assert p["timesteps"] == "512" and p["env.kind"] == "management" and p["reward.kind"] == "pnl_fees"
         assert p["agent._target_"] == "stable_baselines3.PPO"
         assert t["rlpipe.verdict"] in ("reject", "retest")
         assert len(t["rlpipe.git_sha"]) >= 7 and len(t["rlpipe.data_digest"]) == 16
@@ -121,14 +121,24 @@ def test_every_run_registers_a_loadable_policy_version(sweep):
         assert v.tags["rlpipe.verdict"] == r.data.tags["rlpipe.verdict"]
         if r.data.tags["rlpipe.verdict"] == "retest":  # passed run gates -> Staging / @challenger
             assert v.current_stage == "Staging"
+            assert any(
+                k.startswith("rlpipe.transition.") and "Staging @challenger" in val
+                for k, val in v.tags.items()
+            )
         else:
             assert v.current_stage == "None"
+    staged = [v for v in versions if v.current_stage == "Staging"]
+    if staged:  # the alias points at the newest version that passed its run gates
+        newest = max(staged, key=lambda v: int(v.version))
+        assert str(client.get_model_version_by_alias("rlpipe-policy", "challenger").version) == str(
+            newest.version
+        )
     model = mlflow.pyfunc.load_model(f"models:/rlpipe-policy/{versions[0].version}")
     df = instantiate(
         __import__("omegaconf").OmegaConf.load(ROOT / "conf/data/synthetic.yaml"), _convert_="all"
     ).load()
     x = raw_features(df).iloc[100:110].copy()
-    for c in POSITION_COLUMNS["baseline"]:
+    for c in POSITION_COLUMNS["management"]:
         x[c] = 0.0
     actions = model.predict(x)
     assert actions.shape == (10,) and set(np.unique(actions)) <= {0, 1, 2}

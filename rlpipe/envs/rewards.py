@@ -82,11 +82,15 @@ def compute_reward(
     if cfg.kind == "shaped":
         strength = curriculum_strength(cfg, sim.progress)
         hpb = sim.m.hours_per_bar
-        in_pos = sim.qty != 0
-        held = (sim.t - sim.last_open_t) * hpb
+        occupied = sim.slot_qty > 0
+        in_pos = occupied.any(axis=1)
+        first_open = np.where(occupied, sim.slot_t, sim.t[:, None]).min(axis=1)
+        held = (sim.t - first_open) * hpb  # age of the oldest open stake
         flat = (sim.t - sim.last_close_t) * hpb
-        terms["hold_penalty"] = -strength * cfg.hold_penalty * (in_pos & (held > cfg.hold_limit_hours))
-        terms["flat_penalty"] = -strength * cfg.flat_penalty * (~in_pos & (flat > cfg.flat_limit_hours))
+        over_held = (in_pos & (held > cfg.hold_limit_hours)).astype(np.float64)
+        over_flat = (~in_pos & (flat > cfg.flat_limit_hours)).astype(np.float64)
+        terms["hold_penalty"] = -strength * cfg.hold_penalty * over_held
+        terms["flat_penalty"] = -strength * cfg.flat_penalty * over_flat
         terms["terminal_penalty"] = (
             -strength
             * cfg.terminal_penalty

@@ -2,8 +2,9 @@
 
 One simulator serves every view of the market (the gymnasium env is a batch of one, the SB3
 VecEnv a batch of N, evaluation a batch of slices x policies), so they cannot drift apart.
-All state is numpy arrays of shape (N,) or (N, K) for K position slots; the hot path has no
-Python loop over environments.
+All state is numpy arrays of shape (N,) or (N, K) for K position slots, owned here; the ledger
+that updates them is compiled (`rlpipe.envs.kernels`), so the hot path has no Python loop over
+environments.
 
 Conventions: capital starts at 1.0 per environment; `qty` is signed units of the asset
 (+ long, - short); equity = cash + qty * close. An order decided at the close of bar t rests at
@@ -18,12 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rlpipe.envs import kernels
+from rlpipe.envs.kernels import HOLD, LONG, SHORT
 from rlpipe.envs.market import Market
 from rlpipe.envs.rewards import RewardConfig, compute_reward
 from rlpipe.errors import ConfigError
 from rlpipe.types import BoolArray, FloatArray, IntArray
 
-HOLD, LONG, SHORT = 0, 1, 2
+__all__ = ["HOLD", "LONG", "SHORT", "BatchSim", "SimConfig", "StepResult"]
 
 
 @dataclass
@@ -114,7 +117,12 @@ class BatchSim:
         self.last_close_t = np.zeros(n, np.int64)
         self.last_open_t = np.zeros(n, np.int64)
         self.progress = 0.0  # training progress in [0, 1], drives the reward curriculum
-        self._rows = np.arange(n)
+        # per-step outputs written by the kernel
+        self._equity_prev = np.ones(n)
+        self._fees_prev = np.zeros(n)
+        self._step_fills = np.zeros(n, np.int64)
+        self._done = np.zeros(n, bool)
+        self._terminated = np.zeros(n, bool)
 
     # ----------------------------------------------------------------- reset
     def reset_rows(
@@ -162,92 +170,25 @@ class BatchSim:
     # ------------------------------------------------------------------ step
     def step(self, actions: IntArray) -> StepResult:
         """Advance every environment one bar; rows already past their end must not be stepped."""
-        a = np.asarray(actions)
         m, cfg = self.m, self.cfg
-        t = self.t
-        t1 = t + 1
-        equity0 = self.equity.copy()
-        fees0 = self.fees.copy()
-        side = np.sign(self.qty)
-        buy = a == LONG
-        sell = a == SHORT
-        bid, ask = m.bid[t], m.ask[t]
-        buy_fill = buy & (m.low[t1] < bid)
-        sell_fill = sell & (m.high[t1] > ask)
-        px = np.where(buy, bid, ask)
-        closing = (buy_fill & (side < 0)) | (sell_fill & (side > 0))
-        opening = ((buy_fill & (side >= 0)) | (sell_fill & (side <= 0))) & (
-            self._open_stake() + cfg.stake <= cfg.max_stake + 1e-9
+        kernels.step_batch(
+            np.asarray(actions, dtype=np.int64), m.high, m.low, m.close, m.bid, m.ask,
+            cfg.stake, cfg.max_stake, cfg.close_mode == "all", cfg.maker_fee, cfg.taker_fee,
+            self.t, self.end, self.cash, self.qty, self.equity, self.fees, self.realised, self.turnover,
+            self.trades, self.wins, self.gross_win, self.gross_loss, self.fill_count, self.last_open_t,
+            self.last_close_t, self.slot_qty, self.slot_px, self.slot_t, self.slot_fee,
+            self._equity_prev, self._fees_prev, self._step_fills, self._done, self._terminated,
+        )  # fmt: skip
+        d_fees = self.fees - self._fees_prev
+        reward, terms = compute_reward(
+            self, self.equity - self._equity_prev, d_fees, self._equity_prev, self._done | self._terminated
         )
-        if closing.any():
-            self._close(closing, px, cfg.maker_fee, cfg.close_mode == "all", t1)
-        if opening.any():
-            self._open(opening, np.where(buy, 1.0, -1.0), px, t1)
-        self.fill_count += closing | opening
-        self.t = t1
-        done = t1 >= self.end
-        if done.any():  # an episode ends flat: close what is open as a taker, at the close
-            open_end = done & (self.qty != 0)
-            if open_end.any():
-                self._close(open_end, m.close[t1], cfg.taker_fee, True, t1)
-        self.equity = self.cash + self.qty * m.close[t1]
-        terminated = self.equity <= 0
-        d_fees = self.fees - fees0
-        d_equity = self.equity - equity0
-        reward, terms = compute_reward(self, d_equity, d_fees, equity0, done | terminated)
-        return StepResult(reward, terminated, done & ~terminated, (closing | opening).astype(np.int64), terms)
+        return StepResult(
+            reward, self._terminated.copy(), self._done & ~self._terminated, self._step_fills.copy(), terms
+        )
 
     def _open_stake(self) -> FloatArray:
         return (self.slot_qty > 0).sum(axis=1) * self.cfg.stake
-
-    def _open(self, rows: BoolArray, direction: FloatArray, px: FloatArray, t1: IntArray) -> None:
-        r = np.flatnonzero(rows)
-        k = np.argmin(self.slot_qty[r] > 0, axis=1)  # first empty slot
-        p = px[r]
-        q = self.cfg.stake * self.equity[r] / p
-        fee = q * p * self.cfg.maker_fee
-        d = direction[r]
-        self.cash[r] -= d * q * p + fee
-        self.qty[r] += d * q
-        self.fees[r] += fee
-        self.turnover[r] += q * p
-        self.slot_qty[r, k] = q
-        self.slot_px[r, k] = p
-        self.slot_t[r, k] = t1[r]
-        self.slot_fee[r, k] = fee
-        self.last_open_t[r] = t1[r]
-
-    def _close(self, rows: BoolArray, px: FloatArray, fee_rate: float, close_all: bool, t1: IntArray) -> None:
-        occupied = self.slot_qty > 0
-        if close_all:
-            sel = occupied & rows[:, None]
-        else:
-            oldest = np.argmin(np.where(occupied, self.slot_t, np.iinfo(np.int64).max), axis=1)
-            sel = np.zeros_like(occupied)
-            sel[self._rows[rows], oldest[rows]] = True
-            sel &= occupied
-        side = np.sign(self.qty)
-        q = np.where(sel, self.slot_qty, 0.0)
-        exit_fee = q * px[:, None] * fee_rate
-        gross = side[:, None] * q * (px[:, None] - self.slot_px)
-        net = gross - np.where(sel, self.slot_fee, 0.0) - exit_fee
-        closed = q.sum(axis=1)
-        self.cash += side * closed * px - exit_fee.sum(axis=1)
-        self.qty -= side * closed
-        self.fees += exit_fee.sum(axis=1)
-        self.turnover += closed * px
-        self.realised += gross.sum(axis=1)
-        self.trades += sel.sum(axis=1)
-        won = sel & (net > 0)
-        self.wins += won.sum(axis=1)
-        self.gross_win += np.where(won, net, 0.0).sum(axis=1)
-        self.gross_loss += np.where(sel & ~won, -net, 0.0).sum(axis=1)
-        self.slot_qty[sel] = 0.0
-        self.slot_fee[sel] = 0.0
-        # No open slot means flat: clear float dust that an absolute tolerance misses at low prices.
-        self.qty[~(self.slot_qty > 0).any(axis=1)] = 0.0
-        flat = rows & (self.qty == 0)
-        self.last_close_t[flat] = t1[flat]
 
     # ------------------------------------------------------- position state
     def unrealised(self) -> FloatArray:
@@ -255,45 +196,20 @@ class BatchSim:
         price = self.m.close[self.t]
         return np.sign(self.qty) * (self.slot_qty * (price[:, None] - self.slot_px)).sum(axis=1)
 
-    def position_vars(self) -> FloatArray:
-        """The position/management state of the observation, scaled into [-3, 3]."""
-        cfg, hpb = self.cfg, self.m.hours_per_bar
-        long_ = (self.qty > 0).astype(np.float64)
-        short = (self.qty < 0).astype(np.float64)
-        occupied = self.slot_qty > 0
-        n_open = occupied.sum(axis=1)
-        cost = (self.slot_qty * self.slot_px).sum(axis=1)
-        unreal_pct = np.divide(self.unrealised(), cost, out=np.zeros(self.n), where=cost > 0)
-        in_pos = n_open > 0
-        since_close = np.where(in_pos, 0.0, (self.t - self.last_close_t) * hpb)
-        if cfg.kind != "management":
-            held = np.where(in_pos, (self.t - self.last_open_t) * hpb, 0.0)
-            cols = [
-                long_,
-                short,
-                unreal_pct * cfg.unrealised_scale,
-                held / cfg.hours_scale,
-                since_close / cfg.hours_scale,
-            ]
-        else:
-            age = np.where(occupied, self.t[:, None] - self.slot_t, 0) * hpb
-            avg_age = np.divide(age.sum(axis=1), n_open, out=np.zeros(self.n), where=in_pos)
-            last_age = np.where(in_pos, (self.t - self.last_open_t) * hpb, 0.0)
-            size = n_open * cfg.stake / cfg.max_stake
-            cols = [
-                long_,
-                short,
-                size,
-                unreal_pct * cfg.unrealised_scale,
-                avg_age / cfg.hours_scale,
-                last_age / cfg.hours_scale,
-                since_close / cfg.hours_scale,
-            ]
-        return np.clip(np.column_stack(cols), -3.0, 3.0)
-
     def observe(self) -> np.ndarray:
         """Observation rows: features at the current bar + position state, float32 in [-3, 3]."""
-        return np.concatenate([self.m.features[self.t], self.position_vars().astype(np.float32)], axis=1)
+        m, cfg = self.m, self.cfg
+        out = np.empty((self.n, m.n_features + cfg.n_position_vars), np.float32)
+        kernels.observe_batch(
+            m.features, m.close, self.t, self.qty, self.last_open_t, self.last_close_t, self.slot_qty,
+            self.slot_px, self.slot_t, cfg.kind == "management", cfg.stake, cfg.max_stake, m.hours_per_bar,
+            cfg.unrealised_scale, cfg.hours_scale, out,
+        )  # fmt: skip
+        return out
+
+    def position_vars(self) -> FloatArray:
+        """The position/management state part of the observation (float64 view of `observe`)."""
+        return self.observe()[:, self.m.n_features :].astype(np.float64)
 
     def info_arrays(self) -> dict[str, FloatArray]:
         """Diagnostics for engineers (never part of the observation)."""

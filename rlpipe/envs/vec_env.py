@@ -24,6 +24,10 @@ class VecTradingEnv(VecEnv):
     Auto-reset follows SB3: a finished env's last observation goes to
     `infos[i]["terminal_observation"]`, and the returned observation is the new episode's first.
     Episode return and length go to `infos[i]["episode"]` like SB3's Monitor wrapper.
+
+    With `full_infos=False` (training), per-env info dicts carry only what SB3 reads at episode
+    ends; building 64 diagnostic dicts per step would cost more than the simulation itself. The
+    diagnostics stay available as arrays through `info_arrays()`.
     """
 
     def __init__(
@@ -33,12 +37,14 @@ class VecTradingEnv(VecEnv):
         reward: RewardConfig,
         windows: Sequence[tuple[int, int]],
         n_envs: int | None = None,
+        full_infos: bool = True,
     ) -> None:
         n = n_envs or cfg.n_envs
         self.sim = BatchSim(market, cfg, reward, n)
         self.sampler = EpisodeSampler(windows, cfg)
         self.rngs = [seeding.np_random(None)[0] for _ in range(n)]
         self.render_mode = None
+        self.full_infos = full_infos
         super().__init__(n, observation_space(market, cfg), gym.spaces.Discrete(3))
         self._actions = np.zeros(n, np.int64)
         self._ep_return = np.zeros(n)
@@ -66,8 +72,12 @@ class VecTradingEnv(VecEnv):
     def step_wait(self) -> VecEnvStepReturn:
         res = self.sim.step(self._actions)
         obs = self.sim.observe()
-        keys, rows = info_rows(self.sim, res)
-        infos: list[dict[str, Any]] = [dict(zip(keys, row, strict=True)) for row in rows]
+        infos: list[dict[str, Any]]
+        if self.full_infos:
+            keys, rows = info_rows(self.sim, res)
+            infos = [dict(zip(keys, row, strict=True)) for row in rows]
+        else:
+            infos = [{} for _ in range(self.num_envs)]
         self._ep_return += res.reward
         self._ep_len += 1
         done = res.terminated | res.truncated
@@ -84,6 +94,10 @@ class VecTradingEnv(VecEnv):
             self._start(finished)
             obs[finished] = self.sim.observe()[finished]
         return obs, res.reward.astype(np.float32), done, infos
+
+    def info_arrays(self) -> dict[str, np.ndarray]:
+        """Diagnostics of every env as arrays (equity, PnL, fees, fills, open stake)."""
+        return self.sim.info_arrays()
 
     def set_progress(self, progress: float) -> None:
         """Training progress in [0, 1] for the reward curriculum."""

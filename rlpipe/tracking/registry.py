@@ -40,7 +40,7 @@ def transition(name: str, version: str, stage: str, alias: str | None, why: str)
         client.transition_model_version_stage(name, version, stage, archive_existing_versions=False)
     if alias:
         client.set_registered_model_alias(name, alias, version)
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%S.%fZ")  # tag keys allow no '+'; sortable
     who = getpass.getuser()
     client.set_model_version_tag(
         name,
