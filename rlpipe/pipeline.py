@@ -24,10 +24,11 @@ from omegaconf import DictConfig, OmegaConf
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from rlpipe.agents.callbacks import ProgressCallback, history_logger
-from rlpipe.agents.setup import resolve_device, seed_everything
+from rlpipe.agents.setup import deterministic_policy, resolve_device, seed_everything
 from rlpipe.data.features import fit_stats, normalise, raw_features
 from rlpipe.data.slices import resolve, role_mask
 from rlpipe.data.sources import data_digest
+from rlpipe.envs import kernels
 from rlpipe.envs.dummy import DummyEnv
 from rlpipe.envs.market import make_market
 from rlpipe.envs.vec_env import VecTradingEnv
@@ -136,6 +137,7 @@ def run(cfg: DictConfig, sweep_id: str | None = None, overrides: Sequence[str] =
         market = make_market(df, normalise(raw, stats), data_spec.spread_bps)
         train_windows = [(w.lo, w.hi) for w in windows if w.slice.role == "train"]
 
+        kernels.warm_up()  # load or compile the simulator once, outside the timed learn()
         seed_everything(seed)
         if sim_cfg.kind == "dummy":
             obs_dim = market.n_features + sim_cfg.n_position_vars
@@ -154,8 +156,7 @@ def run(cfg: DictConfig, sweep_id: str | None = None, overrides: Sequence[str] =
         learn_s = time.perf_counter() - t_learn
         runs.log_metric_series(history.points)
 
-        policy = lambda obs: agent.predict(obs, deterministic=True)[0]  # noqa: E731
-        results = backtest(market, sim_cfg, windows, policy, seed)
+        results = backtest(market, sim_cfg, windows, deterministic_policy(agent), seed)
         aggs = {role: aggregates(results, role) for role in ("train", "validation", "test")}
         gates = run_gates(aggs["test"], gates_cfg)
         verdict, reason = run_verdict(gates)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import numpy as np
 import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
 
 from rlpipe.errors import ConfigError
 
@@ -25,3 +27,22 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def deterministic_policy(model: BaseAlgorithm) -> Callable[[np.ndarray], np.ndarray]:
+    """The model's deterministic actions for a batch of observations.
+
+    Calls the policy network directly under `no_grad`: the same forward pass as
+    `model.predict(obs, deterministic=True)` without its per-call checks and reshaping, which
+    dominate at evaluation batch sizes.
+    """
+    policy = model.policy
+    policy.set_training_mode(False)
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return (
+                policy._predict(torch.as_tensor(obs, device=policy.device), deterministic=True).cpu().numpy()
+            )
+
+    return act

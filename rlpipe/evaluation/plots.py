@@ -14,25 +14,47 @@ from rlpipe.evaluation.backtest import AGENT, SliceResult
 from rlpipe.evaluation.metrics import drawdown_curve
 
 
+COLORS = {AGENT: "C0", "buy_and_hold": "C1", "flat": "C7", "random": "C2"}
+
+
 def slice_plots(results: Sequence[SliceResult], outdir: Path) -> list[Path]:
-    """One PNG per slice: equity (top) and drawdown (bottom) of the agent and the baselines."""
+    """One PNG per slice: equity (top) and drawdown (bottom) of the agent and the baselines.
+
+    One figure is drawn once and its lines are updated per slice: building and laying out a
+    figure per slice cost more than the whole backtest.
+    """
     outdir.mkdir(parents=True, exist_ok=True)
+    policies = list(dict.fromkeys(r.policy for r in results))
+    by_key = {(r.slice, r.policy): r for r in results}
+    fig, (ax_eq, ax_dd) = plt.subplots(2, 1, figsize=(8, 5), sharex=True, height_ratios=(2, 1))
+    fig.subplots_adjust(left=0.1, right=0.97, top=0.93, bottom=0.1, hspace=0.08)
+    lines = {}
+    for p in policies:
+        color = COLORS.get(p, "C4")
+        style = {"lw": 1.6, "color": color} if p == AGENT else {"lw": 0.9, "alpha": 0.8, "color": color}
+        lines[p] = (ax_eq.plot([], [], label=p, **style)[0], ax_dd.plot([], [], **style)[0])
+    ax_eq.set_ylabel("equity (start = 1)")
+    ax_eq.legend(loc="upper left", fontsize=8)
+    ax_dd.set_ylabel("drawdown %")
+    ax_dd.set_xlabel("bars")
     paths = []
-    for name in dict.fromkeys(r.slice for r in results):
-        rows = [r for r in results if r.slice == name]
-        fig, (ax_eq, ax_dd) = plt.subplots(2, 1, figsize=(8, 5), sharex=True, height_ratios=(2, 1))
-        for r in rows:
-            style = {"lw": 1.6, "color": "C0"} if r.policy == AGENT else {"lw": 0.9, "alpha": 0.7}
-            ax_eq.plot(r.equity, label=r.policy, **style)
-            ax_dd.plot(100 * drawdown_curve(r.equity), **style)
-        ax_eq.set_title(f"{name} ({rows[0].role}, {rows[0].regime})")
-        ax_eq.set_ylabel("equity (start = 1)")
-        ax_eq.legend(loc="upper left", fontsize=8)
-        ax_dd.set_ylabel("drawdown %")
-        ax_dd.set_xlabel("bars")
-        fig.tight_layout()
-        path = outdir / f"{rows[0].role}_{name}.png"
-        fig.savefig(path, dpi=80)
+    try:
+        for name in dict.fromkeys(r.slice for r in results):
+            first = None
+            for p, (eq_line, dd_line) in lines.items():
+                r = by_key.get((name, p))
+                x = range(len(r.equity)) if r is not None else []
+                eq_line.set_data(x, r.equity if r is not None else [])
+                dd_line.set_data(x, 100 * drawdown_curve(r.equity) if r is not None else [])
+                first = first or r
+            assert first is not None
+            for ax in (ax_eq, ax_dd):
+                ax.relim()
+                ax.autoscale_view()
+            ax_eq.set_title(f"{name} ({first.role}, {first.regime})")
+            path = outdir / f"{first.role}_{name}.png"
+            fig.savefig(path, dpi=72)
+            paths.append(path)
+    finally:
         plt.close(fig)
-        paths.append(path)
     return paths
