@@ -13,7 +13,6 @@ import matplotlib.pyplot as plt
 from rlpipe.evaluation.backtest import AGENT, SliceResult
 from rlpipe.evaluation.metrics import drawdown_curve
 
-
 COLORS = {AGENT: "C0", "buy_and_hold": "C1", "flat": "C7", "random": "C2"}
 
 
