@@ -36,7 +36,7 @@ ui: $(STAMP) ## Start the MLflow UI on 127.0.0.1:$(PORT) over the local store
 		--backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --default-artifact-root $(CURDIR)/mlruns/artifacts
 
 bench: $(STAMP) ## Print side-by-side throughput tables (env, training, evaluation, overhead)
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 lint: $(STAMP) ## Ruff (lint + format check) and mypy on the package
 	$(BIN)/ruff check rlpipe tests benchmarks

@@ -157,6 +157,18 @@ def training_throughput(timesteps: int, device: str) -> list[tuple[str, float]]:
             timesteps / (time.perf_counter() - t),
         )
     )
+    try:
+        import gym_anytrading  # noqa: F401
+        import gymnasium as gym
+
+        peer = PPO("MlpPolicy", DummyVecEnv([lambda: gym.make("forex-v0")]), seed=1, device=device, verbose=0)
+        t = time.perf_counter()
+        peer.learn(timesteps)
+        rows.append(
+            (f"PPO, SB3 defaults on gym-anytrading forex-v0, {device}", timesteps / (time.perf_counter() - t))
+        )
+    except ImportError:
+        rows.append(("PPO on gym-anytrading: not installed (pip install -e '.[peers]')", float("nan")))
     return rows
 
 
