@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from rlpipe.sweep import sweep_step
 from rlpipe.tracking.queries import sweep_runs
+from rlpipe.tracking.runs import ensure_parent_run
 from rlpipe.tracking.store import ensure_experiment
 
 log = logging.getLogger("rlpipe.sweep")
@@ -24,21 +27,42 @@ def sweep_id_for(sweep_dir: str) -> str:
 
 
 class SweepCallback(Callback):
-    """Creates the experiment once before jobs start; prints the sweep table at the end."""
+    """Before the jobs: the experiment and the sweep's parent run. After: the sweep step and a table."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        ensure_experiment(config.tracking.uri, config.tracking.experiment)
+        sweep_id = sweep_id_for(config.hydra.sweep.dir)
+        exp_id = ensure_experiment(config.tracking.uri, config.tracking.experiment)
+        parent = ensure_parent_run(exp_id, sweep_id)
         log.info(
-            "sweep %s -> %s (experiment %s)",
-            sweep_id_for(config.hydra.sweep.dir),
+            "sweep %s -> %s (experiment %s, parent run %s)",
+            sweep_id,
             config.tracking.uri,
             config.tracking.experiment,
+            parent,
         )
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        # Hydra turns a callback's exception into a warning and exits 0; a sweep whose step
+        # failed must not look like a success, so the failure is logged and the exit is non-zero.
+        try:
+            self._end(config)
+        except Exception:
+            log.exception(
+                "the sweep-level step failed; rerun it with python -m rlpipe.promote sweep_id=%s",
+                sweep_id_for(config.hydra.sweep.dir),
+            )
+            raise SystemExit(1) from None
+
+    def _end(self, config: DictConfig) -> None:
         sweep_id = sweep_id_for(config.hydra.sweep.dir)
+        gates = instantiate(config.gates, _convert_="all")
+        decision = sweep_step(
+            config.tracking.uri, config.tracking.experiment, config.tracking.registered_model, sweep_id, gates
+        )
         rows = sweep_runs(config.tracking.uri, config.tracking.experiment, sweep_id)
         print_table(sweep_id, rows, config.tracking.uri)
+        champ = decision.champion
+        log.info("champion: %s", f"v{champ.model_version} (run {champ.run_id})" if champ else "none promoted")
         failed = [r for r in rows if r["status"] != "FINISHED"]
         if failed:
             log.error(
@@ -60,7 +84,8 @@ def print_table(sweep_id: str, rows: list[dict[str, Any]], uri: str) -> None:
         "run",
         "seed",
         "status",
-        "verdict",
+        "run verdict",
+        "sweep verdict",
         "test total",
         "max DD",
         "positive",
@@ -74,6 +99,7 @@ def print_table(sweep_id: str, rows: list[dict[str, Any]], uri: str) -> None:
             r["seed"],
             r["status"],
             r["verdict"],
+            r["sweep_verdict"] or "-",
             _pct(r["test_total"]),
             _pct(r["test_max_drawdown"]),
             _pct(r["consistency"]),

@@ -26,17 +26,17 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from rlpipe.agents.callbacks import ProgressCallback, history_logger
 from rlpipe.agents.setup import deterministic_policy, resolve_device, seed_everything
 from rlpipe.data.features import fit_stats, normalise, raw_features
-from rlpipe.data.slices import resolve, role_mask
+from rlpipe.data.slices import regimes_offered, resolve, role_mask
 from rlpipe.data.sources import data_digest
 from rlpipe.envs import kernels
 from rlpipe.envs.dummy import DummyEnv
 from rlpipe.envs.market import make_market
 from rlpipe.envs.vec_env import VecTradingEnv
 from rlpipe.errors import ConfigError
-from rlpipe.evaluation.backtest import AGENT, aggregates, backtest
+from rlpipe.evaluation.backtest import AGENT, aggregates, backtest, curves_frame
 from rlpipe.evaluation.plots import slice_plots
 from rlpipe.evaluation.report import build_report
-from rlpipe.gates.rules import RETEST, run_gates, run_verdict
+from rlpipe.gates.rules import RETEST, classify, deployment, fitness, run_gates, run_verdict
 from rlpipe.tracking import policy as tpolicy
 from rlpipe.tracking import registry, runs
 from rlpipe.tracking.store import ensure_experiment
@@ -118,7 +118,11 @@ def run(cfg: DictConfig, sweep_id: str | None = None, overrides: Sequence[str] =
         "rlpipe.env": sim_cfg.kind,
         "rlpipe.reward": reward_cfg.kind,
         "rlpipe.seed": str(seed),
+        "rlpipe.kind": "job",
     }
+    parent = runs.find_parent_run(exp_id, sweep_id) if sweep_id else None
+    if parent:
+        tags["mlflow.parentRunId"] = parent  # nests the job under its sweep in the MLflow UI
     run_name = f"{tags['rlpipe.agent']}-{sim_cfg.kind}-{reward_cfg.kind}-t{cfg.timesteps}-s{seed}"
     with runs.job_run(exp_id, run_name, tags) as run_id:
         resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -158,8 +162,22 @@ def run(cfg: DictConfig, sweep_id: str | None = None, overrides: Sequence[str] =
 
         results = backtest(market, sim_cfg, windows, deterministic_policy(agent), seed)
         aggs = {role: aggregates(results, role) for role in ("train", "validation", "test")}
-        gates = run_gates(aggs["test"], gates_cfg)
+        offered = regimes_offered(
+            slices,
+            df["close"].to_numpy(float),
+            slice_spec.coverage_window(slices, df.index),
+            slice_spec.regime_threshold,
+        )
+        tested = {s.regime for s in slices if s.role == "test"}
+        coverage = len(offered & tested) / len(offered) if offered else 1.0
+        gates = run_gates(aggs["test"], gates_cfg, coverage)
         verdict, reason = run_verdict(gates)
+        decisions = {
+            "classification": classify(aggs["test"], gates_cfg),
+            "deployment": deployment(aggs["test"], gates_cfg),
+        }
+        aggs["test"]["fitness"] = fitness(aggs["test"], gates_cfg)
+        aggs["test"]["regime_coverage"] = coverage
 
         metrics = {
             f"{r.role}/{r.slice}/{k}": v for r in results if r.policy == AGENT for k, v in r.metrics.items()
@@ -185,9 +203,10 @@ def run(cfg: DictConfig, sweep_id: str | None = None, overrides: Sequence[str] =
             "config_hash": chash,
             "run_id": run_id,
         }
-        md, js = build_report(model, results, aggs, gates, verdict, reason)
+        md, js = build_report(model, results, aggs, gates, verdict, reason, decisions=decisions)
         runs.log_text(md, "report/report.md")
         runs.log_dict(js, "report/report.json")
+        runs.log_table(curves_frame(results), "curves/equity.parquet")
         with runs.scratch_dir() as tmp:
             runs.log_files(slice_plots(results, Path(tmp) / "plots"), "plots")
             zip_path = Path(tmp) / "sb3_policy.zip"
@@ -199,6 +218,11 @@ def run(cfg: DictConfig, sweep_id: str | None = None, overrides: Sequence[str] =
                 "sim": sim_cfg.__dict__,
                 "seed": seed,
                 "config_hash": chash,
+                "data_digest": data_digest(df),
+                "embargo": slice_spec.embargo,
+                "train_windows": [
+                    [str(w.slice.start), str(w.slice.end)] for w in windows if w.slice.role == "train"
+                ],
             }
             model_uri = tpolicy.log_policy(zip_path, meta)
         version = registry.register(
@@ -233,6 +257,9 @@ def run(cfg: DictConfig, sweep_id: str | None = None, overrides: Sequence[str] =
                 "rlpipe.verdict": verdict,
                 "rlpipe.verdict_reason": reason,
                 "rlpipe.model_version": version,
+                "rlpipe.classification": decisions["classification"],
+                "rlpipe.deployment": decisions["deployment"],
+                "rlpipe.regimes_missing": ",".join(sorted(offered - tested)) or "none",
             }
         )
     test = aggs["test"]

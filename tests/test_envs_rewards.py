@@ -16,8 +16,16 @@ approx = pytest.approx
 def flat_market(n: int) -> Market:
     """Close, bid and ask 100 on every bar, range 99..101: every maker order fills, no price move."""
     c = np.full(n, 100.0)
-    return Market(high=c + 1, low=c - 1, close=c, bid=c.copy(), ask=c.copy(),
-                  features=np.zeros((n, 2), np.float32), hours_per_bar=1.0, bars_per_year=8766.0)  # fmt: skip
+    return Market(
+        high=c + 1,
+        low=c - 1,
+        close=c,
+        bid=c.copy(),
+        ask=c.copy(),
+        features=np.zeros((n, 2), np.float32),
+        hours_per_bar=1.0,
+        bars_per_year=8766.0,
+    )
 
 
 def sim_for(reward: RewardConfig, n_bars: int = 30, end: int = 20, **env) -> BatchSim:
@@ -46,8 +54,15 @@ def test_pnl_ignores_fees_and_pnl_fees_charges_them_on_flat_prices():
 
 
 def test_shaped_equals_pnl_fees_while_the_curriculum_suppresses_penalties():
-    shaped = RewardConfig(kind="shaped", hold_penalty=1.0, hold_limit_hours=2.0, flat_penalty=1.0,
-                          flat_limit_hours=2.0, terminal_penalty=5.0, curriculum_rate=1.0)  # fmt: skip
+    shaped = RewardConfig(
+        kind="shaped",
+        hold_penalty=1.0,
+        hold_limit_hours=2.0,
+        flat_penalty=1.0,
+        flat_limit_hours=2.0,
+        terminal_penalty=5.0,
+        curriculum_rate=1.0,
+    )
     a, b = sim_for(shaped), sim_for(RewardConfig(kind="pnl_fees"))
     a.progress = 0.0  # strength 0 at the start of training
     for act in [HOLD, HOLD, HOLD, LONG, HOLD, HOLD, HOLD, HOLD]:
@@ -55,8 +70,15 @@ def test_shaped_equals_pnl_fees_while_the_curriculum_suppresses_penalties():
 
 
 def test_hold_and_flat_penalties_start_after_their_limits():
-    cfg = RewardConfig(kind="shaped", hold_penalty=0.5, hold_limit_hours=2.0, flat_penalty=0.25,
-                       flat_limit_hours=3.0, curriculum_rate=1.0, curriculum_scaling=1.0)  # fmt: skip
+    cfg = RewardConfig(
+        kind="shaped",
+        hold_penalty=0.5,
+        hold_limit_hours=2.0,
+        flat_penalty=0.25,
+        flat_limit_hours=3.0,
+        curriculum_rate=1.0,
+        curriculum_scaling=1.0,
+    )
     sim = sim_for(cfg)
     sim.progress = 1.0  # full strength
     flat_terms = [sim.step(np.array([HOLD])).terms["flat_penalty"][0] for _ in range(5)]
@@ -83,9 +105,18 @@ def test_terminal_penalty_scales_with_the_episode_loss():
 
 @pytest.mark.parametrize(
     ("rate", "cycles", "progress", "expected"),
-    [(1.0, 1, 0.0, 0.0), (1.0, 1, 0.5, 0.5), (1.0, 1, 1.0, 1.0), (2.0, 1, 0.25, 0.5), (2.0, 1, 0.75, 1.0),
-     (1.0, 2, 0.25, 0.5), (1.0, 2, 0.5, 0.0), (1.0, 2, 0.75, 0.5), (2.0, 2, 0.25, 1.0)],
-)  # fmt: skip
+    [
+        (1.0, 1, 0.0, 0.0),
+        (1.0, 1, 0.5, 0.5),
+        (1.0, 1, 1.0, 1.0),
+        (2.0, 1, 0.25, 0.5),
+        (2.0, 1, 0.75, 1.0),
+        (1.0, 2, 0.25, 0.5),
+        (1.0, 2, 0.5, 0.0),
+        (1.0, 2, 0.75, 0.5),
+        (2.0, 2, 0.25, 1.0),
+    ],
+)
 def test_curriculum_ramps_within_each_cycle(rate, cycles, progress, expected):
     cfg = RewardConfig(kind="shaped", curriculum_rate=rate, curriculum_cycles=cycles, curriculum_scaling=1.0)
     assert curriculum_strength(cfg, progress) == approx(expected, abs=1e-6)
@@ -93,11 +124,20 @@ def test_curriculum_ramps_within_each_cycle(rate, cycles, progress, expected):
 
 def test_every_reward_term_is_in_the_single_env_info():
     market = flat_market(200)
-    env = TradingEnv(market, SimConfig(kind="management", n_envs=1, episode_bars=20, reset_margin_bars=2),
-                     RewardConfig(kind="shaped", hold_penalty=0.1), [(0, 200)])  # fmt: skip
+    env = TradingEnv(
+        market,
+        SimConfig(kind="management", n_envs=1, episode_bars=20, reset_margin_bars=2),
+        RewardConfig(kind="shaped", hold_penalty=0.1),
+        [(0, 200)],
+    )
     env.reset(seed=0)
     _, reward, _, _, info = env.step(LONG)
     terms = [k for k in info if k.startswith("reward_")]
-    assert sorted(terms) == ["reward_fees", "reward_flat_penalty", "reward_hold_penalty", "reward_pnl",
-                             "reward_terminal_penalty"]  # fmt: skip
+    assert sorted(terms) == [
+        "reward_fees",
+        "reward_flat_penalty",
+        "reward_hold_penalty",
+        "reward_pnl",
+        "reward_terminal_penalty",
+    ]
     assert reward == approx(sum(info[k] for k in terms))

@@ -404,8 +404,10 @@ def test_report_follows_the_template_and_its_json_has_no_nan() -> None:
         "pass_majority_slices": True,
         "drawdown_under_cap": True,
         "no_single_slice_dependency": False,
+        "beats_buy_and_hold": back["gates"]["beats_buy_and_hold"]["passed"],
+        "regime_coverage": True,
     }
-    assert back["pending_gates"] == ["seed_stability"]
+    assert back["pending_gates"] == ["seed_stability", "deflated_sharpe", "pbo"]
     assert len(back["slices"]) == len(results)
     flat_row = next(s for s in back["slices"] if s["policy"] == "flat" and s["slice"] == "test_1")
     assert flat_row["profit_factor"] is None and flat_row["win_rate"] is None  # NaN -> null
@@ -418,10 +420,10 @@ def test_report_follows_the_template_and_its_json_has_no_nan() -> None:
 def test_report_of_a_passing_run_says_retest() -> None:
     results, _ = three_role_run()
     aggs = {role: aggregates(results, role) for role in ("train", "validation", "test")}
-    gates = run_gates(aggs["test"], GatesConfig(max_best_slice_share=0.9))
+    gates = run_gates(aggs["test"], GatesConfig(max_best_slice_share=0.9, min_beats_buy_and_hold=-1.0))
     verdict, reason = run_verdict(gates)
     md, data = build_report({"name": "m"}, results, aggs, gates, verdict, reason)
-    assert [g.passed for g in gates] == [True, True, True]
+    assert [g.passed for g in gates] == [True, True, True, True, True]
     assert "## Decision: retest" in md
-    assert md.count(": Y (") == 3 and ": N (" not in md
+    assert md.count(": Y (") == 5 and ": N (" not in md
     json.dumps(data, allow_nan=False)

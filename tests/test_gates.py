@@ -11,7 +11,7 @@ from rlpipe.gates import GateResult, GatesConfig, run_gates, run_verdict
 from rlpipe.gates.rules import PROMOTE, REJECT, RETEST
 
 CFG = GatesConfig(min_positive_fraction=0.5, max_drawdown_cap=0.15, max_best_slice_share=0.6)
-GOOD = {"consistency": 0.8, "max_drawdown": 0.05, "best_slice_share": 0.3}
+GOOD = {"consistency": 0.8, "max_drawdown": 0.05, "best_slice_share": 0.3, "beats_buy_and_hold": 0.8}
 EPS = 1e-9
 
 
@@ -20,16 +20,19 @@ def gate(metrics: dict[str, float], name: str, cfg: GatesConfig = CFG) -> GateRe
     return g
 
 
-def test_gates_are_the_three_per_run_rules_in_order() -> None:
+def test_gates_are_the_per_run_rules_in_order() -> None:
     gates = run_gates(GOOD, CFG)
     assert [g.name for g in gates] == [
         "pass_majority_slices",
         "drawdown_under_cap",
         "no_single_slice_dependency",
+        "beats_buy_and_hold",
+        "regime_coverage",
     ]
     assert all(g.passed for g in gates)
-    assert [g.value for g in gates] == [0.8, 0.05, 0.3]
-    assert [g.threshold for g in gates] == [0.5, 0.15, 0.6]
+    assert [g.value for g in gates] == [0.8, 0.05, 0.3, 0.8, 1.0]
+    assert [g.threshold for g in gates] == [0.5, 0.15, 0.6, 0.5, 1.0]
+    assert [g.hard for g in gates] == [True, True, True, True, False]
 
 
 def test_default_thresholds() -> None:
@@ -72,9 +75,14 @@ def test_best_slice_share_passes_at_or_under_the_maximum(share: float, passed: b
 
 
 def test_thresholds_come_from_the_config() -> None:
-    strict = GatesConfig(min_positive_fraction=0.8, max_drawdown_cap=0.04, max_best_slice_share=0.25)
-    assert [g.passed for g in run_gates(GOOD, strict)] == [False, False, False]
-    assert [g.threshold for g in run_gates(GOOD, strict)] == [0.8, 0.04, 0.25]
+    strict = GatesConfig(
+        min_positive_fraction=0.8,
+        max_drawdown_cap=0.04,
+        max_best_slice_share=0.25,
+        min_beats_buy_and_hold=0.9,
+    )
+    assert [g.passed for g in run_gates(GOOD, strict) if g.hard] == [False, False, False, False]
+    assert [g.threshold for g in run_gates(GOOD, strict) if g.hard] == [0.8, 0.04, 0.25, 0.9]
     assert "0.8" in gate(GOOD, "pass_majority_slices", strict).rule
 
 
@@ -84,6 +92,7 @@ def test_thresholds_come_from_the_config() -> None:
         ("consistency", "pass_majority_slices"),
         ("max_drawdown", "drawdown_under_cap"),
         ("best_slice_share", "no_single_slice_dependency"),
+        ("beats_buy_and_hold", "beats_buy_and_hold"),
     ],
 )
 def test_a_nan_or_missing_metric_fails_its_gate_and_only_its_gate(key: str, name: str) -> None:
@@ -94,7 +103,7 @@ def test_a_nan_or_missing_metric_fails_its_gate_and_only_its_gate(key: str, name
 
 
 def test_empty_aggregates_fail_every_gate() -> None:
-    assert [g.passed for g in run_gates({}, CFG)] == [False, False, False]
+    assert [g.passed for g in run_gates({}, CFG) if g.hard] == [False, False, False, False]
     assert run_verdict(run_gates({}, CFG))[0] == REJECT
 
 
@@ -124,3 +133,18 @@ def test_verdict_uses_only_the_gate_outcomes() -> None:
         REJECT,
         "failed: c",
     )
+
+
+@pytest.mark.parametrize(("bh", "passed"), [(0.5, False), (0.5 + EPS, True), (0.4, False), (1.0, True)])
+def test_beating_buy_and_hold_needs_a_strict_majority(bh: float, passed: bool) -> None:
+    assert gate({**GOOD, "beats_buy_and_hold": bh}, "beats_buy_and_hold").passed is passed
+
+
+def test_missing_regime_coverage_makes_retest_not_reject_and_says_why() -> None:
+    gates = run_gates(GOOD, CFG, coverage=2 / 3)
+    cov = next(g for g in gates if g.name == "regime_coverage")
+    assert not cov.passed and not cov.hard and cov.value == pytest.approx(2 / 3)
+    verdict, reason = run_verdict(gates)
+    assert verdict == RETEST and "regime_coverage" in reason
+    no_check = GatesConfig(require_regime_coverage=False)
+    assert "regime_coverage" not in [g.name for g in run_gates(GOOD, no_check, coverage=0.0)]

@@ -191,6 +191,13 @@ class SliceSpec:
     regime_threshold: float = 1.0
     """walk_forward: trend/noise ratio above which a fold is labelled bull (below minus: bear)."""
 
+    def coverage_window(self, slices: Sequence[Slice], index: pd.DatetimeIndex) -> int:
+        """Bars per window when labelling the whole series for regime coverage."""
+        if self.kind == "walk_forward":
+            return self.test_bars
+        tests = [s for s in slices if s.role == "test"]
+        return int(np.median([index.searchsorted(s.end) - index.searchsorted(s.start) for s in tests]))
+
     def build(self, index: pd.DatetimeIndex, close: np.ndarray) -> list[Slice]:
         """The slices for this data, checked for train/test leakage before anything trains."""
         embargo = pd.Timedelta(self.embargo)
@@ -215,3 +222,19 @@ class SliceSpec:
             raise SliceError(f"slices.kind={self.kind!r}; expected declared or walk_forward")
         check_no_leakage(slices, embargo)
         return slices
+
+
+def regimes_offered(
+    slices: Sequence[Slice], close: np.ndarray, window_bars: int, threshold: float = 1.0
+) -> set[str]:
+    """The regime labels the data offers.
+
+    Declared labels of every slice (any role) when the slices carry labels; otherwise (user data
+    without labels, walk-forward) the labels of consecutive `window_bars` windows over the whole
+    series by `label_regime`, so a test set can be checked for the regimes it misses.
+    """
+    declared = {s.regime for s in slices if s.regime != "unlabelled"}
+    if any(s.regime == "unlabelled" for s in slices if s.role == "train") and window_bars >= 2:
+        chunks = range(0, len(close) - window_bars + 1, window_bars)
+        declared |= {label_regime(close[i : i + window_bars], threshold) for i in chunks}
+    return declared

@@ -15,8 +15,14 @@ episode reaches its last bar, what is still open is closed as a taker at that ba
 
 from __future__ import annotations
 
+import logging
+import pickle
+from pathlib import Path
+
 import numpy as np
 from numba import njit
+
+log = logging.getLogger(__name__)
 
 HOLD, LONG, SHORT = 0, 1, 2
 
@@ -174,7 +180,21 @@ def observe_batch(features, close, t, qty, last_open_t, last_close_t, slot_qty, 
 
 
 def warm_up() -> None:
-    """Compile (or load from cache) the kernels on tiny inputs, so the first real step is fast."""
+    """Compile (or load from cache) the kernels, so the first real step is fast.
+
+    A cache file left truncated by a process killed while writing it would otherwise break
+    every later run: such a cache is dropped and the kernels are compiled afresh.
+    """
+    try:
+        _call_all()
+    except (EOFError, pickle.UnpicklingError, OSError) as exc:
+        log.warning("numba cache of rlpipe kernels unreadable (%s); recompiling", exc)
+        for f in Path(__file__).parent.joinpath("__pycache__").glob("kernels.*.nb*"):
+            f.unlink(missing_ok=True)
+        _call_all()
+
+
+def _call_all() -> None:
     n, k, bars = 1, 1, 3
     f = np.ones(bars)
     i64 = np.zeros(n, np.int64)

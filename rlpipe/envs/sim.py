@@ -172,13 +172,42 @@ class BatchSim:
         """Advance every environment one bar; rows already past their end must not be stepped."""
         m, cfg = self.m, self.cfg
         kernels.step_batch(
-            np.asarray(actions, dtype=np.int64), m.high, m.low, m.close, m.bid, m.ask,
-            cfg.stake, cfg.max_stake, cfg.close_mode == "all", cfg.maker_fee, cfg.taker_fee,
-            self.t, self.end, self.cash, self.qty, self.equity, self.fees, self.realised, self.turnover,
-            self.trades, self.wins, self.gross_win, self.gross_loss, self.fill_count, self.last_open_t,
-            self.last_close_t, self.slot_qty, self.slot_px, self.slot_t, self.slot_fee,
-            self._equity_prev, self._fees_prev, self._step_fills, self._done, self._terminated,
-        )  # fmt: skip
+            np.asarray(actions, dtype=np.int64),
+            m.high,
+            m.low,
+            m.close,
+            m.bid,
+            m.ask,
+            cfg.stake,
+            cfg.max_stake,
+            cfg.close_mode == "all",
+            cfg.maker_fee,
+            cfg.taker_fee,
+            self.t,
+            self.end,
+            self.cash,
+            self.qty,
+            self.equity,
+            self.fees,
+            self.realised,
+            self.turnover,
+            self.trades,
+            self.wins,
+            self.gross_win,
+            self.gross_loss,
+            self.fill_count,
+            self.last_open_t,
+            self.last_close_t,
+            self.slot_qty,
+            self.slot_px,
+            self.slot_t,
+            self.slot_fee,
+            self._equity_prev,
+            self._fees_prev,
+            self._step_fills,
+            self._done,
+            self._terminated,
+        )
         d_fees = self.fees - self._fees_prev
         reward, terms = compute_reward(
             self, self.equity - self._equity_prev, d_fees, self._equity_prev, self._done | self._terminated
@@ -201,10 +230,23 @@ class BatchSim:
         m, cfg = self.m, self.cfg
         out = np.empty((self.n, m.n_features + cfg.n_position_vars), np.float32)
         kernels.observe_batch(
-            m.features, m.close, self.t, self.qty, self.last_open_t, self.last_close_t, self.slot_qty,
-            self.slot_px, self.slot_t, cfg.kind == "management", cfg.stake, cfg.max_stake, m.hours_per_bar,
-            cfg.unrealised_scale, cfg.hours_scale, out,
-        )  # fmt: skip
+            m.features,
+            m.close,
+            self.t,
+            self.qty,
+            self.last_open_t,
+            self.last_close_t,
+            self.slot_qty,
+            self.slot_px,
+            self.slot_t,
+            cfg.kind == "management",
+            cfg.stake,
+            cfg.max_stake,
+            m.hours_per_bar,
+            cfg.unrealised_scale,
+            cfg.hours_scale,
+            out,
+        )
         return out
 
     def position_vars(self) -> FloatArray:

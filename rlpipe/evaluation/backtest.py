@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from rlpipe.data.slices import Window
 from rlpipe.envs.market import Market
@@ -151,13 +152,21 @@ def _metrics(curve: FloatArray, f: dict[str, float], exposed_bars: float, bars_p
         "total": total,
         "sharpe": mx.sharpe(mx.returns(curve), bars_per_year),
         "profit_factor": mx.profit_factor(float(f["gross_win"]), float(f["gross_loss"])),
+        "gross_win": float(f["gross_win"]),
+        "gross_loss": float(f["gross_loss"]),
         "exposure": exposed_bars / max(len(curve) - 1, 1),
         "turnover": float(f["turnover"]),
     }
 
 
 def aggregates(results: Sequence[SliceResult], role: str = "test") -> Metrics:
-    """Across the agent's slices of `role`: consistency, worst slice, best-slice share, and more."""
+    """Across the agent's slices (folds) of `role`: the per-fold analysis.
+
+    consistency (positive-fold fraction), positive/total fold counts, worst and best fold
+    total, best-fold share of the net total, Sharpe range / mean / std across folds, the
+    profit factor of all closed trades, the fraction of folds that beat buy-and-hold after
+    fees, and the regimes the folds cover.
+    """
     agent = [r for r in results if r.policy == AGENT and r.role == role]
     totals = [r.metrics["total"] for r in agent]
     bh = {r.slice: r.metrics["total"] for r in results if r.policy == "buy_and_hold" and r.role == role}
@@ -170,11 +179,36 @@ def aggregates(results: Sequence[SliceResult], role: str = "test") -> Metrics:
         "positive_slices": float(sum(t > 0 for t in totals)),
         "slices": float(len(totals)),
         "worst_slice_total": float(np.min(totals)),  # np.min/np.max: NaN-propagating
+        "best_slice_total": float(np.max(totals)),
         "best_slice_share": mx.best_slice_share(totals),
         "total": float(np.sum(totals)),
         "mean_total": float(np.mean(totals)),
         "max_drawdown": float(np.max([r.metrics["max_drawdown"] for r in agent])),
         "sharpe_mean": float(np.mean(sharpes)),
         "sharpe_std": float(np.std(sharpes, ddof=1)) if len(sharpes) > 1 else 0.0,
+        "sharpe_min": float(np.min(sharpes)),
+        "sharpe_max": float(np.max(sharpes)),
+        "profit_factor": mx.profit_factor(
+            float(sum(r.metrics.get("gross_win", np.nan) for r in agent)),
+            float(sum(r.metrics.get("gross_loss", np.nan) for r in agent)),
+        ),
         "beats_buy_and_hold": float(np.mean([e > 0 for e in excess])) if excess else float("nan"),
     }
+
+
+def curves_frame(results: Sequence[SliceResult]) -> pd.DataFrame:
+    """Equity curves of every (slice, policy) in long format: slice, role, regime, policy, bar, equity."""
+    parts = [
+        pd.DataFrame(
+            {
+                "slice": r.slice,
+                "role": r.role,
+                "regime": r.regime,
+                "policy": r.policy,
+                "bar": np.arange(len(r.equity)),
+                "equity": r.equity,
+            }
+        )
+        for r in results
+    ]
+    return pd.concat(parts, ignore_index=True)

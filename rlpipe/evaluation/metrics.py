@@ -50,6 +50,8 @@ def profit_factor(gross_win: float, gross_loss: float) -> float:
 
     NaN without any closed trade; +inf with wins and no loss.
     """
+    if math.isnan(gross_win) or math.isnan(gross_loss):
+        return math.nan
     if gross_loss == 0:
         return math.inf if gross_win > 0 else math.nan
     return float(gross_win / gross_loss)

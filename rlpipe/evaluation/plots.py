@@ -57,3 +57,41 @@ def slice_plots(results: Sequence[SliceResult], outdir: Path) -> list[Path]:
     finally:
         plt.close(fig)
     return paths
+
+
+def sweep_plot(rows: Sequence[dict], verdicts: dict[str, str], champion_run: str | None, path: Path) -> Path:
+    """Test total vs worst test drawdown for every run of a sweep, coloured by the sweep verdict."""
+    colors = {"promote": "C2", "retest": "C1", "reject": "C3"}
+    fig, ax = plt.subplots(figsize=(8, 5))
+    try:
+        for verdict, color in colors.items():
+            pts = [r for r in rows if verdicts.get(r["run_id"]) == verdict]
+            ax.scatter(
+                [100 * r["test_max_drawdown"] for r in pts],
+                [100 * r["test_total"] for r in pts],
+                c=color,
+                label=f"{verdict} ({len(pts)})",
+                alpha=0.8,
+            )
+        champ = [r for r in rows if r["run_id"] == champion_run]
+        if champ:
+            ax.scatter(
+                [100 * champ[0]["test_max_drawdown"]],
+                [100 * champ[0]["test_total"]],
+                s=250,
+                facecolors="none",
+                edgecolors="k",
+                label="champion",
+            )
+        for r in rows:
+            if r["run_id"] in verdicts:
+                ax.annotate(r["run_name"], (100 * r["test_max_drawdown"], 100 * r["test_total"]), fontsize=6)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xlabel("worst test-slice max drawdown %")
+        ax.set_ylabel("test total after fees %")
+        ax.set_title("sweep: runs by configuration verdict")
+        ax.legend(fontsize=8)
+        fig.savefig(path, dpi=80)
+    finally:
+        plt.close(fig)
+    return path

@@ -31,7 +31,8 @@ def build_report(
     gates: Sequence[GateResult],
     verdict: str,
     reason: str,
-    pending: Sequence[str] = ("seed_stability",),
+    pending: Sequence[str] = ("seed_stability", "deflated_sharpe", "pbo"),
+    decisions: dict[str, str] | None = None,
 ) -> tuple[str, JsonDict]:
     """Render the report as markdown and as a JSON-ready dict."""
     data: JsonDict = {
@@ -54,6 +55,7 @@ def build_report(
             for g in gates
         },
         "pending_gates": list(pending),
+        "decisions": dict(decisions or {}),
         "decision": {"verdict": verdict, "reason": reason},
     }
     lines = [
@@ -85,6 +87,30 @@ def build_report(
                 f"{_pct(m['total'])} | {_pct(m['total'] - bh.get(r.slice, math.nan))} | {_num(m['sharpe'])} |"
             )
         agg = aggregates.get(role, {})
+        if agg and role == "test":
+            a = {
+                k: agg.get(k, math.nan)
+                for k in (
+                    "positive_slices",
+                    "slices",
+                    "sharpe_min",
+                    "sharpe_max",
+                    "sharpe_mean",
+                    "sharpe_std",
+                    "worst_slice_total",
+                    "best_slice_total",
+                    "profit_factor",
+                    "beats_buy_and_hold",
+                )
+            }
+            lines += [
+                "",
+                f"Per-fold analysis: positive folds {_num(a['positive_slices'], 0)}/{_num(a['slices'], 0)}; "
+                f"Sharpe {_num(a['sharpe_min'])} to {_num(a['sharpe_max'])}, mean {_num(a['sharpe_mean'])} "
+                f"(+/- {_num(a['sharpe_std'])}); return {_pct(a['worst_slice_total'])} to "
+                f"{_pct(a['best_slice_total'])}; profit factor {_num(a['profit_factor'])}; "
+                f"beats buy-and-hold on {_pct(a['beats_buy_and_hold'])} of folds.",
+            ]
         if agg:
             lines += [
                 "",
@@ -111,6 +137,14 @@ def build_report(
         f"- {g.name}: {'Y' if g.passed else 'N'} (value {_num(g.value)}; rule: {g.rule})" for g in gates
     ]
     lines += [f"- {p}: pending (judged by the sweep-level step across seeds)" for p in pending]
+    if decisions:
+        lines += [
+            "",
+            "Classification: "
+            + decisions.get("classification", "n/a")
+            + "; deployment decision: "
+            + decisions.get("deployment", "n/a"),
+        ]
     lines += ["", f"## Decision: {verdict}", "", reason, ""]
     return "\n".join(lines), json_safe(data)
 
@@ -119,5 +153,5 @@ def _pct(x: float) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:+.2f}%"
 
 
-def _num(x: float) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{x:.2f}"
+def _num(x: float, digits: int = 2) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"

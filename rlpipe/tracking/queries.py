@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+import tempfile
 from typing import Any
 
+import mlflow
+import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from rlpipe.tracking.store import ensure_experiment
@@ -16,8 +19,9 @@ def sweep_runs(uri: str, experiment: str, sweep_id: str) -> list[dict[str, Any]]
     client = MlflowClient(uri)
     found = client.search_runs(
         [exp_id],
-        filter_string=f"tags.`rlpipe.sweep_id` = '{sweep_id}'",
+        filter_string=f"tags.`rlpipe.sweep_id` = '{sweep_id}' and tags.`rlpipe.kind` = 'job'",
         order_by=["attributes.start_time ASC"],
+        max_results=10000,
     )
     rows = []
     for r in found:
@@ -35,6 +39,24 @@ def sweep_runs(uri: str, experiment: str, sweep_id: str) -> list[dict[str, Any]]
                 "consistency": m.get("test/consistency", math.nan),
                 "model_version": t.get("rlpipe.model_version", ""),
                 "error": t.get("rlpipe.error", ""),
+                "classification": t.get("rlpipe.classification", ""),
+                "deployment": t.get("rlpipe.deployment", ""),
+                "regimes_missing": t.get("rlpipe.regimes_missing", "none"),
+                "sweep_verdict": t.get("rlpipe.sweep_verdict", ""),
+                "test": {
+                    k.removeprefix("test/"): v
+                    for k, v in m.items()
+                    if k.startswith("test/") and k.count("/") == 1
+                },
             }
         )
     return rows
+
+
+def equity_curves(run_id: str) -> pd.DataFrame:
+    """The run's equity curves (slice, role, regime, policy, bar, equity) from `curves/equity.parquet`."""
+    with tempfile.TemporaryDirectory(prefix="rlpipe-") as tmp:
+        path = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path="curves/equity.parquet", dst_path=tmp
+        )
+        return pd.read_parquet(path)

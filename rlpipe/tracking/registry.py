@@ -50,3 +50,82 @@ def transition(name: str, version: str, stage: str, alias: str | None, why: str)
     )
     client.set_model_version_tag(name, version, "rlpipe.stage_reason", why)
     log.info("registry: %s v%s -> %s%s (%s)", name, version, stage, f" @{alias}" if alias else "", why)
+
+
+def versions_of_sweep(name: str, sweep_id: str) -> list:
+    """All versions of `name` registered by the jobs of `sweep_id`."""
+    client = MlflowClient()
+    return [
+        v for v in client.search_model_versions(f"name='{name}'") if v.tags.get("rlpipe.sweep_id") == sweep_id
+    ]
+
+
+def alias_version(name: str, alias: str) -> str | None:
+    """The version an alias points at, or None."""
+    try:
+        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
+def apply_sweep(
+    name: str, sweep_id: str, champion: str | None, challengers: list[str], why: dict[str, str]
+) -> None:
+    """Move the registry to the sweep's decision; a second call with the same decision changes nothing.
+
+    The champion becomes Production + @champion and the Production version it replaces is
+    archived (and remembered on the champion for rollback); challengers become Staging, the best
+    of them @challenger; versions of this sweep still in Staging that are neither go back to None.
+    """
+    client = MlflowClient()
+    if champion is not None:
+        current = client.get_model_version(name, champion)
+        if current.current_stage != "Production" or alias_version(name, "champion") != champion:
+            previous = alias_version(name, "champion")
+            for other in client.search_model_versions(f"name='{name}'"):
+                if other.current_stage == "Production" and str(other.version) != champion:
+                    transition(
+                        name, str(other.version), "Archived", None, f"replaced by champion v{champion}"
+                    )
+            if previous and previous != champion:
+                client.set_model_version_tag(name, champion, "rlpipe.previous_champion", previous)
+            transition(name, champion, "Production", "champion", why[champion])
+    for i, v in enumerate(challengers):
+        alias = "challenger" if i == 0 else None
+        mv = client.get_model_version(name, v)
+        if mv.current_stage != "Staging" or (alias and alias_version(name, alias) != v):
+            transition(name, v, "Staging", alias, why[v])
+    keep = {champion, *challengers}
+    for mv in versions_of_sweep(name, sweep_id):
+        version: str = str(mv.version)
+        if version not in keep and mv.current_stage == "Staging":
+            transition(name, version, "None", None, why.get(version, "failed a sweep gate"))
+            if alias_version(name, "challenger") == version:
+                client.delete_registered_model_alias(name, "challenger")
+
+
+def rollback(name: str) -> tuple[str, str]:
+    """Restore the previous champion; returns (restored version, retired version)."""
+    client = MlflowClient()
+    current = alias_version(name, "champion")
+    if current is None:
+        raise mlflow.exceptions.MlflowException(f"registered model '{name}' has no @champion to roll back")
+    previous = client.get_model_version(name, current).tags.get("rlpipe.previous_champion")
+    if not previous:
+        raise mlflow.exceptions.MlflowException(
+            f"{name} v{current} is the first champion: there is no previous champion to restore"
+        )
+    transition(name, current, "Archived", None, f"rolled back to v{previous}")
+    transition(name, previous, "Production", "champion", f"rollback: restored in place of v{current}")
+    return previous, current
+
+
+def history(name: str, versions: list[str]) -> list[tuple[str, str, str]]:
+    """(when, version, what) of every recorded transition of `versions`, oldest first."""
+    client = MlflowClient()
+    rows = []
+    for v in versions:
+        for k, text in client.get_model_version(name, v).tags.items():
+            if k.startswith("rlpipe.transition."):
+                rows.append((k.removeprefix("rlpipe.transition."), v, text))
+    return sorted(rows)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import pandas as pd
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
@@ -83,6 +84,14 @@ def log_dict(data: dict, path: str) -> None:
     mlflow.log_dict(data, path)
 
 
+def log_table(frame: pd.DataFrame, path: str) -> None:
+    """Log a DataFrame as a Parquet artifact at `path` (e.g. curves/equity.parquet)."""
+    with tempfile.TemporaryDirectory(prefix="rlpipe-") as tmp:
+        file = Path(tmp) / Path(path).name
+        frame.to_parquet(file, index=False)
+        mlflow.log_artifact(str(file), str(Path(path).parent))
+
+
 def log_files(paths: list[Path], artifact_dir: str) -> None:
     for p in paths:
         mlflow.log_artifact(str(p), artifact_dir)
@@ -98,3 +107,47 @@ def _run_id() -> str:
     if run is None:
         raise RuntimeError("no active MLflow run; log inside tracking.runs.job_run")
     return run.info.run_id
+
+
+def find_parent_run(experiment_id: str, sweep_id: str) -> str | None:
+    """The parent run of a sweep, if one was created."""
+    found = MlflowClient().search_runs(
+        [experiment_id],
+        filter_string=f"tags.`rlpipe.sweep_id` = '{sweep_id}' and tags.`rlpipe.kind` = 'sweep'",
+        max_results=1,
+    )
+    return found[0].info.run_id if found else None
+
+
+def ensure_parent_run(experiment_id: str, sweep_id: str) -> str:
+    """The sweep's parent run, created (RUNNING) if it does not exist yet."""
+    existing = find_parent_run(experiment_id, sweep_id)
+    if existing:
+        return existing
+    run = MlflowClient().create_run(
+        experiment_id,
+        run_name=f"sweep-{sweep_id}",
+        tags={"rlpipe.sweep_id": sweep_id, "rlpipe.kind": "sweep"},
+    )
+    return run.info.run_id
+
+
+def set_run_tags(run_id: str, tags: Mapping[str, str]) -> None:
+    """Tag any run (not only the active one)."""
+    MlflowClient().log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+def write_parent(
+    run_id: str, md: str, data: dict, plot: Path, metrics: Mapping[str, float], tags: Mapping[str, str]
+) -> None:
+    """Write the sweep report, plot, metrics and tags to the parent run and mark it FINISHED."""
+    client = MlflowClient()
+    client.log_text(run_id, md, "sweep/report.md")
+    client.log_dict(run_id, data, "sweep/report.json")
+    client.log_artifact(run_id, str(plot), "sweep")
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()],
+        tags=[RunTag(k, str(v)) for k, v in tags.items()],
+    )
+    client.set_terminated(run_id, "FINISHED")

@@ -1,0 +1,182 @@
+"""Sweep-level gates: group runs by configuration, judge them across seeds and trials, pick a champion.
+
+A configuration is every job of a sweep with the same `rlpipe.config_hash` (the config minus the
+seed). Its gates:
+
+- seed_stability: at least `min_seed_pass_fraction` of its seeds pass their run gates and the std
+  of their mean test Sharpe is at most `max_seed_sharpe_std`; a single seed can only say "retest";
+- deflated_sharpe: the DSR of its pooled test returns, deflated for the number of configurations
+  the sweep tried, is at least `min_deflated_sharpe`;
+- pbo: the sweep's probability of backtest overfitting (CSCV over the configurations' test
+  returns) is at most `max_pbo`; with one configuration there is no selection between
+  configurations, so the gate does not apply (recorded as such, value n/a).
+
+The verdict is "promote" only when all of them pass, the candidate run (the configuration's best
+seed among those that passed their run gates) is classified in `promote_classes` with a deployment
+decision in `promote_deployments`, and every run covered the data's regimes. The champion is the
+promoted configuration with the highest mean test total across seeds; the other passing runs of
+promoted configurations are challengers. Nothing that failed a gate is ever promoted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rlpipe.gates.rules import PROMOTE, REJECT, RETEST, GateResult, GatesConfig, gate
+from rlpipe.gates.statistics import PBOResult, deflated_sharpe, pbo_cscv, sharpe_per_period
+from rlpipe.types import FloatArray, Metrics
+
+
+@dataclass
+class RunRecord:
+    """What the sweep step needs to know about one finished job."""
+
+    run_id: str
+    config_hash: str
+    seed: int
+    run_verdict: str
+    test: Metrics
+    classification: str
+    deployment: str
+    returns: FloatArray = field(repr=False)
+    model_version: str = ""
+    label: str = ""
+    regimes_missing: str = "none"
+
+
+@dataclass
+class ConfigDecision:
+    """The sweep's judgement of one configuration."""
+
+    config_hash: str
+    label: str
+    runs: list[RunRecord]
+    gates: list[GateResult]
+    verdict: str
+    reason: str
+    candidate: RunRecord | None
+    mean_total: float
+    deflated_sharpe: float
+
+    @property
+    def passing(self) -> list[RunRecord]:
+        return [r for r in self.runs if r.run_verdict == RETEST]
+
+
+@dataclass
+class SweepDecision:
+    """Every configuration's decision, the champion and the challengers."""
+
+    configs: list[ConfigDecision]
+    champion: RunRecord | None
+    challengers: list[RunRecord]
+    pbo: PBOResult | None
+    n_trials: int
+
+
+def _seed_stability(runs: Sequence[RunRecord], cfg: GatesConfig) -> GateResult:
+    frac = float(np.mean([r.run_verdict == RETEST for r in runs]))
+    sharpes = np.array([r.test.get("sharpe_mean", math.nan) for r in runs], dtype=float)
+    spread = float(np.std(sharpes, ddof=1)) if len(runs) > 1 else math.nan
+    rule = (
+        f">= {cfg.min_seed_pass_fraction} of seeds pass their run gates and the std of their "
+        f"test Sharpe ({spread:.2f}) <= {cfg.max_seed_sharpe_std}; needs 2+ seeds"
+    )
+    ok = len(runs) > 1 and frac >= cfg.min_seed_pass_fraction and spread <= cfg.max_seed_sharpe_std
+    return gate("seed_stability", frac, cfg.min_seed_pass_fraction, ok, rule)
+
+
+def _pbo(
+    records: Sequence[RunRecord], hashes: list[str], cfg: GatesConfig
+) -> tuple[GateResult, PBOResult | None]:
+    if len(hashes) < 2:
+        rule = "not applicable: one configuration, so no selection between configurations to overfit"
+        return GateResult("pbo", True, math.nan, cfg.max_pbo, rule, hard=True), None
+    columns = []
+    for h in hashes:
+        series = [r.returns for r in records if r.config_hash == h]
+        n = min(len(s) for s in series)
+        columns.append(np.mean([s[:n] for s in series], axis=0))  # the configuration's mean across seeds
+    n = min(len(c) for c in columns)
+    try:
+        result = pbo_cscv(np.column_stack([c[:n] for c in columns]), cfg.pbo_splits)
+    except ValueError as exc:
+        return gate("pbo", math.nan, cfg.max_pbo, False, f"cannot be computed: {exc}"), None
+    rule = f"probability of backtest overfitting (CSCV, {cfg.pbo_splits} blocks) <= {cfg.max_pbo}"
+    return gate("pbo", result.pbo, cfg.max_pbo, result.pbo <= cfg.max_pbo, rule), result
+
+
+def evaluate_sweep(records: Sequence[RunRecord], cfg: GatesConfig) -> SweepDecision:
+    """Judge every configuration of a sweep and choose the champion and challengers."""
+    hashes = list(dict.fromkeys(r.config_hash for r in records))
+    pooled = {h: np.concatenate([r.returns for r in records if r.config_hash == h]) for h in hashes}
+    trial_sr = np.array([sharpe_per_period(pooled[h]) for h in hashes], dtype=float)
+    finite = trial_sr[np.isfinite(trial_sr)]
+    sr_var = float(np.var(finite, ddof=1)) if len(finite) > 1 else 0.0
+    pbo_gate, pbo = _pbo(records, hashes, cfg)
+
+    configs = []
+    for h in hashes:
+        runs = [r for r in records if r.config_hash == h]
+        dsr = deflated_sharpe(pooled[h], len(hashes), sr_var) if len(pooled[h]) > 1 else math.nan
+        gates = [
+            _seed_stability(runs, cfg),
+            gate(
+                "deflated_sharpe",
+                dsr,
+                cfg.min_deflated_sharpe,
+                dsr >= cfg.min_deflated_sharpe,
+                f"DSR of pooled test returns given {len(hashes)} trial(s) >= {cfg.min_deflated_sharpe}",
+            ),
+            pbo_gate,
+        ]
+        passing = [r for r in runs if r.run_verdict == RETEST]
+        candidate = max(passing or runs, key=lambda r: r.test.get("total", -math.inf))
+        verdict, reason = _verdict(runs, passing, candidate, gates, cfg)
+        totals = [r.test.get("total", math.nan) for r in runs]
+        configs.append(
+            ConfigDecision(
+                h, runs[0].label, runs, gates, verdict, reason, candidate, float(np.mean(totals)), float(dsr)
+            )
+        )
+
+    promoted = sorted(
+        (c for c in configs if c.verdict == PROMOTE),
+        key=lambda c: (c.mean_total, c.deflated_sharpe),
+        reverse=True,
+    )
+    champion = promoted[0].candidate if promoted else None
+    challengers = [r for c in promoted for r in c.passing if r is not champion]
+    challengers.sort(key=lambda r: r.test.get("total", -math.inf), reverse=True)
+    return SweepDecision(configs, champion, challengers, pbo, len(hashes))
+
+
+def _verdict(
+    runs: list[RunRecord],
+    passing: list[RunRecord],
+    candidate: RunRecord,
+    gates: list[GateResult],
+    cfg: GatesConfig,
+) -> tuple[str, str]:
+    if not passing:
+        return REJECT, "no seed passed its run gates"
+    if len(runs) == 1:
+        return RETEST, "a single seed cannot show seed stability; rerun with more seeds"
+    failed = [g.name for g in gates if not g.passed]
+    if failed:
+        return REJECT, "failed: " + ", ".join(failed)
+    if candidate.classification not in cfg.promote_classes:
+        return REJECT, f"best seed classified {candidate.classification} (promotable: {cfg.promote_classes})"
+    if candidate.deployment not in cfg.promote_deployments:
+        return (
+            REJECT,
+            f"walk-forward decision is '{candidate.deployment}' (promotable: {cfg.promote_deployments})",
+        )
+    missing = sorted({m for r in runs for m in r.regimes_missing.split(",") if m and m != "none"})
+    if missing:
+        return RETEST, f"test slices miss regime(s) {missing}; add test windows for them"
+    return PROMOTE, "all sweep gates passed"
