@@ -25,18 +25,16 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from rlpipe.agents.callbacks import ProgressCallback, history_logger
 from rlpipe.agents.setup import deterministic_policy, resolve_device, seed_everything
+from rlpipe.assess import assess, log_assessment
 from rlpipe.data.features import fit_stats, normalise, raw_features
-from rlpipe.data.slices import regimes_offered, resolve, role_mask
+from rlpipe.data.slices import resolve, role_mask
 from rlpipe.data.sources import data_digest
 from rlpipe.envs import kernels
 from rlpipe.envs.dummy import DummyEnv
 from rlpipe.envs.market import make_market
 from rlpipe.envs.vec_env import VecTradingEnv
 from rlpipe.errors import ConfigError
-from rlpipe.evaluation.backtest import AGENT, aggregates, backtest, curves_frame
-from rlpipe.evaluation.plots import slice_plots
-from rlpipe.evaluation.report import build_report
-from rlpipe.gates.rules import RETEST, classify, deployment, fitness, run_gates, run_verdict
+from rlpipe.gates.rules import RETEST
 from rlpipe.tracking import policy as tpolicy
 from rlpipe.tracking import registry, runs
 from rlpipe.tracking.store import ensure_experiment
@@ -160,39 +158,10 @@ def run(cfg: DictConfig, sweep_id: str | None = None, overrides: Sequence[str] =
         learn_s = time.perf_counter() - t_learn
         runs.log_metric_series(history.points)
 
-        results = backtest(market, sim_cfg, windows, deterministic_policy(agent), seed)
-        aggs = {role: aggregates(results, role) for role in ("train", "validation", "test")}
-        offered = regimes_offered(
-            slices,
-            df["close"].to_numpy(float),
-            slice_spec.coverage_window(slices, df.index),
-            slice_spec.regime_threshold,
+        a = assess(
+            market, sim_cfg, df, slices, windows, slice_spec, gates_cfg, deterministic_policy(agent), seed
         )
-        tested = {s.regime for s in slices if s.role == "test"}
-        coverage = len(offered & tested) / len(offered) if offered else 1.0
-        gates = run_gates(aggs["test"], gates_cfg, coverage)
-        verdict, reason = run_verdict(gates)
-        decisions = {
-            "classification": classify(aggs["test"], gates_cfg),
-            "deployment": deployment(aggs["test"], gates_cfg),
-        }
-        aggs["test"]["fitness"] = fitness(aggs["test"], gates_cfg)
-        aggs["test"]["regime_coverage"] = coverage
-
-        metrics = {
-            f"{r.role}/{r.slice}/{k}": v for r in results if r.policy == AGENT for k, v in r.metrics.items()
-        }
-        metrics.update(
-            {
-                f"{r.role}/{r.slice}/baseline_{r.policy}_total": r.metrics["total"]
-                for r in results
-                if r.policy != AGENT
-            }
-        )
-        metrics.update({f"{role}/{k}": v for role, a in aggs.items() for k, v in a.items()})
-        metrics.update({f"gate/{g.name}": float(g.passed) for g in gates})
-        runs.log_metrics(metrics, step=int(cfg.timesteps))
-
+        verdict = a.verdict
         model = {
             "name": track.registered_model,
             "seed": seed,
@@ -203,12 +172,8 @@ def run(cfg: DictConfig, sweep_id: str | None = None, overrides: Sequence[str] =
             "config_hash": chash,
             "run_id": run_id,
         }
-        md, js = build_report(model, results, aggs, gates, verdict, reason, decisions=decisions)
-        runs.log_text(md, "report/report.md")
-        runs.log_dict(js, "report/report.json")
-        runs.log_table(curves_frame(results), "curves/equity.parquet")
+        log_assessment(a, model, step=int(cfg.timesteps))
         with runs.scratch_dir() as tmp:
-            runs.log_files(slice_plots(results, Path(tmp) / "plots"), "plots")
             zip_path = Path(tmp) / "sb3_policy.zip"
             agent.save(zip_path)
             meta = {
@@ -242,7 +207,7 @@ def run(cfg: DictConfig, sweep_id: str | None = None, overrides: Sequence[str] =
                 version,
                 "Staging",
                 "challenger",
-                f"run {run_id} passed its run gates ({reason})",
+                f"run {run_id} passed its run gates ({a.reason})",
             )
         overhead_s = time.perf_counter() - t_start - learn_s
         runs.log_metrics(
@@ -252,17 +217,8 @@ def run(cfg: DictConfig, sweep_id: str | None = None, overrides: Sequence[str] =
                 "time/train_steps_per_s": int(cfg.timesteps) / max(learn_s, 1e-9),
             }
         )
-        runs.set_tags(
-            {
-                "rlpipe.verdict": verdict,
-                "rlpipe.verdict_reason": reason,
-                "rlpipe.model_version": version,
-                "rlpipe.classification": decisions["classification"],
-                "rlpipe.deployment": decisions["deployment"],
-                "rlpipe.regimes_missing": ",".join(sorted(offered - tested)) or "none",
-            }
-        )
-    test = aggs["test"]
+        runs.set_tags({"rlpipe.model_version": version})
+    test = a.aggregates["test"]
     summary: dict[str, Any] = {
         "run_id": run_id,
         "verdict": verdict,
