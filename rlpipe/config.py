@@ -69,6 +69,26 @@ def _train_schema() -> type:
     return make_dataclass("TrainSchema", fields)
 
 
+def _promote_schema() -> type:
+    return make_dataclass(
+        "PromoteSchema",
+        [
+            ("tracking", schema_of(TrackingConfig), field(default=MISSING)),
+            ("gates", schema_of(GatesConfig), field(default=MISSING)),
+            ("sweep_id", Optional[str], field(default=None)),  # noqa: UP045
+            ("rollback", bool, field(default=False)),
+        ],
+    )
+
+
+def _evaluate_schema() -> type:
+    fields: list[tuple[str, Any, Any]] = [
+        (g, schema_of(GROUPS[g]), field(default=MISSING)) for g in ("data", "slices", "gates", "tracking")
+    ]
+    fields += [("model", str, field(default=MISSING)), ("seed", int, field(default=MISSING))]
+    return make_dataclass("EvaluateSchema", fields)
+
+
 def project_root() -> str:
     """$RLPIPE_ROOT, else the nearest folder upwards from the cwd holding rlpipe's pyproject."""
     if os.environ.get("RLPIPE_ROOT"):
@@ -84,4 +104,7 @@ def project_root() -> str:
 def register_configs() -> None:
     """Register the root schema and the `rlpipe_root` resolver (idempotent)."""
     OmegaConf.register_new_resolver("rlpipe_root", project_root, replace=True)
-    ConfigStore.instance().store(name="train_schema", node=_train_schema())
+    store = ConfigStore.instance()
+    store.store(name="train_schema", node=_train_schema())
+    store.store(name="promote_schema", node=_promote_schema())
+    store.store(name="evaluate_schema", node=_evaluate_schema())

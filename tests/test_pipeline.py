@@ -35,7 +35,11 @@ def cli(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
 def runs_of(uri: str) -> list:
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("rlpipe")
-    return client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
+    return client.search_runs(
+        [exp.experiment_id],
+        filter_string="tags.`rlpipe.kind` = 'job'",
+        order_by=["attributes.start_time ASC"],
+    )
 
 
 @pytest.fixture(scope="module")

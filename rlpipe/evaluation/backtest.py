@@ -155,6 +155,8 @@ def _metrics(curve: FloatArray, f: dict[str, float], exposed_bars: float, bars_p
         "gross_win": float(f["gross_win"]),
         "gross_loss": float(f["gross_loss"]),
         "exposure": exposed_bars / max(len(curve) - 1, 1),
+        # sampling error of an annualised Sharpe estimated from this many bars (Lo 2002, iid case)
+        "sharpe_se": float(np.sqrt(bars_per_year / max(len(curve) - 1, 1))),
         "turnover": float(f["turnover"]),
     }
 
@@ -163,7 +165,8 @@ def aggregates(results: Sequence[SliceResult], role: str = "test") -> Metrics:
     """Across the agent's slices (folds) of `role`: the per-fold analysis.
 
     consistency (positive-fold fraction), positive/total fold counts, worst and best fold
-    total, best-fold share of the net total, Sharpe range / mean / std across folds, the
+    total, best-fold share of the net total, Sharpe range / mean / std across folds (and the std
+    in units of a fold Sharpe's sampling error: ~1 means the folds differ no more than noise), the
     profit factor of all closed trades, the fraction of folds that beat buy-and-hold after
     fees, and the regimes the folds cover.
     """
@@ -186,6 +189,11 @@ def aggregates(results: Sequence[SliceResult], role: str = "test") -> Metrics:
         "max_drawdown": float(np.max([r.metrics["max_drawdown"] for r in agent])),
         "sharpe_mean": float(np.mean(sharpes)),
         "sharpe_std": float(np.std(sharpes, ddof=1)) if len(sharpes) > 1 else 0.0,
+        "sharpe_dispersion": float(
+            np.std(sharpes, ddof=1) / np.mean([r.metrics.get("sharpe_se", np.nan) for r in agent])
+        )
+        if len(sharpes) > 1
+        else 0.0,
         "sharpe_min": float(np.min(sharpes)),
         "sharpe_max": float(np.max(sharpes)),
         "profit_factor": mx.profit_factor(

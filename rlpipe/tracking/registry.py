@@ -129,3 +129,25 @@ def history(name: str, versions: list[str]) -> list[tuple[str, str, str]]:
             if k.startswith("rlpipe.transition."):
                 rows.append((k.removeprefix("rlpipe.transition."), v, text))
     return sorted(rows)
+
+
+def resolve_model(model_uri: str) -> tuple[str | None, str | None, str | None]:
+    """(name, version, source run id) of a models:/name@alias, models:/name/N or runs:/ URI."""
+    client = MlflowClient()
+    if model_uri.startswith("models:/"):
+        ref = model_uri.removeprefix("models:/")
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            mv = client.get_model_version_by_alias(name, alias)
+        else:
+            name, _, version = ref.partition("/")
+            mv = client.get_model_version(name, version)
+        return name, str(mv.version), mv.run_id
+    if model_uri.startswith("runs:/"):
+        return None, None, model_uri.removeprefix("runs:/").split("/", 1)[0]
+    return None, None, None
+
+
+def link_evaluation(name: str, version: str, run_id: str) -> None:
+    """Record on the model version which run evaluated it last."""
+    MlflowClient().set_model_version_tag(name, version, "rlpipe.last_evaluation_run", run_id)

@@ -1,0 +1,235 @@
+"""The comparison helpers and notebook on a tiny real sweep: 2 seeds x 2 reward specs through the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbclient
+import nbformat
+import pandas as pd
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+from rlpipe.tracking import compare
+from tests.conftest import ROOT
+
+NOTEBOOK = ROOT / "notebooks" / "compare_runs.ipynb"
+EXPERIMENT = "rlpipe"
+TEST_SLICES = {"test_bear_1", "test_bull_1", "test_sideways_1", "test_bull_2", "test_bear_2"}
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, Path]:
+    """Run `experiment=smoke seed=1,2 reward=pnl,pnl_fees` through the CLI; (uri, sweep id, folder)."""
+    tmp = tmp_path_factory.mktemp("compare")
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    cmd = [
+        sys.executable,
+        "-m",
+        "rlpipe.train",
+        "-m",
+        f"hydra.sweep.dir={tmp}/multirun",
+        "experiment=smoke",
+        "seed=1,2",
+        "reward=pnl,pnl_fees",
+        f"tracking.uri={uri}",
+    ]
+    env = {**os.environ, "RLPIPE_ROOT": str(ROOT)}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    sweep_id = compare.latest_sweep_id(uri, EXPERIMENT)
+    assert sweep_id is not None
+    return uri, sweep_id, tmp
+
+
+@pytest.fixture(scope="module")
+def frame(sweep: tuple[str, str, Path]) -> pd.DataFrame:
+    uri, sweep_id, _ = sweep
+    return compare.runs_frame(uri, EXPERIMENT, sweep_id)
+
+
+def test_latest_sweep_id_names_the_sweep_of_the_cli_run(sweep):
+    uri, sweep_id, tmp = sweep
+    assert sweep_id.startswith("multirun-")  # sweep_id_for(<tmp>/multirun): folder name + path hash
+    assert compare.latest_sweep_id(uri, "no-such-experiment") is None
+    assert compare.latest_sweep_id(f"sqlite:///{tmp}/empty.db", EXPERIMENT) is None
+
+
+def test_runs_frame_has_one_row_per_job_with_axes_verdicts_and_test_metrics(frame):
+    assert len(frame) == 4
+    assert (frame["status"] == "FINISHED").all()
+    assert sorted(zip(frame["seed"], frame["reward"], strict=True)) == [
+        (1, "pnl"),
+        (1, "pnl_fees"),
+        (2, "pnl"),
+        (2, "pnl_fees"),
+    ]
+    assert set(frame["timesteps"]) == {512}
+    assert set(frame["agent"]) == {"ppo"} and set(frame["env"]) == {"management"}
+    assert frame["config_hash"].nunique() == 2  # one configuration per reward spec
+    assert set(frame["verdict"]) <= {"reject", "retest"}
+    assert set(frame["sweep_verdict"]) <= {"promote", "reject", "retest"}
+    assert sorted(frame["model_version"].astype(int)) == [1, 2, 3, 4]
+    for col in ("test_total", "test_max_drawdown", "test_consistency", "test_sharpe_mean", "test_fitness"):
+        assert frame[col].notna().all(), col
+    assert compare.varying_axes(frame) == ["reward"]
+
+
+def test_grid_is_seeds_by_rewards(frame):
+    totals = compare.grid(frame)
+    assert totals.shape == (2, 2)
+    assert list(totals.index) == [1, 2] and list(totals.columns) == ["pnl", "pnl_fees"]
+    row = frame[(frame["seed"] == 2) & (frame["reward"] == "pnl_fees")].iloc[0]
+    assert totals.loc[2, "pnl_fees"] == pytest.approx(row["test_total"])
+    verdicts = compare.grid(frame, "sweep_verdict")
+    assert verdicts.loc[2, "pnl_fees"] == row["sweep_verdict"]
+    both = compare.grid(frame, columns=["timesteps", "reward"])
+    assert both.shape == (2, 2) and list(both.columns) == [(512, "pnl"), (512, "pnl_fees")]
+
+
+def test_gate_frame_has_run_and_configuration_gates_as_yes_no(sweep, frame):
+    uri, sweep_id, _ = sweep
+    gates = compare.gate_frame(uri, EXPERIMENT, sweep_id)
+    assert len(gates) == 4 and set(gates["run_id"]) == set(frame["run_id"])
+    run_gates = {"pass_majority_slices", "drawdown_under_cap", "no_single_slice_dependency"}
+    assert run_gates <= set(gates.attrs["run_gates"])
+    assert {"seed_stability", "deflated_sharpe", "pbo"} <= set(gates.attrs["config_gates"])
+    for col in gates.attrs["run_gates"] + gates.attrs["config_gates"]:
+        assert set(gates[col]) <= {"Y", "N"}, col
+    # a run whose gates all passed is 'retest' (the sweep step decides); any N makes it 'reject'
+    for _, row in gates.iterrows():
+        passed = all(row[g] == "Y" for g in gates.attrs["run_gates"])
+        assert row["verdict"] == ("retest" if passed else "reject"), row["run_name"]
+    # the configuration gates are the same for every seed of a configuration
+    per_config = gates.groupby("config_hash")[gates.attrs["config_gates"] + ["sweep_verdict"]].nunique()
+    assert (per_config == 1).all().all()
+    by_run = frame.set_index("run_id")["sweep_verdict"]
+    assert (gates.set_index("run_id")["sweep_verdict"] == by_run).all()
+
+
+def test_regime_frame_compares_agent_with_buy_and_hold_per_regime(sweep, frame):
+    uri, _, _ = sweep
+    regimes = compare.regime_frame(uri, frame["run_id"])
+    assert len(regimes) == 4 * 3
+    assert set(regimes["regime"]) == {"bull", "bear", "sideways"}
+    assert regimes.groupby("run_id")["slices"].sum().eq(len(TEST_SLICES)).all()
+    assert (regimes["edge"] == regimes["agent_total"] - regimes["buy_and_hold_total"]).all()
+    # buy-and-hold does not depend on the agent: the same per regime for every run
+    assert (regimes.groupby("regime")["buy_and_hold_total"].nunique() == 1).all()
+    # the regime means add back up to the run's test total (the sum over test slices)
+    sums = (regimes["agent_total"] * regimes["slices"]).groupby(regimes["run_id"]).sum()
+    totals = frame.set_index("run_id")["test_total"]
+    pd.testing.assert_series_equal(sums.sort_index(), totals.sort_index(), check_names=False)
+
+
+def test_champion_and_challengers_match_the_sweep_report_and_registry(sweep, frame):
+    uri, sweep_id, _ = sweep
+    picks = compare.champion_and_challengers(uri, EXPERIMENT, sweep_id)
+    assert picks["sweep_id"] == sweep_id and picks["parent_run_id"]
+    promoted = frame[frame["sweep_verdict"] == "promote"]
+    assert picks["promoted"] == (not promoted.empty)
+    if picks["promoted"]:
+        assert picks["champion"]["run_id"] in set(promoted["run_id"])
+        assert picks["aliases"]["champion"] == picks["champion"]["version"]
+        assert picks["champion_is_current"]
+    else:
+        assert picks["champion"] is None and picks["challengers"] == []
+        assert picks["aliases"]["champion"] is None
+    featured = compare.featured_runs(frame, picks, n=3)
+    if not picks["promoted"]:
+        assert list(featured["pick"]) == ["best test total"] * 3
+        best = frame.sort_values("test_total", ascending=False)["run_id"].head(3)
+        assert list(featured["run_id"]) == list(best)
+
+
+def test_curves_frame_holds_every_test_slice_for_every_policy(sweep, frame):
+    uri, _, _ = sweep
+    ids = list(frame["run_id"][:2])
+    curves = compare.curves_frame(uri, ids)
+    assert set(curves["run_id"]) == set(ids)
+    assert set(curves["slice"]) == TEST_SLICES and set(curves["role"]) == {"test"}
+    assert set(curves["policy"]) == {"agent", "buy_and_hold", "flat", "random"}
+    start = curves[curves["bar"] == 0]
+    assert len(start) == 2 * len(TEST_SLICES) * 4
+    everything = compare.curves_frame(uri, ids[:1], role=None)
+    assert {"train", "validation", "test"} == set(everything["role"])
+    assert compare.curves_frame(uri, []).empty
+
+
+@pytest.fixture(scope="module")
+def kernel_name(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """'python3' running this interpreter: the venv's own kernelspec, or one written to a temp dir."""
+    name = "python3"
+    try:
+        argv0 = KernelSpecManager().get_kernel_spec(name).argv[0]
+    except NoSuchKernel:
+        argv0 = ""
+    # jupyter_client runs a spec whose argv[0] is a bare 'python' with sys.executable
+    ours = argv0 in {"python", "python3", f"python3.{sys.version_info[1]}"} or (
+        bool(argv0) and Path(argv0).resolve() == Path(sys.executable).resolve()
+    )
+    if ours:
+        yield name
+        return
+    share = tmp_path_factory.mktemp("jupyter")
+    spec = share / "kernels" / name
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": "rlpipe venv", "language": "python"})
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JUPYTER_PATH", os.pathsep.join([str(share), os.environ.get("JUPYTER_PATH", "")]))
+        yield name
+
+
+def test_notebook_is_stored_clean():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.outputs == [] and c.execution_count is None for c in code)
+    source = "\n".join(c.source for c in code)
+    assert "import mlflow" not in source and "from mlflow" not in source  # only rlpipe/tracking talks to it
+
+
+def test_notebook_runs_headless_and_shows_grid_plots_and_gates(sweep, frame, kernel_name, monkeypatch):
+    uri, sweep_id, tmp = sweep
+    monkeypatch.setenv("RLPIPE_TRACKING_URI", uri)
+    monkeypatch.setenv("RLPIPE_EXPERIMENT", EXPERIMENT)
+    monkeypatch.delenv("RLPIPE_SWEEP_ID", raising=False)  # the default: the latest sweep
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    client = nbclient.NotebookClient(
+        nb, timeout=300, kernel_name=kernel_name, resources={"metadata": {"path": str(tmp)}}
+    )
+    client.execute()  # raises CellExecutionError on the first failing cell
+
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert not [o for o in outputs if o.output_type == "stream" and o.name == "stderr"]
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 3  # grid bars, regimes, equity curves
+
+    def html(tag: str) -> str:
+        cell = next(c for c in nb.cells if tag in c.metadata.get("tags", []))
+        return "".join(o.get("data", {}).get("text/html", "") for o in cell.outputs)
+
+    grid = html("grid")
+    assert "<table" in grid and "Test total after fees" in grid and "pnl_fees" in grid
+    total = frame[(frame["seed"] == 1) & (frame["reward"] == "pnl")]["test_total"].iloc[0]
+    assert f"{total:+.2%}" in grid
+    assert all(v in html("verdicts") for v in frame["sweep_verdict"])
+    assert "sideways" in html("regimes") and "buy_and_hold_total" in html("regimes")
+    gates = html("gates")
+    assert "seed_stability" in gates and "drawdown_under_cap" in gates
+    picks = next(c for c in nb.cells if "picks" in c.metadata.get("tags", []))
+    shown = "".join(o.get("data", {}).get("text/markdown", "") for o in picks.outputs)
+    promoted = (frame["sweep_verdict"] == "promote").any()
+    assert ("Champion: v" in shown) if promoted else ("No configuration of this sweep was promoted" in shown)
+    assert sweep_id in "".join(
+        o.get("data", {}).get("text/markdown", "") for c in nb.cells[:4] for o in c.get("outputs", [])
+    )
