@@ -74,7 +74,9 @@ def _versions(tracking_uri: str, n: int, sweep_id: str) -> list[str]:
     out = []
     for i in range(n):
         with runs.job_run(exp, f"{sweep_id}-{i}", {}) as run_id:
-            info = mlflow.pyfunc.log_model(name="policy", python_model=Constant(), pip_requirements=["mlflow"])
+            info = mlflow.pyfunc.log_model(
+                name="policy", python_model=Constant(), pip_requirements=["mlflow"]
+            )
             out.append(registry.register(info.model_uri, "m", run_id, {"rlpipe.sweep_id": sweep_id}))
     return out
 
