@@ -30,7 +30,7 @@ def sweep_step(uri: str, experiment: str, model_name: str, sweep_id: str, cfg: G
     exp_id = ensure_experiment(uri, experiment)
     parent = runs.ensure_parent_run(exp_id, sweep_id)
     rows = queries.sweep_runs(uri, experiment, sweep_id)
-    records = [_record(r) for r in rows if r["status"] == "FINISHED"]
+    records = [_record(r, uri) for r in rows if r["status"] == "FINISHED"]
     decision = evaluate_sweep(records, cfg) if records else SweepDecision([], None, [], None, 0)
 
     why = {}
@@ -76,8 +76,8 @@ def sweep_step(uri: str, experiment: str, model_name: str, sweep_id: str, cfg: G
     return decision
 
 
-def _record(row: dict[str, Any]) -> RunRecord:
-    curves = queries.equity_curves(row["run_id"])
+def _record(row: dict[str, Any], uri: str) -> RunRecord:
+    curves = queries.equity_curves(row["run_id"], uri)
     test = curves[(curves["role"] == "test") & (curves["policy"] == "agent")]
     returns = [
         np.diff(g["equity"].to_numpy()) / g["equity"].to_numpy()[:-1]

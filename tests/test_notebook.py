@@ -54,10 +54,10 @@ def frame(sweep: tuple[str, str, Path]) -> pd.DataFrame:
 
 
 def test_latest_sweep_id_names_the_sweep_of_the_cli_run(sweep):
-    uri, sweep_id, tmp = sweep
+    uri, sweep_id, _ = sweep
     assert sweep_id.startswith("multirun-")  # sweep_id_for(<tmp>/multirun): folder name + path hash
     assert compare.latest_sweep_id(uri, "no-such-experiment") is None
-    assert compare.latest_sweep_id(f"sqlite:///{tmp}/empty.db", EXPERIMENT) is None
+    assert compare.runs_frame(uri, "no-such-experiment", sweep_id).empty
 
 
 def test_runs_frame_has_one_row_per_job_with_axes_verdicts_and_test_metrics(frame):
@@ -147,6 +147,15 @@ def test_champion_and_challengers_match_the_sweep_report_and_registry(sweep, fra
         assert list(featured["run_id"]) == list(best)
 
 
+def test_featured_runs_put_the_champion_first_then_the_challengers(frame):
+    a, b, c = frame["run_id"][:3]
+    picks = {"champion": {"run_id": b, "version": "2"}, "challengers": [{"run_id": c, "version": "3"}]}
+    featured = compare.featured_runs(frame, picks)
+    assert list(featured["run_id"]) == [b, c] and list(featured["pick"]) == ["champion", "challenger"]
+    assert a not in set(featured["run_id"])  # runs that were not promoted stay out, however good
+    assert featured["run_name"].notna().all()
+
+
 def test_curves_frame_holds_every_test_slice_for_every_policy(sweep, frame):
     uri, _, _ = sweep
     ids = list(frame["run_id"][:2])
@@ -210,7 +219,8 @@ def test_notebook_runs_headless_and_shows_grid_plots_and_gates(sweep, frame, ker
 
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
-    assert not [o for o in outputs if o.output_type == "stream" and o.name == "stderr"]
+    stderr = "".join(o.text for o in outputs if o.output_type == "stream" and o.name == "stderr")
+    assert "Traceback" not in stderr and "Error" not in stderr, stderr
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 3  # grid bars, regimes, equity curves
 

@@ -135,10 +135,10 @@ def regime_frame(uri: str, run_ids: Iterable[str], role: str = "test") -> pd.Dat
 def gate_frame(uri: str, experiment: str, sweep_id: str) -> pd.DataFrame:
     """Per job run: every run gate (`gate/<name>`) and the configuration's sweep gates as Y/N.
 
-    Columns: run_id, run_name, seed, config_hash, the run gates (Y / N, "-" when not recorded), verdict,
-    the configuration-level gates from the parent's sweep/report.json (seed_stability,
-    deflated_sharpe, pbo, ...; prefixed `config_` if a name clashes with a run gate),
-    sweep_verdict and reason, after run_id. `frame.attrs["run_gates"]` and
+    Columns: run_id, run_name, seed, config_hash, the run gates (Y / N, "-" when not recorded),
+    verdict, the configuration-level gates from the parent's sweep/report.json (seed_stability,
+    deflated_sharpe, pbo, ...; prefixed `config_` if a name clashes with a run gate; "-" before
+    the sweep step has run), sweep_verdict and reason. `frame.attrs["run_gates"]` and
     `frame.attrs["config_gates"]` list the two groups of gate columns.
     """
     client = client_for(uri)
@@ -157,7 +157,7 @@ def gate_frame(uri: str, experiment: str, sweep_id: str) -> pd.DataFrame:
         row: dict[str, Any] = {
             "run_id": r.info.run_id,
             "run_name": r.info.run_name,
-            "seed": _int(t.get("rlpipe.seed")),
+            "seed": t.get("rlpipe.seed"),
             "config_hash": t.get("rlpipe.config_hash", ""),
         }
         row.update({g: _yn(m.get(f"gate/{g}")) for g in run_gates})
@@ -171,6 +171,7 @@ def gate_frame(uri: str, experiment: str, sweep_id: str) -> pd.DataFrame:
     columns = ["run_id", "run_name", "seed", "config_hash", *run_gates, "verdict"]
     columns += [*config_cols.values(), "sweep_verdict", "reason"]
     frame = pd.DataFrame(rows, columns=columns)
+    frame["seed"] = pd.to_numeric(frame["seed"], errors="coerce").astype("Int64")
     frame.attrs["run_gates"] = run_gates
     frame.attrs["config_gates"] = list(config_cols.values())
     return frame
@@ -321,10 +322,3 @@ def _yn(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return "Y" if bool(value) else "N"
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None

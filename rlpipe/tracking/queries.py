@@ -10,13 +10,14 @@ import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from rlpipe.tracking.store import ensure_experiment
-
 
 def sweep_runs(uri: str, experiment: str, sweep_id: str) -> list[dict[str, Any]]:
     """One row per run of `sweep_id`, oldest first: status, seed, verdict, test figures, ids."""
-    exp_id = ensure_experiment(uri, experiment)
     client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    exp_id = exp.experiment_id
     found = client.search_runs(
         [exp_id],
         filter_string=f"tags.`rlpipe.sweep_id` = '{sweep_id}' and tags.`rlpipe.kind` = 'job'",
@@ -53,7 +54,7 @@ def sweep_runs(uri: str, experiment: str, sweep_id: str) -> list[dict[str, Any]]
     return rows
 
 
-def equity_curves(run_id: str) -> pd.DataFrame:
+def equity_curves(run_id: str, uri: str | None = None) -> pd.DataFrame:
     """The run's equity curves (slice, role, regime, policy, bar, equity) from `curves/equity.parquet`."""
     with tempfile.TemporaryDirectory(prefix="rlpipe-") as tmp:
         path = mlflow.artifacts.download_artifacts(

@@ -1,0 +1,168 @@
+"""The evaluation contract end to end, through the real CLI: skill is promoted, noise is not.
+
+Two real sweeps of three seeds on the default preset (about a minute each on two cores): one on
+the synthetic market with its planted signal, one on pure regime noise (signal_strength=0),
+where agents still end positive by riding trending slices and must not be promoted.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import ROOT
+
+SEEDS = "seed=1,6,11"
+
+
+def cli(module: str, *overrides: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "RLPIPE_ROOT": str(ROOT)}
+    cmd = [sys.executable, "-m", module, *overrides]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+
+
+def sweep(tmp: Path, *overrides: str) -> tuple[subprocess.CompletedProcess, str, str]:
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    proc = cli(
+        "rlpipe.train",
+        "-m",
+        f"hydra.sweep.dir={tmp}/multirun",
+        "experiment=seed_sweep",
+        SEEDS,
+        "progress_bar=false",
+        f"tracking.uri={uri}",
+        *overrides,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("rlpipe")
+    (parent,) = client.search_runs([exp.experiment_id], filter_string="tags.`rlpipe.kind` = 'sweep'")
+    return proc, uri, parent.data.tags["rlpipe.sweep_id"]
+
+
+@pytest.fixture(scope="module")
+def signal(tmp_path_factory):
+    return sweep(tmp_path_factory.mktemp("signal"))
+
+
+@pytest.fixture(scope="module")
+def noise(tmp_path_factory):
+    return sweep(tmp_path_factory.mktemp("noise"), "data.signal_strength=0")
+
+
+def jobs(uri: str) -> list:
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("rlpipe")
+    return client.search_runs([exp.experiment_id], filter_string="tags.`rlpipe.kind` = 'job'")
+
+
+def registry_state(uri: str) -> dict:
+    client = MlflowClient(uri)
+    return {
+        v.version: (
+            v.current_stage,
+            tuple(sorted(client.get_model_version("rlpipe-policy", v.version).aliases)),
+            tuple(sorted(k for k in v.tags if k.startswith("rlpipe.transition."))),
+        )
+        for v in client.search_model_versions("name='rlpipe-policy'")
+    }
+
+
+def test_planted_signal_sweep_promotes_a_champion(signal):
+    _, uri, sweep_id = signal
+    client = MlflowClient(uri)
+    champion = client.get_model_version_by_alias("rlpipe-policy", "champion")
+    assert champion.current_stage == "Production"
+    assert champion.tags["rlpipe.sweep_id"] == sweep_id
+    runs = jobs(uri)
+    assert len(runs) == 3 and {r.data.tags["rlpipe.sweep_verdict"] for r in runs} == {"promote"}
+    best = max(runs, key=lambda r: r.data.metrics["test/total"])
+    assert champion.run_id == best.info.run_id  # the best seed of the best configuration
+    parent = client.search_runs([runs[0].info.experiment_id], filter_string="tags.`rlpipe.kind` = 'sweep'")[0]
+    assert parent.info.status == "FINISHED"
+    assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in runs)
+    mlflow.set_tracking_uri(uri)
+    report = mlflow.artifacts.load_text(f"runs:/{parent.info.run_id}/sweep/report.md")
+    assert f"Champion: v{champion.version}" in report and "Production @champion" in report
+    assert {f.path for f in client.list_artifacts(parent.info.run_id, "sweep")} == {
+        "sweep/report.md",
+        "sweep/report.json",
+        "sweep/comparison.png",
+    }
+    challengers = [
+        v for v in client.search_model_versions("name='rlpipe-policy'") if v.current_stage == "Staging"
+    ]
+    assert len(challengers) == 2  # the passing seeds that are not the champion
+
+
+def test_pure_regime_noise_promotes_nothing_even_when_runs_end_positive(noise):
+    _, uri, _ = noise
+    client = MlflowClient(uri)
+    runs = jobs(uri)
+    assert {r.data.tags["rlpipe.sweep_verdict"] for r in runs} == {"reject"}
+    assert any(r.data.metrics["test/total"] > 0 for r in runs)  # positive, and still not promoted
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        client.get_model_version_by_alias("rlpipe-policy", "champion")
+    stages = {v.current_stage for v in client.search_model_versions("name='rlpipe-policy'")}
+    assert stages <= {"None"}
+
+
+def test_promote_by_hand_is_idempotent(signal):
+    _, uri, sweep_id = signal
+    before = registry_state(uri)
+    for _ in range(2):
+        proc = cli("rlpipe.promote", f"sweep_id={sweep_id}", f"tracking.uri={uri}")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert registry_state(uri) == before
+
+
+def test_rollback_without_a_previous_champion_is_refused_clearly(signal):
+    _, uri, _ = signal
+    proc = cli("rlpipe.promote", "rollback=true", f"tracking.uri={uri}")
+    assert proc.returncode != 0
+    assert "first champion" in proc.stderr + proc.stdout
+
+
+def test_champion_is_reevaluated_walk_forward_as_a_linked_run(signal):
+    _, uri, _ = signal
+    proc = cli(
+        "rlpipe.evaluate",
+        "model=models:/rlpipe-policy@champion",
+        "slices=walk_forward",
+        f"tracking.uri={uri}",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = MlflowClient(uri)
+    champion = client.get_model_version_by_alias("rlpipe-policy", "champion")
+    run = client.get_run(champion.tags["rlpipe.last_evaluation_run"])
+    assert run.data.tags["rlpipe.kind"] == "evaluation" and run.data.tags["rlpipe.model_version"] == str(
+        champion.version
+    )
+    m = run.data.metrics
+    assert all(f"test/fold{k}/total" in m for k in range(1, 6))
+    for key in (
+        "test/sharpe_min",
+        "test/sharpe_max",
+        "test/sharpe_mean",
+        "test/sharpe_std",
+        "test/positive_slices",
+    ):
+        assert key in m
+    labels = {
+        s["regime"]
+        for s in mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/report/report.json")["slices"]
+    }
+    assert labels <= {"bull", "bear", "sideways"}
+
+
+def test_reevaluating_on_the_training_period_is_refused(signal):
+    _, uri, _ = signal
+    proc = cli("rlpipe.evaluate", "slices=walk_forward", "slices.test_bars=3000", f"tracking.uri={uri}")
+    assert proc.returncode != 0
+    assert "trained on this data" in proc.stderr + proc.stdout
