@@ -58,6 +58,6 @@ def equity_curves(run_id: str, uri: str | None = None) -> pd.DataFrame:
     """The run's equity curves (slice, role, regime, policy, bar, equity) from `curves/equity.parquet`."""
     with tempfile.TemporaryDirectory(prefix="rlpipe-") as tmp:
         path = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path="curves/equity.parquet", dst_path=tmp
+            run_id=run_id, artifact_path="curves/equity.parquet", dst_path=tmp, tracking_uri=uri
         )
         return pd.read_parquet(path)
