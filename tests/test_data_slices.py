@@ -319,3 +319,18 @@ def test_walk_forward_that_does_not_fit_is_refused(kwargs: dict) -> None:
     close = _handmade_close(300, 48)
     with pytest.raises(SliceError, match=r"slices\.walk_forward: .* do not fit in the data's 444 bars"):
         walk_forward(hourly(len(close)), close, **kwargs)
+
+
+def test_walk_forward_step_spaces_folds_and_keeps_the_embargo() -> None:
+    index = pd.date_range("2021-01-01", periods=2000, freq="1h", tz="UTC")
+    close = np.linspace(100, 120, 2000)
+    folds = walk_forward(index, close, folds=4, test_bars=200, embargo_bars=24, step_bars=100, train_bars=500)
+    tests = [s for s in folds if s.role == "test"]
+    (train,) = [s for s in folds if s.role == "train"]
+    starts = [index.get_loc(s.start) for s in tests]
+    assert starts == [1500, 1600, 1700, 1800]  # every 100 bars; the last fold ends on the last bar
+    assert index.get_loc(tests[-1].end) == 1999
+    assert index.get_loc(train.end) == 1500 - 24 - 1  # the embargo separates training and testing
+    assert index.get_loc(train.end) - index.get_loc(train.start) + 1 == 500  # sliding: the last 500 bars
+    anchored = walk_forward(index, close, folds=4, test_bars=200, embargo_bars=24, step_bars=100)
+    assert anchored[0].start == index[0]  # anchored at the first bar

@@ -171,6 +171,15 @@ def test_failing_job_is_recorded_and_does_not_stop_the_sweep(tmp_path, compose_c
     assert "DataError" in tb and "nope.csv" in tb
     out = proc.stdout + proc.stderr
     assert "FAILED" in out and "1 of 2 job(s) failed" in out
+    # the sweep-level step still judged the job that finished, and says which one crashed
+    assert found[1].data.tags["rlpipe.sweep_verdict"] in ("promote", "reject", "retest")
+    client = MlflowClient(uri)
+    (parent,) = client.search_runs(
+        [found[0].info.experiment_id], filter_string="tags.`rlpipe.kind` = 'sweep'"
+    )
+    assert parent.info.status == "FINISHED" and parent.data.metrics["sweep/failed_runs"] == 1.0
+    report = mlflow.artifacts.load_dict(f"runs:/{parent.info.run_id}/sweep/report.json")
+    assert report["failed_runs"] == [failed.info.run_id]
 
 
 def test_same_seed_gives_identical_test_metrics_on_cpu(compose_cfg, tracking_uri):

@@ -131,15 +131,19 @@ def walk_forward(
     train_bars: int | None = None,
     validation_bars: int = 0,
     regime_threshold: float = 1.0,
+    step_bars: int | None = None,
 ) -> list[Slice]:
     """Walk-forward slices for one policy: a training window, then `folds` successive test folds.
 
-    The test folds are the last `folds * test_bars` bars. Before them sits an optional
-    validation window, and before that, `embargo_bars` away, the training window (all earlier
-    bars, or the last `train_bars` of them). Test folds are labelled by `label_regime`.
+    The folds start every `step_bars` (default `test_bars`: back to back; less: overlapping;
+    more: with gaps) and the last one ends on the last bar. Before the first sits an optional
+    validation window, and before that, `embargo_bars` away, the training window: anchored at
+    the first bar (`train_bars` None) or sliding (the last `train_bars` bars). Test folds are
+    labelled by `label_regime`.
     """
     n = len(index)
-    test_lo = n - folds * test_bars
+    step = step_bars or test_bars
+    test_lo = n - test_bars - (folds - 1) * step
     val_lo = test_lo - validation_bars
     train_hi = val_lo - embargo_bars
     train_lo = 0 if train_bars is None else train_hi - train_bars
@@ -153,7 +157,7 @@ def walk_forward(
     if validation_bars:
         out.append(Slice("validation", "validation", "unlabelled", index[val_lo], index[test_lo - 1]))
     for k in range(folds):
-        lo = test_lo + k * test_bars
+        lo = test_lo + k * step
         regime = label_regime(close[lo : lo + test_bars], regime_threshold)
         out.append(Slice(f"fold{k + 1}", "test", regime, index[lo], index[lo + test_bars - 1]))
     return out
@@ -190,6 +194,8 @@ class SliceSpec:
     """walk_forward: validation bars between training (+embargo) and the first fold."""
     regime_threshold: float = 1.0
     """walk_forward: trend/noise ratio above which a fold is labelled bull (below minus: bear)."""
+    step_bars: int | None = None
+    """walk_forward: bars between fold starts (None: test_bars, folds back to back)."""
 
     def coverage_window(self, slices: Sequence[Slice], index: pd.DatetimeIndex) -> int:
         """Bars per window when labelling the whole series for regime coverage."""
@@ -217,6 +223,7 @@ class SliceSpec:
                 self.train_bars,
                 self.validation_bars,
                 self.regime_threshold,
+                self.step_bars,
             )
         else:
             raise SliceError(f"slices.kind={self.kind!r}; expected declared or walk_forward")
