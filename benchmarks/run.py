@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -68,6 +69,17 @@ def setup(env: str) -> tuple:
     return cfg, df, market, sim_cfg, reward, train
 
 
+def gym_steps_per_s(env: Any, actions: np.ndarray) -> float:
+    """Steps/s of a single gymnasium env over `actions`, resetting at episode ends."""
+    env.reset(seed=0)
+    t = time.perf_counter()
+    for a in actions:
+        _, _, term, trunc, _ = env.step(a)
+        if term or trunc:
+            env.reset()
+    return len(actions) / (time.perf_counter() - t)
+
+
 def env_throughput(steps: int, repeat: int) -> list[tuple[str, float]]:
     _, _, market, sim_cfg, reward, train = setup("management")
     rows: list[tuple[str, float]] = []
@@ -94,15 +106,7 @@ def env_throughput(steps: int, repeat: int) -> list[tuple[str, float]]:
         return n * steps / (time.perf_counter() - t)
 
     def single_env() -> float:
-        env = TradingEnv(market, sim_cfg, reward, train)
-        env.reset(seed=0)
-        acts = rng.integers(0, 3, steps)
-        t = time.perf_counter()
-        for a in acts:
-            _, _, term, trunc, _ = env.step(a)
-            if term or trunc:
-                env.reset()
-        return steps / (time.perf_counter() - t)
+        return gym_steps_per_s(TradingEnv(market, sim_cfg, reward, train), rng.integers(0, 3, steps))
 
     rows.append(("rlpipe BatchSim step+observe, management, 64 envs", best_of(repeat, batched_sim)))
     rows.append(
@@ -117,15 +121,7 @@ def env_throughput(steps: int, repeat: int) -> list[tuple[str, float]]:
         import gymnasium as gym
 
         def anytrading() -> float:
-            env = gym.make("forex-v0")
-            env.reset(seed=0)
-            acts = rng.integers(0, 2, steps)
-            t = time.perf_counter()
-            for a in acts:
-                _, _, term, trunc, _ = env.step(a)
-                if term or trunc:
-                    env.reset()
-            return steps / (time.perf_counter() - t)
+            return gym_steps_per_s(gym.make("forex-v0"), rng.integers(0, 2, steps))
 
         rows.append(("gym-anytrading forex-v0 (gymnasium, 1 env)", best_of(repeat, anytrading)))
     except ImportError:

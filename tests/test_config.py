@@ -8,24 +8,12 @@ from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from rlpipe.data.slices import SliceSpec
-from rlpipe.data.sources import DataSpec
-from rlpipe.envs.rewards import RewardConfig
-from rlpipe.envs.sim import SimConfig
+from rlpipe.config import GROUPS
 from rlpipe.errors import ConfigError
-from rlpipe.gates.rules import GatesConfig
 from rlpipe.pipeline import check_agent_keys, check_required
-from rlpipe.tracking.config import TrackingConfig
 from tests.conftest import CONF
 
-EXPECTED = {
-    "data": DataSpec,
-    "env": SimConfig,
-    "reward": RewardConfig,
-    "slices": SliceSpec,
-    "gates": GatesConfig,
-    "tracking": TrackingConfig,
-}
+EXPECTED = GROUPS  # every group with a schema instantiates to its runtime dataclass
 
 
 def options(group: str) -> list[str]:
