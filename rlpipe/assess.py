@@ -59,7 +59,11 @@ def assess(
     test = aggs.get("test", {})
     gates = run_gates(test, gates_cfg, coverage)
     verdict, reason = run_verdict(gates)
-    decisions = {"classification": classify(test, gates_cfg), "deployment": deployment(test, gates_cfg)}
+    decisions = {
+        "classification": classify(test, gates_cfg),
+        "deployment": deployment(test, gates_cfg),
+        "regimes_missing": ",".join(sorted(offered - tested)) or "none",
+    }
     test["fitness"] = fitness(test, gates_cfg)
     test["regime_coverage"] = coverage
     return Assessment(results, aggs, gates, verdict, reason, decisions, offered - tested)
@@ -92,6 +96,6 @@ def log_assessment(a: Assessment, model: dict[str, Any], step: int) -> None:
             "rlpipe.verdict_reason": a.reason,
             "rlpipe.classification": a.decisions["classification"],
             "rlpipe.deployment": a.decisions["deployment"],
-            "rlpipe.regimes_missing": ",".join(sorted(a.regimes_missing)) or "none",
+            "rlpipe.regimes_missing": a.decisions["regimes_missing"],
         }
     )

@@ -427,3 +427,14 @@ def test_report_of_a_passing_run_says_retest() -> None:
     assert "## Decision: retest" in md
     assert md.count(": Y (") == 5 and ": N (" not in md
     json.dumps(data, allow_nan=False)
+
+
+def test_report_flags_regimes_the_test_set_misses() -> None:
+    results, _ = three_role_run()
+    aggs = {role: aggregates(results, role) for role in ("train", "validation", "test")}
+    gates = run_gates(aggs["test"], GatesConfig(), coverage=2 / 3)
+    verdict, reason = run_verdict(gates)
+    decisions = {"classification": "DROP", "deployment": "retrain", "regimes_missing": "bear"}
+    md, data = build_report({"name": "m"}, results, aggs, gates, verdict, reason, decisions=decisions)
+    assert "the test slices miss bear" in md and "- regime_coverage: N" in md
+    assert data["decisions"]["regimes_missing"] == "bear"

@@ -137,6 +137,13 @@ def build_report(
         f"- {g.name}: {'Y' if g.passed else 'N'} (value {_num(g.value)}; rule: {g.rule})" for g in gates
     ]
     lines += [f"- {p}: pending (judged by the sweep-level step across seeds)" for p in pending]
+    missing = (decisions or {}).get("regimes_missing", "none")
+    if missing != "none":
+        lines += [
+            "",
+            f"**Regime coverage:** the test slices miss {missing}, which the data offers: the verdict "
+            "can be retest at best; add test windows for it.",
+        ]
     if decisions:
         lines += [
             "",
