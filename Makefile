@@ -27,7 +27,8 @@ run: $(STAMP) ## Run the main job: a 3-seed sweep on the embedded synthetic mark
 test: $(STAMP) ## Run the default test suite (a few minutes on 2 cores)
 	$(BIN)/python -m pytest -q
 
-test-all: $(STAMP) ## Run every test, slow ones included
+test-all: $(STAMP) ## Run every test, with the peer libraries as oracles (installs the `oracles` extra)
+	$(BIN)/pip install -q -e '.[oracles]'
 	$(BIN)/python -m pytest -q -m ""
 
 ui: $(STAMP) ## Start the MLflow UI on 127.0.0.1:$(PORT) over the local store
@@ -35,7 +36,8 @@ ui: $(STAMP) ## Start the MLflow UI on 127.0.0.1:$(PORT) over the local store
 	$(BIN)/mlflow ui --host 127.0.0.1 --port $(PORT) \
 		--backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --default-artifact-root $(CURDIR)/mlruns/artifacts
 
-bench: $(STAMP) ## Print side-by-side throughput tables (env, training, evaluation, overhead)
+bench: $(STAMP) ## Side-by-side throughput tables vs. gym-anytrading and SB3 defaults (installs the `bench` extra)
+	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 lint: $(STAMP) ## Ruff (lint + format check) and mypy on the package

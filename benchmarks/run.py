@@ -125,7 +125,7 @@ def env_throughput(steps: int, repeat: int) -> list[tuple[str, float]]:
 
         rows.append(("gym-anytrading forex-v0 (gymnasium, 1 env)", best_of(repeat, anytrading)))
     except ImportError:
-        rows.append(("gym-anytrading forex-v0: not installed (pip install -e '.[peers]')", float("nan")))
+        rows.append(("gym-anytrading forex-v0: not installed (pip install -e '.[bench]')", float("nan")))
     return rows
 
 
@@ -164,7 +164,7 @@ def training_throughput(timesteps: int, device: str) -> list[tuple[str, float]]:
             (f"PPO, SB3 defaults on gym-anytrading forex-v0, {device}", timesteps / (time.perf_counter() - t))
         )
     except ImportError:
-        rows.append(("PPO on gym-anytrading: not installed (pip install -e '.[peers]')", float("nan")))
+        rows.append(("PPO on gym-anytrading: not installed (pip install -e '.[bench]')", float("nan")))
     return rows
 
 
