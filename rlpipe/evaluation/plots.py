@@ -83,13 +83,26 @@ def sweep_plot(rows: Sequence[dict], verdicts: dict[str, str], champion_run: str
                 edgecolors="k",
                 label="champion",
             )
+        several = len({r["config_hash"] for r in rows}) > 1
         for r in rows:
             if r["run_id"] in verdicts:
-                ax.annotate(r["run_name"], (100 * r["test_max_drawdown"], 100 * r["test_total"]), fontsize=6)
+                label = f"{r['config_hash'][:6]} s{r['seed']}" if several else f"seed {r['seed']}"
+                ax.annotate(
+                    label,
+                    (100 * r["test_max_drawdown"], 100 * r["test_total"]),
+                    fontsize=7,
+                    xytext=(4, 4),
+                    textcoords="offset points",
+                )
+        ax.margins(0.15)
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_xlabel("worst test-slice max drawdown %")
         ax.set_ylabel("test total after fees %")
-        ax.set_title("sweep: runs by configuration verdict")
+        ax.set_title(
+            "sweep: runs by configuration verdict (labels: configuration hash, seed)"
+            if several
+            else "sweep: runs by configuration verdict"
+        )
         ax.legend(fontsize=8)
         fig.savefig(path, dpi=80)
     finally:
