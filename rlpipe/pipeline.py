@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from rlpipe.agents.callbacks import ProgressCallback, history_logger
-from rlpipe.agents.setup import deterministic_policy, resolve_device, seed_everything
+from rlpipe.agents.setup import deterministic_policy, environment_info, resolve_device, seed_everything
 from rlpipe.assess import assess, log_assessment
 from rlpipe.data.features import fit_stats, normalise, raw_features
 from rlpipe.data.slices import resolve, role_mask
@@ -128,6 +128,7 @@ def run(cfg: DictConfig, sweep_id: str | None = None, overrides: Sequence[str] =
         runs.log_params({**{str(k): v for k, v in resolved.items()}, "device_resolved": device})
         runs.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config/config.yaml")
         runs.log_text(OmegaConf.to_yaml(list(overrides)), "config/overrides.yaml")
+        runs.log_dict(environment_info(device), "config/environment.json")
 
         # Data and slices first: bad input and leaky slices fail before any training.
         df = data_spec.load()

@@ -111,6 +111,8 @@ def test_runs_carry_artifacts(sweep):
         assert "## Test slices" in report and "## Gates" in report and "## Decision" in report
         cfg_yaml = mlflow.artifacts.load_text(f"runs:/{r.info.run_id}/config/config.yaml")
         assert "seed: " in cfg_yaml
+        env = mlflow.artifacts.load_dict(f"runs:/{r.info.run_id}/config/environment.json")
+        assert env["torch"].startswith("2.13") and int(env["torch_threads"]) >= 1 and env["device"] == "cpu"
 
 
 def test_every_run_registers_a_loadable_policy_version(sweep):

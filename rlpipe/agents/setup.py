@@ -46,3 +46,33 @@ def deterministic_policy(model: BaseAlgorithm) -> Callable[[np.ndarray], np.ndar
             )
 
     return act
+
+
+def environment_info(device: str) -> dict[str, str]:
+    """What a rerun needs besides config, seed, code and data: interpreter, libraries, threads."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    info = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": device,
+        "torch_threads": str(torch.get_num_threads()),
+    }
+    for pkg in (
+        "torch",
+        "stable-baselines3",
+        "gymnasium",
+        "numpy",
+        "numba",
+        "pandas",
+        "mlflow",
+        "hydra-core",
+    ):
+        try:
+            info[pkg] = version(pkg)
+        except PackageNotFoundError:
+            info[pkg] = "not installed"
+    if device == "cuda":
+        info["cuda_device"] = torch.cuda.get_device_name(0)
+    return info
