@@ -21,7 +21,9 @@ class EpisodeSampler:
         # An episode's last bar stays `reset_margin_bars` before its window's last bar, so
         # ending (and the forced close) never happens at a slice boundary the agent could time.
         self.room = self.hi - 1 - cfg.reset_margin_bars - self.lo
-        if len(windows) == 0 or self.room.max() < cfg.episode_bars:
+        self.max_room = int(self.room.max()) if len(windows) else 0
+        self._cum_fixed = np.cumsum(np.maximum(self.room - cfg.episode_bars + 1, 0))
+        if len(windows) == 0 or self.max_room < cfg.episode_bars:
             longest = int(self.room.max()) if len(windows) else 0
             raise ConfigError(
                 f"env.episode_bars={cfg.episode_bars} (+ env.reset_margin_bars={cfg.reset_margin_bars}) "
@@ -30,15 +32,23 @@ class EpisodeSampler:
             )
 
     def sample(self, rng: np.random.Generator) -> tuple[int, int, int]:
+        """One draw of a start uniform over every admissible start bar of every training window.
+
+        (Equivalent to choosing a window weighted by its admissible starts, then a start in it,
+        with one generator call instead of two: this runs at every auto-reset.)
+        """
         cfg = self.cfg
         length = cfg.episode_bars
         if cfg.episode_bars_std > 0:
-            length = int(
-                np.clip(round(rng.normal(cfg.episode_bars, cfg.episode_bars_std)), 2, self.room.max())
-            )
-        starts = np.maximum(self.room - length + 1, 0)  # admissible start count per window
-        w = int(rng.choice(len(starts), p=starts / starts.sum()))
-        start = int(self.lo[w] + rng.integers(starts[w]))
+            length = min(max(round(rng.normal(cfg.episode_bars, cfg.episode_bars_std)), 2), self.max_room)
+        cum = (
+            self._cum_fixed
+            if length == cfg.episode_bars
+            else np.cumsum(np.maximum(self.room - length + 1, 0))
+        )
+        u = int(rng.integers(cum[-1]))
+        w = int(np.searchsorted(cum, u, side="right"))
+        start = int(self.lo[w]) + u - (int(cum[w - 1]) if w else 0)
         side = 0
         if cfg.random_initial_position > 0 and rng.random() < cfg.random_initial_position:
             side = 1 if rng.random() < 0.5 else -1
