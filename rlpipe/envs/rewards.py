@@ -68,13 +68,21 @@ def curriculum_strength(cfg: RewardConfig, progress: float) -> float:
 
 
 def compute_reward(
-    sim: BatchSim, d_equity: FloatArray, d_fees: FloatArray, equity0: FloatArray, done: BoolArray
+    sim: BatchSim, step_pnl: FloatArray, step_fees: FloatArray, equity0: FloatArray, done: BoolArray
 ) -> tuple[FloatArray, dict[str, FloatArray]]:
-    """Reward and its separate terms for one batched step."""
+    """Reward and its separate terms for one batched step.
+
+    Args:
+        sim: the simulator after the step (position state for the shaped penalties).
+        step_pnl: the step's change in equity before fees.
+        step_fees: the fees of the step (negative for rebates).
+        equity0: equity before the step (rewards are fractions of it).
+        done: envs whose episode ended with this step.
+    """
     cfg = sim.reward_cfg
-    base = np.maximum(equity0, 1e-12)
-    pnl = (d_equity + d_fees) / base * cfg.scale
-    fees = -d_fees / base * cfg.scale
+    scale = cfg.scale / np.maximum(equity0, 1e-12)
+    pnl = step_pnl * scale
+    fees = -step_fees * scale
     terms = {"pnl": pnl, "fees": fees}
     if cfg.kind == "pnl":
         return pnl, terms

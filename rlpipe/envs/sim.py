@@ -96,33 +96,43 @@ class BatchSim:
     def __init__(self, market: Market, cfg: SimConfig, reward: RewardConfig, n: int) -> None:
         self.m, self.cfg, self.reward_cfg, self.n = market, cfg, reward, n
         k = cfg.slots
-        self.t = np.zeros(n, np.int64)
-        self.end = np.zeros(n, np.int64)  # last bar of the episode (inclusive)
-        self.start = np.zeros(n, np.int64)
-        self.cash = np.ones(n)
-        self.qty = np.zeros(n)
-        self.equity = np.ones(n)
+        # Packed state (see rlpipe.envs.kernels); the named attributes are row views into it.
+        self._f = np.zeros((kernels.N_FLOAT, n))
+        self._i = np.zeros((kernels.N_INT, n), np.int64)
+        self._b = np.zeros((2, n), bool)
+        f, i = self._f, self._i
+        self.cash, self.qty, self.equity = f[kernels.CASH], f[kernels.QTY], f[kernels.EQUITY]
+        self.fees, self.realised, self.turnover = f[kernels.FEES], f[kernels.REALISED], f[kernels.TURNOVER]
+        self.gross_win, self.gross_loss = f[kernels.GROSS_WIN], f[kernels.GROSS_LOSS]
+        self.t, self.end, self.start = (
+            i[kernels.T],
+            i[kernels.END],
+            i[kernels.START],
+        )  # end: last bar, inclusive
+        self.trades, self.wins, self.fill_count = i[kernels.TRADES], i[kernels.WINS], i[kernels.FILL_COUNT]
+        self.last_open_t, self.last_close_t = i[kernels.LAST_OPEN_T], i[kernels.LAST_CLOSE_T]
+        self.cash[:] = 1.0
+        self.equity[:] = 1.0
         self.slot_qty = np.zeros((n, k))
         self.slot_px = np.zeros((n, k))
         self.slot_t = np.zeros((n, k), np.int64)
         self.slot_fee = np.zeros((n, k))
-        self.fees = np.zeros(n)
-        self.realised = np.zeros(n)
-        self.turnover = np.zeros(n)
-        self.trades = np.zeros(n, np.int64)
-        self.wins = np.zeros(n, np.int64)
-        self.gross_win = np.zeros(n)
-        self.gross_loss = np.zeros(n)
-        self.fill_count = np.zeros(n, np.int64)
-        self.last_close_t = np.zeros(n, np.int64)
-        self.last_open_t = np.zeros(n, np.int64)
         self.progress = 0.0  # training progress in [0, 1], drives the reward curriculum
-        # per-step outputs written by the kernel
-        self._equity_prev = np.ones(n)
-        self._fees_prev = np.zeros(n)
-        self._step_fills = np.zeros(n, np.int64)
-        self._done = np.zeros(n, bool)
-        self._terminated = np.zeros(n, bool)
+        m = market
+        self._prices = np.stack([m.high, m.low, m.close, m.bid, m.ask])
+        self._params = np.array(
+            [cfg.stake, cfg.max_stake, float(cfg.close_mode == "all"), cfg.maker_fee, cfg.taker_fee]
+        )
+        self._obs_params = np.array(
+            [
+                float(cfg.kind == "management"),
+                cfg.stake,
+                cfg.max_stake,
+                m.hours_per_bar,
+                cfg.unrealised_scale,
+                cfg.hours_scale,
+            ]
+        )
 
     # ----------------------------------------------------------------- reset
     def reset_rows(
@@ -170,51 +180,25 @@ class BatchSim:
     # ------------------------------------------------------------------ step
     def step(self, actions: IntArray) -> StepResult:
         """Advance every environment one bar; rows already past their end must not be stepped."""
-        m, cfg = self.m, self.cfg
         kernels.step_batch(
             np.asarray(actions, dtype=np.int64),
-            m.high,
-            m.low,
-            m.close,
-            m.bid,
-            m.ask,
-            cfg.stake,
-            cfg.max_stake,
-            cfg.close_mode == "all",
-            cfg.maker_fee,
-            cfg.taker_fee,
-            self.t,
-            self.end,
-            self.cash,
-            self.qty,
-            self.equity,
-            self.fees,
-            self.realised,
-            self.turnover,
-            self.trades,
-            self.wins,
-            self.gross_win,
-            self.gross_loss,
-            self.fill_count,
-            self.last_open_t,
-            self.last_close_t,
+            self._prices,
+            self._params,
+            self._f,
+            self._i,
+            self._b,
             self.slot_qty,
             self.slot_px,
             self.slot_t,
             self.slot_fee,
-            self._equity_prev,
-            self._fees_prev,
-            self._step_fills,
-            self._done,
-            self._terminated,
         )
-        d_fees = self.fees - self._fees_prev
+        f = self._f
+        done, terminated = self._b[kernels.DONE], self._b[kernels.TERMINATED]
         reward, terms = compute_reward(
-            self, self.equity - self._equity_prev, d_fees, self._equity_prev, self._done | self._terminated
+            self, f[kernels.STEP_PNL], f[kernels.STEP_FEES], f[kernels.EQUITY_PREV], done | terminated
         )
-        return StepResult(
-            reward, self._terminated.copy(), self._done & ~self._terminated, self._step_fills.copy(), terms
-        )
+        fills = self._i[kernels.STEP_FILLS].copy()
+        return StepResult(reward, terminated.copy(), done & ~terminated, fills, terms)
 
     def _open_stake(self) -> FloatArray:
         return (self.slot_qty > 0).sum(axis=1) * self.cfg.stake
@@ -232,19 +216,12 @@ class BatchSim:
         kernels.observe_batch(
             m.features,
             m.close,
-            self.t,
-            self.qty,
-            self.last_open_t,
-            self.last_close_t,
+            self._f,
+            self._i,
             self.slot_qty,
             self.slot_px,
             self.slot_t,
-            cfg.kind == "management",
-            cfg.stake,
-            cfg.max_stake,
-            m.hours_per_bar,
-            cfg.unrealised_scale,
-            cfg.hours_scale,
+            self._obs_params,
             out,
         )
         return out

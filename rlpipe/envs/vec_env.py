@@ -45,6 +45,8 @@ class VecTradingEnv(VecEnv):
         self.rngs = [seeding.np_random(None)[0] for _ in range(n)]
         self.render_mode = None
         self.full_infos = full_infos
+        # Steps where no env finishes return this same list of empty dicts (never written to).
+        self._no_infos: list[dict[str, Any]] = [{} for _ in range(n)]
         super().__init__(n, observation_space(market, cfg), gym.spaces.Discrete(3))
         self._actions = np.zeros(n, np.int64)
         self._ep_return = np.zeros(n)
@@ -77,12 +79,14 @@ class VecTradingEnv(VecEnv):
             keys, rows = info_rows(self.sim, res)
             infos = [dict(zip(keys, row, strict=True)) for row in rows]
         else:
-            infos = [{} for _ in range(self.num_envs)]
+            infos = self._no_infos
         self._ep_return += res.reward
         self._ep_len += 1
         done = res.terminated | res.truncated
         if done.any():
             finished = np.flatnonzero(done)
+            if not self.full_infos:
+                infos = [{} for _ in range(self.num_envs)]  # fresh dicts: the shared ones stay empty
             for i in finished:
                 infos[i]["terminal_observation"] = obs[i].copy()
                 infos[i]["TimeLimit.truncated"] = bool(res.truncated[i])
