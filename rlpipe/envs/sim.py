@@ -88,6 +88,8 @@ class StepResult:
     truncated: BoolArray
     fills: IntArray
     terms: dict[str, FloatArray]
+    done: BoolArray
+    """terminated | truncated: the episode ended with this step."""
 
 
 class BatchSim:
@@ -193,12 +195,13 @@ class BatchSim:
             self.slot_fee,
         )
         f = self._f
-        done, terminated = self._b[kernels.DONE], self._b[kernels.TERMINATED]
+        last_bar, terminated = self._b[kernels.DONE], self._b[kernels.TERMINATED]
+        ended = last_bar | terminated
         reward, terms = compute_reward(
-            self, f[kernels.STEP_PNL], f[kernels.STEP_FEES], f[kernels.EQUITY_PREV], done | terminated
+            self, f[kernels.STEP_PNL], f[kernels.STEP_FEES], f[kernels.EQUITY_PREV], ended
         )
         fills = self._i[kernels.STEP_FILLS].copy()
-        return StepResult(reward, terminated.copy(), done & ~terminated, fills, terms)
+        return StepResult(reward, terminated.copy(), last_bar & ~terminated, fills, terms, ended)
 
     def _open_stake(self) -> FloatArray:
         return (self.slot_qty > 0).sum(axis=1) * self.cfg.stake

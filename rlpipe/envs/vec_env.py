@@ -50,14 +50,15 @@ class VecTradingEnv(VecEnv):
         super().__init__(n, observation_space(market, cfg), gym.spaces.Discrete(3))
         self._actions = np.zeros(n, np.int64)
         self._ep_return = np.zeros(n)
-        self._ep_len = np.zeros(n, np.int64)
+        self._ep_start = np.zeros(n, np.int64)  # step count at each env's episode start
+        self._steps = 0
         self._t0 = time.time()
 
     def _start(self, rows: np.ndarray) -> None:
         draws = np.array([self.sampler.sample(self.rngs[i]) for i in rows], np.int64).reshape(-1, 3)
         self.sim.reset_rows(rows, draws[:, 0], draws[:, 1], draws[:, 2])
         self._ep_return[rows] = 0.0
-        self._ep_len[rows] = 0
+        self._ep_start[rows] = self._steps
 
     def reset(self) -> np.ndarray:
         for i, seed in enumerate(self._seeds):
@@ -81,8 +82,8 @@ class VecTradingEnv(VecEnv):
         else:
             infos = self._no_infos
         self._ep_return += res.reward
-        self._ep_len += 1
-        done = res.terminated | res.truncated
+        self._steps += 1
+        done = res.done
         if done.any():
             finished = np.flatnonzero(done)
             if not self.full_infos:
@@ -92,7 +93,7 @@ class VecTradingEnv(VecEnv):
                 infos[i]["TimeLimit.truncated"] = bool(res.truncated[i])
                 infos[i]["episode"] = {
                     "r": float(self._ep_return[i]),
-                    "l": int(self._ep_len[i]),
+                    "l": int(self._steps - self._ep_start[i]),
                     "t": round(time.time() - self._t0, 6),
                 }
             self._start(finished)
