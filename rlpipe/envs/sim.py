@@ -93,7 +93,7 @@ class StepResult:
 
 
 class BatchSim:
-    """N trading environments over one market, stepped with numpy arrays."""
+    """N trading environments over one market: state in numpy arrays, stepped by compiled kernels."""
 
     def __init__(self, market: Market, cfg: SimConfig, reward: RewardConfig, n: int) -> None:
         self.m, self.cfg, self.reward_cfg, self.n = market, cfg, reward, n
@@ -106,11 +106,8 @@ class BatchSim:
         self.cash, self.qty, self.equity = f[kernels.CASH], f[kernels.QTY], f[kernels.EQUITY]
         self.fees, self.realised, self.turnover = f[kernels.FEES], f[kernels.REALISED], f[kernels.TURNOVER]
         self.gross_win, self.gross_loss = f[kernels.GROSS_WIN], f[kernels.GROSS_LOSS]
-        self.t, self.end, self.start = (
-            i[kernels.T],
-            i[kernels.END],
-            i[kernels.START],
-        )  # end: last bar, inclusive
+        self.t, self.start = i[kernels.T], i[kernels.START]
+        self.end = i[kernels.END]  # the episode's last bar, inclusive
         self.trades, self.wins, self.fill_count = i[kernels.TRADES], i[kernels.WINS], i[kernels.FILL_COUNT]
         self.last_open_t, self.last_close_t = i[kernels.LAST_OPEN_T], i[kernels.LAST_CLOSE_T]
         self.cash[:] = 1.0
@@ -146,25 +143,17 @@ class BatchSim:
         so the agent must manage a position it did not choose.
         """
         rows = np.asarray(rows, np.int64)
-        self.t[rows] = start
-        self.start[rows] = start
-        self.end[rows] = end
-        for arr in (
-            self.qty,
-            self.fees,
-            self.realised,
-            self.turnover,
-            self.gross_win,
-            self.gross_loss,
-        ):
-            arr[rows] = 0.0
-        for iarr in (self.trades, self.wins, self.fill_count):
-            iarr[rows] = 0
-        self.cash[rows] = 1.0
+        self._f[:, rows] = 0.0  # every counter and balance of these envs starts afresh
+        self._i[:, rows] = 0
+        self._b[:, rows] = False
         self.slot_qty[rows] = 0.0
         self.slot_px[rows] = 0.0
         self.slot_fee[rows] = 0.0
         self.slot_t[rows] = 0
+        self.cash[rows] = 1.0
+        self.t[rows] = start
+        self.start[rows] = start
+        self.end[rows] = end
         self.last_close_t[rows] = start
         self.last_open_t[rows] = start
         if init_side is not None and np.any(init_side):
