@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from hydra.experimental.callback import Callback
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from rlpipe.evaluation.report import pct
 from rlpipe.sweep import sweep_step
 from rlpipe.tracking.queries import sweep_runs
 from rlpipe.tracking.runs import ensure_parent_run
@@ -100,9 +100,9 @@ def print_table(sweep_id: str, rows: list[dict[str, Any]], uri: str) -> None:
             r["status"],
             r["verdict"],
             r["sweep_verdict"] or "-",
-            _pct(r["test_total"]),
-            _pct(r["test_max_drawdown"]),
-            _pct(r["consistency"]),
+            pct(r["test_total"]),
+            pct(r["test_max_drawdown"]),
+            pct(r["consistency"]),
             str(r["model_version"]),
             r["run_id"],
         )
@@ -112,7 +112,3 @@ def print_table(sweep_id: str, rows: list[dict[str, Any]], uri: str) -> None:
         f"Tracking store: {uri}\nCompare the runs: `make ui`, then open http://127.0.0.1:5000 "
         f"and filter with tags.`rlpipe.sweep_id` = '{sweep_id}'"
     )
-
-
-def _pct(x: float) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:+.2f}%"

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rlpipe.evaluation.plots import sweep_plot
-from rlpipe.evaluation.report import json_safe
+from rlpipe.evaluation.report import json_safe, num, pct
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.gates.sweep import RunRecord, SweepDecision, evaluate_sweep
 from rlpipe.tracking import queries, registry, runs
@@ -117,7 +117,7 @@ def sweep_report(
         f"# Sweep report: {sweep_id}",
         "",
         f"Runs: {len(rows)} ({n_failed} failed); configurations (trials): {len(d.configs)}; "
-        f"probability of backtest overfitting: {_num(d.pbo.pbo) if d.pbo else 'n/a (one configuration)'}.",
+        f"probability of backtest overfitting: {num(d.pbo.pbo) if d.pbo else 'n/a (one configuration)'}.",
         "",
         "## Configurations",
         "",
@@ -132,8 +132,8 @@ def sweep_report(
         cls, dep = (cand.classification, cand.deployment) if cand else ("-", "-")
         stable = "Y" if g["seed_stability"].passed else "N"
         lines.append(
-            f"| {c.label} | {c.config_hash} | {len(c.passing)}/{len(c.runs)} | {_pct(c.mean_total)} "
-            f"| {_num(sharpe)} | {_num(c.deflated_sharpe)} | {stable} | {cls} | {dep} | {c.verdict} "
+            f"| {c.label} | {c.config_hash} | {len(c.passing)}/{len(c.runs)} | {pct(c.mean_total)} "
+            f"| {num(sharpe)} | {num(c.deflated_sharpe)} | {stable} | {cls} | {dep} | {c.verdict} "
             f"| {c.reason} |"
         )
     lines += [
@@ -145,8 +145,8 @@ def sweep_report(
     ]
     for r in rows:
         lines.append(
-            f"| {r['run_name']} | {r['seed']} | {r['status']} | {r['verdict']} | {_pct(r['test_total'])} | "
-            f"{_pct(r['test_max_drawdown'])} | {_pct(r['consistency'])} | {r['model_version'] or '-'} |"
+            f"| {r['run_name']} | {r['seed']} | {r['status']} | {r['verdict']} | {pct(r['test_total'])} | "
+            f"{pct(r['test_max_drawdown'])} | {pct(r['consistency'])} | {r['model_version'] or '-'} |"
         )
     champ = d.champion
     champion_text = f"v{champ.model_version} (run {champ.run_id})" if champ else "none promoted"
@@ -188,11 +188,3 @@ def sweep_report(
         "transitions": [{"when": w, "version": v, "what": t} for w, v, t in transitions],
     }
     return "\n".join(lines) + "\n", json_safe(data)
-
-
-def _pct(x: float) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:+.2f}%"
-
-
-def _num(x: float) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{x:.2f}"

@@ -83,8 +83,8 @@ def build_report(
             m = r.metrics
             lines.append(
                 f"| {r.slice} | {r.regime} | {m['trades']:.0f} | {m['wins']:.0f}/{m['losses']:.0f} | "
-                f"{_pct(m['max_drawdown'])} | {_pct(m['pnl_before_fees'])} | {_pct(m['fees'])} | "
-                f"{_pct(m['total'])} | {_pct(m['total'] - bh.get(r.slice, math.nan))} | {_num(m['sharpe'])} |"
+                f"{pct(m['max_drawdown'])} | {pct(m['pnl_before_fees'])} | {pct(m['fees'])} | "
+                f"{pct(m['total'])} | {pct(m['total'] - bh.get(r.slice, math.nan))} | {num(m['sharpe'])} |"
             )
         agg = aggregates.get(role, {})
         if agg and role == "test":
@@ -105,17 +105,17 @@ def build_report(
             }
             lines += [
                 "",
-                f"Per-fold analysis: positive folds {_num(a['positive_slices'], 0)}/{_num(a['slices'], 0)}; "
-                f"Sharpe {_num(a['sharpe_min'])} to {_num(a['sharpe_max'])}, mean {_num(a['sharpe_mean'])} "
-                f"(+/- {_num(a['sharpe_std'])}); return {_pct(a['worst_slice_total'])} to "
-                f"{_pct(a['best_slice_total'])}; profit factor {_num(a['profit_factor'])}; "
-                f"beats buy-and-hold on {_pct(a['beats_buy_and_hold'])} of folds.",
+                f"Per-fold analysis: positive folds {num(a['positive_slices'], 0)}/{num(a['slices'], 0)}; "
+                f"Sharpe {num(a['sharpe_min'])} to {num(a['sharpe_max'])}, mean {num(a['sharpe_mean'])} "
+                f"(+/- {num(a['sharpe_std'])}); return {pct(a['worst_slice_total'])} to "
+                f"{pct(a['best_slice_total'])}; profit factor {num(a['profit_factor'])}; "
+                f"beats buy-and-hold on {pct(a['beats_buy_and_hold'])} of folds.",
             ]
         if agg:
             lines += [
                 "",
                 f"Positive slices {agg['positive_slices']:.0f}/{agg['slices']:.0f}, worst slice "
-                f"{_pct(agg['worst_slice_total'])}, best-slice share {_num(agg['best_slice_share'])}.",
+                f"{pct(agg['worst_slice_total'])}, best-slice share {num(agg['best_slice_share'])}.",
             ]
         lines.append("")
     base = [r for r in results if r.role == "test" and r.policy != AGENT]
@@ -127,15 +127,13 @@ def build_report(
             "|---|---|---:|---:|---:|",
         ]
         lines += [
-            f"| {r.slice} | {r.policy} | {r.metrics['trades']:.0f} | {_pct(r.metrics['max_drawdown'])} | "
-            f"{_pct(r.metrics['total'])} |"
+            f"| {r.slice} | {r.policy} | {r.metrics['trades']:.0f} | {pct(r.metrics['max_drawdown'])} | "
+            f"{pct(r.metrics['total'])} |"
             for r in base
         ]
         lines.append("")
     lines += ["## Gates", ""]
-    lines += [
-        f"- {g.name}: {'Y' if g.passed else 'N'} (value {_num(g.value)}; rule: {g.rule})" for g in gates
-    ]
+    lines += [f"- {g.name}: {'Y' if g.passed else 'N'} (value {num(g.value)}; rule: {g.rule})" for g in gates]
     lines += [f"- {p}: pending (judged by the sweep-level step across seeds)" for p in pending]
     missing = (decisions or {}).get("regimes_missing", "none")
     if missing != "none":
@@ -156,9 +154,11 @@ def build_report(
     return "\n".join(lines), json_safe(data)
 
 
-def _pct(x: float) -> str:
+def pct(x: float) -> str:
+    """A fraction as a signed percentage; n/a for a missing or non-finite value."""
     return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:+.2f}%"
 
 
-def _num(x: float, digits: int = 2) -> str:
+def num(x: float, digits: int = 2) -> str:
+    """A number with `digits` decimals; n/a for a missing or non-finite value."""
     return "n/a" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"

@@ -21,6 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 import rlpipe.tracking.store  # noqa: F401  (quiets MLflow's logging and artifact progress bars)
+from rlpipe.tracking.queries import job_runs
 
 AXES = ("timesteps", "reward", "agent", "env")
 """Columns of `runs_frame` that a sweep typically varies besides the seed."""
@@ -58,7 +59,7 @@ def runs_frame(uri: str, experiment: str, sweep_id: str) -> pd.DataFrame:
     classification, deployment, then `test_<aggregate>` for every `test/<aggregate>` metric
     (test_total, test_max_drawdown, test_consistency, test_sharpe_mean, ...; NaN where missing).
     """
-    rows = [_run_row(r) for r in _job_runs(client_for(uri), experiment, sweep_id)]
+    rows = [_run_row(r) for r in job_runs(client_for(uri), experiment, sweep_id)]
     first = ["test_total", "test_max_drawdown", "test_consistency"]
     others = sorted({k for row in rows for k in row if k.startswith("test_")} - set(first))
     frame = pd.DataFrame(rows).reindex(columns=[*_ID_COLUMNS, *_TAG_COLUMNS, *first, *others])
@@ -142,7 +143,7 @@ def gate_frame(uri: str, experiment: str, sweep_id: str) -> pd.DataFrame:
     `frame.attrs["config_gates"]` list the two groups of gate columns.
     """
     client = client_for(uri)
-    found = _job_runs(client, experiment, sweep_id)
+    found = job_runs(client, experiment, sweep_id)
     run_gates = sorted(
         {k.removeprefix("gate/") for r in found for k in r.data.metrics if k.startswith("gate/")}
     )
@@ -244,18 +245,6 @@ def curves_frame(uri: str, run_ids: Iterable[str], role: str | None = "test") ->
 def _experiment_id(client: MlflowClient, experiment: str) -> str | None:
     exp = client.get_experiment_by_name(experiment)
     return str(exp.experiment_id) if exp is not None else None
-
-
-def _job_runs(client: MlflowClient, experiment: str, sweep_id: str) -> list[Run]:
-    exp_id = _experiment_id(client, experiment)
-    if exp_id is None:
-        return []
-    return client.search_runs(
-        [exp_id],
-        filter_string=f"tags.`rlpipe.sweep_id` = '{sweep_id}' and tags.`rlpipe.kind` = 'job'",
-        order_by=["attributes.start_time ASC"],
-        max_results=10000,
-    )
 
 
 def _parent_run(client: MlflowClient, experiment: str, sweep_id: str) -> Run | None:

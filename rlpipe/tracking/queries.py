@@ -8,22 +8,26 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 
-def sweep_runs(uri: str, experiment: str, sweep_id: str) -> list[dict[str, Any]]:
-    """One row per run of `sweep_id`, oldest first: status, seed, verdict, test figures, ids."""
-    client = MlflowClient(uri)
+def job_runs(client: MlflowClient, experiment: str, sweep_id: str) -> list[Run]:
+    """The job runs (not the parent) of `sweep_id`, oldest first; [] if the experiment does not exist."""
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         return []
-    exp_id = exp.experiment_id
-    found = client.search_runs(
-        [exp_id],
+    return client.search_runs(
+        [exp.experiment_id],
         filter_string=f"tags.`rlpipe.sweep_id` = '{sweep_id}' and tags.`rlpipe.kind` = 'job'",
         order_by=["attributes.start_time ASC"],
         max_results=10000,
     )
+
+
+def sweep_runs(uri: str, experiment: str, sweep_id: str) -> list[dict[str, Any]]:
+    """One row per run of `sweep_id`, oldest first: status, seed, verdict, test figures, ids."""
+    found = job_runs(MlflowClient(uri), experiment, sweep_id)
     rows = []
     for r in found:
         t, m = r.data.tags, r.data.metrics
