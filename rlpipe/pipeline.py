@@ -132,7 +132,8 @@ def run(cfg: DictConfig, sweep_id: str | None = None, overrides: Sequence[str] =
 
         # Data and slices first: bad input and leaky slices fail before any training.
         df = data_spec.load()
-        runs.set_tags({"rlpipe.data_digest": data_digest(df)})
+        digest = data_digest(df)
+        runs.set_tags({"rlpipe.data_digest": digest})
         slices = slice_spec.build(df.index, df["close"].to_numpy(float))
         windows = resolve(slices, df.index)
         raw = raw_features(df)
@@ -184,7 +185,7 @@ def run(cfg: DictConfig, sweep_id: str | None = None, overrides: Sequence[str] =
                 "sim": sim_cfg.__dict__,
                 "seed": seed,
                 "config_hash": chash,
-                "data_digest": data_digest(df),
+                "data_digest": digest,
                 "embargo": slice_spec.embargo,
                 "train_windows": [
                     [str(w.slice.start), str(w.slice.end)] for w in windows if w.slice.role == "train"
