@@ -15,3 +15,7 @@ class SliceError(RlpipeError):
 
 class ConfigError(RlpipeError):
     """A configuration value is invalid (names the config key)."""
+
+
+class RegistryError(RlpipeError):
+    """A registry operation cannot be done (names the model, version or alias)."""

@@ -5,15 +5,15 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from rlpipe.config import register_configs
-from rlpipe.reevaluation import reevaluate
+from rlpipe.cli import commands
+from rlpipe.cli.schemas import register_configs
 
 register_configs()
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    reevaluate(cfg)
+    commands.evaluate(cfg)
 
 
 if __name__ == "__main__":

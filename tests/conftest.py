@@ -1,22 +1,35 @@
-"""Shared fixtures: compose the real config with the smoke preset and a temporary store."""
+"""Shared fixtures: compose the real config with the smoke preset and a temporary store; one real
+smoke sweep through the CLI for the tests that read a sweep back."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from rlpipe.config import register_configs
+from rlpipe.cli.compose import train_job
+from rlpipe.cli.schemas import register_configs
+from rlpipe.jobs.train_job import TrainJob
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 
 os.environ.setdefault("RLPIPE_ROOT", str(ROOT))
 register_configs()
+
+
+def cli(module: str, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """`python -m <module> <args>` from the project root, as a user runs it."""
+    env = {**os.environ, "RLPIPE_ROOT": str(ROOT)}
+    cmd = [sys.executable, "-m", module, *args]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture
@@ -34,3 +47,31 @@ def compose_cfg(tracking_uri: str) -> Callable[..., DictConfig]:
             return compose("train", overrides=[*base, f"tracking.uri={tracking_uri}", *overrides])
 
     return _compose
+
+
+@pytest.fixture
+def smoke_job(compose_cfg: Callable[..., DictConfig]) -> Callable[..., TrainJob]:
+    """The typed smoke job (CPU) with extra overrides."""
+    return lambda *overrides: train_job(compose_cfg("device=cpu", *overrides))
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A finished smoke sweep run through the CLI: its process, store and folder."""
+
+    proc: subprocess.CompletedProcess
+    uri: str
+    folder: Path
+
+
+@pytest.fixture(scope="session")
+def smoke_sweep(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
+    """`python -m rlpipe.train -m experiment=smoke seed=1,2 reward=pnl,pnl_fees` into a fresh store."""
+    tmp = tmp_path_factory.mktemp("smoke_sweep")
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    proc = cli(
+        "rlpipe.train", "-m", f"hydra.sweep.dir={tmp}/multirun", "experiment=smoke", "seed=1,2",
+        "reward=pnl,pnl_fees", f"tracking.uri={uri}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return Sweep(proc, uri, tmp)

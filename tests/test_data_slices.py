@@ -1,4 +1,4 @@
-"""Slice declarations, the leakage guard, resolution to bars, walk-forward folds, regime labels."""
+"""Slice declarations, the leakage guard, resolution to bars, walk-forward folds, regime labels, the spec."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ import pytest
 
 from rlpipe.data.slices import (
     Slice,
+    SliceSpec,
+    WindowSpec,
     check_no_leakage,
     label_regime,
     parse_slices,
+    regimes_offered,
     resolve,
     role_mask,
     walk_forward,
@@ -71,6 +74,10 @@ def test_bad_role_names_the_slice_and_the_roles() -> None:
     msg = str(err.value)
     assert "slices.windows[1]" in msg and "bear_2022" in msg and "'testing'" in msg
     assert "validation" in msg
+    assert (
+        msg
+        == "slices.windows[1] (bear_2022): role='testing'; expected one of ('train', 'validation', 'test')"
+    )
 
 
 def test_bad_regime_names_the_slice() -> None:
@@ -78,6 +85,7 @@ def test_bad_regime_names_the_slice() -> None:
         parse_slices([item("crash", regime="crash")], key="slices.custom")
     msg = str(err.value)
     assert "slices.custom[0]" in msg and "(crash)" in msg and "regime='crash'" in msg
+    assert msg == "slices.custom[0] (crash): regime='crash'; expected one of ('bull', 'bear', 'sideways')"
 
 
 @pytest.mark.parametrize("end", ["2021-01-05", "2021-01-01"])
@@ -86,6 +94,8 @@ def test_end_not_after_start_names_the_slice(end: str) -> None:
         parse_slices([item("train_1"), item("backwards", start="2021-01-05", end=end)])
     msg = str(err.value)
     assert "slices.windows[1]" in msg and "backwards" in msg and "is not after start" in msg
+    start, stop = pd.Timestamp("2021-01-05", tz="UTC"), pd.Timestamp(end, tz="UTC")
+    assert msg == f"slices.windows[1] (backwards): end {stop} is not after start {start}"
 
 
 def test_duplicate_names_are_named() -> None:
@@ -103,6 +113,7 @@ def test_missing_field_names_the_slice_and_the_field(field: str) -> None:
     msg = str(err.value)
     assert "slices.windows[1]" in msg and f"['{field}']" in msg
     assert "bull_2021" in msg  # the slice's name is known, so the error names it
+    assert msg == f"slices.windows[1] (bull_2021): missing field(s) ['{field}']"
 
 
 def test_missing_name_is_reported_by_position() -> None:
@@ -132,6 +143,11 @@ def test_test_slice_overlapping_training_is_refused() -> None:
         check_no_leakage(_train_test("2021-01-08", "2021-01-20"), pd.Timedelta(0))
     msg = str(err.value)
     assert "test slice 'test_1'" in msg and "training slice 'train_1'" in msg and "slices.embargo" in msg
+    assert msg == (
+        "test slice 'test_1' [2021-01-08 00:00:00+00:00 .. 2021-01-20 00:00:00+00:00] overlaps training "
+        "slice 'train_1' [2021-01-01 00:00:00+00:00 .. 2021-01-10 23:00:00+00:00] within the embargo of "
+        "0 days 00:00:00 (slices.embargo); move the window or shorten the training slice"
+    )
 
 
 @pytest.mark.parametrize(
@@ -153,7 +169,7 @@ def test_test_slice_within_the_embargo_of_training_is_refused(start: str, end: s
     [("2021-01-12 00:00", "2021-01-20"), ("2020-12-01", "2020-12-30 23:00")],
 )
 def test_test_slice_beyond_the_embargo_is_accepted(start: str, end: str) -> None:
-    check_no_leakage(_train_test(start, end), pd.Timedelta("24h"))  # 25h away: no error
+    assert check_no_leakage(_train_test(start, end), pd.Timedelta("24h")) is None  # 25h away: no error
     with pytest.raises(SliceError):
         check_no_leakage(_train_test(start, end), pd.Timedelta("25h"))
 
@@ -166,7 +182,15 @@ def test_validation_slice_may_touch_training_but_test_may_not() -> None:
             item("test_1", role="test", start="2021-01-20", end="2021-01-25"),
         ]
     )
-    check_no_leakage(slices, pd.Timedelta("48h"))
+    assert check_no_leakage(slices, pd.Timedelta("48h")) is None
+    touching = parse_slices(
+        [
+            item("train_1", start="2021-01-01", end="2021-01-10"),
+            item("test_1", role="test", start="2021-01-10 01:00", end="2021-01-15"),
+        ]
+    )
+    with pytest.raises(SliceError, match=r"test slice 'test_1' .* overlaps training slice 'train_1'"):
+        check_no_leakage(touching, pd.Timedelta("48h"))
 
 
 def test_leakage_check_requires_train_and_test_roles() -> None:
@@ -204,13 +228,21 @@ def test_resolve_maps_inclusive_timestamps_to_bar_ranges() -> None:
     ],
     ids=["after_data", "before_data", "too_short"],
 )
-def test_resolve_refuses_a_window_outside_the_data(start: str, end: str) -> None:
+def test_resolve_refuses_a_window_outside_the_data(
+    start: str, end: str, request: pytest.FixtureRequest
+) -> None:
     index = hourly(100)
     with pytest.raises(SliceError) as err:
         resolve(parse_slices([item("late", start=start, end=end)]), index)
     msg = str(err.value)
     assert "slice 'late'" in msg and "needs at least 2" in msg
     assert str(index[0]) in msg and str(index[-1]) in msg
+    s = parse_slices([item("late", start=start, end=end)])[0]
+    bars = {"after_data": 0, "before_data": 0, "too_short": 1}[request.node.callspec.id]
+    assert msg == (
+        f"slice 'late' [{s.start} .. {s.end}] holds {bars} bar(s) of the data "
+        f"(which spans {index[0]} .. {index[-1]}); it needs at least 2"
+    )
 
 
 # ------------------------------------------------------------------------------ regime labels
@@ -334,3 +366,93 @@ def test_walk_forward_step_spaces_folds_and_keeps_the_embargo() -> None:
     assert index.get_loc(train.end) - index.get_loc(train.start) + 1 == 500  # sliding: the last 500 bars
     anchored = walk_forward(index, close, folds=4, test_bars=200, embargo_bars=24, step_bars=100)
     assert anchored[0].start == index[0]  # anchored at the first bar
+
+
+# ------------------------------------------------------------------------------ the spec
+def _declared(windows: list[tuple[str, str, str, str, str]], **kw: object) -> SliceSpec:
+    return SliceSpec(windows=[WindowSpec(*w) for w in windows], **kw)  # type: ignore[arg-type]
+
+
+def test_declared_spec_builds_the_windows_it_declares() -> None:
+    spec = _declared(
+        [
+            ("train_1", "train", "bull", "2021-01-01", "2021-01-10"),
+            ("test_1", "test", "bear", "2021-01-20", "2021-01-25"),
+        ],
+        embargo="2D",
+    )
+    slices = spec.build(hourly(800), np.ones(800))
+    assert slices == parse_slices(
+        [
+            item("train_1", start="2021-01-01", end="2021-01-10"),
+            item("test_1", role="test", regime="bear", start="2021-01-20", end="2021-01-25"),
+        ]
+    )
+
+
+def test_declared_spec_refuses_leakage_within_its_embargo() -> None:
+    windows = [
+        ("train_1", "train", "bull", "2021-01-01", "2021-01-10"),
+        ("test_1", "test", "bear", "2021-01-12", "2021-01-25"),
+    ]
+    with pytest.raises(SliceError, match="within the embargo of 3 days"):
+        _declared(windows, embargo="3D").build(hourly(800), np.ones(800))
+    assert [s.name for s in _declared(windows, embargo="1D").build(hourly(800), np.ones(800))] == [
+        "train_1",
+        "test_1",
+    ]
+
+
+def test_spec_without_windows_or_of_an_unknown_kind_is_refused() -> None:
+    with pytest.raises(SliceError) as err:
+        SliceSpec().build(hourly(10), np.ones(10))
+    assert str(err.value) == "slices.windows is empty; declare train and test windows"
+    with pytest.raises(SliceError) as err:
+        SliceSpec(kind="rolling").build(hourly(10), np.ones(10))
+    assert str(err.value) == "slices.kind='rolling'; expected declared or walk_forward"
+
+
+def test_walk_forward_spec_turns_its_embargo_into_whole_bars() -> None:
+    close = _handmade_close(300, 48)
+    index = hourly(len(close))
+    spec = SliceSpec(kind="walk_forward", embargo="90min", folds=3, test_bars=48, validation_bars=12)
+    direct = walk_forward(index, close, folds=3, test_bars=48, embargo_bars=2, validation_bars=12)
+    assert spec.build(index, close) == direct  # 90 minutes of hourly bars: an embargo of 2 bars
+
+
+def test_coverage_window_is_the_fold_length_or_the_median_declared_test_window() -> None:
+    index = hourly(1000)
+    assert SliceSpec(kind="walk_forward", test_bars=77).coverage_window([], index) == 77
+    slices = parse_slices(
+        [
+            item("train_1", start="2021-01-01", end="2021-01-05"),
+            item("t1", role="test", start="2021-01-10 00:00", end="2021-01-10 10:00"),  # 10 bars
+            item("t2", role="test", start="2021-01-12 00:00", end="2021-01-13 00:00"),  # 24 bars
+            item("t3", role="test", start="2021-01-15 00:00", end="2021-01-16 06:00"),  # 30 bars
+        ]
+    )
+    assert SliceSpec().coverage_window(slices, index) == 24
+
+
+def test_regimes_offered_are_the_declared_labels_of_every_role() -> None:
+    slices = parse_slices(
+        [
+            item("train_1", regime="bull"),
+            item("val_1", role="validation", regime="sideways", start="2021-02-01", end="2021-02-05"),
+            item("test_1", role="test", regime="bull", start="2021-03-01", end="2021-03-05"),
+        ]
+    )
+    assert regimes_offered(slices, np.ones(10), window_bars=5) == {"bull", "sideways"}
+
+
+def test_regimes_offered_by_unlabelled_training_come_from_labelling_the_whole_series() -> None:
+    noise = np.random.default_rng(2).normal(0, 0.001, 60)
+    steps = np.concatenate([0.003 + noise, -0.003 + noise, noise - noise.mean()])  # up, down, flat
+    close = 100 * np.exp(np.cumsum(steps))
+    start = pd.Timestamp("2021-01-01", tz="UTC")
+    train = Slice("train", "train", "unlabelled", start, start + 10 * H)
+    assert regimes_offered([train], close, window_bars=60) == {"bull", "bear", "sideways"}
+    assert regimes_offered([train], close[:120], window_bars=60) == {"bull", "bear"}
+    assert regimes_offered([train], close, window_bars=1) == set()  # windows of 1 bar say nothing
+    labelled = Slice("train", "train", "bull", start, start + 10 * H)
+    assert regimes_offered([labelled], close, window_bars=60) == {"bull"}  # labels are trusted

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rlpipe.data.sources import load_market
 from rlpipe.data.synthetic import Segment, make_synthetic_market, regime_schedule
 from rlpipe.data.validation import validate_market
 from rlpipe.errors import ConfigError
@@ -106,13 +105,6 @@ def test_synthetic_market_passes_validation(seed: int) -> None:
     assert (df["open"].to_numpy()[1:] == df["close"].to_numpy()[:-1]).all()
 
 
-def test_load_market_synthetic_returns_the_seeded_frame() -> None:
-    segs = [{"regime": "bull", "days": 5}, {"regime": "bear", "days": 5}]
-    loaded = load_market("synthetic", seed=4, segments=segs, max_gap="1h", signal_strength=0.2)
-    direct = make_synthetic_market(seed=4, segments=segs, signal_strength=0.2)
-    pd.testing.assert_frame_equal(loaded, direct, check_exact=True)
-
-
 def test_planted_signal_changes_returns_by_a_persistent_drift() -> None:
     # Same seed, same noise: in a bull-only market (no mean reversion), the return difference
     # between signal strengths is exactly strength * sigma * z_t, a persistent AR(1) drift.
@@ -140,14 +132,93 @@ def test_zero_signal_strength_removes_the_momentum_edge() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "key"),
+    ("kwargs", "key", "message"),
     [
-        ({"segments": [Segment("boom", 5)]}, "data.segments[0].regime"),
-        ({"segments": [Segment("bull", 5), Segment("bear", 0)]}, "data.segments[1].days"),
-        ({"segments": SHORT, "signal_persistence": 1.0}, "data.signal_persistence"),
+        (
+            {"segments": [Segment("boom", 5)]},
+            "data.segments[0].regime",
+            "data.segments[0].regime='boom'; expected one of ('bull', 'bear', 'sideways')",
+        ),
+        (
+            {"segments": [Segment("bull", 5), Segment("bear", 0)]},
+            "data.segments[1].days",
+            "data.segments[1].days=0; must be positive",
+        ),
+        (
+            {"segments": [{"regime": "bull", "days": -2}]},
+            "data.segments[0].days",
+            "data.segments[0].days=-2; must be positive",
+        ),
+        (
+            {"segments": SHORT, "signal_persistence": 1.0},
+            "data.signal_persistence",
+            "data.signal_persistence=1.0; must lie in [0, 1)",
+        ),
+        (
+            {"segments": SHORT, "signal_persistence": -0.1},
+            "data.signal_persistence",
+            "data.signal_persistence=-0.1; must lie in [0, 1)",
+        ),
     ],
 )
-def test_bad_synthetic_config_names_the_key(kwargs: dict, key: str) -> None:
+def test_bad_synthetic_config_names_the_key(kwargs: dict, key: str, message: str) -> None:
     with pytest.raises(ConfigError) as err:
         make_synthetic_market(seed=0, **kwargs)
     assert key in str(err.value)
+    assert str(err.value) == message
+
+
+# ------------------------------------------------------------------------------ oracles
+def test_a_bull_market_follows_the_documented_model_draw_for_draw() -> None:
+    """Recompute a bull-only market from the seed: the documented model, in the generator's draw order.
+
+    log close_t = log close_(t-1) + trend + strength * sigma * z_t + sigma * eps_t, with z an AR(1)
+    (z_0 = 0, z_t = persistence * z_(t-1) + sqrt(1 - persistence^2) * shock_(t-1)); then |normal|
+    wicks of half a bar's volatility, and a log-normal volume that rises with the bar's move.
+    """
+    n, sigma, trend, strength, rho, spread_bps = 48, 0.004, 2e-4, 0.3, 0.9, 4.0
+    df = make_synthetic_market(
+        seed=11,
+        segments=[Segment("bull", 2)],
+        initial_price=50.0,
+        sigma=sigma,
+        trend=trend,
+        signal_strength=strength,
+        signal_persistence=rho,
+        spread_bps=spread_bps,
+    )
+    rng = np.random.default_rng(11)
+    eps = rng.standard_normal(n)
+    shocks = rng.standard_normal(n) * np.sqrt(1 - rho**2)
+    z = np.zeros(n)
+    for t in range(1, n):
+        z[t] = rho * z[t - 1] + shocks[t - 1]
+    log_close = np.log(50.0) + np.cumsum(trend + strength * sigma * z + sigma * eps)
+    close = np.exp(log_close)
+    open_ = np.concatenate([[50.0], close[:-1]])
+    wick = np.abs(rng.standard_normal((2, n))) * 0.5 * sigma
+    move = np.abs(np.diff(log_close, prepend=log_close[0]))
+    volume = np.exp(rng.normal(8.0, 0.3, n)) * (1 + 50 * move)
+    expected = {
+        "open": open_,
+        "high": np.maximum(open_, close) * np.exp(wick[0]),
+        "low": np.minimum(open_, close) * np.exp(-wick[1]),
+        "close": close,
+        "volume": volume,
+        "bid": close * (1 - 2e-4),
+        "ask": close * (1 + 2e-4),
+    }
+    for col, values in expected.items():
+        np.testing.assert_allclose(df[col].to_numpy(), values, rtol=1e-12, err_msg=col)
+    assert list(df.columns) == [*expected, "regime"] and set(df["regime"]) == {"bull"}
+
+
+def test_full_mean_reversion_pins_sideways_closes_to_the_segment_anchor() -> None:
+    # With mean_reversion=1 and no signal, every sideways bar starts from its segment's anchor (the
+    # last close before the segment): log close_t = anchor + 0.8 * sigma * eps_t, exactly.
+    segments = [Segment("bull", 1), Segment("sideways", 1)]
+    df = make_synthetic_market(seed=4, segments=segments, sigma=0.01, mean_reversion=1.0, signal_strength=0.0)
+    eps = np.random.default_rng(4).standard_normal(48)
+    logc = np.log(df["close"].to_numpy())
+    anchor = logc[23]
+    np.testing.assert_allclose(logc[24:], anchor + 0.8 * 0.01 * eps[24:], rtol=0, atol=1e-12)

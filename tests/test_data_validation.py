@@ -1,6 +1,8 @@
-"""Bad market data fails with a DataError that names the file, the column and the first bad stamp.
+"""The market-data contract: bad data fails with a DataError naming the source, column and first bad stamp.
 
-Most cases go through the real loader (`load_market`) on real CSV and Parquet files.
+Most cases go through the real loader (`load_market`) on real CSV and Parquet files, so the error
+names the file; the rest call `validate_market` on a frame. Loading itself (file formats, timestamp
+parsing, column mapping) is tested in test_data_sources.py.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rlpipe.data.sources import data_digest, load_market
+from rlpipe.data.sources import load_market
 from rlpipe.data.synthetic import Segment, make_synthetic_market
 from rlpipe.data.validation import validate_market
 from rlpipe.errors import DataError
@@ -49,45 +51,6 @@ def load_error(table: pd.DataFrame, fmt: str, tmp_path: Path, **kwargs: Any) -> 
     return path, str(err.value)
 
 
-# ------------------------------------------------------------------------------ valid input
-@pytest.mark.parametrize("fmt", FORMATS)
-def test_valid_file_loads_with_utc_index_and_float_columns(
-    good: pd.DataFrame, fmt: str, tmp_path: Path
-) -> None:
-    path = write(good, fmt, tmp_path)
-    df = load_market(fmt, path=str(path), max_gap="1h")
-    assert list(df.columns) == ["open", "high", "low", "close", "volume", "bid", "ask"]
-    assert str(df.index.tz) == "UTC"
-    assert df.index.is_monotonic_increasing and df.index.is_unique
-    assert all(df[c].dtype == np.float64 for c in df.columns)
-    assert df.index[0] == pd.Timestamp("2021-01-01 00:00", tz="UTC")
-    np.testing.assert_allclose(df["close"].to_numpy(), good["close"].to_numpy(), rtol=1e-15)
-
-
-def test_column_names_are_case_insensitive_and_extra_columns_dropped(
-    good: pd.DataFrame, tmp_path: Path
-) -> None:
-    table = good.rename(columns={"close": "Close", "volume": "VOLUME"}).assign(note="x")
-    df = load_market("csv", path=str(write(table, "csv", tmp_path)))
-    assert list(df.columns) == ["open", "high", "low", "close", "volume", "bid", "ask"]
-
-
-def test_custom_timestamp_column(good: pd.DataFrame, tmp_path: Path) -> None:
-    path = write(good.rename(columns={"timestamp": "time"}), "csv", tmp_path)
-    df = load_market("csv", path=str(path), timestamp_column="time")
-    assert len(df) == len(good)
-    assert df.index[-1] == pd.Timestamp(good["timestamp"].iloc[-1])
-
-
-def test_non_utc_offsets_in_a_file_are_converted_to_utc(good: pd.DataFrame, tmp_path: Path) -> None:
-    table = good.assign(timestamp=good["timestamp"].dt.tz_convert("Europe/Berlin"))
-    path = write(table, "csv", tmp_path)
-    assert "+01:00" in path.read_text().splitlines()[1]  # the file really holds local stamps
-    df = load_market("csv", path=str(path))
-    assert str(df.index.tz) == "UTC"
-    assert df.index[0] == pd.Timestamp("2021-01-01 00:00", tz="UTC")
-
-
 # ------------------------------------------------------------------------------ timestamps
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_unsorted_stamps_name_file_and_first_out_of_order_stamp(
@@ -101,6 +64,10 @@ def test_unsorted_stamps_name_file_and_first_out_of_order_stamp(
     # Row 6 now holds the 05:00 bar, which comes after 06:00: the first offending stamp.
     assert f"at {stamp(good, 5)}" in msg
     assert f"after {stamp(good, 6)}" in msg
+    assert msg == (
+        f"{path}: timestamps not strictly increasing at {stamp(good, 5)} "
+        f"(after {stamp(good, 6)}); sort the file by time"
+    )
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -111,6 +78,7 @@ def test_duplicate_stamp_names_file_and_stamp(good: pd.DataFrame, fmt: str, tmp_
     assert str(path) in msg
     assert "duplicate timestamp" in msg
     assert stamp(good, 7) in msg
+    assert msg == f"{path}: duplicate timestamp {stamp(good, 7)}"
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -123,6 +91,10 @@ def test_gap_beyond_tolerance_names_file_stamp_and_setting(
     assert f"before {stamp(good, 14)}" in msg
     assert "data.max_gap" in msg
     assert "0 days 05:00:00" in msg
+    assert msg == (
+        f"{path}: gap of 0 days 05:00:00 before {stamp(good, 14)} exceeds "
+        "the tolerance data.max_gap=0 days 02:00:00"
+    )
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -131,6 +103,8 @@ def test_gap_within_tolerance_or_unchecked_is_accepted(good: pd.DataFrame, fmt: 
     path = write(table, fmt, tmp_path)
     assert len(load_market(fmt, path=str(path), max_gap="5h")) == len(good) - 4
     assert len(load_market(fmt, path=str(path))) == len(good) - 4
+    with pytest.raises(DataError, match="gap of 0 days 05:00:00"):
+        load_market(fmt, path=str(path), max_gap="4h")  # a tolerance one hour shorter refuses it
 
 
 @pytest.mark.parametrize("unit", ["ns", "us", "ms", "s"])
@@ -139,27 +113,13 @@ def test_gap_check_does_not_depend_on_index_resolution(good: pd.DataFrame, unit:
     df.index = df.index.as_unit(unit)
     with pytest.raises(DataError, match=r"exceeds the tolerance data\.max_gap"):
         validate_market(df, "frame", pd.Timedelta("2h"))
-
-
-def test_unparseable_stamp_names_file_column_and_value(good: pd.DataFrame, tmp_path: Path) -> None:
-    table = good.assign(timestamp=good["timestamp"].astype(str))
-    table.loc[9, "timestamp"] = "not a date"
-    path, msg = load_error(table, "csv", tmp_path)
-    assert str(path) in msg
-    assert "column 'timestamp'" in msg
-    assert "not a date" in msg
-
-
-@pytest.mark.parametrize("row", [0, 9])
-def test_blank_stamp_is_reported_as_a_missing_timestamp_of_the_column(
-    good: pd.DataFrame, tmp_path: Path, row: int
-) -> None:
-    table = good.assign(timestamp=good["timestamp"].astype(str))
-    table.loc[row, "timestamp"] = ""
-    path, msg = load_error(table, "csv", tmp_path)
-    assert str(path) in msg
-    assert "'timestamp'" in msg  # the column, not "sort the file by time"
-    assert "sort the file" not in msg
+    with pytest.raises(DataError) as err:
+        validate_market(df, "frame", pd.Timedelta("2h"))
+    assert str(err.value) == (
+        f"frame: gap of 0 days 05:00:00 before {stamp(good, 14)} exceeds "
+        "the tolerance data.max_gap=0 days 02:00:00"
+    )
+    assert validate_market(df, "frame", pd.Timedelta("5h")) is None
 
 
 def test_non_utc_index_is_refused_by_validation(good: pd.DataFrame) -> None:
@@ -168,15 +128,13 @@ def test_non_utc_index_is_refused_by_validation(good: pd.DataFrame) -> None:
     with pytest.raises(DataError) as err:
         validate_market(df, "berlin.parquet")
     assert "berlin.parquet" in str(err.value) and "UTC" in str(err.value)
+    assert str(err.value) == "berlin.parquet: timestamps must be UTC, got tz=Europe/Berlin"
     df.index = df.index.tz_localize(None)
     with pytest.raises(DataError, match=r"berlin\.parquet: timestamps must be UTC"):
         validate_market(df, "berlin.parquet")
-
-
-def test_missing_timestamp_column_names_the_setting(good: pd.DataFrame, tmp_path: Path) -> None:
-    path, msg = load_error(good.rename(columns={"timestamp": "date"}), "csv", tmp_path)
-    assert str(path) in msg
-    assert "'timestamp'" in msg and "data.timestamp_column" in msg
+    with pytest.raises(DataError) as err:
+        validate_market(df, "berlin.parquet")
+    assert str(err.value) == "berlin.parquet: timestamps must be UTC, got tz=None"
 
 
 # ------------------------------------------------------------------------------ values
@@ -188,6 +146,7 @@ def test_nan_names_file_column_and_stamp(good: pd.DataFrame, fmt: str, column: s
     path, msg = load_error(table, fmt, tmp_path)
     assert str(path) in msg
     assert f"column '{column}' has NaN/inf at {stamp(good, 12)}" in msg
+    assert msg == f"{path}: column '{column}' has NaN/inf at {stamp(good, 12)}"
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -200,6 +159,7 @@ def test_non_positive_price_names_file_column_and_stamp(
     path, msg = load_error(table, fmt, tmp_path)
     assert str(path) in msg
     assert f"column '{column}' has a non-positive price at {stamp(good, 15)}" in msg
+    assert msg == f"{path}: column '{column}' has a non-positive price at {stamp(good, 15)}"
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -210,6 +170,7 @@ def test_high_below_low_names_file_columns_and_stamp(good: pd.DataFrame, fmt: st
     path, msg = load_error(table, fmt, tmp_path)
     assert str(path) in msg
     assert f"column 'high' is below 'low' at {stamp(good, 20)}" in msg
+    assert msg == f"{path}: column 'high' is below 'low' at {stamp(good, 20)}"
 
 
 @pytest.mark.parametrize(
@@ -240,6 +201,7 @@ def test_other_value_violations_name_column_and_stamp(
     row = int(expected.split("{")[1].rstrip("}"))
     assert str(path) in msg
     assert expected.split("{")[0] + stamp(good, row) in msg
+    assert msg == f"{path}: " + expected.split("{")[0] + stamp(good, row)
 
 
 def test_non_numeric_cell_names_file_column_and_stamp(good: pd.DataFrame, tmp_path: Path) -> None:
@@ -249,58 +211,85 @@ def test_non_numeric_cell_names_file_column_and_stamp(good: pd.DataFrame, tmp_pa
     assert str(path) in msg
     assert "column 'close'" in msg
     assert stamp(good, 11) in msg
-
-
-@pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("drop", [["volume"], ["high", "low"]])
-def test_missing_columns_are_named(good: pd.DataFrame, fmt: str, drop: list[str], tmp_path: Path) -> None:
-    path, msg = load_error(good.drop(columns=drop), fmt, tmp_path)
-    assert str(path) in msg
-    assert f"missing column(s) {drop}" in msg
-
-
-def test_missing_bid_ask_is_allowed(good: pd.DataFrame, tmp_path: Path) -> None:
-    df = load_market("csv", path=str(write(good.drop(columns=["bid", "ask"]), "csv", tmp_path)))
-    assert list(df.columns) == ["open", "high", "low", "close", "volume"]
+    assert msg == f"{path}: column 'close' has a non-numeric value 'abc' at {stamp(good, 11)}"
 
 
 def test_single_bar_is_refused(good: pd.DataFrame, tmp_path: Path) -> None:
     path, msg = load_error(good.iloc[:1], "csv", tmp_path)
     assert str(path) in msg and "at least 2 bars" in msg
+    assert msg == f"{path}: needs at least 2 bars, got 1"
 
 
-# ------------------------------------------------------------------------------ sources
-@pytest.mark.parametrize("fmt", FORMATS)
-def test_nonexistent_path_is_named(fmt: str, tmp_path: Path) -> None:
-    missing = tmp_path / "nowhere" / f"bars.{fmt}"
+# ------------------------------------------------------------------------------ frames
+@pytest.fixture
+def frame(good: pd.DataFrame) -> pd.DataFrame:
+    """The valid market as a frame indexed by its UTC stamps."""
+    return good.set_index("timestamp")
+
+
+def error(df: pd.DataFrame, max_gap: pd.Timedelta | None = None) -> str:
     with pytest.raises(DataError) as err:
-        load_market(fmt, path=str(missing))
-    assert str(missing) in str(err.value)
-    assert "no such file" in str(err.value)
+        validate_market(df, "frame", max_gap)
+    return str(err.value)
 
 
-def test_unreadable_parquet_names_file(tmp_path: Path) -> None:
-    path = tmp_path / "broken.parquet"
-    path.write_bytes(b"definitely not parquet")
-    with pytest.raises(DataError) as err:
-        load_market("parquet", path=str(path))
-    assert str(path) in str(err.value) and "cannot be read as parquet" in str(err.value)
+def test_a_valid_frame_passes_with_or_without_quotes_and_extra_columns(frame: pd.DataFrame) -> None:
+    assert validate_market(frame, "frame", pd.Timedelta("1h")) is None
+    assert validate_market(frame.drop(columns=["bid", "ask"]), "frame") is None
+    assert validate_market(frame.assign(regime="bull", note=None), "frame") is None  # not checked
+    assert validate_market(frame.astype({"volume": int}), "frame") is None  # numeric, not only float
 
 
-def test_unknown_source_and_missing_path_name_the_setting() -> None:
-    with pytest.raises(DataError, match=r"data\.source='excel'"):
-        load_market("excel", path="x.xlsx")
-    with pytest.raises(DataError, match=r"needs data\.path"):
-        load_market("csv")
+def test_a_frame_missing_required_columns_names_them_and_the_contract(frame: pd.DataFrame) -> None:
+    assert error(frame.drop(columns=["volume", "high"])) == (
+        "frame: missing column(s) ['high', 'volume']; expected ['open', 'high', 'low', 'close', 'volume'] "
+        "(optional ['bid', 'ask']), found ['open', 'low', 'close', 'bid', 'ask']"
+    )
 
 
-# ------------------------------------------------------------------------------ digest
-def test_data_digest_identifies_the_bars_not_their_storage_resolution(good: pd.DataFrame) -> None:
-    df = good.set_index("timestamp")
-    as_ns = df.copy()
-    as_ns.index = as_ns.index.as_unit("ns")
-    assert data_digest(df) == data_digest(as_ns)  # same bars read from CSV (us) or Parquet (ns)
-    changed = df.copy()
-    changed.iloc[5, changed.columns.get_loc("close")] *= 1.0001
-    assert data_digest(changed) != data_digest(df)
-    assert len(data_digest(df)) == 16
+def test_a_frame_not_indexed_by_timestamps_is_refused(frame: pd.DataFrame) -> None:
+    assert error(frame.reset_index(drop=True)) == (
+        "frame: index must be timestamps (a DatetimeIndex), got RangeIndex"
+    )
+
+
+def test_a_frame_of_one_bar_is_refused(frame: pd.DataFrame) -> None:
+    assert error(frame.iloc[:1]) == "frame: needs at least 2 bars, got 1"
+    assert validate_market(frame.iloc[:2], "frame") is None
+
+
+def test_an_object_column_without_a_bad_cell_is_named_with_its_dtype(frame: pd.DataFrame) -> None:
+    assert error(frame.astype({"close": object})) == "frame: column 'close' is not numeric (dtype object)"
+
+
+def test_inf_is_refused_like_nan(frame: pd.DataFrame) -> None:
+    df = frame.copy()
+    df.iloc[4, df.columns.get_loc("volume")] = np.inf
+    assert error(df) == f"frame: column 'volume' has NaN/inf at {df.index[4]}"
+
+
+def test_close_outside_the_bar_range_is_named(frame: pd.DataFrame) -> None:
+    df = frame.copy()
+    df.iloc[9, df.columns.get_loc("close")] = df["low"].iloc[9] * 0.5
+    assert error(df) == f"frame: column 'close' lies outside [low, high] at {df.index[9]}"
+
+
+def test_open_and_close_may_sit_on_the_bar_range_within_rounding(frame: pd.DataFrame) -> None:
+    df = frame.copy()
+    df["open"] = df["high"] * (1 + 1e-10)  # rounding, not a bad bar
+    df["close"] = df["low"]
+    df["bid"] = df["ask"]  # a locked quote is not crossed
+    assert validate_market(df, "frame") is None
+    df["open"] = df["high"] * (1 + 1e-8)
+    assert error(df) == f"frame: column 'open' lies outside [low, high] at {df.index[0]}"
+
+
+def test_checks_run_in_the_documented_order(frame: pd.DataFrame) -> None:
+    # Several violations at once: the frame-level one is reported first, then stamps, then values.
+    df = frame.copy()
+    df.iloc[3, df.columns.get_loc("close")] = np.nan
+    df.iloc[2, df.columns.get_loc("high")] = 0.0
+    assert error(df) == f"frame: column 'high' has a non-positive price at {df.index[2]}"  # column order
+    dup = df.iloc[[0, 1, 1, 2, 3]]
+    assert error(dup) == f"frame: duplicate timestamp {df.index[1]}"
+    assert error(dup.drop(columns="volume")).startswith("frame: missing column(s) ['volume']")

@@ -17,14 +17,11 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from rlpipe.data.features import fit_stats, normalise, raw_features
 from rlpipe.data.synthetic import Segment, make_synthetic_market
-from rlpipe.envs.dummy import DummyEnv
-from rlpipe.envs.episodes import EpisodeSampler
 from rlpipe.envs.market import Market, make_market
 from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim import SimConfig
 from rlpipe.envs.trading_env import TradingEnv
 from rlpipe.envs.vec_env import VecTradingEnv
-from rlpipe.errors import ConfigError
 
 WINDOWS = [(48, 250), (300, 480)]
 VEC_ONLY_KEYS = {"episode", "terminal_observation", "TimeLimit.truncated"}
@@ -82,26 +79,6 @@ def test_trading_env_passes_gymnasium_and_sb3_checkers(market: Market, kind: str
     assert isinstance(actions, gym.spaces.Discrete) and actions.n == 3
 
 
-def test_dummy_env_passes_gymnasium_and_sb3_checkers() -> None:
-    env = DummyEnv(obs_dim=12, episode_bars=16)
-    assert _checker_warnings(lambda: gym_check_env(env)) == []
-    assert _checker_warnings(lambda: sb3_check_env(env)) == []
-
-
-def test_dummy_env_rewards_the_action_matching_the_sign_of_obs0() -> None:
-    env = DummyEnv(obs_dim=4, episode_bars=30)
-    obs, _ = env.reset(seed=0)
-    rewards = []
-    for k in range(30):
-        right = 1 if obs[0] > 0 else 2
-        action = [right, 3 - right, 0][k % 3]
-        obs, reward, terminated, truncated, _ = env.step(action)
-        rewards.append(reward)
-        assert not terminated
-        assert truncated == (k == 29)
-    assert rewards == [1.0, 0.0, 0.0] * 10
-
-
 @pytest.mark.parametrize("kind", ["baseline", "management"])
 def test_same_seed_gives_the_same_episode(market: Market, kind: str) -> None:
     def rollout(seed: int) -> tuple[list, list]:
@@ -141,27 +118,6 @@ def test_trading_env_episode_has_fixed_length_inside_a_training_window(market: M
             done = term or trunc
         assert steps == 20 and trunc and not term
         assert int(env.sim.t[0]) == start + 20
-
-
-def test_episode_sampler_respects_windows_margin_length_and_initial_side() -> None:
-    windows = [(0, 100), (200, 260)]
-    cfg = SimConfig(episode_bars=30, episode_bars_std=5, reset_margin_bars=10, random_initial_position=0.4)
-    sampler = EpisodeSampler(windows, cfg)
-    rng = np.random.default_rng(0)
-    draws = np.array([sampler.sample(rng) for _ in range(3000)])
-    start, end, side = draws.T
-    inside = [((lo <= start) & (end <= hi - 1 - 10)) for lo, hi in windows]
-    assert (inside[0] | inside[1]).all()  # whole episode in one window, margin kept
-    assert inside[0].any() and inside[1].any()
-    length = end - start
-    assert length.min() >= 2 and abs(length.mean() - 30) < 1.0 and 4 < length.std() < 6
-    assert abs((side != 0).mean() - 0.4) < 0.05
-    assert set(np.unique(side)) == {-1, 0, 1}
-
-
-def test_episode_that_fits_no_window_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match=r"env\.episode_bars=50 .*longest usable: 45 bars"):
-        EpisodeSampler([(0, 70)], SimConfig(episode_bars=50, reset_margin_bars=24))
 
 
 # ------------------------------------------------------------------------------ vec equivalence
@@ -302,3 +258,30 @@ def test_vec_env_episode_info_sums_rewards_and_counts_steps(market: Market) -> N
         assert infos[i]["terminal_observation"].shape == venv.observation_space.shape
     assert venv.get_attr("num_envs") == [2, 2]
     assert venv.env_is_wrapped(Monitor) == [False, False]
+
+
+def test_progress_is_kept_by_each_env_view_and_sets_the_penalties_of_later_steps(market: Market) -> None:
+    single = TradingEnv(market, sim_cfg("management"), SHAPED, WINDOWS)
+    vec = VecTradingEnv(market, sim_cfg("management"), SHAPED, WINDOWS, n_envs=2)
+    assert single.progress == vec.progress == 0.0
+    single.reset(seed=0)
+    vec.seed(0)
+    vec.reset()
+    single.set_progress(0.5)
+    vec.env_method("set_progress", 0.5)  # how code that holds only a VecEnv reaches it
+    assert single.progress == vec.progress == 0.5
+    assert not hasattr(single.sim, "progress") and not hasattr(vec.sim, "progress")
+    hold = np.zeros(2, np.int64)
+
+    def flat_penalties() -> list[float]:
+        _, _, _, _, info = single.step(0)
+        _, _, _, infos = vec.step(hold)
+        return [info["reward_flat_penalty"]] + [i["reward_flat_penalty"] for i in infos]
+
+    # flat 1..4 hours: penalised beyond 3 hours, by 0.05 x strength (rate 1: strength = progress)
+    assert np.array([flat_penalties() for _ in range(4)]) == pytest.approx(
+        np.array([[0.0] * 3, [0.0] * 3, [0.0] * 3, [-0.025] * 3])
+    )
+    single.set_progress(1.0)
+    vec.set_progress(1.0)
+    assert flat_penalties() == pytest.approx([-0.05] * 3)

@@ -16,9 +16,10 @@ from rlpipe.data.slices import Slice, Window
 from rlpipe.envs.market import Market
 from rlpipe.envs.sim import HOLD, LONG, SHORT, SimConfig
 from rlpipe.evaluation.backtest import AGENT, Policy, SliceResult, aggregates, backtest
-from rlpipe.evaluation.plots import slice_plots
-from rlpipe.evaluation.report import build_report
-from rlpipe.gates.rules import GatesConfig, run_gates, run_verdict
+from rlpipe.gates.rules import GateResult, GatesConfig, run_gates, run_verdict
+from rlpipe.reports.plots import slice_plots
+from rlpipe.reports.run_report import ModelCard, RunReportInput, build_report
+from rlpipe.types import JsonDict, Metrics
 
 MAKER, TAKER = 0.0002, 0.0006
 T0 = pd.Timestamp("2021-01-01", tz="UTC")
@@ -348,6 +349,19 @@ def three_role_run() -> tuple[list[SliceResult], list[Window]]:
     return backtest(rising(30), cfg(stake=1.0, max_stake=1.0), windows, always(LONG), seed=0), windows
 
 
+def report(
+    model: JsonDict,
+    results: list[SliceResult],
+    aggs: dict[str, Metrics],
+    gates: list[GateResult],
+    verdict: str,
+    reason: str,
+    decisions: dict[str, str] | None = None,
+) -> tuple[str, JsonDict]:
+    card = ModelCard(**model)
+    return build_report(RunReportInput(card, results, aggs, gates, verdict, reason, decisions or {}))
+
+
 def test_slice_plots_writes_one_png_per_slice(tmp_path: Path) -> None:
     results, windows = three_role_run()
     paths = slice_plots(results, tmp_path / "plots")
@@ -376,7 +390,7 @@ def test_report_follows_the_template_and_its_json_has_no_nan() -> None:
         "env": "management",
         "reward": "pnl_fees",
     }
-    md, data = build_report(model, results, aggs, gates, verdict, reason)
+    md, data = report(model, results, aggs, gates, verdict, reason)
 
     assert "Model: name=rlpipe-policy, seed=7, timesteps=20000, env=management, reward=pnl_fees" in md
     for title in ("## Train slices", "## Validation slices", "## Test slices", "## Gates"):
@@ -417,14 +431,14 @@ def test_report_follows_the_template_and_its_json_has_no_nan() -> None:
     assert back["aggregates"]["test"]["consistency"] == 1.0
 
 
-def test_report_of_a_passing_run_says_retest() -> None:
+def test_report_of_a_run_passing_every_gate_says_pass() -> None:
     results, _ = three_role_run()
     aggs = {role: aggregates(results, role) for role in ("train", "validation", "test")}
     gates = run_gates(aggs["test"], GatesConfig(max_best_slice_share=0.9, min_beats_buy_and_hold=-1.0))
     verdict, reason = run_verdict(gates)
-    md, data = build_report({"name": "m"}, results, aggs, gates, verdict, reason)
+    md, data = report({"name": "m"}, results, aggs, gates, verdict, reason)
     assert [g.passed for g in gates] == [True, True, True, True, True]
-    assert "## Decision: retest" in md
+    assert "## Decision: pass" in md  # every gate passed (rlpipe.gates.rules.PASS)
     assert md.count(": Y (") == 5 and ": N (" not in md
     json.dumps(data, allow_nan=False)
 
@@ -435,6 +449,6 @@ def test_report_flags_regimes_the_test_set_misses() -> None:
     gates = run_gates(aggs["test"], GatesConfig(), coverage=2 / 3)
     verdict, reason = run_verdict(gates)
     decisions = {"classification": "DROP", "deployment": "retrain", "regimes_missing": "bear"}
-    md, data = build_report({"name": "m"}, results, aggs, gates, verdict, reason, decisions=decisions)
+    md, data = report({"name": "m"}, results, aggs, gates, verdict, reason, decisions=decisions)
     assert "the test slices miss bear" in md and "- regime_coverage: N" in md
     assert data["decisions"]["regimes_missing"] == "bear"

@@ -111,6 +111,9 @@ def test_expected_max_sharpe_grows_with_trials_and_variance() -> None:
 def test_expected_max_sharpe_refuses_negative_variance() -> None:
     with pytest.raises(ValueError, match="sr_variance"):
         expected_max_sharpe(10, -0.01)
+    with pytest.raises(ValueError) as err:
+        expected_max_sharpe(10, -0.01)
+    assert str(err.value) == "sr_variance must be >= 0 (a variance), got -0.01"
 
 
 # Deflated Sharpe.
@@ -151,6 +154,15 @@ def test_dsr_is_nan_for_constant_returns_and_refuses_zero_trials() -> None:
     assert math.isnan(deflated_sharpe(np.full(10, 0.01), 5, 0.01))
     with pytest.raises(ValueError, match="n_trials"):
         deflated_sharpe(np.array([0.1, 0.2, 0.0]), 0, 0.01)
+    with pytest.raises(ValueError) as err:
+        deflated_sharpe(np.array([0.1, 0.2, 0.0]), 0, 0.01)
+    assert str(err.value) == "n_trials must be >= 1 (the selected trial counts), got 0"
+
+
+def test_dsr_refuses_a_negative_trial_sharpe_variance() -> None:
+    with pytest.raises(ValueError) as err:
+        deflated_sharpe(np.array([0.1, 0.2, 0.0]), 3, -0.5)
+    assert str(err.value) == "sr_variance must be >= 0 (a variance), got -0.5"
 
 
 # PBO by CSCV.
@@ -211,6 +223,7 @@ def test_pbo_evaluates_every_half_split_of_the_blocks(n_splits: int) -> None:
     assert isinstance(res, PBOResult)
     assert res.n_combinations == comb(n_splits, n_splits // 2) == res.logits.size
     assert res.n_splits == n_splits
+    assert res.pbo == np.mean(res.logits <= 0)
 
 
 def test_pbo_ranks_a_flat_trial_at_zero_sharpe_instead_of_failing() -> None:
@@ -229,16 +242,31 @@ def test_pbo_ranks_a_flat_trial_at_zero_sharpe_instead_of_failing() -> None:
 def test_pbo_refuses_odd_or_too_small_n_splits(n_splits: int) -> None:
     with pytest.raises(ValueError, match="n_splits"):
         pbo_cscv(np.zeros((40, 3)) + np.arange(40)[:, None], n_splits=n_splits)
+    with pytest.raises(ValueError) as err:
+        pbo_cscv(np.zeros((40, 3)) + np.arange(40)[:, None], n_splits=n_splits)
+    assert str(err.value) == (
+        f"n_splits must be even and >= 2 (halves of the blocks are compared), got {n_splits}"
+    )
 
 
 def test_pbo_refuses_fewer_than_two_trials() -> None:
     with pytest.raises(ValueError, match="at least two trials"):
         pbo_cscv(np.arange(40.0).reshape(40, 1), n_splits=4)
+    with pytest.raises(ValueError) as err:
+        pbo_cscv(np.arange(40.0).reshape(40, 1), n_splits=4)
+    assert str(err.value) == "PBO needs at least two trials (columns) to choose between, got 1"
 
 
 def test_pbo_refuses_blocks_of_fewer_than_two_rows() -> None:
     with pytest.raises(ValueError, match=r"19 rows.*n_splits=10"):
         pbo_cscv(np.random.default_rng(0).normal(size=(19, 3)), n_splits=10)
+    with pytest.raises(ValueError) as err:
+        pbo_cscv(np.random.default_rng(0).normal(size=(19, 3)), n_splits=10)
+    assert str(err.value) == (
+        "performance has 19 rows: too few for n_splits=10 blocks of >= 2 rows each; "
+        "supply at least 20 rows or lower n_splits"
+    )
+    assert pbo_cscv(np.random.default_rng(0).normal(size=(20, 3)), n_splits=10).n_combinations == 252
 
 
 def test_pbo_refuses_non_matrix_or_non_finite_input() -> None:
@@ -248,6 +276,13 @@ def test_pbo_refuses_non_matrix_or_non_finite_input() -> None:
     perf[5, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         pbo_cscv(perf, n_splits=2)
+    with pytest.raises(ValueError) as err:
+        pbo_cscv(np.arange(40.0), n_splits=2)
+    assert str(err.value) == "performance must be a 2-D matrix (periods x trials), got shape (40,)"
+    perf[5, 1] = np.inf
+    with pytest.raises(ValueError) as err:
+        pbo_cscv(perf, n_splits=2)
+    assert str(err.value) == "performance contains NaN or inf; fill or drop those periods first"
 
 
 @settings(max_examples=40, deadline=None)

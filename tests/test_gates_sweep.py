@@ -1,4 +1,4 @@
-"""Sweep-level decisions on hand-made run records; fitness, classification and deployment rules."""
+"""Sweep-level decisions on hand-made run records: seed stability, deflated Sharpe, PBO, the champion."""
 
 from __future__ import annotations
 
@@ -13,18 +13,16 @@ from rlpipe.gates.rules import (
     DROP_MODEL,
     LIVE,
     PAPER,
+    PASS,
     PROMOTE,
     REJECT,
     RETEST,
     RETRAIN,
     REVIEW,
     GatesConfig,
-    classify,
-    deployment,
-    fitness,
 )
-from rlpipe.gates.statistics import deflated_sharpe, sharpe_per_period
-from rlpipe.gates.sweep import RunRecord, evaluate_sweep
+from rlpipe.gates.statistics import deflated_sharpe, pbo_cscv, sharpe_per_period
+from rlpipe.gates.sweep import ConfigDecision, RunRecord, SweepDecision, evaluate_sweep
 
 CFG = GatesConfig()
 GOOD_TEST = {
@@ -42,26 +40,62 @@ def record(
     seed: int,
     *,
     drift: float = 0.001,
-    verdict: str = RETEST,
+    verdict: str = PASS,
     total: float = 0.2,
     sharpe: float = 2.0,
     cls: str = REVIEW,
     dep: str = PAPER,
     missing: str = "none",
     n: int = 600,
+    label: str | None = None,
 ) -> RunRecord:
     rng = np.random.default_rng([seed, ord(config[0])])
     returns = drift + 0.01 * rng.standard_normal(n)
     test = {**GOOD_TEST, "total": total, "sharpe_mean": sharpe}
     return RunRecord(
-        f"{config}-{seed}", config, seed, verdict, test, cls, dep, returns, str(seed), config, missing
+        f"{config}-{seed}",
+        config,
+        seed,
+        verdict,
+        test,
+        cls,
+        dep,
+        returns,
+        str(seed),
+        label or config,
+        missing,
     )
+
+
+def summary(d: SweepDecision) -> list[tuple]:
+    """Everything a sweep decision says, as plain values (NaN shown as None so that it compares)."""
+
+    def num(x: float) -> float | None:
+        return None if math.isnan(x) else x
+
+    def config(c: ConfigDecision) -> tuple:
+        gates = [(g.name, g.passed, num(g.value), g.rule) for g in c.gates]
+        cand = c.candidate.run_id if c.candidate else None
+        return (c.config_hash, c.verdict, c.reason, gates, cand, [r.run_id for r in c.passing], c.mean_total)
+
+    champion = d.champion.run_id if d.champion else None
+    return [*map(config, d.configs), (champion, [r.run_id for r in d.challengers], d.n_trials)]
+
+
+SEED_RULE = (
+    ">= 0.6 of seeds pass their run gates and the std of their test Sharpe ({}) <= 1.0; needs 2+ seeds"
+)
+NOT_APPLICABLE = "not applicable: one configuration, so no selection between configurations to overfit"
 
 
 def test_a_single_seed_can_only_say_retest():
     d = evaluate_sweep([record("a", 1)], CFG)
     assert d.configs[0].verdict == RETEST and "single seed" in d.configs[0].reason
+    assert d.configs[0].reason == "a single seed cannot show seed stability; rerun with more seeds"
     assert d.champion is None
+    stability = d.configs[0].gates[0]
+    assert (stability.name, stability.passed, stability.value) == ("seed_stability", False, 1.0)
+    assert stability.rule == SEED_RULE.format("nan")
 
 
 def test_stable_skilled_configuration_is_promoted_and_its_best_seed_is_champion():
@@ -69,26 +103,93 @@ def test_stable_skilled_configuration_is_promoted_and_its_best_seed_is_champion(
     d = evaluate_sweep(runs, CFG)
     (c,) = d.configs
     assert c.verdict == PROMOTE, c.reason
+    assert c.reason == "all sweep gates passed"
     assert d.champion is runs[1]
     assert [r.seed for r in d.challengers] == [3, 1]  # passing, not best; best first
+    assert c.passing == runs and c.candidate is runs[1]
+    assert c.mean_total == pytest.approx(0.2)
+    assert [(g.name, g.passed) for g in c.gates] == [
+        ("seed_stability", True),
+        ("deflated_sharpe", True),
+        ("pbo", True),
+    ]
 
 
 def test_seed_stability_fails_when_too_few_seeds_pass_or_sharpe_spreads():
     few = [record("a", 1), record("a", 2, verdict=REJECT), record("a", 3, verdict=REJECT)]
     c = evaluate_sweep(few, CFG).configs[0]
     assert c.verdict == REJECT and "seed_stability" in c.reason
+    assert c.reason == "failed: seed_stability"
     assert c.gates[0].value == pytest.approx(1 / 3)
+    assert c.passing == few[:1] and c.candidate is few[0]
     spread = [record("a", 1, sharpe=0.0), record("a", 2, sharpe=3.0)]
     c = evaluate_sweep(spread, CFG).configs[0]
     assert not c.gates[0].passed and c.verdict == REJECT
+    # Every seed passed; the std of their Sharpe ratios, 3 / sqrt(2) = 2.12, is over the cap of 1.
+    assert c.gates[0].value == 1.0
+    assert c.gates[0].rule == SEED_RULE.format("2.12")
+    assert c.reason == "failed: seed_stability"
 
 
 def test_no_seed_passing_rejects_and_nothing_failing_is_promoted():
     runs = [record("a", s, verdict=REJECT) for s in (1, 2, 3)]
     d = evaluate_sweep(runs, CFG)
     assert d.configs[0].verdict == REJECT and d.champion is None and d.challengers == []
+    assert d.configs[0].reason == "no seed passed its run gates"
+    assert d.configs[0].passing == [] and d.configs[0].gates[0].value == 0.0
 
 
+# ------------------------------------------------------------------------------ run verdicts
+def test_runs_to_retest_and_runs_that_pass_both_passed_their_run_gates():
+    runs = [
+        record("a", 1, verdict=PASS, total=0.1),
+        record("a", 2, verdict=RETEST, total=0.3),
+        record("a", 3, verdict=REJECT, total=0.5),
+    ]
+    c = evaluate_sweep(runs, CFG).configs[0]
+    assert c.passing == runs[:2]
+    assert c.gates[0].value == pytest.approx(2 / 3) and c.gates[0].passed
+    assert c.candidate is runs[1]  # the best seed among those that passed, not the rejected one
+
+
+def test_a_sweep_judges_retest_runs_exactly_as_it_judges_passing_runs():
+    def sweep(verdict: str) -> SweepDecision:
+        runs = [
+            record("a", 1, verdict=REJECT),
+            *(record("a", s, verdict=verdict, drift=0.002) for s in (2, 3)),
+        ]
+        runs += [
+            record("b", s, verdict=verdict, drift=0.004, total=0.1 * s, missing="bear") for s in (1, 2, 3)
+        ]
+        runs += [record("c", s, verdict=verdict, drift=0.006, total=0.1 * s) for s in (1, 2, 3)]
+        return evaluate_sweep(runs, CFG)
+
+    # Before `PASS` existed, every run that passed its run gates was "retest"; the sweep's decisions
+    # must not depend on which of the two a run got.
+    assert summary(sweep(RETEST)) == summary(sweep(PASS))
+    decision = sweep(PASS)
+    assert [c.verdict for c in decision.configs] == [REJECT, RETEST, PROMOTE]
+    assert decision.configs[0].reason == "failed: deflated_sharpe"
+    assert [r.run_id for r in decision.configs[0].passing] == ["a-2", "a-3"]
+    assert decision.champion is not None and decision.champion.run_id == "c-3"
+
+
+@pytest.mark.parametrize("verdict", [REJECT, PROMOTE, "", "passed"])
+def test_only_pass_and_retest_count_as_passing_run_gates(verdict: str):
+    runs = [record("a", 1), record("a", 2, verdict=verdict)]
+    c = evaluate_sweep(runs, CFG).configs[0]
+    assert c.passing == runs[:1]
+    assert c.gates[0].value == 0.5 and not c.gates[0].passed
+
+
+def test_configuration_label_and_seed_are_taken_as_given():
+    runs = [record("a", 1, label="ppo lr=3e-4-s1"), record("a", 22, label="other-s22")]
+    d = evaluate_sweep(runs, CFG)
+    assert d.configs[0].label == "ppo lr=3e-4-s1"  # the first run's label, not parsed or trimmed
+    assert [r.seed for r in d.configs[0].runs] == [1, 22]
+
+
+# ------------------------------------------------------------------------------ trials
 def test_deflated_sharpe_is_deflated_by_the_number_of_configurations():
     runs = [record(c, s, drift=0.0008) for c in ("a", "b", "c") for s in (1, 2)]
     d = evaluate_sweep(runs, CFG)
@@ -98,6 +199,13 @@ def test_deflated_sharpe_is_deflated_by_the_number_of_configurations():
     expected = deflated_sharpe(pooled, 3, float(np.var(srs, ddof=1)))
     assert d.configs[0].deflated_sharpe == pytest.approx(expected)
     assert d.configs[0].deflated_sharpe <= deflated_sharpe(pooled, 1, 0.0)
+    dsr_gate = d.configs[0].gates[1]
+    assert (dsr_gate.name, dsr_gate.value, dsr_gate.threshold) == (
+        "deflated_sharpe",
+        pytest.approx(expected),
+        0.95,
+    )
+    assert dsr_gate.rule == "DSR of pooled test returns given 3 trial(s) >= 0.95"
 
 
 def test_noise_configurations_fail_the_deflated_sharpe_gate():
@@ -105,24 +213,43 @@ def test_noise_configurations_fail_the_deflated_sharpe_gate():
     d = evaluate_sweep(runs, CFG)
     assert all(c.verdict == REJECT for c in d.configs)
     assert all("deflated_sharpe" in c.reason for c in d.configs)
+    assert [c.reason for c in d.configs] == ["failed: deflated_sharpe"] * 4
+    assert all(c.deflated_sharpe < 0.95 for c in d.configs) and d.champion is None
 
 
 def test_pbo_does_not_apply_to_one_configuration_and_is_computed_for_several():
     single = evaluate_sweep([record("a", 1), record("a", 2)], CFG)
     pbo = next(g for g in single.configs[0].gates if g.name == "pbo")
     assert pbo.passed and math.isnan(pbo.value) and "not applicable" in pbo.rule and single.pbo is None
-    several = evaluate_sweep([record(c, s) for c in ("a", "b") for s in (1, 2)], CFG)
+    assert pbo.rule == NOT_APPLICABLE
+    runs = [record(c, s) for c in ("a", "b") for s in (1, 2)]
+    several = evaluate_sweep(runs, CFG)
     assert several.pbo is not None and 0.0 <= several.pbo.pbo <= 1.0
     gate = next(g for g in several.configs[0].gates if g.name == "pbo")
     assert gate.value == several.pbo.pbo
+    # The PBO is CSCV over each configuration's mean return across its seeds.
+    means = [np.mean([r.returns for r in runs if r.config_hash == h], axis=0) for h in "ab"]
+    assert several.pbo.pbo == pbo_cscv(np.column_stack(means), CFG.pbo_splits).pbo
+    assert gate.rule == "probability of backtest overfitting (CSCV, 10 blocks) <= 0.5"
 
 
 def test_pbo_above_its_threshold_rejects_every_configuration():
     strict = GatesConfig(max_pbo=-1.0)
     d = evaluate_sweep([record(c, s) for c in ("a", "b") for s in (1, 2)], strict)
     assert all(c.verdict == REJECT and "pbo" in c.reason for c in d.configs)
+    assert [c.reason for c in d.configs] == ["failed: deflated_sharpe, pbo", "failed: pbo"]
 
 
+def test_pbo_that_cannot_be_computed_fails_its_gate_and_says_why():
+    runs = [record(c, s, n=10) for c in ("a", "b") for s in (1, 2)]  # 10 rows: too few for 10 blocks
+    d = evaluate_sweep(runs, CFG)
+    gate = next(g for g in d.configs[0].gates if g.name == "pbo")
+    assert not gate.passed and math.isnan(gate.value) and d.pbo is None
+    assert gate.rule.startswith("cannot be computed: performance has 10 rows")
+    assert all("pbo" in c.reason.removeprefix("failed: ").split(", ") for c in d.configs)
+
+
+# ------------------------------------------------------------------------------ promotion
 @pytest.mark.parametrize(
     ("cls", "dep", "ok"),
     [
@@ -138,9 +265,29 @@ def test_classification_and_deployment_must_be_promotable(cls, dep, ok):
     assert (d.configs[0].verdict == PROMOTE) is ok
 
 
+@pytest.mark.parametrize(
+    ("cls", "dep", "reason"),
+    [
+        (DROP, PAPER, "best seed classified DROP (promotable: ['APPROVED', 'REVIEW'])"),
+        (REVIEW, RETRAIN, "walk-forward decision is 'retrain' (promotable: ['live', 'paper'])"),
+        (APPROVED, DROP_MODEL, "walk-forward decision is 'drop' (promotable: ['live', 'paper'])"),
+    ],
+)
+def test_an_unpromotable_candidate_is_rejected_with_its_decision_named(cls, dep, reason):
+    d = evaluate_sweep([record("a", s, cls=cls, dep=dep) for s in (1, 2)], CFG)
+    assert (d.configs[0].verdict, d.configs[0].reason) == (REJECT, reason)
+    assert d.champion is None and d.challengers == []
+
+
 def test_a_test_set_missing_a_regime_makes_retest_not_promote():
     d = evaluate_sweep([record("a", 1), record("a", 2, missing="bear")], CFG)
     assert d.configs[0].verdict == RETEST and "bear" in d.configs[0].reason and d.champion is None
+    assert d.configs[0].reason == "test slices miss regime(s) ['bear']; add test windows for them"
+    several = evaluate_sweep([record("a", 1, missing="sideways,bear"), record("a", 2, missing="bear")], CFG)
+    assert (
+        several.configs[0].reason
+        == "test slices miss regime(s) ['bear', 'sideways']; add test windows for them"
+    )
 
 
 def test_champion_is_the_promoted_configuration_with_the_best_mean_total():
@@ -156,43 +303,15 @@ def test_champion_is_the_promoted_configuration_with_the_best_mean_total():
     assert "b" in promoted and "c" not in promoted
     assert {r.config_hash for r in d.challengers} <= promoted and len(d.challengers) >= 1
     assert all(r.config_hash != "c" for r in [d.champion, *d.challengers])
+    assert d.champion is runs[2] and d.challengers == [runs[3]]
+    assert [(c.config_hash, c.verdict) for c in d.configs] == [("a", REJECT), ("b", PROMOTE), ("c", REJECT)]
+    assert [c.mean_total for c in d.configs] == pytest.approx([0.10, 0.30, 0.50])
 
 
-def test_fitness_is_the_documented_mean_of_four_clipped_scores():
-    m = {"consistency": 0.8, "sharpe_mean": 1.0, "profit_factor": 1.5, "max_drawdown": 0.05}
-    # consistency 0.8; Sharpe 1/2 = 0.5; PF (1.5-1)/(2-1) = 0.5; drawdown 1 - 0.05/0.2 = 0.75
-    assert fitness(m, CFG) == pytest.approx((0.8 + 0.5 + 0.5 + 0.75) / 4)
-    assert fitness({**m, "sharpe_mean": 9.0, "profit_factor": math.inf}, CFG) == pytest.approx(
-        (0.8 + 1 + 1 + 0.75) / 4
-    )
-    assert fitness({**m, "max_drawdown": 0.5, "sharpe_mean": -3.0}, CFG) == pytest.approx(
-        (0.8 + 0 + 0.5 + 0) / 4
-    )
-    assert math.isnan(fitness({**m, "profit_factor": math.nan}, CFG))
-
-
-def test_classification_thresholds():
-    approved = {"consistency": 1.0, "sharpe_mean": 2.0, "profit_factor": 2.0, "max_drawdown": 0.05}
-    assert classify(approved, CFG) == APPROVED
-    assert classify({**approved, "max_drawdown": 0.10}, CFG) == REVIEW  # over 8%, under 15%
-    assert classify({**approved, "profit_factor": 1.2}, CFG) == DROP  # under 1.3
-    assert classify({**approved, "consistency": 0.7}, CFG) == REVIEW
-    assert classify({**approved, "consistency": math.nan}, CFG) == DROP
-
-
-@pytest.mark.parametrize(
-    ("pos", "sd", "expected"),
-    [
-        (1.0, 0.5, LIVE),
-        (0.8, 0.5, LIVE),
-        (0.8, 2.5, PAPER),
-        (0.6, 1.0, PAPER),
-        (0.4, 0.5, RETRAIN),
-        (0.6, 9.0, RETRAIN),
-        (0.2, 0.1, DROP_MODEL),
-        (0.0, 0.1, DROP_MODEL),
-    ],
-)
-def test_deployment_decision_from_walk_forward_consistency(pos, sd, expected):
-    cfg = GatesConfig(live=[0.8, 2.0], paper=[0.6, 3.0], drop_max_positive=0.2)
-    assert deployment({"consistency": pos, "sharpe_dispersion": sd}, cfg) == expected
+def test_champion_among_several_promoted_configurations_has_the_highest_mean_total():
+    runs = [record("a", s, total=0.10, drift=0.006) for s in (1, 2)]
+    runs += [record("b", s, total=t, drift=0.006) for s, t in ((1, 0.15), (2, 0.35))]
+    d = evaluate_sweep(runs, CFG)
+    assert [c.verdict for c in d.configs] == [PROMOTE, PROMOTE], [c.reason for c in d.configs]
+    assert d.champion is runs[3]  # b: mean total 0.25 over a's 0.10; its best seed
+    assert d.challengers == [runs[2], runs[0], runs[1]]  # every other passing run, best total first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
@@ -25,16 +26,19 @@ class HistoryWriter(KVWriter):
 
 
 def history_logger() -> tuple[Logger, HistoryWriter]:
+    """An SB3 logger whose only output is a `HistoryWriter` (returned too, to read the points)."""
     writer = HistoryWriter()
     return Logger(folder=None, output_formats=[writer]), writer
 
 
 class ProgressCallback(BaseCallback):
-    """Tells the env the training progress (reward curriculum) and draws an optional progress bar."""
+    """Hands the training progress in [0, 1] to `on_progress` at every rollout start (the reward
+    curriculum) and draws an optional progress bar."""
 
-    def __init__(self, total: int, bar: bool, label: str) -> None:
+    def __init__(self, total: int, bar: bool, label: str, on_progress: Callable[[float], None]) -> None:
         super().__init__()
         self.total, self.bar_on, self.label = total, bar, label
+        self.on_progress = on_progress
         self.bar: tqdm | None = None
         self._last = 0
 
@@ -43,8 +47,7 @@ class ProgressCallback(BaseCallback):
             self.bar = tqdm(total=self.total, desc=self.label, unit="step", leave=False, dynamic_ncols=True)
 
     def _on_rollout_start(self) -> None:
-        if hasattr(self.training_env, "set_progress"):
-            self.training_env.set_progress(min(1.0, self.num_timesteps / self.total))
+        self.on_progress(min(1.0, self.num_timesteps / self.total))
 
     def _on_step(self) -> bool:
         if self.bar is not None and self.num_timesteps - self._last >= 1000:

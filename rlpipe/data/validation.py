@@ -1,4 +1,12 @@
-"""Validation of the market-data contract (DESIGN.md, Contracts: Market data)."""
+"""Validation of the market-data contract.
+
+A market frame has a UTC `DatetimeIndex`, strictly increasing and unique, of at least 2 bars,
+and the numeric columns open, high, low, close and volume, with optional bid and ask (the loaders
+cast them to float; other columns, such as the synthetic market's `regime`, are not checked).
+Every value is finite, prices are positive and volume is not negative; in every bar low <= high,
+open and close lie within [low, high] and bid <= ask. Optionally, consecutive bars are at most
+`max_gap` apart.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +35,17 @@ def validate_market(df: pd.DataFrame, source: str, max_gap: pd.Timedelta | None 
     Raises:
         DataError: naming the source, the column and the first offending timestamp.
     """
+    _check_frame(df, source)
+    steps = _check_stamps(df, source)
+    for col in (c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in df.columns):
+        _check_column(df, col, source)
+    _check_bars(df, source)
+    if max_gap is not None:
+        _check_gaps(df, steps, max_gap, source)
+
+
+def _check_frame(df: pd.DataFrame, source: str) -> None:
+    """Required columns, a UTC DatetimeIndex and at least 2 bars."""
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise DataError(
@@ -41,6 +60,10 @@ def validate_market(df: pd.DataFrame, source: str, max_gap: pd.Timedelta | None 
         raise DataError(f"{source}: timestamps must be UTC, got tz={df.index.tz}")
     if len(df) < 2:
         raise DataError(f"{source}: needs at least 2 bars, got {len(df)}")
+
+
+def _check_stamps(df: pd.DataFrame, source: str) -> np.ndarray:
+    """Unique, strictly increasing stamps; returns the steps between them in nanoseconds."""
     dup = df.index.duplicated()
     if dup.any():
         raise DataError(f"{source}: duplicate timestamp {_first_bad(df, dup)}")
@@ -51,25 +74,30 @@ def validate_market(df: pd.DataFrame, source: str, max_gap: pd.Timedelta | None 
             f"{source}: timestamps not strictly increasing at {df.index[bad]} "
             f"(after {df.index[bad - 1]}); sort the file by time"
         )
-    columns = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in df.columns]
-    for col in columns:
-        if not pd.api.types.is_numeric_dtype(df[col]):
-            coerced = pd.to_numeric(df[col], errors="coerce")
-            bad_cell = coerced.isna() & df[col].notna()
-            if bad_cell.any():
-                value, stamp = df[col][bad_cell].iloc[0], _first_bad(df, bad_cell)
-                raise DataError(f"{source}: column '{col}' has a non-numeric value {value!r} at {stamp}")
-            raise DataError(f"{source}: column '{col}' is not numeric (dtype {df[col].dtype})")
-        values = df[col].to_numpy(dtype=float)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            raise DataError(f"{source}: column '{col}' has NaN/inf at {_first_bad(df, bad)}")
-        if col in PRICE_COLUMNS and (values <= 0).any():
-            raise DataError(
-                f"{source}: column '{col}' has a non-positive price at {_first_bad(df, values <= 0)}"
-            )
-        if col == "volume" and (values < 0).any():
-            raise DataError(f"{source}: column 'volume' is negative at {_first_bad(df, values < 0)}")
+    return steps
+
+
+def _check_column(df: pd.DataFrame, col: str, source: str) -> None:
+    """One price or volume column: numeric, finite, positive prices, non-negative volume."""
+    if not pd.api.types.is_numeric_dtype(df[col]):
+        coerced = pd.to_numeric(df[col], errors="coerce")
+        bad_cell = coerced.isna() & df[col].notna()
+        if bad_cell.any():
+            value, stamp = df[col][bad_cell].iloc[0], _first_bad(df, bad_cell)
+            raise DataError(f"{source}: column '{col}' has a non-numeric value {value!r} at {stamp}")
+        raise DataError(f"{source}: column '{col}' is not numeric (dtype {df[col].dtype})")
+    values = df[col].to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise DataError(f"{source}: column '{col}' has NaN/inf at {_first_bad(df, bad)}")
+    if col in PRICE_COLUMNS and (values <= 0).any():
+        raise DataError(f"{source}: column '{col}' has a non-positive price at {_first_bad(df, values <= 0)}")
+    if col == "volume" and (values < 0).any():
+        raise DataError(f"{source}: column 'volume' is negative at {_first_bad(df, values < 0)}")
+
+
+def _check_bars(df: pd.DataFrame, source: str) -> None:
+    """Each bar's prices agree: low <= high, open and close within [low, high], bid <= ask."""
     high, low = df["high"].to_numpy(float), df["low"].to_numpy(float)
     if (high < low).any():
         raise DataError(f"{source}: column 'high' is below 'low' at {_first_bad(df, high < low)}")
@@ -82,11 +110,14 @@ def validate_market(df: pd.DataFrame, source: str, max_gap: pd.Timedelta | None 
         crossed = df["bid"].to_numpy(float) > df["ask"].to_numpy(float)
         if crossed.any():
             raise DataError(f"{source}: column 'bid' is above 'ask' at {_first_bad(df, crossed)}")
-    if max_gap is not None:
-        gaps = steps > max_gap.value
-        if gaps.any():
-            i = np.flatnonzero(gaps)[0] + 1
-            raise DataError(
-                f"{source}: gap of {df.index[i] - df.index[i - 1]} before {df.index[i]} exceeds "
-                f"the tolerance data.max_gap={max_gap}"
-            )
+
+
+def _check_gaps(df: pd.DataFrame, steps: np.ndarray, max_gap: pd.Timedelta, source: str) -> None:
+    """No two consecutive bars further apart than `max_gap`."""
+    gaps = steps > max_gap.value
+    if gaps.any():
+        i = np.flatnonzero(gaps)[0] + 1
+        raise DataError(
+            f"{source}: gap of {df.index[i] - df.index[i - 1]} before {df.index[i]} exceeds "
+            f"the tolerance data.max_gap={max_gap}"
+        )

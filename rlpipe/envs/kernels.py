@@ -147,9 +147,8 @@ def step_batch(actions, P, params, F, IS, B, slot_qty, slot_px, slot_t, slot_fee
 def observe_batch(features, close, F, IS, slot_qty, slot_px, slot_t, op, out):
     """Observation rows: features at the current bar, then the position state, clipped to [-3, 3].
 
-    baseline (5): long, short, unrealised %, hours since the last open, hours flat.
-    management (7): long, short, open stake / cap, unrealised %, average open-slot age,
-    hours since the last open, hours flat. Durations are in hours / `hours_scale`.
+    The position variables and their order are those of `rlpipe.envs.layout.POSITION_VARS`
+    (baseline 5, management 7); keep the two in step. Durations are in hours / `hours_scale`.
     """
     n_feat = features.shape[1]
     hpb, hours_scale = op[HOURS_PER_BAR], op[HOURS_SCALE]

@@ -9,21 +9,19 @@
   strength ramps linearly from 0 to `curriculum_scaling` at speed `curriculum_rate` (rate 2 reaches
   full strength halfway through a cycle).
 
-Every term is returned separately so its share can be inspected in `info`.
+Every term is returned separately so its share can be inspected in `info`. A reward reads only
+the explicit `StepState` of a step (built by the simulator) and the training progress it is given,
+never the simulator itself.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rlpipe.errors import ConfigError
 from rlpipe.types import BoolArray, FloatArray
-
-if TYPE_CHECKING:
-    from rlpipe.envs.sim import BatchSim
 
 KINDS = ("pnl", "pnl_fees", "shaped")
 
@@ -67,43 +65,76 @@ def curriculum_strength(cfg: RewardConfig, progress: float) -> float:
     return float(cfg.curriculum_scaling * min(1.0, phase * cfg.curriculum_rate))
 
 
+@dataclass(slots=True)
+class PositionClock:
+    """How long each env has been in a position or flat, after the step (arrays of shape (N,))."""
+
+    in_position: BoolArray
+    """Some stake is open."""
+    held_hours: FloatArray
+    """Age of the oldest open stake, in hours (meaningful where `in_position`)."""
+    flat_hours: FloatArray
+    """Hours since the position was last closed (meaningful where not `in_position`)."""
+
+
+@dataclass(slots=True)
+class StepState:
+    """What a reward may read about one batched step (arrays of shape (N,))."""
+
+    pnl: FloatArray
+    """The step's change in equity before fees."""
+    fees: FloatArray
+    """The fees of the step (negative for rebates)."""
+    equity0: FloatArray
+    """Equity before the step (rewards are fractions of it)."""
+    equity: FloatArray
+    """Equity after the step."""
+    done: BoolArray
+    """Envs whose episode ended with this step."""
+    clock: PositionClock | None = None
+    """Position durations; needed only where `needs_clock` says so (it costs a pass over the slots)."""
+
+
+def needs_clock(cfg: RewardConfig) -> bool:
+    """Whether the reward reads the position clock of `StepState` (only the shaped penalties do)."""
+    return cfg.kind == "shaped"
+
+
 def compute_reward(
-    sim: BatchSim, step_pnl: FloatArray, step_fees: FloatArray, equity0: FloatArray, done: BoolArray
+    cfg: RewardConfig, state: StepState, progress: float
 ) -> tuple[FloatArray, dict[str, FloatArray]]:
     """Reward and its separate terms for one batched step.
 
     Args:
-        sim: the simulator after the step (position state for the shaped penalties).
-        step_pnl: the step's change in equity before fees.
-        step_fees: the fees of the step (negative for rebates).
-        equity0: equity before the step (rewards are fractions of it).
-        done: envs whose episode ended with this step.
+        cfg: the reward spec.
+        state: the step's outcome; its `clock` must be set when `needs_clock(cfg)`.
+        progress: training progress in [0, 1], the position in the penalty curriculum.
+
+    Raises:
+        ValueError: the reward needs the position clock and `state.clock` is None.
     """
-    cfg = sim.reward_cfg
-    scale = cfg.scale / np.maximum(equity0, 1e-12)
-    pnl = step_pnl * scale
-    fees = -step_fees * scale
+    scale = cfg.scale / np.maximum(state.equity0, 1e-12)
+    pnl = state.pnl * scale
+    fees = -state.fees * scale
     terms = {"pnl": pnl, "fees": fees}
     if cfg.kind == "pnl":
         return pnl, terms
     reward = pnl + fees
     if cfg.kind == "shaped":
-        strength = curriculum_strength(cfg, sim.progress)
-        hpb = sim.m.hours_per_bar
-        occupied = sim.slot_qty > 0
-        in_pos = occupied.any(axis=1)
-        first_open = np.where(occupied, sim.slot_t, sim.t[:, None]).min(axis=1)
-        held = (sim.t - first_open) * hpb  # age of the oldest open stake
-        flat = (sim.t - sim.last_close_t) * hpb
-        over_held = (in_pos & (held > cfg.hold_limit_hours)).astype(np.float64)
-        over_flat = (~in_pos & (flat > cfg.flat_limit_hours)).astype(np.float64)
-        terms["hold_penalty"] = -strength * cfg.hold_penalty * over_held
-        terms["flat_penalty"] = -strength * cfg.flat_penalty * over_flat
-        terms["terminal_penalty"] = (
-            -strength
-            * cfg.terminal_penalty
-            * np.where(done, np.maximum(0.0, 1.0 - sim.equity), 0.0)
-            * cfg.scale
-        )
+        terms.update(_penalties(cfg, state, curriculum_strength(cfg, progress)))
         reward = reward + terms["hold_penalty"] + terms["flat_penalty"] + terms["terminal_penalty"]
     return reward, terms
+
+
+def _penalties(cfg: RewardConfig, state: StepState, strength: float) -> dict[str, FloatArray]:
+    clock = state.clock
+    if clock is None:
+        raise ValueError("the shaped reward reads the position clock: set StepState.clock")
+    over_held = (clock.in_position & (clock.held_hours > cfg.hold_limit_hours)).astype(np.float64)
+    over_flat = (~clock.in_position & (clock.flat_hours > cfg.flat_limit_hours)).astype(np.float64)
+    loss = np.where(state.done, np.maximum(0.0, 1.0 - state.equity), 0.0)
+    return {
+        "hold_penalty": -strength * cfg.hold_penalty * over_held,
+        "flat_penalty": -strength * cfg.flat_penalty * over_flat,
+        "terminal_penalty": -strength * cfg.terminal_penalty * loss * cfg.scale,
+    }

@@ -16,13 +16,15 @@ fill opens a new slot of `stake` x equity, as long as the open stake stays under
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
 from rlpipe.envs import kernels
 from rlpipe.envs.kernels import HOLD, LONG, SHORT
+from rlpipe.envs.layout import position_vars
 from rlpipe.envs.market import Market
-from rlpipe.envs.rewards import RewardConfig, compute_reward
+from rlpipe.envs.rewards import PositionClock, RewardConfig, StepState, compute_reward, needs_clock
 from rlpipe.errors import ConfigError
 from rlpipe.types import BoolArray, FloatArray, IntArray
 
@@ -76,7 +78,8 @@ class SimConfig:
 
     @property
     def n_position_vars(self) -> int:
-        return 7 if self.kind == "management" else 5
+        """Width of the position part of the observation (see `rlpipe.envs.layout`)."""
+        return len(position_vars(self.kind))
 
 
 @dataclass
@@ -95,8 +98,11 @@ class StepResult:
 class BatchSim:
     """N trading environments over one market: state in numpy arrays, stepped by compiled kernels."""
 
-    def __init__(self, market: Market, cfg: SimConfig, reward: RewardConfig, n: int) -> None:
+    def __init__(self, market: Market, cfg: SimConfig, reward: RewardConfig | None, n: int) -> None:
+        """Args: market; cfg: fills, fees and stake; reward: None computes no reward; n: batch size."""
         self.m, self.cfg, self.reward_cfg, self.n = market, cfg, reward, n
+        self._clocked = reward is not None and needs_clock(reward)
+        self._obs_dim = market.n_features + cfg.n_position_vars
         k = cfg.slots
         # Packed state (see rlpipe.envs.kernels); the named attributes are row views into it.
         self._f = np.zeros((kernels.N_FLOAT, n))
@@ -112,11 +118,15 @@ class BatchSim:
         self.last_open_t, self.last_close_t = i[kernels.LAST_OPEN_T], i[kernels.LAST_CLOSE_T]
         self.cash[:] = 1.0
         self.equity[:] = 1.0
+        # The reward's view of a step: rows of the packed state, which the kernels update in place,
+        # so a step only sets `done` (and the clock). Building it afresh would cost ~1 us a step.
+        self._state = StepState(
+            f[kernels.STEP_PNL], f[kernels.STEP_FEES], f[kernels.EQUITY_PREV], self.equity, np.zeros(n, bool)
+        )
         self.slot_qty = np.zeros((n, k))
         self.slot_px = np.zeros((n, k))
         self.slot_t = np.zeros((n, k), np.int64)
         self.slot_fee = np.zeros((n, k))
-        self.progress = 0.0  # training progress in [0, 1], drives the reward curriculum
         m = market
         self._prices = np.stack([m.high, m.low, m.close, m.bid, m.ask])
         self._params = np.array(
@@ -169,8 +179,16 @@ class BatchSim:
         self.equity[rows] = self.cash[rows] + self.qty[rows] * self.m.close[self.t[rows]]
 
     # ------------------------------------------------------------------ step
-    def step(self, actions: IntArray) -> StepResult:
-        """Advance every environment one bar; rows already past their end must not be stepped."""
+    def step(self, actions: IntArray, progress: float = 0.0) -> StepResult:
+        """Advance every environment one bar; rows already past their end must not be stepped.
+
+        Args:
+            actions: one action per env (HOLD, LONG, SHORT).
+            progress: training progress in [0, 1], for the reward curriculum.
+
+        Returns:
+            The step's arrays; without a reward spec the reward is zero and there are no terms.
+        """
         kernels.step_batch(
             np.asarray(actions, dtype=np.int64),
             self._prices,
@@ -183,12 +201,17 @@ class BatchSim:
             self.slot_t,
             self.slot_fee,
         )
-        f = self._f
         last_bar, terminated = self._b[kernels.DONE], self._b[kernels.TERMINATED]
         ended = last_bar | terminated
-        reward, terms = compute_reward(
-            self, f[kernels.STEP_PNL], f[kernels.STEP_FEES], f[kernels.EQUITY_PREV], ended
-        )
+        if self.reward_cfg is None:
+            reward: FloatArray = np.zeros(self.n)
+            terms: dict[str, FloatArray] = {}
+        else:
+            state = self._state
+            state.done = ended
+            if self._clocked:
+                state.clock = self.position_clock()
+            reward, terms = compute_reward(self.reward_cfg, state, progress)
         fills = self._i[kernels.STEP_FILLS].copy()
         return StepResult(reward, terminated.copy(), last_bar & ~terminated, fills, terms, ended)
 
@@ -196,6 +219,17 @@ class BatchSim:
         return (self.slot_qty > 0).sum(axis=1) * self.cfg.stake
 
     # ------------------------------------------------------- position state
+    def position_clock(self) -> PositionClock:
+        """Whether each env holds a position, the age of its oldest stake and its time flat, in hours."""
+        hpb = self.m.hours_per_bar
+        occupied = self.slot_qty > 0
+        first_open = np.where(occupied, self.slot_t, self.t[:, None]).min(axis=1)
+        return PositionClock(
+            in_position=cast(BoolArray, occupied.any(axis=1)),
+            held_hours=(self.t - first_open) * hpb,
+            flat_hours=(self.t - self.last_close_t) * hpb,
+        )
+
     def unrealised(self) -> FloatArray:
         """Open PnL at the current close, before exit fees."""
         price = self.m.close[self.t]
@@ -203,8 +237,8 @@ class BatchSim:
 
     def observe(self) -> np.ndarray:
         """Observation rows: features at the current bar + position state, float32 in [-3, 3]."""
-        m, cfg = self.m, self.cfg
-        out = np.empty((self.n, m.n_features + cfg.n_position_vars), np.float32)
+        m = self.m
+        out = np.empty((self.n, self._obs_dim), np.float32)
         kernels.observe_batch(
             m.features,
             m.close,

@@ -43,6 +43,7 @@ class TradingEnv(gym.Env):
         self.sampler = EpisodeSampler(windows, cfg)
         self.observation_space = observation_space(market, cfg)
         self.action_space = gym.spaces.Discrete(3)
+        self.progress = 0.0  # training progress in [0, 1], for the reward curriculum
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -53,7 +54,7 @@ class TradingEnv(gym.Env):
         return self._get_obs(), self._get_info()
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
-        res = self.sim.step(np.array([int(action)]))
+        res = self.sim.step(np.array([int(action)]), self.progress)
         keys, rows = info_rows(self.sim, res)
         return (
             self._get_obs(),
@@ -64,8 +65,8 @@ class TradingEnv(gym.Env):
         )
 
     def set_progress(self, progress: float) -> None:
-        """Training progress in [0, 1] for the reward curriculum."""
-        self.sim.progress = progress
+        """Training progress in [0, 1] for the reward curriculum, passed to every later step."""
+        self.progress = progress
 
     def _get_obs(self) -> np.ndarray:
         return self.sim.observe()[0]

@@ -45,6 +45,7 @@ class VecTradingEnv(VecEnv):
         self.rngs = [seeding.np_random(None)[0] for _ in range(n)]
         self.render_mode = None
         self.full_infos = full_infos
+        self.progress = 0.0  # training progress in [0, 1], for the reward curriculum
         # Steps where no env finishes return this same list of empty dicts (never written to).
         self._no_infos: list[dict[str, Any]] = [{} for _ in range(n)]
         super().__init__(n, observation_space(market, cfg), gym.spaces.Discrete(3))
@@ -73,7 +74,7 @@ class VecTradingEnv(VecEnv):
         self._actions = np.asarray(actions).reshape(self.num_envs)
 
     def step_wait(self) -> VecEnvStepReturn:
-        res = self.sim.step(self._actions)
+        res = self.sim.step(self._actions, self.progress)
         obs = self.sim.observe()
         infos: list[dict[str, Any]]
         if self.full_infos:
@@ -105,8 +106,8 @@ class VecTradingEnv(VecEnv):
         return self.sim.info_arrays()
 
     def set_progress(self, progress: float) -> None:
-        """Training progress in [0, 1] for the reward curriculum."""
-        self.sim.progress = progress
+        """Training progress in [0, 1] for the reward curriculum, passed to every later step."""
+        self.progress = progress
 
     def close(self) -> None:
         """Nothing to release: the simulator holds only arrays."""

@@ -17,10 +17,9 @@ import pandas as pd
 
 from rlpipe.data.slices import Window
 from rlpipe.envs.market import Market
-from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim import HOLD, LONG, BatchSim, SimConfig
 from rlpipe.evaluation import metrics as mx
-from rlpipe.types import Float32Array, FloatArray, IntArray, Metrics
+from rlpipe.types import BoolArray, Float32Array, FloatArray, IntArray, Metrics
 
 Policy = Callable[[Float32Array], IntArray]
 BASELINES: tuple[str, ...] = ("buy_and_hold", "flat", "random")
@@ -62,37 +61,88 @@ def backtest(
     Returns:
         One `SliceResult` per (policy, window), agent first.
     """
-    names = ([AGENT] if policy is not None else []) + list(baselines)
-    w = len(windows)
-    n = len(names) * w
-    pol = np.repeat(np.arange(len(names)), w)
-    win = np.tile(np.arange(w), len(names))
-    lo = np.array([windows[i].lo for i in win], np.int64)
-    last = np.array([windows[i].hi - 1 for i in win], np.int64)
-    sim = BatchSim(market, cfg, RewardConfig(kind="pnl_fees"), n)
-    sim.reset_rows(np.arange(n), lo, last)
+    batch = _Batch.of(([AGENT] if policy is not None else []) + list(baselines), windows)
+    sim = BatchSim(market, cfg, None, batch.n)  # rewards are for training: none computed here
+    sim.reset_rows(np.arange(batch.n), batch.lo, batch.last)
+    steps = int((batch.last - batch.lo).max())
+    random_actions = _random_actions(batch, windows, seed, steps)
+    run = _simulate(sim, batch, policy, random_actions, market.n_bars)
+    return [_slice_result(batch, i, windows, run, market.bars_per_year) for i in range(batch.n)]
 
-    steps = int((last - lo).max())
+
+@dataclass
+class _Batch:
+    """Row layout: row r runs policy `names[pol[r]]` on `windows[win[r]]`, from bar lo[r] to last[r]."""
+
+    names: list[str]
+    pol: IntArray
+    win: IntArray
+    lo: IntArray
+    last: IntArray
+
+    @classmethod
+    def of(cls, names: list[str], windows: Sequence[Window]) -> _Batch:
+        w = len(windows)
+        win = np.tile(np.arange(w), len(names))
+        return cls(
+            names=names,
+            pol=np.repeat(np.arange(len(names)), w),
+            win=win,
+            lo=np.array([windows[i].lo for i in win], np.int64),
+            last=np.array([windows[i].hi - 1 for i in win], np.int64),
+        )
+
+    @property
+    def n(self) -> int:
+        return len(self.pol)
+
+    def rows_of(self, name: str) -> BoolArray:
+        """Rows of the policy `name` (none if it is not in the batch)."""
+        return self.pol == self.names.index(name) if name in self.names else np.zeros(self.n, bool)
+
+
+@dataclass
+class _Run:
+    """What the batch left: equity curves (NaN past a row's end), bars exposed, final ledgers."""
+
+    equity: FloatArray
+    exposure: FloatArray
+    final: dict[str, FloatArray]
+
+
+_LEDGER = ("equity", "fees", "realised", "turnover", "trades", "wins", "gross_win", "gross_loss")
+
+
+def _random_actions(batch: _Batch, windows: Sequence[Window], seed: int, steps: int) -> IntArray:
+    """The random baseline's actions per row and step (zeros for the other rows).
+
+    One generator per slice (keyed by seed and slice name), so a slice's random baseline does not
+    depend on which other slices share the batch.
+    """
+    actions = np.zeros((batch.n, steps), np.int64)
+    for row in np.flatnonzero(batch.rows_of("random")):
+        slice_key = [seed, *windows[batch.win[row]].slice.name.encode()]
+        actions[row] = np.random.default_rng(slice_key).integers(0, 3, steps)
+    return actions
+
+
+def _simulate(
+    sim: BatchSim, batch: _Batch, policy: Policy | None, random_actions: IntArray, n_bars: int
+) -> _Run:
+    """Step every row to its last bar; a finished row is parked on a harmless episode and ignored."""
+    n, steps = batch.n, random_actions.shape[1]
     equity = np.full((n, steps + 1), np.nan)
     equity[:, 0] = sim.equity
     exposure = np.zeros(n)
     active = np.ones(n, bool)
     final: dict[str, FloatArray] = {}
-    agent_rows = pol == names.index(AGENT) if policy is not None else np.zeros(n, bool)
-    const = {"buy_and_hold": LONG, "flat": HOLD}
+    agent_rows, random_rows = batch.rows_of(AGENT), batch.rows_of("random")
     actions = np.zeros(n, np.int64)
-    for name, k in zip(names, range(len(names)), strict=True):
+    const = {"buy_and_hold": LONG, "flat": HOLD}
+    for k, name in enumerate(batch.names):
         if name in const:
-            actions[pol == k] = const[name]
-    random_rows = pol == names.index("random") if "random" in names else np.zeros(n, bool)
-    # One generator per slice (keyed by seed and slice name), so a slice's random baseline does
-    # not depend on which other slices share the batch.
-    random_actions = np.zeros((n, steps), np.int64)
-    for row in np.flatnonzero(random_rows):
-        slice_key = [seed, *windows[win[row]].slice.name.encode()]
-        random_actions[row] = np.random.default_rng(slice_key).integers(0, 3, steps)
-    park_lo, park_last = np.zeros(n, np.int64), np.full(n, market.n_bars - 1)
-
+            actions[batch.pol == k] = const[name]
+    park_lo, park_last = np.zeros(n, np.int64), np.full(n, n_bars - 1)
     for step in range(1, steps + 1):
         if policy is not None and agent_rows.any():
             actions[agent_rows] = policy(sim.observe()[agent_rows])
@@ -103,39 +153,29 @@ def backtest(
         ended = active & (sim.t >= sim.end)
         if ended.any():
             rows = np.flatnonzero(ended)
-            for key in (
-                "equity",
-                "fees",
-                "realised",
-                "turnover",
-                "trades",
-                "wins",
-                "gross_win",
-                "gross_loss",
-            ):
+            for key in _LEDGER:
                 final.setdefault(key, np.zeros(n))[rows] = getattr(sim, key)[rows]
             active &= ~ended
             sim.reset_rows(rows, park_lo[rows], park_last[rows])
+    return _Run(equity, exposure, final)
 
-    results: list[SliceResult] = []
-    for i in range(n):
-        win_i = windows[win[i]]
-        curve = equity[i, : last[i] - lo[i] + 1]
-        results.append(
-            SliceResult(
-                slice=win_i.slice.name,
-                role=win_i.slice.role,
-                regime=win_i.slice.regime,
-                policy=names[pol[i]],
-                metrics=_metrics(
-                    curve, {k: v[i] for k, v in final.items()}, exposure[i], market.bars_per_year
-                ),
-                equity=curve,
-                start=str(win_i.slice.start),
-                end=str(win_i.slice.end),
-            )
-        )
-    return results
+
+def _slice_result(
+    batch: _Batch, row: int, windows: Sequence[Window], run: _Run, bars_per_year: float
+) -> SliceResult:
+    win = windows[batch.win[row]]
+    curve = run.equity[row, : batch.last[row] - batch.lo[row] + 1]
+    ledger = {k: v[row] for k, v in run.final.items()}
+    return SliceResult(
+        slice=win.slice.name,
+        role=win.slice.role,
+        regime=win.slice.regime,
+        policy=batch.names[batch.pol[row]],
+        metrics=_metrics(curve, ledger, run.exposure[row], bars_per_year),
+        equity=curve,
+        start=str(win.slice.start),
+        end=str(win.slice.end),
+    )
 
 
 def _metrics(curve: FloatArray, f: dict[str, float], exposed_bars: float, bars_per_year: float) -> Metrics:

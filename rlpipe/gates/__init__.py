@@ -1,5 +1,5 @@
-"""Evaluation gates: per-run rules, verdicts (later: sweep-level rules). No hydra, no mlflow."""
+"""Evaluation gates: per-run rules and verdicts, sweep-level rules, statistics. No hydra, no mlflow."""
 
-from rlpipe.gates.rules import GateResult, GatesConfig, run_gates, run_verdict
+from rlpipe.gates.rules import PASS, GateResult, GatesConfig, passed_run_gates, run_gates, run_verdict
 
-__all__ = ["GateResult", "GatesConfig", "run_gates", "run_verdict"]
+__all__ = ["PASS", "GateResult", "GatesConfig", "passed_run_gates", "run_gates", "run_verdict"]

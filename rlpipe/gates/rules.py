@@ -1,11 +1,17 @@
 """Per-run gates, fitness, classification, deployment decision and the run verdict.
 
 Every gate compares one metric with one threshold from `conf/gates/`; a missing or NaN metric
-fails its gate. Hard gates reject a run. `regime_coverage` is soft: a test set that misses a
-regime the data offers cannot say enough, so it makes the verdict "retest", never "promote".
-A run that passes its gates is not yet "promote" either: seed stability, the deflated Sharpe
-ratio and the probability of backtest overfitting are properties of a configuration across
-seeds and trials, so only the sweep-level step (`rlpipe.gates.sweep`) can promote.
+fails its gate. The run verdict is one of three:
+
+- "reject" (`REJECT`): a hard gate failed;
+- "retest" (`RETEST`): every hard gate passed but the soft gate `regime_coverage` failed, so the
+  test set, missing a regime the data offers, cannot say enough;
+- "pass" (`PASS`): every gate passed.
+
+A run passes its run gates when its verdict is "pass" or "retest" (`passed_run_gates`). Neither is
+"promote": seed stability, the deflated Sharpe ratio and the probability of backtest overfitting
+are properties of a configuration across seeds and trials, so only the sweep-level step
+(`rlpipe.gates.sweep`), whose verdicts are "promote", "retest" and "reject", can promote.
 
 Fitness, a score in [0, 1], is the mean of four sub-scores, each clipped to [0, 1]:
 consistency (the positive-fold fraction), Sharpe (mean fold Sharpe / `fitness_sharpe_full`),
@@ -23,6 +29,7 @@ import numpy as np
 from rlpipe.types import Metrics
 
 PROMOTE, REJECT, RETEST = "promote", "reject", "retest"
+PASS = "pass"
 APPROVED, REVIEW, DROP = "APPROVED", "REVIEW", "DROP"
 LIVE, PAPER, RETRAIN, DROP_MODEL = "live", "paper", "retrain", "drop"
 
@@ -153,13 +160,24 @@ def run_gates(test: Metrics, cfg: GatesConfig, coverage: float = 1.0) -> list[Ga
 
 
 def run_verdict(gates: list[GateResult]) -> tuple[str, str]:
-    """(verdict, reason) of one run from its gates."""
+    """(verdict, reason) of one run from its gates: REJECT, RETEST or PASS (see the module docstring).
+
+    The reason names the failed hard gates of a rejected run and the failed soft gates of a run
+    to retest (after "missing: ").
+    """
     failed = [g.name for g in gates if g.hard and not g.passed]
     if failed:
         return REJECT, "failed: " + ", ".join(failed)
     soft = [g.name for g in gates if not g.hard and not g.passed]
     why = "run gates passed; seed_stability is judged across seeds by the sweep-level step"
-    return RETEST, why + (f"; missing: {', '.join(soft)}" if soft else "")
+    if soft:
+        return RETEST, f"{why}; missing: {', '.join(soft)}"
+    return PASS, why
+
+
+def passed_run_gates(verdict: str) -> bool:
+    """Whether a run verdict means every hard gate passed (PASS, or RETEST for a soft gate)."""
+    return verdict in (PASS, RETEST)
 
 
 def fitness(test: Metrics, cfg: GatesConfig) -> float:

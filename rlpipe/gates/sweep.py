@@ -3,8 +3,9 @@
 A configuration is every job of a sweep with the same `rlpipe.config_hash` (the config minus the
 seed). Its gates:
 
-- seed_stability: at least `min_seed_pass_fraction` of its seeds pass their run gates and the std
-  of their mean test Sharpe is at most `max_seed_sharpe_std`; a single seed can only say "retest";
+- seed_stability: at least `min_seed_pass_fraction` of its seeds pass their run gates (run verdict
+  "pass" or "retest", see `rlpipe.gates.rules.passed_run_gates`) and the std of their mean test
+  Sharpe is at most `max_seed_sharpe_std`; a single seed can only say "retest";
 - deflated_sharpe: the DSR of its pooled test returns, deflated for the number of configurations
   the sweep tried, is at least `min_deflated_sharpe`;
 - pbo: the sweep's probability of backtest overfitting (CSCV over the configurations' test
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rlpipe.gates.rules import PROMOTE, REJECT, RETEST, GateResult, GatesConfig, gate
+from rlpipe.gates.rules import PROMOTE, REJECT, RETEST, GateResult, GatesConfig, gate, passed_run_gates
 from rlpipe.gates.statistics import PBOResult, deflated_sharpe, pbo_cscv, sharpe_per_period
 from rlpipe.types import FloatArray, Metrics
 
@@ -36,16 +37,27 @@ class RunRecord:
     """What the sweep step needs to know about one finished job."""
 
     run_id: str
+    """The job's run id."""
     config_hash: str
+    """Hash of the job's config minus its seed: runs with the same hash are one configuration."""
     seed: int
+    """The job's seed."""
     run_verdict: str
+    """The job's run verdict: PASS, RETEST or REJECT (`rlpipe.gates.rules.run_verdict`)."""
     test: Metrics
+    """The job's test-role aggregates."""
     classification: str
+    """APPROVED, REVIEW or DROP (`rlpipe.gates.rules.classify`)."""
     deployment: str
+    """live, paper, retrain or drop (`rlpipe.gates.rules.deployment`)."""
     returns: FloatArray = field(repr=False)
+    """The agent's per-bar test returns, slices concatenated in order."""
     model_version: str = ""
+    """Registered model version of the job, if any."""
     label: str = ""
+    """Human-readable name of the configuration, as the caller gives it."""
     regimes_missing: str = "none"
+    """Comma-separated regimes the job's test slices miss, or "none"."""
 
 
 @dataclass
@@ -64,7 +76,8 @@ class ConfigDecision:
 
     @property
     def passing(self) -> list[RunRecord]:
-        return [r for r in self.runs if r.run_verdict == RETEST]
+        """The runs that passed their run gates (`passed_run_gates`), in order."""
+        return [r for r in self.runs if passed_run_gates(r.run_verdict)]
 
 
 @dataclass
@@ -79,7 +92,7 @@ class SweepDecision:
 
 
 def _seed_stability(runs: Sequence[RunRecord], cfg: GatesConfig) -> GateResult:
-    frac = float(np.mean([r.run_verdict == RETEST for r in runs]))
+    frac = float(np.mean([passed_run_gates(r.run_verdict) for r in runs]))
     sharpes = np.array([r.test.get("sharpe_mean", math.nan) for r in runs], dtype=float)
     spread = float(np.std(sharpes, ddof=1)) if len(runs) > 1 else math.nan
     rule = (
@@ -134,7 +147,7 @@ def evaluate_sweep(records: Sequence[RunRecord], cfg: GatesConfig) -> SweepDecis
             ),
             pbo_gate,
         ]
-        passing = [r for r in runs if r.run_verdict == RETEST]
+        passing = [r for r in runs if passed_run_gates(r.run_verdict)]
         candidate = max(passing or runs, key=lambda r: r.test.get("total", -math.inf))
         verdict, reason = _verdict(runs, passing, candidate, gates, cfg)
         totals = [r.test.get("total", math.nan) for r in runs]

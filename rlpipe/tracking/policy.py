@@ -1,89 +1,90 @@
 """The policy as an MLflow pyfunc model: the SB3 zip plus the feature statistics and env layout.
 
 Input: a DataFrame with the raw feature columns (see `rlpipe.data.features.raw_features`) and
-the position-state columns of the env kind; the model normalises features with the statistics
-fitted at training time and returns deterministic actions (0 hold, 1 maker long, 2 maker short).
-Load it with `mlflow.pyfunc.load_model("models:/rlpipe-policy@champion")`.
+the position-state columns of the env kind (`rlpipe.envs.layout`); the model normalises features
+with the statistics fitted at training time and returns deterministic actions (0 hold, 1 maker
+long, 2 maker short). Load it with `mlflow.pyfunc.load_model("models:/rlpipe-policy@champion")`,
+or with `load_policy` from a given store.
 """
 
 from __future__ import annotations
 
 import json
 import platform
+import tempfile
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.artifacts import download_artifacts
 from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, Schema, TensorSpec
 
 from rlpipe.data.features import FeatureStats, normalise
+from rlpipe.envs.layout import position_vars
+from rlpipe.tracking.tracker import LoggedModelRef, RunLog, Tracker
 
-POSITION_COLUMNS = {
-    "baseline": ["long", "short", "unrealised", "hours_in_position", "hours_since_close"],
-    "management": [
-        "long",
-        "short",
-        "size",
-        "unrealised",
-        "avg_open_hours",
-        "last_open_hours",
-        "hours_since_close",
-    ],
-}
+ARTIFACT = "policy"
+"""Name of the logged model of a job run (`runs:/<run id>/policy`)."""
 
 
 class PolicyModel(PythonModel):
     """pyfunc wrapper around an SB3 policy and its feature normalisation."""
 
     def load_context(self, context: Any) -> None:
-        from stable_baselines3.common.base_class import BaseAlgorithm
+        import stable_baselines3 as sb3
 
         meta = json.loads(Path(context.artifacts["meta"]).read_text())
         self.meta = meta
         self.stats = FeatureStats.from_dict(meta["feature_stats"])
-        algo_cls: type[BaseAlgorithm] = _algo_class(meta["algo"])
-        self.model = algo_cls.load(context.artifacts["sb3"], device="cpu")
+        self.model = getattr(sb3, meta["algo"]).load(context.artifacts["sb3"], device="cpu")
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> np.ndarray:
         feats = normalise(model_input[list(self.stats.columns)].to_numpy(float), self.stats)
-        pos = model_input[POSITION_COLUMNS[self.meta["env_kind"]]].to_numpy(np.float32)
+        pos = model_input[list(position_vars(self.meta["env_kind"]))].to_numpy(np.float32)
         obs = np.concatenate([feats, np.clip(pos, -3, 3)], axis=1)
         actions, _ = self.model.predict(obs, deterministic=True)
         return np.asarray(actions, dtype=np.int64)
 
-    def observation_policy(self):
+    def observation_policy(self) -> Callable[[np.ndarray], np.ndarray]:
         """A policy on ready-made observation rows, for the batched backtest."""
         return lambda obs: self.model.predict(obs, deterministic=True)[0]
 
 
-def _algo_class(name: str):
-    import stable_baselines3 as sb3
+@dataclass(frozen=True)
+class ModelRef:
+    """What a model URI points at: registered name and version, and the run that logged it."""
 
-    return getattr(sb3, name)
+    uri: str
+    name: str | None
+    version: str | None
+    run_id: str | None
 
 
-def log_policy(model_zip: Path, meta: dict[str, Any], name: str = "policy") -> str:
-    """Log the policy to the active run; returns the model URI."""
+def log_policy(run: RunLog, model_zip: Path, meta: dict[str, Any]) -> LoggedModelRef:
+    """Save the policy as a pyfunc model and log it as the run's logged model `policy`."""
     meta_path = model_zip.parent / "policy_meta.json"
     meta_path.write_text(json.dumps(meta, indent=2))
     cols: list[ColSpec | TensorSpec] = [ColSpec("double", c) for c in meta["feature_stats"]["columns"]]
-    cols += [ColSpec("double", c) for c in POSITION_COLUMNS[meta["env_kind"]]]
+    cols += [ColSpec("double", c) for c in position_vars(meta["env_kind"])]
     signature = ModelSignature(inputs=Schema(cols), outputs=Schema([ColSpec("long")]))
+    folder = model_zip.parent / ARTIFACT
     with warnings.catch_warnings():  # cloudpickle notice and input-example hint: known, by design
         warnings.simplefilter("ignore")
-        info = mlflow.pyfunc.log_model(
-            name=name,
+        mlflow.pyfunc.save_model(
+            str(folder),
             python_model=PolicyModel(),
             artifacts={"sb3": str(model_zip), "meta": str(meta_path)},
             signature=signature,
             pip_requirements=_requirements(),
         )
-    return str(info.model_uri)
+    return run.log_model_dir(folder, ARTIFACT)
 
 
 def _requirements() -> list[str]:
@@ -93,6 +94,30 @@ def _requirements() -> list[str]:
     return [f"{p}=={version(p)}" for p in pkgs] + [f"# python=={platform.python_version()}"]
 
 
-def load_policy(model_uri: str) -> PolicyModel:
-    """Load a logged or registered policy and return the underlying `PolicyModel`."""
-    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
+def resolve_model(tracker: Tracker, model_uri: str) -> ModelRef:
+    """Name, version and source run of models:/name@alias, models:/name/N or runs:/<id>/policy."""
+    client = tracker.client
+    if model_uri.startswith("models:/"):
+        ref = model_uri.removeprefix("models:/")
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            mv = client.get_model_version_by_alias(name, alias)
+        else:
+            name, _, version = ref.partition("/")
+            mv = client.get_model_version(name, version)
+        return ModelRef(model_uri, name, str(mv.version), mv.run_id)
+    if model_uri.startswith("runs:/"):
+        return ModelRef(model_uri, None, None, model_uri.removeprefix("runs:/").split("/", 1)[0])
+    return ModelRef(model_uri, None, None, None)
+
+
+def load_policy(tracker: Tracker, ref: ModelRef) -> PolicyModel:
+    """Download the policy of `ref` from the tracker's store and load it."""
+    if ref.name and ref.version:
+        source = tracker.client.get_model_version_download_uri(ref.name, ref.version)
+    else:
+        source = ref.uri
+    with tempfile.TemporaryDirectory(prefix="rlpipe-") as tmp:
+        local = download_artifacts(artifact_uri=source, dst_path=tmp, tracking_uri=tracker.uri)
+        model: PolicyModel = mlflow.pyfunc.load_model(local).unwrap_python_model()
+    return model

@@ -1,67 +1,107 @@
-"""Read-side helpers: the runs of a sweep as plain rows (for the CLI table and the notebook)."""
+"""Read side of a store: the runs of a sweep as one typed row, reports and curves. Writes nothing."""
 
 from __future__ import annotations
 
-import math
+import json
 import tempfile
+from pathlib import Path
 from typing import Any
 
-import mlflow
 import pandas as pd
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from rlpipe.tracking import tags as T
+from rlpipe.tracking.rows import JobRow
+from rlpipe.tracking.tracker import Tracker
 
-def job_runs(client: MlflowClient, experiment: str, sweep_id: str) -> list[Run]:
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def job_row(r: Run) -> JobRow:
+    """The typed row of a job run (values parsed once, here)."""
+    t, p, m = r.data.tags, r.data.params, r.data.metrics
+    status = r.info.status
+    return JobRow(
+        run_id=r.info.run_id,
+        run_name=r.info.run_name,
+        status=status,
+        seed=_int(t.get(T.SEED, p.get("seed"))),
+        config_hash=t.get(T.CONFIG_HASH, ""),
+        label=t.get(T.CONFIG_LABEL, t.get(T.CONFIG_HASH, "")),
+        timesteps=_int(p.get("timesteps")),
+        agent=t.get(T.AGENT, ""),
+        env=t.get(T.ENV, ""),
+        reward=t.get(T.REWARD, ""),
+        verdict=t.get(T.VERDICT, "-" if status == "FINISHED" else "failed"),
+        sweep_verdict=t.get(T.SWEEP_VERDICT, ""),
+        classification=t.get(T.CLASSIFICATION, ""),
+        deployment=t.get(T.DEPLOYMENT, ""),
+        regimes_missing=t.get(T.REGIMES_MISSING, "none"),
+        model_version=t.get(T.MODEL_VERSION, ""),
+        error=t.get(T.ERROR, ""),
+        test={
+            k.removeprefix("test/"): v for k, v in m.items() if k.startswith("test/") and k.count("/") == 1
+        },
+    )
+
+
+def job_runs(tracker: Tracker, sweep_id: str) -> list[Run]:
     """The job runs (not the parent) of `sweep_id`, oldest first; [] if the experiment does not exist."""
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:
+    exp_id = tracker.find_experiment_id()
+    if exp_id is None:
         return []
-    return client.search_runs(
-        [exp.experiment_id],
-        filter_string=f"tags.`rlpipe.sweep_id` = '{sweep_id}' and tags.`rlpipe.kind` = 'job'",
+    return tracker.client.search_runs(
+        [exp_id],
+        filter_string=f"tags.`{T.SWEEP_ID}` = '{sweep_id}' and tags.`{T.KIND}` = '{T.JOB}'",
         order_by=["attributes.start_time ASC"],
         max_results=10000,
     )
 
 
-def sweep_runs(uri: str, experiment: str, sweep_id: str) -> list[dict[str, Any]]:
-    """One row per run of `sweep_id`, oldest first: status, seed, verdict, test figures, ids."""
-    found = job_runs(MlflowClient(uri), experiment, sweep_id)
-    rows = []
-    for r in found:
-        t, m = r.data.tags, r.data.metrics
-        rows.append(
-            {
-                "run_id": r.info.run_id,
-                "run_name": r.info.run_name,
-                "status": r.info.status,
-                "seed": t.get("rlpipe.seed", ""),
-                "config_hash": t.get("rlpipe.config_hash", ""),
-                "verdict": t.get("rlpipe.verdict", "-" if r.info.status == "FINISHED" else "failed"),
-                "test_total": m.get("test/total", math.nan),
-                "test_max_drawdown": m.get("test/max_drawdown", math.nan),
-                "consistency": m.get("test/consistency", math.nan),
-                "model_version": t.get("rlpipe.model_version", ""),
-                "error": t.get("rlpipe.error", ""),
-                "classification": t.get("rlpipe.classification", ""),
-                "deployment": t.get("rlpipe.deployment", ""),
-                "regimes_missing": t.get("rlpipe.regimes_missing", "none"),
-                "sweep_verdict": t.get("rlpipe.sweep_verdict", ""),
-                "test": {
-                    k.removeprefix("test/"): v
-                    for k, v in m.items()
-                    if k.startswith("test/") and k.count("/") == 1
-                },
-            }
-        )
-    return rows
+def job_rows(tracker: Tracker, sweep_id: str) -> list[JobRow]:
+    """One typed row per job run of `sweep_id`, oldest first."""
+    return [job_row(r) for r in job_runs(tracker, sweep_id)]
 
 
-def equity_curves(run_id: str, uri: str | None = None) -> pd.DataFrame:
+def latest_sweep_id(tracker: Tracker) -> str | None:
+    """The sweep id of the newest sweep parent run, or None when there is none."""
+    exp_id = tracker.find_experiment_id()
+    if exp_id is None:
+        return None
+    found = tracker.client.search_runs(
+        [exp_id],
+        filter_string=f"tags.`{T.KIND}` = '{T.SWEEP}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return found[0].data.tags.get(T.SWEEP_ID) if found else None
+
+
+def load_json(client: MlflowClient, run_id: str, path: str) -> dict[str, Any]:
+    """A JSON artifact of a run."""
+    with tempfile.TemporaryDirectory(prefix="rlpipe-") as tmp:
+        local = client.download_artifacts(run_id, path, tmp)
+        data: dict[str, Any] = json.loads(Path(local).read_text())
+    return data
+
+
+def sweep_report(tracker: Tracker, sweep_id: str) -> dict[str, Any] | None:
+    """The parent's sweep/report.json, or None before the sweep step has written it."""
+    parent = tracker.parent_run(sweep_id)
+    if parent is None or not any(
+        f.path == "sweep/report.json" for f in tracker.client.list_artifacts(parent, "sweep")
+    ):
+        return None
+    return load_json(tracker.client, parent, "sweep/report.json")
+
+
+def equity_curves(client: MlflowClient, run_id: str) -> pd.DataFrame:
     """The run's equity curves (slice, role, regime, policy, bar, equity) from `curves/equity.parquet`."""
     with tempfile.TemporaryDirectory(prefix="rlpipe-") as tmp:
-        path = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path="curves/equity.parquet", dst_path=tmp, tracking_uri=uri
-        )
-        return pd.read_parquet(path)
+        return pd.read_parquet(client.download_artifacts(run_id, "curves/equity.parquet", tmp))

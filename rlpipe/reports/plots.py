@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 
 from rlpipe.evaluation.backtest import AGENT, SliceResult
 from rlpipe.evaluation.metrics import drawdown_curve
+from rlpipe.tracking.rows import JobRow
 
 COLORS = {AGENT: "C0", "buy_and_hold": "C1", "flat": "C7", "random": "C2"}
 
@@ -59,50 +60,36 @@ def slice_plots(results: Sequence[SliceResult], outdir: Path) -> list[Path]:
     return paths
 
 
-def sweep_plot(rows: Sequence[dict], verdicts: dict[str, str], champion_run: str | None, path: Path) -> Path:
+def sweep_plot(
+    rows: Sequence[JobRow], verdicts: dict[str, str], champion_run: str | None, path: Path
+) -> Path:
     """Test total vs worst test drawdown for every run of a sweep, coloured by the sweep verdict."""
     colors = {"promote": "C2", "retest": "C1", "reject": "C3"}
     fig, ax = plt.subplots(figsize=(8, 5))
+
+    def xy(r: JobRow) -> tuple[float, float]:
+        return 100 * r.test_metric("max_drawdown"), 100 * r.test_metric("total")
+
     try:
         for verdict, color in colors.items():
-            pts = [r for r in rows if verdicts.get(r["run_id"]) == verdict]
+            pts = [xy(r) for r in rows if verdicts.get(r.run_id) == verdict]
             ax.scatter(
-                [100 * r["test_max_drawdown"] for r in pts],
-                [100 * r["test_total"] for r in pts],
-                c=color,
-                label=f"{verdict} ({len(pts)})",
-                alpha=0.8,
+                [p[0] for p in pts], [p[1] for p in pts], c=color, label=f"{verdict} ({len(pts)})", alpha=0.8
             )
-        champ = [r for r in rows if r["run_id"] == champion_run]
-        if champ:
-            ax.scatter(
-                [100 * champ[0]["test_max_drawdown"]],
-                [100 * champ[0]["test_total"]],
-                s=250,
-                facecolors="none",
-                edgecolors="k",
-                label="champion",
-            )
-        several = len({r["config_hash"] for r in rows}) > 1
         for r in rows:
-            if r["run_id"] in verdicts:
-                label = f"{r['config_hash'][:6]} s{r['seed']}" if several else f"seed {r['seed']}"
-                ax.annotate(
-                    label,
-                    (100 * r["test_max_drawdown"], 100 * r["test_total"]),
-                    fontsize=7,
-                    xytext=(4, 4),
-                    textcoords="offset points",
-                )
+            if r.run_id == champion_run:
+                ax.scatter(*xy(r), s=250, facecolors="none", edgecolors="k", label="champion")
+        several = len({r.config_hash for r in rows}) > 1
+        for r in rows:
+            if r.run_id in verdicts:
+                label = f"{r.config_hash[:6]} s{r.seed}" if several else f"seed {r.seed}"
+                ax.annotate(label, xy(r), fontsize=7, xytext=(4, 4), textcoords="offset points")
         ax.margins(0.15)
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_xlabel("worst test-slice max drawdown %")
         ax.set_ylabel("test total after fees %")
-        ax.set_title(
-            "sweep: runs by configuration verdict (labels: configuration hash, seed)"
-            if several
-            else "sweep: runs by configuration verdict"
-        )
+        title = "sweep: runs by configuration verdict"
+        ax.set_title(f"{title} (labels: configuration hash, seed)" if several else title)
         ax.legend(fontsize=8)
         fig.savefig(path, dpi=80)
     finally:

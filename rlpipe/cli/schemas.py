@@ -9,11 +9,9 @@ in an override or a wrong type fails at start-up with Hydra's message naming the
 from __future__ import annotations
 
 import dataclasses
-import os
 import types
 import typing
 from dataclasses import field, make_dataclass
-from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -24,6 +22,7 @@ from rlpipe.data.sources import DataSpec
 from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim import SimConfig
 from rlpipe.gates.rules import GatesConfig
+from rlpipe.project import project_root
 from rlpipe.tracking.config import TrackingConfig
 
 GROUPS: dict[str, type] = {
@@ -87,18 +86,6 @@ def _evaluate_schema() -> type:
     ]
     fields += [("model", str, field(default=MISSING)), ("seed", int, field(default=MISSING))]
     return make_dataclass("EvaluateSchema", fields)
-
-
-def project_root() -> str:
-    """$RLPIPE_ROOT, else the nearest folder upwards from the cwd holding rlpipe's pyproject."""
-    if os.environ.get("RLPIPE_ROOT"):
-        return str(Path(os.environ["RLPIPE_ROOT"]).resolve())
-    here = Path.cwd().resolve()
-    for d in (here, *here.parents):
-        pp = d / "pyproject.toml"
-        if pp.is_file() and 'name = "rlpipe"' in pp.read_text():
-            return str(d)
-    return str(here)
 
 
 def register_configs() -> None:

@@ -7,24 +7,16 @@ where agents still end positive by riding trending slices and must not be promot
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import ROOT
+from tests.conftest import cli
 
 SEEDS = "seed=1,6,11"
-
-
-def cli(module: str, *overrides: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "RLPIPE_ROOT": str(ROOT)}
-    cmd = [sys.executable, "-m", module, *overrides]
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
 
 
 def sweep(tmp: Path, *overrides: str) -> tuple[subprocess.CompletedProcess, str, str]:

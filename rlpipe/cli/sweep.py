@@ -1,0 +1,31 @@
+"""The end of a sweep, shared by the multirun callback and `python -m rlpipe.promote`."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from rlpipe.cli.compose import group
+from rlpipe.cli.table import print_table
+from rlpipe.jobs.sweep_job import SweepOutcome, run_sweep_step
+
+log = logging.getLogger("rlpipe.sweep")
+
+
+def sweep_id_for(sweep_dir: str) -> str:
+    """A readable, unique id of a multirun: its folder name plus a hash of its full path."""
+    path = str(Path(sweep_dir).resolve())
+    return f"{Path(path).name}-{hashlib.sha1(path.encode()).hexdigest()[:6]}"
+
+
+def finish_sweep(cfg: DictConfig, sweep_id: str) -> SweepOutcome:
+    """Run the sweep step for `sweep_id`, print the table of its runs and name the champion."""
+    tracking = group(cfg.tracking)
+    outcome = run_sweep_step(tracking, group(cfg.gates), sweep_id)
+    print_table(sweep_id, outcome.rows, tracking.uri)
+    champ = outcome.decision.champion
+    log.info("champion: %s", f"v{champ.model_version} (run {champ.run_id})" if champ else "none promoted")
+    return outcome

@@ -1,0 +1,67 @@
+"""Data -> slices -> features -> market, once per job (training, re-evaluation and the benchmarks)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+import pandas as pd
+
+from rlpipe.data.features import FeatureStats, fit_stats, normalise, raw_features
+from rlpipe.data.slices import Slice, SliceSpec, Window, resolve, role_mask
+from rlpipe.data.sources import DataSpec, data_digest
+from rlpipe.envs.market import Market, make_market
+from rlpipe.types import ROLES
+
+Guard = Callable[[str, list[Slice]], None]
+"""Called with the data digest and the slices before they are resolved; raises to refuse them."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A validated market frame, its slices resolved to bars, and the normalised market the envs step."""
+
+    df: pd.DataFrame
+    digest: str
+    slices: list[Slice]
+    windows: list[Window]
+    stats: FeatureStats
+    market: Market
+
+    def windows_of(self, role: str) -> list[Window]:
+        return [w for w in self.windows if w.slice.role == role]
+
+    @property
+    def train_ranges(self) -> list[tuple[int, int]]:
+        """Bar ranges [lo, hi) of the training windows (where episodes are drawn)."""
+        return [(w.lo, w.hi) for w in self.windows_of("train")]
+
+
+def prepare(
+    data: DataSpec,
+    slice_spec: SliceSpec,
+    stats: FeatureStats | None = None,
+    roles: Collection[str] = ROLES,
+    guard: Guard | None = None,
+) -> Prepared:
+    """Load and validate the data, build and check the slices, normalise the features.
+
+    Args:
+        data: the market data source.
+        slice_spec: the declared or generated slices.
+        stats: feature statistics to normalise with (a trained policy's); None fits them on the
+            training windows.
+        roles: the slice roles to keep (re-evaluation drops the training role).
+        guard: a last check of the slices against the data (e.g. leakage into a model's training).
+    """
+    df = data.load()
+    digest = data_digest(df)
+    slices = [s for s in slice_spec.build(df.index, df["close"].to_numpy(float)) if s.role in roles]
+    if guard is not None:
+        guard(digest, slices)
+    windows = resolve(slices, df.index)
+    raw = raw_features(df)
+    if stats is None:
+        stats = fit_stats(raw, role_mask(windows, len(df), "train"))
+    market = make_market(df, normalise(raw, stats), data.spread_bps)
+    return Prepared(df, digest, slices, windows, stats, market)

@@ -1,0 +1,52 @@
+"""Record an assessment on a run: metrics, the run report, equity curves, plots and verdict tags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+from rlpipe.evaluation.assessment import Assessment
+from rlpipe.evaluation.backtest import AGENT, curves_frame
+from rlpipe.reports.plots import slice_plots
+from rlpipe.reports.run_report import ModelCard, RunReportInput, build_report
+from rlpipe.tracking import tags as T
+from rlpipe.tracking.tracker import RunLog
+
+
+def assessment_metrics(a: Assessment) -> dict[str, float]:
+    """Metrics `<role>/<slice>/<metric>`, `<role>/<slice>/baseline_<policy>_total`, `<role>/<aggregate>`
+    and `gate/<name>`."""
+    metrics = {
+        f"{r.role}/{r.slice}/{k}": v for r in a.results if r.policy == AGENT for k, v in r.metrics.items()
+    }
+    metrics.update(
+        {
+            f"{r.role}/{r.slice}/baseline_{r.policy}_total": r.metrics["total"]
+            for r in a.results
+            if r.policy != AGENT
+        }
+    )
+    metrics.update({f"{role}/{k}": v for role, agg in a.aggregates.items() for k, v in agg.items()})
+    metrics.update({f"gate/{g.name}": float(g.passed) for g in a.gates})
+    return metrics
+
+
+def record_assessment(run: RunLog, a: Assessment, model: ModelCard, step: int) -> None:
+    """Log an assessment's metrics (at `step`), report, curves, plots and verdict tags to `run`."""
+    run.log_metrics(assessment_metrics(a), step=step)
+    report = RunReportInput(model, a.results, a.aggregates, a.gates, a.verdict, a.reason, a.decisions)
+    md, js = build_report(report)
+    run.log_text(md, "report/report.md")
+    run.log_dict(js, "report/report.json")
+    run.log_table(curves_frame(a.results), "curves/equity.parquet")
+    with TemporaryDirectory(prefix="rlpipe-") as tmp:
+        run.log_files(slice_plots(a.results, Path(tmp) / "plots"), "plots")
+    run.set_tags(
+        {
+            T.VERDICT: a.verdict,
+            T.VERDICT_REASON: a.reason,
+            T.CLASSIFICATION: a.decisions["classification"],
+            T.DEPLOYMENT: a.decisions["deployment"],
+            T.REGIMES_MISSING: a.decisions["regimes_missing"],
+        }
+    )

@@ -1,0 +1,48 @@
+"""What every job records about itself: its config as plain values, and the hash that groups seeds."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rlpipe.types import JsonDict
+
+UNHASHED = ("seed", "tracking", "progress_bar")
+"""Config keys that do not make a different configuration: the seed, where it is recorded, display."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where a job runs: its sweep, the overrides it was given, the project checkout (for the git sha)."""
+
+    sweep_id: str | None = None
+    overrides: tuple[str, ...] = ()
+    root: Path = field(default_factory=Path.cwd)
+
+
+def as_config(job: Any) -> JsonDict:
+    """A job dataclass as the config it stands for: groups as {_target_: <class>, field: value, ...}.
+
+    This is the record of the job (params, config.yaml, config hash); it is derived from the
+    typed job, so what is recorded is what ran.
+    """
+    return {f.name: _node(getattr(job, f.name)) for f in dataclasses.fields(job)}
+
+
+def _node(value: Any) -> Any:
+    if hasattr(value, "as_config"):
+        return value.as_config()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        cls = type(value)
+        return {"_target_": f"{cls.__module__}.{cls.__qualname__}", **dataclasses.asdict(value)}
+    return value
+
+
+def config_hash(config: JsonDict) -> str:
+    """Hash of the config minus the seed and where it is recorded: equal for all seeds of a config."""
+    kept = {k: v for k, v in config.items() if k not in UNHASHED}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:12]

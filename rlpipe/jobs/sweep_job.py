@@ -1,0 +1,135 @@
+"""The sweep-level step: after a multirun, or by hand with `python -m rlpipe.promote sweep_id=...`.
+
+Reads the sweep's job runs from the store, applies the sweep gates (`rlpipe.gates.sweep`) to the
+finished ones, moves the registry, tags every run with its configuration's verdict, and writes
+the sweep report (markdown, JSON, comparison plot) to the sweep's parent run. Running it twice
+changes nothing the second time: registry moves compare the desired state with the current one,
+and the report is rebuilt from recorded state only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import numpy as np
+
+from rlpipe.gates.rules import GatesConfig
+from rlpipe.gates.sweep import RunRecord, SweepDecision, evaluate_sweep
+from rlpipe.reports.plots import sweep_plot
+from rlpipe.reports.sweep_report import sweep_report
+from rlpipe.tracking import queries
+from rlpipe.tracking import tags as T
+from rlpipe.tracking.config import TrackingConfig
+from rlpipe.tracking.registry import Registry
+from rlpipe.tracking.rows import JobRow
+from rlpipe.tracking.tracker import Tracker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """The sweep's runs as recorded and what the sweep step decided about them."""
+
+    sweep_id: str
+    rows: list[JobRow]
+    """The sweep's job runs, with the sweep verdict this step gave them."""
+    decision: SweepDecision
+
+    @property
+    def failed(self) -> list[JobRow]:
+        return [r for r in self.rows if not r.finished]
+
+
+def start_sweep(tracking: TrackingConfig, sweep_id: str) -> str:
+    """Create the experiment and the sweep's parent run once, before the jobs fan out; returns its id."""
+    return Tracker(tracking.uri, tracking.experiment).ensure_parent_run(sweep_id)
+
+
+def run_sweep_step(tracking: TrackingConfig, gates: GatesConfig, sweep_id: str) -> SweepOutcome:
+    """Judge sweep `sweep_id`, move the registry, and report to its parent run."""
+    tracker = Tracker(tracking.uri, tracking.experiment)
+    registry = Registry(tracker.client, tracking.registered_model)
+    parent = tracker.ensure_parent_run(sweep_id)
+    rows = queries.job_rows(tracker, sweep_id)
+    records = [_record(tracker, r) for r in rows if r.finished]
+    decision = evaluate_sweep(records, gates) if records else SweepDecision([], None, [], None, 0)
+    champion = decision.champion.model_version if decision.champion else None
+    registry.apply_sweep(
+        sweep_id, champion, [r.model_version for r in decision.challengers], _why(sweep_id, decision)
+    )
+
+    verdicts = {r.run_id: c.verdict for c in decision.configs for r in c.runs}
+    for run_id, verdict in verdicts.items():
+        tracker.handle(run_id).set_tags({T.SWEEP_VERDICT: verdict})
+    versions = [r.model_version for c in decision.configs for r in c.runs if r.model_version]
+    md, data = sweep_report(sweep_id, rows, decision, registry.history(versions))
+    out = tracker.handle(parent)
+    out.log_text(md, "sweep/report.md")
+    out.log_dict(data, "sweep/report.json")
+    with TemporaryDirectory(prefix="rlpipe-") as tmp:
+        champion_run = decision.champion.run_id if decision.champion else None
+        out.log_files([sweep_plot(rows, verdicts, champion_run, Path(tmp) / "comparison.png")], "sweep")
+    out.log_metrics(_parent_metrics(rows, decision))
+    promoted = sum(c.verdict == "promote" for c in decision.configs)
+    out.set_tags({T.CHAMPION_VERSION: champion or "none", T.PROMOTED_CONFIGS: str(promoted)})
+    tracker.finish(parent)
+    log.info(
+        "sweep %s: %d run(s), %d configuration(s), champion %s",
+        sweep_id, len(rows), len(decision.configs), f"v{champion}" if champion else "none",
+    )  # fmt: skip
+    judged = [dataclasses.replace(r, sweep_verdict=verdicts.get(r.run_id, r.sweep_verdict)) for r in rows]
+    return SweepOutcome(sweep_id, judged, decision)
+
+
+def _why(sweep_id: str, decision: SweepDecision) -> dict[str, str]:
+    """Per model version: why the sweep step moves it (its configuration's verdict and reason)."""
+    why = {
+        r.model_version: f"sweep {sweep_id}: {c.verdict} ({c.reason})"
+        for c in decision.configs
+        for r in c.runs
+    }
+    if decision.champion:
+        best = next(c for c in decision.configs if c.candidate is decision.champion)
+        why[decision.champion.model_version] = (
+            f"sweep {sweep_id}: champion (configuration {best.label}, {best.reason})"
+        )
+    return why
+
+
+def _record(tracker: Tracker, row: JobRow) -> RunRecord:
+    """What the sweep gates need of a finished run: its recorded verdicts and its test returns."""
+    curves = queries.equity_curves(tracker.client, row.run_id)
+    test = curves[(curves["role"] == "test") & (curves["policy"] == "agent")]
+    returns = [
+        np.diff(g["equity"].to_numpy()) / g["equity"].to_numpy()[:-1]
+        for _, g in test.groupby("slice", sort=False)
+    ]
+    return RunRecord(
+        run_id=row.run_id,
+        config_hash=row.config_hash,
+        seed=row.seed if row.seed is not None else -1,
+        run_verdict=row.verdict,
+        test=row.test,
+        classification=row.classification,
+        deployment=row.deployment,
+        returns=np.concatenate(returns) if returns else np.array([]),
+        model_version=row.model_version,
+        label=row.label,
+        regimes_missing=row.regimes_missing,
+    )
+
+
+def _parent_metrics(rows: list[JobRow], d: SweepDecision) -> dict[str, float]:
+    return {
+        "sweep/runs": float(len(rows)),
+        "sweep/failed_runs": float(sum(not r.finished for r in rows)),
+        "sweep/configurations": float(len(d.configs)),
+        "sweep/promoted_configurations": float(sum(c.verdict == "promote" for c in d.configs)),
+        "sweep/pbo": d.pbo.pbo if d.pbo else math.nan,
+    }

@@ -1,0 +1,37 @@
+"""Where the project checkout is, and which commit of it a run used."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+
+def project_root() -> str:
+    """$RLPIPE_ROOT, else the nearest folder upwards from the cwd holding rlpipe's pyproject."""
+    if os.environ.get("RLPIPE_ROOT"):
+        return str(Path(os.environ["RLPIPE_ROOT"]).resolve())
+    here = Path.cwd().resolve()
+    for d in (here, *here.parents):
+        pp = d / "pyproject.toml"
+        if pp.is_file() and 'name = "rlpipe"' in pp.read_text():
+            return str(d)
+    return str(here)
+
+
+def git_sha(root: Path) -> str:
+    """HEAD of the project checkout, with '-dirty' when it has uncommitted changes."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"

@@ -1,0 +1,1 @@
+"""Run and sweep reports (markdown + JSON), plots and number formatting. No hydra, no mlflow."""

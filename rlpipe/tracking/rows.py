@@ -1,0 +1,44 @@
+"""The row type of a recorded job run, shared by the read side, the reports and the CLI table.
+
+Pure: no mlflow import, so reports can take rows without depending on the store.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """One job run of a sweep, as recorded: identity, verdicts and test aggregates."""
+
+    run_id: str
+    run_name: str
+    status: str
+    seed: int | None
+    config_hash: str
+    label: str
+    """The configuration's readable name (agent-env-reward-timesteps)."""
+    timesteps: int | None
+    agent: str
+    env: str
+    reward: str
+    verdict: str
+    """Run verdict (pass, retest, reject), 'failed' for a crashed run, '-' before it was judged."""
+    sweep_verdict: str
+    classification: str
+    deployment: str
+    regimes_missing: str
+    model_version: str
+    error: str
+    test: dict[str, float] = field(default_factory=dict)
+    """The `test/<aggregate>` metrics without the prefix (total, max_drawdown, consistency, ...)."""
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "FINISHED"
+
+    def test_metric(self, key: str) -> float:
+        """A test aggregate, NaN when it was not recorded."""
+        return self.test.get(key, math.nan)

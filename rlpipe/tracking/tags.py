@@ -1,0 +1,44 @@
+"""Every `rlpipe.*` tag key in one place (runs and model versions). Plain strings, no mlflow import.
+
+Run tags: who the run is (kind, sweep, configuration, seed), what it decided (verdicts), and what
+reproduces it (git sha, data digest). Model-version tags: the verdicts, the transitions history,
+the previous champion for rollback and the last evaluation run.
+"""
+
+from __future__ import annotations
+
+KIND = "rlpipe.kind"
+"""job (one training job), sweep (a sweep's parent run) or evaluation (a re-evaluation)."""
+SWEEP_ID = "rlpipe.sweep_id"
+CONFIG_HASH = "rlpipe.config_hash"
+CONFIG_LABEL = "rlpipe.config_label"
+"""Readable name of the configuration (agent-env-reward-timesteps), the same for every seed."""
+SEED = "rlpipe.seed"
+AGENT = "rlpipe.agent"
+ENV = "rlpipe.env"
+REWARD = "rlpipe.reward"
+GIT_SHA = "rlpipe.git_sha"
+DATA_DIGEST = "rlpipe.data_digest"
+VERDICT = "rlpipe.verdict"
+VERDICT_REASON = "rlpipe.verdict_reason"
+SWEEP_VERDICT = "rlpipe.sweep_verdict"
+CLASSIFICATION = "rlpipe.classification"
+DEPLOYMENT = "rlpipe.deployment"
+REGIMES_MISSING = "rlpipe.regimes_missing"
+MODEL_VERSION = "rlpipe.model_version"
+ERROR = "rlpipe.error"
+MODEL_URI = "rlpipe.model_uri"
+MODEL_NAME = "rlpipe.model_name"
+SOURCE_RUN_ID = "rlpipe.source_run_id"
+CHAMPION_VERSION = "rlpipe.champion_version"
+PROMOTED_CONFIGS = "rlpipe.promoted_configs"
+# model-version tags
+TRANSITION_PREFIX = "rlpipe.transition."
+STAGE_REASON = "rlpipe.stage_reason"
+PREVIOUS_CHAMPION = "rlpipe.previous_champion"
+LAST_EVALUATION_RUN = "rlpipe.last_evaluation_run"
+
+JOB, SWEEP, EVALUATION = "job", "sweep", "evaluation"
+"""Values of KIND."""
+SINGLE = "single"
+"""SWEEP_ID of a job run outside a multirun."""

@@ -1,0 +1,208 @@
+"""A tracker bound to one store: runs, params, metrics and artifacts, never MLflow's global state.
+
+`Tracker(uri, experiment)` owns an `MlflowClient` for that URI (tracking and registry), so two
+trackers in one process can talk to two stores, and a job behaves the same under any launcher.
+A job run is opened with `tracker.run(...)`, a context manager that yields a `RunLog` (the
+run's write handle); a crash marks the run FAILED with its traceback as an artifact.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import traceback
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from mlflow.tracking.context.registry import resolve_tags
+
+from rlpipe.tracking import tags as T
+
+log = logging.getLogger(__name__)
+MAX_PARAM_LEN = 6000
+"""MLflow's limit on a param value's length; longer values are cut."""
+
+# MLflow's own chatter (alembic migrations, env inference) is noise for a user of rlpipe.
+for _name in ("mlflow", "alembic", "urllib3", "git"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)  # the cloudpickle notice, on every log
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mapping -> {"a.b.c": value}; lists become their JSON text."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = json.dumps(v) if isinstance(v, list | tuple) else v
+    return out
+
+
+def artifact_root(uri: str) -> str | None:
+    """Artifacts of a local sqlite store live beside the database, in `artifacts/`."""
+    if uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///"))
+        return (db.parent / "artifacts").resolve().as_uri()
+    return None
+
+
+@dataclass(frozen=True)
+class LoggedModelRef:
+    """A model logged from a run: its id and where its files are stored."""
+
+    model_id: str
+    artifact_location: str
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.model_id}"
+
+
+@dataclass(frozen=True)
+class RunLog:
+    """The write handle of one run: everything is logged to `run_id` through `client`."""
+
+    client: MlflowClient
+    run_id: str
+    experiment_id: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """The tags the run was opened with (its identity: sweep, configuration, seed...)."""
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log flattened params in batches (values cut to MLflow's length limit)."""
+        items = [Param(k, str(v)[:MAX_PARAM_LEN]) for k, v in flatten(params).items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[i : i + 100])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+        """Log a flat dict of metrics at one step."""
+        self.log_metric_series([(k, float(v), step) for k, v in metrics.items()])
+
+    def log_metric_series(self, points: list[tuple[str, float, int]]) -> None:
+        """Log (key, value, step) points in batches of 1000."""
+        ms = [Metric(k, v, 0, s) for k, v, s in points]
+        for i in range(0, len(ms), 1000):
+            self.client.log_batch(self.run_id, metrics=ms[i : i + 1000])
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_text(self, text: str, path: str) -> None:
+        self.client.log_text(self.run_id, text, path)
+
+    def log_dict(self, data: Mapping[str, Any], path: str) -> None:
+        self.client.log_dict(self.run_id, dict(data), path)
+
+    def log_table(self, frame: pd.DataFrame, path: str) -> None:
+        """Log a DataFrame as a Parquet artifact at `path` (e.g. curves/equity.parquet)."""
+        with tempfile.TemporaryDirectory(prefix="rlpipe-") as tmp:
+            file = Path(tmp) / Path(path).name
+            frame.to_parquet(file, index=False)
+            self.client.log_artifact(self.run_id, str(file), str(Path(path).parent))
+
+    def log_files(self, paths: list[Path], artifact_dir: str) -> None:
+        for p in paths:
+            self.client.log_artifact(self.run_id, str(p), artifact_dir)
+
+    def log_model_dir(self, local_dir: Path, name: str) -> LoggedModelRef:
+        """Log a saved MLflow model folder as a logged model of this run."""
+        model = self.client.create_logged_model(self.experiment_id, name=name, source_run_id=self.run_id)
+        self.client.log_model_artifacts(model.model_id, str(local_dir))
+        self.client.finalize_logged_model(model.model_id, "READY")
+        return LoggedModelRef(model.model_id, model.artifact_location)
+
+
+class Tracker:
+    """Runs of one experiment in one store (tracking URI), with that store's model registry."""
+
+    def __init__(self, uri: str, experiment: str) -> None:
+        self.uri = uri
+        self.experiment = experiment
+        self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        self._experiment_id: str | None = None
+
+    def experiment_id(self) -> str:
+        """The experiment's id, creating the experiment (and a local store's folder) once."""
+        if self._experiment_id is None:
+            if self.uri.startswith("sqlite:///"):
+                Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            self._experiment_id = self._find_or_create()
+        return self._experiment_id
+
+    def find_experiment_id(self) -> str | None:
+        """The experiment's id, or None when it does not exist (creates nothing)."""
+        exp = self.client.get_experiment_by_name(self.experiment)
+        return str(exp.experiment_id) if exp is not None else None
+
+    def _find_or_create(self) -> str:
+        found = self.find_experiment_id()
+        if found is not None:
+            return found
+        try:
+            return str(
+                self.client.create_experiment(self.experiment, artifact_location=artifact_root(self.uri))
+            )
+        except MlflowException:  # created meanwhile by a parallel job
+            found = self.find_experiment_id()
+            if found is None:
+                raise
+            return found
+
+    @contextmanager
+    def run(self, name: str, tags: Mapping[str, str]) -> Iterator[RunLog]:
+        """Open a run; on an exception mark it FAILED, log the traceback as an artifact, re-raise."""
+        exp_id = self.experiment_id()
+        created = self.client.create_run(exp_id, run_name=name, tags=resolve_tags(dict(tags)))
+        run = RunLog(self.client, created.info.run_id, exp_id, dict(tags))
+        try:
+            yield run
+        except BaseException as exc:
+            try:
+                run.log_text("".join(traceback.format_exception(exc)), "error/traceback.txt")
+                run.set_tags({T.ERROR: f"{type(exc).__name__}: {exc}"[:5000]})
+            finally:
+                self.client.set_terminated(run.run_id, "FAILED")
+            raise
+        else:
+            self.client.set_terminated(run.run_id, "FINISHED")
+
+    def parent_run(self, sweep_id: str) -> str | None:
+        """The parent run of a sweep, if one was created."""
+        exp_id = self.find_experiment_id()
+        if exp_id is None:
+            return None
+        found = self.client.search_runs(
+            [exp_id],
+            filter_string=f"tags.`{T.SWEEP_ID}` = '{sweep_id}' and tags.`{T.KIND}` = '{T.SWEEP}'",
+            max_results=1,
+        )
+        return found[0].info.run_id if found else None
+
+    def ensure_parent_run(self, sweep_id: str) -> str:
+        """The sweep's parent run, created (RUNNING) if it does not exist yet."""
+        existing = self.parent_run(sweep_id)
+        if existing:
+            return existing
+        tags = resolve_tags({T.SWEEP_ID: sweep_id, T.KIND: T.SWEEP})
+        run = self.client.create_run(self.experiment_id(), run_name=f"sweep-{sweep_id}", tags=tags)
+        return str(run.info.run_id)
+
+    def handle(self, run_id: str) -> RunLog:
+        """The write handle of an existing run (for example a sweep's parent run)."""
+        return RunLog(self.client, run_id, self.experiment_id())
+
+    def finish(self, run_id: str) -> None:
+        """Mark a run FINISHED."""
+        self.client.set_terminated(run_id, "FINISHED")

@@ -1,0 +1,47 @@
+"""Composition: a Hydra config becomes the typed job it describes, or a clear error before anything runs."""
+
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from rlpipe.agents.factory import AgentSpec
+from rlpipe.cli.compose import agent_spec, check_required, evaluate_job, train_job
+from rlpipe.data.sources import DataSpec
+from rlpipe.envs.sim import SimConfig
+from rlpipe.errors import ConfigError
+from rlpipe.tracking.config import TrackingConfig
+from tests.conftest import CONF
+
+
+def test_train_config_becomes_a_typed_job(compose_cfg, tracking_uri):
+    job = train_job(compose_cfg("seed=9", "env=baseline", "agent=dqn"))
+    assert (job.seed, job.timesteps, job.device, job.progress_bar) == (9, 512, "auto", False)
+    assert isinstance(job.data, DataSpec) and isinstance(job.env, SimConfig) and job.env.kind == "baseline"
+    assert isinstance(job.agent, AgentSpec) and job.agent.target == "stable_baselines3.DQN"
+    assert job.agent.kwargs["buffer_size"] == 100000 and "_target_" not in job.agent.kwargs
+    assert job.tracking == TrackingConfig(tracking_uri, "rlpipe", "rlpipe-policy")
+    assert job.run_name == "dqn-baseline-pnl_fees-t512-s9"
+
+
+def test_evaluate_config_becomes_a_typed_job():
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("evaluate", overrides=["model=models:/m/3", "seed=4", "tracking.uri=sqlite:///x.db"])
+    job = evaluate_job(cfg)
+    assert (job.model, job.seed, job.slices.kind) == ("models:/m/3", 4, "walk_forward")
+    assert job.tracking.uri == "sqlite:///x.db"
+
+
+def test_missing_required_value_is_reported():
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=["data=csv"])
+    with pytest.raises(ConfigError, match=r"required value\(s\) not set: data\.path; pass them as key=value"):
+        check_required(cfg)
+    with pytest.raises(ConfigError, match=r"data\.path"):
+        train_job(cfg)
+
+
+def test_agent_without_target_is_refused(compose_cfg):
+    cfg = compose_cfg("~agent._target_")
+    with pytest.raises(ConfigError, match=r"agent\._target_ is missing"):
+        agent_spec(cfg.agent)

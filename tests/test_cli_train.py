@@ -1,0 +1,142 @@
+"""`python -m rlpipe.train -m ...` through the real CLI: runs, params, metrics, tags, artifacts, registry."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pytest
+from hydra.utils import instantiate
+from mlflow.tracking import MlflowClient
+
+from rlpipe.data.features import raw_features
+from rlpipe.envs.layout import position_vars
+from tests.conftest import ROOT, Sweep, cli
+
+
+def runs_of(uri: str) -> list:
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("rlpipe")
+    return client.search_runs(
+        [exp.experiment_id], filter_string="tags.`rlpipe.kind` = 'job'", order_by=["attributes.start_time ASC"]
+    )
+
+
+def test_smoke_sweep_leaves_four_finished_runs_and_a_table_of_them(smoke_sweep: Sweep):
+    found = runs_of(smoke_sweep.uri)
+    assert [r.info.status for r in found] == ["FINISHED"] * 4
+    assert sorted((r.data.params["seed"], r.data.params["reward.kind"]) for r in found) == [
+        ("1", "pnl"), ("1", "pnl_fees"), ("2", "pnl"), ("2", "pnl_fees"),
+    ]  # fmt: skip
+    out = smoke_sweep.proc.stdout
+    assert "run verdict" in out and "sweep verdict" in out
+    for r in found:  # one line per run, with its verdict and run id
+        line = next(x for x in out.splitlines() if r.info.run_id in x and "│" in x)
+        assert r.data.tags["rlpipe.verdict"] in line and r.data.tags["rlpipe.sweep_verdict"] in line
+
+
+def test_runs_carry_params_tags_and_metrics(smoke_sweep: Sweep):
+    found = runs_of(smoke_sweep.uri)
+    for r in found:
+        p, t, m = r.data.params, r.data.tags, r.data.metrics
+        assert p["timesteps"] == "512" and p["env.kind"] == "management" and p["device_resolved"] == "cpu"
+        assert p["agent._target_"] == "stable_baselines3.PPO" and p["agent.n_steps"] == "64"
+        assert t["rlpipe.verdict"] in ("reject", "retest", "pass")
+        assert t["rlpipe.config_label"] == f"ppo-management-{p['reward.kind']}-t512"
+        assert r.info.run_name == f"{t['rlpipe.config_label']}-s{p['seed']}"
+        assert len(t["rlpipe.git_sha"]) >= 7 and len(t["rlpipe.data_digest"]) == 16
+        for key in (
+            "test/test_bull_1/total", "test/test_bear_2/max_drawdown", "validation/val_bull_1/sharpe",
+            "train/bull_1/fees", "test/consistency", "test/worst_slice_total", "test/best_slice_share",
+            "gate/pass_majority_slices", "gate/drawdown_under_cap", "gate/no_single_slice_dependency",
+            "train/time/fps", "time/overhead_s",
+        ):  # fmt: skip
+            assert key in m, key
+        assert m["gate/drawdown_under_cap"] in (0.0, 1.0)
+        # the per-slice total is after fees: before-fees pnl minus fees
+        tot = m["test/test_bull_1/total"]
+        assert tot == pytest.approx(m["test/test_bull_1/pnl_before_fees"] - m["test/test_bull_1/fees"])
+    assert len({r.data.tags["rlpipe.sweep_id"] for r in found}) == 1
+    assert found[0].data.tags["rlpipe.sweep_id"] != "single"
+    hashes = {r.data.params["reward.kind"]: set() for r in found}
+    for r in found:
+        hashes[r.data.params["reward.kind"]].add(r.data.tags["rlpipe.config_hash"])
+    assert all(len(h) == 1 for h in hashes.values())  # the seeds of a configuration share its hash
+    assert hashes["pnl"] != hashes["pnl_fees"]  # another reward is another configuration
+    history = MlflowClient(smoke_sweep.uri).get_metric_history(found[0].info.run_id, "train/time/fps")
+    assert history and all(h.step > 0 for h in history)
+
+
+def test_runs_carry_artifacts(smoke_sweep: Sweep):
+    client = MlflowClient(smoke_sweep.uri)
+    for r in runs_of(smoke_sweep.uri):
+        run_id = r.info.run_id
+        assert {"report", "plots", "config", "curves"} <= {f.path for f in client.list_artifacts(run_id)}
+        assert {f.path for f in client.list_artifacts(run_id, "report")} == {
+            "report/report.md",
+            "report/report.json",
+        }
+        plots = [f.path for f in client.list_artifacts(run_id, "plots")]
+        assert len(plots) == 14 and all(p.endswith(".png") for p in plots)
+        report = mlflow.artifacts.load_text(f"{r.info.artifact_uri}/report/report.md")
+        assert "## Test slices" in report and "## Gates" in report and "## Decision" in report
+        cfg_yaml = mlflow.artifacts.load_text(f"{r.info.artifact_uri}/config/config.yaml")
+        assert f"seed: {r.data.params['seed']}" in cfg_yaml and "_target_: stable_baselines3.PPO" in cfg_yaml
+        overrides = mlflow.artifacts.load_text(f"{r.info.artifact_uri}/config/overrides.yaml")
+        assert f"seed={r.data.params['seed']}" in overrides
+        env = mlflow.artifacts.load_dict(f"{r.info.artifact_uri}/config/environment.json")
+        assert env["torch"].startswith("2.13") and int(env["torch_threads"]) >= 1 and env["device"] == "cpu"
+
+
+def test_every_run_registers_a_loadable_policy_version(smoke_sweep: Sweep):
+    uri = smoke_sweep.uri
+    client = MlflowClient(uri)
+    versions = client.search_model_versions("name='rlpipe-policy'")
+    assert len(versions) == 4
+    by_run = {v.run_id: v for v in versions}
+    for r in runs_of(uri):
+        v = by_run[r.info.run_id]
+        assert v.tags["rlpipe.verdict"] == r.data.tags["rlpipe.verdict"]
+        assert v.tags["rlpipe.sweep_id"] == r.data.tags["rlpipe.sweep_id"]
+        if r.data.tags["rlpipe.verdict"] != "reject":  # passed its run gates: the job staged it
+            transitions = [val for k, val in v.tags.items() if k.startswith("rlpipe.transition.")]
+            assert any("Staging @challenger" in val for val in transitions)
+        if r.data.tags["rlpipe.sweep_verdict"] != "promote":  # its configuration was not promoted
+            assert v.current_stage == "None"
+        else:
+            assert v.current_stage in ("Production", "Staging")
+    mlflow.set_tracking_uri(uri)  # as a user loads a registered model
+    model = mlflow.pyfunc.load_model(f"models:/rlpipe-policy/{versions[0].version}")
+    df = instantiate(__import__("omegaconf").OmegaConf.load(ROOT / "conf/data/synthetic.yaml"), _convert_="all").load()
+    x = raw_features(df).iloc[100:110].copy()
+    for c in position_vars("management"):
+        x[c] = 0.0
+    actions = model.predict(x)
+    assert actions.shape == (10,) and set(np.unique(actions)) <= {0, 1, 2}
+
+
+def test_failing_job_is_recorded_and_does_not_stop_the_sweep(tmp_path, smoke_job):
+    df = smoke_job().data.load()
+    good = tmp_path / "bars.csv"
+    df.drop(columns=["regime"]).to_csv(good, index_label="timestamp")
+    missing = tmp_path / "nope.csv"
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = cli(
+        "rlpipe.train", "-m", f"hydra.sweep.dir={tmp_path}/multirun", "experiment=smoke", "data=csv",
+        f"data.path={missing},{good}", f"tracking.uri={uri}",
+    )  # fmt: skip
+    assert proc.returncode != 0
+    found = runs_of(uri)
+    assert [r.info.status for r in found] == ["FAILED", "FINISHED"]
+    failed = found[0]
+    assert "nope.csv" in failed.data.tags["rlpipe.error"]
+    tb = mlflow.artifacts.load_text(f"{failed.info.artifact_uri}/error/traceback.txt")
+    assert "DataError" in tb and "nope.csv" in tb
+    out = proc.stdout + proc.stderr
+    assert "FAILED" in out and "1 of 2 job(s) failed" in out
+    # the sweep-level step still judged the job that finished, and says which one crashed
+    assert found[1].data.tags["rlpipe.sweep_verdict"] in ("promote", "reject", "retest")
+    client = MlflowClient(uri)
+    (parent,) = client.search_runs([found[0].info.experiment_id], filter_string="tags.`rlpipe.kind` = 'sweep'")
+    assert parent.info.status == "FINISHED" and parent.data.metrics["sweep/failed_runs"] == 1.0
+    report = mlflow.artifacts.load_dict(f"{parent.info.artifact_uri}/sweep/report.json")
+    assert report["failed_runs"] == [failed.info.run_id]

@@ -1,0 +1,90 @@
+"""The tracker: one store per tracker, runs FINISHED or FAILED with the traceback, params, artifacts."""
+
+from __future__ import annotations
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from rlpipe.tracking.tracker import Tracker, artifact_root, flatten
+
+
+def test_experiment_is_created_once_with_artifacts_beside_the_db(tracking_uri):
+    tracker = Tracker(tracking_uri, "exp")
+    first = tracker.experiment_id()
+    assert Tracker(tracking_uri, "exp").experiment_id() == first
+    exp = MlflowClient(tracking_uri).get_experiment(first)
+    assert exp.artifact_location == artifact_root(tracking_uri)
+    assert exp.artifact_location.endswith("/mlruns/artifacts")
+
+
+def test_reading_creates_nothing(tracking_uri):
+    tracker = Tracker(tracking_uri, "exp")
+    assert tracker.find_experiment_id() is None and tracker.parent_run("s") is None
+    assert MlflowClient(tracking_uri).get_experiment_by_name("exp") is None
+
+
+def test_crashing_run_is_failed_with_its_traceback(tracking_uri):
+    tracker = Tracker(tracking_uri, "exp")
+    with pytest.raises(ZeroDivisionError), tracker.run("boom", {"rlpipe.sweep_id": "s"}) as run:
+        run.log_metrics({"before/crash": 1.0})
+        _ = 1 / 0
+    r = MlflowClient(tracking_uri).get_run(run.run_id)
+    assert r.info.status == "FAILED"
+    assert r.data.metrics["before/crash"] == 1.0  # what was recorded before the crash stays
+    assert r.data.tags["rlpipe.error"].startswith("ZeroDivisionError")
+    assert "1 / 0" in mlflow.artifacts.load_text(f"{r.info.artifact_uri}/error/traceback.txt")
+
+
+def test_finished_run_carries_its_tags_and_the_users_identity(tracking_uri):
+    tracker = Tracker(tracking_uri, "exp")
+    with tracker.run("ok", {"rlpipe.kind": "job"}) as run:
+        assert run.tags == {"rlpipe.kind": "job"}
+    r = MlflowClient(tracking_uri).get_run(run.run_id)
+    assert r.info.status == "FINISHED" and r.info.run_name == "ok"
+    assert r.data.tags["rlpipe.kind"] == "job" and r.data.tags["mlflow.user"]
+
+
+def test_params_are_flattened_and_lists_kept_as_json(tracking_uri):
+    assert flatten({"a": {"b": {"c": 1}}, "l": (1, 2)}) == {"a.b.c": 1, "l": "[1, 2]"}
+    with Tracker(tracking_uri, "exp").run("p", {}) as run:
+        run.log_params({"env": {"stake": 0.1, "kind": "management"}, "net": [64, 64]})
+    p = MlflowClient(tracking_uri).get_run(run.run_id).data.params
+    assert p == {"env.stake": "0.1", "env.kind": "management", "net": "[64, 64]"}
+
+
+def test_artifacts_land_in_the_run(tracking_uri, tmp_path):
+    (tmp_path / "a.png").write_bytes(b"png")
+    with Tracker(tracking_uri, "exp").run("a", {}) as run:
+        run.log_text("hello", "report/report.md")
+        run.log_dict({"x": 1}, "report/report.json")
+        run.log_table(pd.DataFrame({"bar": [0, 1], "equity": [1.0, 1.1]}), "curves/equity.parquet")
+        run.log_files([tmp_path / "a.png"], "plots")
+        run.log_metric_series([("train/loss", 0.5, 10), ("train/loss", 0.25, 20)])
+    client = MlflowClient(tracking_uri)
+    uri = client.get_run(run.run_id).info.artifact_uri
+    assert mlflow.artifacts.load_text(f"{uri}/report/report.md") == "hello"
+    assert mlflow.artifacts.load_dict(f"{uri}/report/report.json") == {"x": 1}
+    assert [f.path for f in client.list_artifacts(run.run_id, "plots")] == ["plots/a.png"]
+    assert [(m.step, m.value) for m in client.get_metric_history(run.run_id, "train/loss")] == [(10, 0.5), (20, 0.25)]
+
+
+def test_two_trackers_in_one_process_write_to_their_own_stores(tmp_path):
+    a, b = Tracker(f"sqlite:///{tmp_path}/a/m.db", "exp"), Tracker(f"sqlite:///{tmp_path}/b/m.db", "exp")
+    with a.run("in-a", {}) as ra, b.run("in-b", {}) as rb:
+        ra.log_metrics({"x": 1.0})
+        rb.log_metrics({"x": 2.0})
+    assert [r.info.run_name for r in a.client.search_runs([a.experiment_id()])] == ["in-a"]
+    assert [r.info.run_name for r in b.client.search_runs([b.experiment_id()])] == ["in-b"]
+    assert mlflow.active_run() is None  # no global run was opened
+
+
+def test_parent_run_is_created_once_and_finished_on_request(tracking_uri):
+    tracker = Tracker(tracking_uri, "exp")
+    parent = tracker.ensure_parent_run("s1")
+    assert tracker.ensure_parent_run("s1") == parent == tracker.parent_run("s1")
+    run = tracker.client.get_run(parent)
+    assert run.info.status == "RUNNING" and run.data.tags["rlpipe.kind"] == "sweep"
+    tracker.finish(parent)
+    assert tracker.client.get_run(parent).info.status == "FINISHED"
