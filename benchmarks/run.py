@@ -26,18 +26,18 @@ from typing import Any
 import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from rlpipe.config import register_configs
-from rlpipe.data.features import fit_stats, normalise, raw_features
-from rlpipe.data.slices import resolve, role_mask, walk_forward
-from rlpipe.envs.market import make_market
+from rlpipe.cli.compose import train_job
+from rlpipe.cli.schemas import register_configs
+from rlpipe.data.slices import resolve, walk_forward
 from rlpipe.envs.sim import BatchSim
 from rlpipe.envs.trading_env import TradingEnv
 from rlpipe.envs.vec_env import VecTradingEnv
 from rlpipe.evaluation.backtest import backtest
+from rlpipe.jobs.prepare import Prepared, prepare
+from rlpipe.jobs.train_job import TrainJob, run_train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,19 +54,17 @@ def machine() -> str:
     )
 
 
-def setup(env: str) -> tuple:
+def compose_job(*overrides: str) -> TrainJob:
+    """The typed training job of conf/train.yaml with `overrides`."""
     register_configs()
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=[f"env={env}", "tracking.uri=sqlite:///unused.db"])
-    df = instantiate(cfg.data, _convert_="all").load()
-    slices = instantiate(cfg.slices, _convert_="all").build(df.index, df["close"].to_numpy())
-    windows = resolve(slices, df.index)
-    raw = raw_features(df)
-    market = make_market(df, normalise(raw, fit_stats(raw, role_mask(windows, len(df), "train"))))
-    sim_cfg = instantiate(cfg.env, _convert_="all")
-    reward = instantiate(cfg.reward, _convert_="all")
-    train = [(w.lo, w.hi) for w in windows if w.slice.role == "train"]
-    return cfg, df, market, sim_cfg, reward, train
+        return train_job(compose("train", overrides=list(overrides)))
+
+
+def setup(env: str) -> tuple[TrainJob, Prepared]:
+    """The project's default job on `env` and its prepared data (the store is never opened)."""
+    job = compose_job(f"env={env}", "tracking.uri=sqlite:///unused.db")
+    return job, prepare(job.data, job.slices)
 
 
 def gym_steps_per_s(env: Any, actions: np.ndarray) -> float:
@@ -81,7 +79,8 @@ def gym_steps_per_s(env: Any, actions: np.ndarray) -> float:
 
 
 def env_throughput(steps: int, repeat: int) -> list[tuple[str, float]]:
-    _, _, market, sim_cfg, reward, train = setup("management")
+    job, data = setup("management")
+    market, sim_cfg, reward, train = data.market, job.env, job.reward, data.train_ranges
     rows: list[tuple[str, float]] = []
     rng = np.random.default_rng(0)
 
@@ -130,11 +129,12 @@ def env_throughput(steps: int, repeat: int) -> list[tuple[str, float]]:
 
 
 def training_throughput(timesteps: int, device: str) -> list[tuple[str, float]]:
-    cfg, _, market, sim_cfg, reward, train = setup("management")
+    job, data = setup("management")
+    market, sim_cfg, reward, train = data.market, job.env, job.reward, data.train_ranges
     rows = []
     venv = VecTradingEnv(market, sim_cfg, reward, train, full_infos=False)
     venv.seed(1)
-    agent = instantiate(cfg.agent, env=venv, seed=1, device=device, verbose=0, _convert_="all")
+    agent = job.agent.build(venv, 1, device)
     t = time.perf_counter()
     agent.learn(timesteps)
     rows.append(
@@ -169,11 +169,12 @@ def training_throughput(timesteps: int, device: str) -> list[tuple[str, float]]:
 
 
 def evaluation_time(repeat: int) -> list[tuple[str, float]]:
-    cfg, df, market, sim_cfg, reward, train = setup("management")
+    job, data = setup("management")
+    market, sim_cfg, df = data.market, job.env, data.df
     slices = walk_forward(df.index, df["close"].to_numpy(), folds=5, test_bars=253, embargo_bars=168)
     windows = [w for w in resolve(slices, df.index) if w.slice.role == "test"]
-    venv = VecTradingEnv(market, sim_cfg, reward, train)
-    agent = instantiate(cfg.agent, env=venv, seed=1, device="cpu", verbose=0, _convert_="all")
+    venv = VecTradingEnv(market, sim_cfg, job.reward, data.train_ranges)
+    agent = job.agent.build(venv, 1, "cpu")
 
     def once() -> float:
         t = time.perf_counter()
@@ -184,24 +185,17 @@ def evaluation_time(repeat: int) -> list[tuple[str, float]]:
 
 
 def run_overhead() -> list[tuple[str, float]]:
-    from mlflow.tracking import MlflowClient
-
-    from rlpipe.pipeline import run
-
-    register_configs()
     with tempfile.TemporaryDirectory() as tmp:
-        uri = f"sqlite:///{tmp}/mlflow.db"
-        with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-            cfg = compose("train", overrides=["experiment=smoke", f"tracking.uri={uri}", "device=cpu"])
-        run(cfg)  # first run pays the store's schema creation; measure the second
+        job = compose_job("experiment=smoke", f"tracking.uri=sqlite:///{tmp}/mlflow.db", "device=cpu")
+        run_train(job)  # first run pays the store's schema creation; measure the second
         t = time.perf_counter()
-        summary = run(cfg)
+        result = run_train(job)
         wall = time.perf_counter() - t
-        m = MlflowClient(uri).get_run(summary["run_id"]).data.metrics
+    # the job logs the same two figures as time/learn_s and time/overhead_s in its MLflow run
     return [
         ("smoke job wall time, in process (s)", wall),
-        ("  of which learn() (s)", m["time/learn_s"]),
-        ("  fixed per-run overhead outside learn() (s)", m["time/overhead_s"]),
+        ("  of which learn() (s)", result.learn_s),
+        ("  fixed per-run overhead outside learn() (s)", result.overhead_s),
     ]
 
 

@@ -11,7 +11,9 @@ from rlpipe.envs.dummy import DummyEnv
 
 def test_progress_is_handed_over_at_each_rollout_and_scalars_are_kept():
     seen: list[float] = []
-    model = PPO("MlpPolicy", DummyVecEnv([lambda: DummyEnv(obs_dim=4)] * 2), n_steps=16, batch_size=32, seed=0)
+    model = PPO(
+        "MlpPolicy", DummyVecEnv([lambda: DummyEnv(obs_dim=4)] * 2), n_steps=16, batch_size=32, seed=0
+    )
     logger, history = history_logger()
     model.set_logger(logger)
     model.learn(total_timesteps=128, callback=ProgressCallback(128, False, "t", seen.append))

@@ -31,7 +31,9 @@ def test_same_seed_builds_identical_networks():
 
 
 def test_unknown_keyword_is_named():
-    with pytest.raises(ConfigError, match=r"agent\.learnin_rate is not a parameter of stable_baselines3\.PPO"):
+    with pytest.raises(
+        ConfigError, match=r"agent\.learnin_rate is not a parameter of stable_baselines3\.PPO"
+    ):
         AgentSpec("stable_baselines3.PPO", {"policy": "MlpPolicy", "learnin_rate": 0.1}).check()
 
 

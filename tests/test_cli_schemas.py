@@ -78,7 +78,9 @@ def test_wrong_type_override_fails_at_startup():
 
 def test_unknown_agent_key_is_named(compose_cfg):
     cfg = compose_cfg("+agent.learnin_rate=0.1")
-    with pytest.raises(ConfigError, match=r"agent\.learnin_rate is not a parameter of stable_baselines3\.PPO"):
+    with pytest.raises(
+        ConfigError, match=r"agent\.learnin_rate is not a parameter of stable_baselines3\.PPO"
+    ):
         agent_spec(cfg.agent).check()
 
 

@@ -17,7 +17,9 @@ def runs_of(uri: str) -> list:
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("rlpipe")
     return client.search_runs(
-        [exp.experiment_id], filter_string="tags.`rlpipe.kind` = 'job'", order_by=["attributes.start_time ASC"]
+        [exp.experiment_id],
+        filter_string="tags.`rlpipe.kind` = 'job'",
+        order_by=["attributes.start_time ASC"],
     )
 
 
@@ -106,7 +108,9 @@ def test_every_run_registers_a_loadable_policy_version(smoke_sweep: Sweep):
             assert v.current_stage in ("Production", "Staging")
     mlflow.set_tracking_uri(uri)  # as a user loads a registered model
     model = mlflow.pyfunc.load_model(f"models:/rlpipe-policy/{versions[0].version}")
-    df = instantiate(__import__("omegaconf").OmegaConf.load(ROOT / "conf/data/synthetic.yaml"), _convert_="all").load()
+    df = instantiate(
+        __import__("omegaconf").OmegaConf.load(ROOT / "conf/data/synthetic.yaml"), _convert_="all"
+    ).load()
     x = raw_features(df).iloc[100:110].copy()
     for c in position_vars("management"):
         x[c] = 0.0
@@ -136,7 +140,9 @@ def test_failing_job_is_recorded_and_does_not_stop_the_sweep(tmp_path, smoke_job
     # the sweep-level step still judged the job that finished, and says which one crashed
     assert found[1].data.tags["rlpipe.sweep_verdict"] in ("promote", "reject", "retest")
     client = MlflowClient(uri)
-    (parent,) = client.search_runs([found[0].info.experiment_id], filter_string="tags.`rlpipe.kind` = 'sweep'")
+    (parent,) = client.search_runs(
+        [found[0].info.experiment_id], filter_string="tags.`rlpipe.kind` = 'sweep'"
+    )
     assert parent.info.status == "FINISHED" and parent.data.metrics["sweep/failed_runs"] == 1.0
     report = mlflow.artifacts.load_dict(f"{parent.info.artifact_uri}/sweep/report.json")
     assert report["failed_runs"] == [failed.info.run_id]

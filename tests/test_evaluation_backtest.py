@@ -1,12 +1,9 @@
-"""Batched backtest on hand-made markets: hand-computed ledgers, baselines, batching, aggregates,
-plots and the report."""
+"""Batched backtest on hand-made markets: hand-computed ledgers, baselines, batching, aggregates."""
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,10 +13,6 @@ from rlpipe.data.slices import Slice, Window
 from rlpipe.envs.market import Market
 from rlpipe.envs.sim import HOLD, LONG, SHORT, SimConfig
 from rlpipe.evaluation.backtest import AGENT, Policy, SliceResult, aggregates, backtest
-from rlpipe.gates.rules import GateResult, GatesConfig, run_gates, run_verdict
-from rlpipe.reports.plots import slice_plots
-from rlpipe.reports.run_report import ModelCard, RunReportInput, build_report
-from rlpipe.types import JsonDict, Metrics
 
 MAKER, TAKER = 0.0002, 0.0006
 T0 = pd.Timestamp("2021-01-01", tz="UTC")
@@ -336,119 +329,3 @@ def test_aggregate_max_drawdown_is_nan_when_any_slice_drawdown_is_nan(
     rows = [result("a", AGENT, 0.05, dd=math.nan), result("b", AGENT, 0.03, dd=0.02)]
     agg = aggregates([rows[i] for i in order])
     assert math.isnan(agg["max_drawdown"])
-
-
-# Plots and report.
-def three_role_run() -> tuple[list[SliceResult], list[Window]]:
-    windows = [
-        window("train_1", 0, 10, role="train"),
-        window("val_1", 10, 15, role="validation", regime="sideways"),
-        window("test_1", 15, 22),
-        window("test_2", 22, 30, regime="bear"),
-    ]
-    return backtest(rising(30), cfg(stake=1.0, max_stake=1.0), windows, always(LONG), seed=0), windows
-
-
-def report(
-    model: JsonDict,
-    results: list[SliceResult],
-    aggs: dict[str, Metrics],
-    gates: list[GateResult],
-    verdict: str,
-    reason: str,
-    decisions: dict[str, str] | None = None,
-) -> tuple[str, JsonDict]:
-    card = ModelCard(**model)
-    return build_report(RunReportInput(card, results, aggs, gates, verdict, reason, decisions or {}))
-
-
-def test_slice_plots_writes_one_png_per_slice(tmp_path: Path) -> None:
-    results, windows = three_role_run()
-    paths = slice_plots(results, tmp_path / "plots")
-    expected = [tmp_path / "plots" / f"{w.slice.role}_{w.slice.name}.png" for w in windows]
-    assert paths == expected
-    for p in paths:
-        data = p.read_bytes()
-        assert len(data) > 1000
-        assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == sorted(p.name for p in expected)
-
-
-def test_report_follows_the_template_and_its_json_has_no_nan() -> None:
-    results, _ = three_role_run()
-    aggs = {role: aggregates(results, role) for role in ("train", "validation", "test")}
-    # two positive test slices of similar size: the best one carries > 0.5 of the total
-    gates = run_gates(
-        aggs["test"],
-        GatesConfig(min_positive_fraction=0.5, max_drawdown_cap=0.15, max_best_slice_share=0.5),
-    )
-    verdict, reason = run_verdict(gates)
-    model = {
-        "name": "rlpipe-policy",
-        "seed": 7,
-        "timesteps": 20000,
-        "env": "management",
-        "reward": "pnl_fees",
-    }
-    md, data = report(model, results, aggs, gates, verdict, reason)
-
-    assert "Model: name=rlpipe-policy, seed=7, timesteps=20000, env=management, reward=pnl_fees" in md
-    for title in ("## Train slices", "## Validation slices", "## Test slices", "## Gates"):
-        assert title in md
-    assert md.index("## Train slices") < md.index("## Validation slices") < md.index("## Test slices")
-    assert "- pass_majority_slices: Y" in md
-    assert "- drawdown_under_cap: Y" in md
-    assert "- no_single_slice_dependency: N" in md
-    assert "- seed_stability: pending" in md
-    assert verdict == "reject"
-    assert "## Decision: reject" in md
-    assert "no_single_slice_dependency" in reason
-    # the agent row of a test slice carries its numbers
-    m = by(results, AGENT, "test_2").metrics
-    row = next(line for line in md.splitlines() if line.startswith("| test_2 | bear |"))
-    assert f"| {m['trades']:.0f} | {m['wins']:.0f}/{m['losses']:.0f} |" in row
-    assert f"{100 * m['total']:+.2f}%" in row
-    assert "Positive slices 2/2" in md
-
-    text = json.dumps(data, allow_nan=False)  # raises on NaN / inf
-    back = json.loads(text)
-    assert back["decision"] == {"verdict": "reject", "reason": reason}
-    assert back["model"] == model
-    assert {k: v["passed"] for k, v in back["gates"].items()} == {
-        "pass_majority_slices": True,
-        "drawdown_under_cap": True,
-        "no_single_slice_dependency": False,
-        "beats_buy_and_hold": back["gates"]["beats_buy_and_hold"]["passed"],
-        "regime_coverage": True,
-    }
-    assert back["pending_gates"] == ["seed_stability", "deflated_sharpe", "pbo"]
-    assert len(back["slices"]) == len(results)
-    flat_row = next(s for s in back["slices"] if s["policy"] == "flat" and s["slice"] == "test_1")
-    assert flat_row["profit_factor"] is None and flat_row["win_rate"] is None  # NaN -> null
-    agent_row = next(s for s in back["slices"] if s["policy"] == AGENT and s["slice"] == "test_1")
-    assert agent_row["profit_factor"] is None  # +inf -> null
-    assert agent_row["total"] == pytest.approx(by(results, AGENT, "test_1").metrics["total"])
-    assert back["aggregates"]["test"]["consistency"] == 1.0
-
-
-def test_report_of_a_run_passing_every_gate_says_pass() -> None:
-    results, _ = three_role_run()
-    aggs = {role: aggregates(results, role) for role in ("train", "validation", "test")}
-    gates = run_gates(aggs["test"], GatesConfig(max_best_slice_share=0.9, min_beats_buy_and_hold=-1.0))
-    verdict, reason = run_verdict(gates)
-    md, data = report({"name": "m"}, results, aggs, gates, verdict, reason)
-    assert [g.passed for g in gates] == [True, True, True, True, True]
-    assert "## Decision: pass" in md  # every gate passed (rlpipe.gates.rules.PASS)
-    assert md.count(": Y (") == 5 and ": N (" not in md
-    json.dumps(data, allow_nan=False)
-
-
-def test_report_flags_regimes_the_test_set_misses() -> None:
-    results, _ = three_role_run()
-    aggs = {role: aggregates(results, role) for role in ("train", "validation", "test")}
-    gates = run_gates(aggs["test"], GatesConfig(), coverage=2 / 3)
-    verdict, reason = run_verdict(gates)
-    decisions = {"classification": "DROP", "deployment": "retrain", "regimes_missing": "bear"}
-    md, data = report({"name": "m"}, results, aggs, gates, verdict, reason, decisions=decisions)
-    assert "the test slices miss bear" in md and "- regime_coverage: N" in md
-    assert data["decisions"]["regimes_missing"] == "bear"

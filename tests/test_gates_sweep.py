@@ -45,7 +45,7 @@ def record(
     sharpe: float = 2.0,
     cls: str = REVIEW,
     dep: str = PAPER,
-    missing: str = "none",
+    missing: tuple[str, ...] = (),
     n: int = 600,
     label: str | None = None,
 ) -> RunRecord:
@@ -159,7 +159,7 @@ def test_a_sweep_judges_retest_runs_exactly_as_it_judges_passing_runs():
             *(record("a", s, verdict=verdict, drift=0.002) for s in (2, 3)),
         ]
         runs += [
-            record("b", s, verdict=verdict, drift=0.004, total=0.1 * s, missing="bear") for s in (1, 2, 3)
+            record("b", s, verdict=verdict, drift=0.004, total=0.1 * s, missing=("bear",)) for s in (1, 2, 3)
         ]
         runs += [record("c", s, verdict=verdict, drift=0.006, total=0.1 * s) for s in (1, 2, 3)]
         return evaluate_sweep(runs, CFG)
@@ -280,10 +280,12 @@ def test_an_unpromotable_candidate_is_rejected_with_its_decision_named(cls, dep,
 
 
 def test_a_test_set_missing_a_regime_makes_retest_not_promote():
-    d = evaluate_sweep([record("a", 1), record("a", 2, missing="bear")], CFG)
+    d = evaluate_sweep([record("a", 1), record("a", 2, missing=("bear",))], CFG)
     assert d.configs[0].verdict == RETEST and "bear" in d.configs[0].reason and d.champion is None
     assert d.configs[0].reason == "test slices miss regime(s) ['bear']; add test windows for them"
-    several = evaluate_sweep([record("a", 1, missing="sideways,bear"), record("a", 2, missing="bear")], CFG)
+    several = evaluate_sweep(
+        [record("a", 1, missing=("sideways", "bear")), record("a", 2, missing=("bear",))], CFG
+    )
     assert (
         several.configs[0].reason
         == "test slices miss regime(s) ['bear', 'sideways']; add test windows for them"

@@ -25,7 +25,9 @@ def versions(tracker: Tracker, registry: Registry, n: int, sweep_id: str, tmp: P
             folder = tmp / f"{sweep_id}-{i}"
             mlflow.pyfunc.save_model(str(folder), python_model=Constant(), pip_requirements=["mlflow"])
             model = run.log_model_dir(folder, "policy")
-            out.append(registry.register(model, run.run_id, {"rlpipe.sweep_id": sweep_id, "rlpipe.verdict": "pass"}))
+            out.append(
+                registry.register(model, run.run_id, {"rlpipe.sweep_id": sweep_id, "rlpipe.verdict": "pass"})
+            )
     return out
 
 
@@ -64,7 +66,7 @@ def test_transition_moves_stage_and_alias_and_records_history(store, tmp_path):
     assert registry.version(a).current_stage == "Staging" and registry.alias_version("challenger") == a
     registry.transition(b, "Staging", "challenger", "passed too")
     assert registry.alias_version("challenger") == b  # an alias points at one version
-    ((when, version, text),) = registry.history([a])
+    ((_, version, text),) = registry.history([a])
     assert version == a and "Staging @challenger" in text and "passed run gates" in text
     assert registry.version(a).tags["rlpipe.stage_reason"] == "passed run gates"
 

@@ -67,7 +67,10 @@ def test_artifacts_land_in_the_run(tracking_uri, tmp_path):
     assert mlflow.artifacts.load_text(f"{uri}/report/report.md") == "hello"
     assert mlflow.artifacts.load_dict(f"{uri}/report/report.json") == {"x": 1}
     assert [f.path for f in client.list_artifacts(run.run_id, "plots")] == ["plots/a.png"]
-    assert [(m.step, m.value) for m in client.get_metric_history(run.run_id, "train/loss")] == [(10, 0.5), (20, 0.25)]
+    assert [(m.step, m.value) for m in client.get_metric_history(run.run_id, "train/loss")] == [
+        (10, 0.5),
+        (20, 0.25),
+    ]
 
 
 def test_two_trackers_in_one_process_write_to_their_own_stores(tmp_path):

@@ -56,8 +56,8 @@ class RunRecord:
     """Registered model version of the job, if any."""
     label: str = ""
     """Human-readable name of the configuration, as the caller gives it."""
-    regimes_missing: str = "none"
-    """Comma-separated regimes the job's test slices miss, or "none"."""
+    regimes_missing: tuple[str, ...] = ()
+    """Regimes the data offers that the job's test slices miss."""
 
 
 @dataclass
@@ -189,7 +189,7 @@ def _verdict(
             REJECT,
             f"walk-forward decision is '{candidate.deployment}' (promotable: {cfg.promote_deployments})",
         )
-    missing = sorted({m for r in runs for m in r.regimes_missing.split(",") if m and m != "none"})
+    missing = sorted({m for r in runs for m in r.regimes_missing})
     if missing:
         return RETEST, f"test slices miss regime(s) {missing}; add test windows for them"
     return PROMOTE, "all sweep gates passed"

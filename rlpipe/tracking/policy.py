@@ -28,6 +28,7 @@ from mlflow.types import ColSpec, Schema, TensorSpec
 
 from rlpipe.data.features import FeatureStats, normalise
 from rlpipe.envs.layout import position_vars
+from rlpipe.errors import RegistryError
 from rlpipe.tracking.tracker import LoggedModelRef, RunLog, Tracker
 
 ARTIFACT = "policy"
@@ -59,12 +60,14 @@ class PolicyModel(PythonModel):
 
 @dataclass(frozen=True)
 class ModelRef:
-    """What a model URI points at: registered name and version, and the run that logged it."""
+    """What a model URI points at: registered name and version, the run that logged it, its files."""
 
     uri: str
     name: str | None
     version: str | None
     run_id: str | None
+    source: str
+    """Where the model's files are stored (an artifact URI of the store)."""
 
 
 def log_policy(run: RunLog, model_zip: Path, meta: dict[str, Any]) -> LoggedModelRef:
@@ -95,8 +98,11 @@ def _requirements() -> list[str]:
 
 
 def resolve_model(tracker: Tracker, model_uri: str) -> ModelRef:
-    """Name, version and source run of models:/name@alias, models:/name/N or runs:/<id>/policy."""
+    """Resolve models:/name@alias, models:/name/N, models:/<model id> or runs:/<run id>/<name>."""
     client = tracker.client
+    if model_uri.startswith("models:/m-"):
+        model = client.get_logged_model(model_uri.removeprefix("models:/"))
+        return ModelRef(model_uri, None, None, model.source_run_id, model.artifact_location)
     if model_uri.startswith("models:/"):
         ref = model_uri.removeprefix("models:/")
         if "@" in ref:
@@ -105,19 +111,31 @@ def resolve_model(tracker: Tracker, model_uri: str) -> ModelRef:
         else:
             name, _, version = ref.partition("/")
             mv = client.get_model_version(name, version)
-        return ModelRef(model_uri, name, str(mv.version), mv.run_id)
+        source = client.get_model_version_download_uri(name, str(mv.version))
+        return ModelRef(model_uri, name, str(mv.version), mv.run_id, source)
     if model_uri.startswith("runs:/"):
-        return ModelRef(model_uri, None, None, model_uri.removeprefix("runs:/").split("/", 1)[0])
-    return ModelRef(model_uri, None, None, None)
+        run_id, _, name = model_uri.removeprefix("runs:/").partition("/")
+        return ModelRef(model_uri, None, None, run_id, _logged_model_of(tracker, run_id, name or ARTIFACT))
+    raise RegistryError(
+        f"model={model_uri!r}: expected models:/<name>@<alias>, models:/<name>/<version> "
+        "or runs:/<run id>/policy"
+    )
+
+
+def _logged_model_of(tracker: Tracker, run_id: str, name: str) -> str:
+    experiment = tracker.client.get_run(run_id).info.experiment_id
+    query = f"name = '{name}' AND source_run_id = '{run_id}'"
+    found = tracker.client.search_logged_models(
+        experiment_ids=[experiment], filter_string=query, max_results=1
+    )
+    if not found:
+        raise RegistryError(f"run {run_id} logged no model named {name!r}")
+    return str(found[0].artifact_location)
 
 
 def load_policy(tracker: Tracker, ref: ModelRef) -> PolicyModel:
     """Download the policy of `ref` from the tracker's store and load it."""
-    if ref.name and ref.version:
-        source = tracker.client.get_model_version_download_uri(ref.name, ref.version)
-    else:
-        source = ref.uri
     with tempfile.TemporaryDirectory(prefix="rlpipe-") as tmp:
-        local = download_artifacts(artifact_uri=source, dst_path=tmp, tracking_uri=tracker.uri)
+        local = download_artifacts(artifact_uri=ref.source, dst_path=tmp, tracking_uri=tracker.uri)
         model: PolicyModel = mlflow.pyfunc.load_model(local).unwrap_python_model()
     return model

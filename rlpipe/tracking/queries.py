@@ -42,7 +42,7 @@ def job_row(r: Run) -> JobRow:
         sweep_verdict=t.get(T.SWEEP_VERDICT, ""),
         classification=t.get(T.CLASSIFICATION, ""),
         deployment=t.get(T.DEPLOYMENT, ""),
-        regimes_missing=t.get(T.REGIMES_MISSING, "none"),
+        regimes_missing=tuple(m for m in t.get(T.REGIMES_MISSING, "").split(",") if m and m != "none"),
         model_version=t.get(T.MODEL_VERSION, ""),
         error=t.get(T.ERROR, ""),
         test={
@@ -53,15 +53,8 @@ def job_row(r: Run) -> JobRow:
 
 def job_runs(tracker: Tracker, sweep_id: str) -> list[Run]:
     """The job runs (not the parent) of `sweep_id`, oldest first; [] if the experiment does not exist."""
-    exp_id = tracker.find_experiment_id()
-    if exp_id is None:
-        return []
-    return tracker.client.search_runs(
-        [exp_id],
-        filter_string=f"tags.`{T.SWEEP_ID}` = '{sweep_id}' and tags.`{T.KIND}` = '{T.JOB}'",
-        order_by=["attributes.start_time ASC"],
-        max_results=10000,
-    )
+    query = f"tags.`{T.SWEEP_ID}` = '{sweep_id}' and tags.`{T.KIND}` = '{T.JOB}'"
+    return tracker.search(query, order_by=["attributes.start_time ASC"])
 
 
 def job_rows(tracker: Tracker, sweep_id: str) -> list[JobRow]:
@@ -71,14 +64,8 @@ def job_rows(tracker: Tracker, sweep_id: str) -> list[JobRow]:
 
 def latest_sweep_id(tracker: Tracker) -> str | None:
     """The sweep id of the newest sweep parent run, or None when there is none."""
-    exp_id = tracker.find_experiment_id()
-    if exp_id is None:
-        return None
-    found = tracker.client.search_runs(
-        [exp_id],
-        filter_string=f"tags.`{T.KIND}` = '{T.SWEEP}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
+    found = tracker.search(
+        f"tags.`{T.KIND}` = '{T.SWEEP}'", order_by=["attributes.start_time DESC"], max_results=1
     )
     return found[0].data.tags.get(T.SWEEP_ID) if found else None
 

@@ -29,7 +29,8 @@ class JobRow:
     sweep_verdict: str
     classification: str
     deployment: str
-    regimes_missing: str
+    regimes_missing: tuple[str, ...]
+    """Regimes the data offers that the run's test slices miss."""
     model_version: str
     error: str
     test: dict[str, float] = field(default_factory=dict)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
@@ -178,15 +178,23 @@ class Tracker:
         else:
             self.client.set_terminated(run.run_id, "FINISHED")
 
-    def parent_run(self, sweep_id: str) -> str | None:
-        """The parent run of a sweep, if one was created."""
+    def search(
+        self, filter_string: str, order_by: list[str] | None = None, max_results: int = 10000
+    ) -> list[Run]:
+        """Runs of the experiment matching `filter_string`; [] when the experiment does not exist."""
         exp_id = self.find_experiment_id()
         if exp_id is None:
-            return None
-        found = self.client.search_runs(
-            [exp_id],
-            filter_string=f"tags.`{T.SWEEP_ID}` = '{sweep_id}' and tags.`{T.KIND}` = '{T.SWEEP}'",
-            max_results=1,
+            return []
+        return list(
+            self.client.search_runs(
+                [exp_id], filter_string=filter_string, order_by=order_by, max_results=max_results
+            )
+        )
+
+    def parent_run(self, sweep_id: str) -> str | None:
+        """The parent run of a sweep, if one was created."""
+        found = self.search(
+            f"tags.`{T.SWEEP_ID}` = '{sweep_id}' and tags.`{T.KIND}` = '{T.SWEEP}'", max_results=1
         )
         return found[0].info.run_id if found else None
 

@@ -1,0 +1,73 @@
+"""The sweep step in process: verdicts per configuration on every run, the report, idempotence."""
+
+from __future__ import annotations
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from rlpipe.jobs.spec import RunContext
+from rlpipe.jobs.sweep_job import run_sweep_step, start_sweep
+from rlpipe.jobs.train_job import run_train
+
+
+@pytest.fixture
+def sweep(smoke_job, tracking_uri):
+    job = smoke_job()
+    parent = start_sweep(job.tracking, "s1")
+    results = [run_train(smoke_job(f"seed={s}"), RunContext(sweep_id="s1")) for s in (1, 2)]
+    return job, parent, results
+
+
+def registry_state(uri: str) -> dict:
+    client = MlflowClient(uri)
+    return {
+        v.version: (
+            v.current_stage,
+            tuple(client.get_model_version("rlpipe-policy", v.version).aliases),
+            len(v.tags),
+        )
+        for v in client.search_model_versions("name='rlpipe-policy'")
+    }
+
+
+def test_step_judges_the_configuration_and_reports_to_the_parent(sweep, tracking_uri):
+    job, parent, results = sweep
+    outcome = run_sweep_step(job.tracking, job.gates, "s1")
+    (config,) = outcome.decision.configs
+    assert {r.run_id for r in config.runs} == {r.run_id for r in results} and config.label == job.label
+    assert [r.sweep_verdict for r in outcome.rows] == [config.verdict] * 2  # the rows carry the new verdict
+    client = MlflowClient(tracking_uri)
+    for r in results:
+        assert client.get_run(r.run_id).data.tags["rlpipe.sweep_verdict"] == config.verdict
+        assert client.get_run(r.run_id).data.tags["mlflow.parentRunId"] == parent
+    run = client.get_run(parent)
+    assert run.info.status == "FINISHED" and run.data.metrics["sweep/runs"] == 2.0
+    report = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/sweep/report.json")
+    assert report["configurations"][0]["verdict"] == config.verdict and report["n_trials"] == 1
+    champion = outcome.decision.champion
+    assert run.data.tags["rlpipe.champion_version"] == (champion.model_version if champion else "none")
+
+
+def test_a_second_step_changes_nothing(sweep, tracking_uri):
+    job, parent, _ = sweep
+    first = run_sweep_step(job.tracking, job.gates, "s1")
+    state = registry_state(tracking_uri)
+    text = mlflow.artifacts.load_text(
+        f"{MlflowClient(tracking_uri).get_run(parent).info.artifact_uri}/sweep/report.md"
+    )
+    second = run_sweep_step(job.tracking, job.gates, "s1")
+    assert registry_state(tracking_uri) == state
+    assert [(c.verdict, c.reason) for c in second.decision.configs] == [
+        (c.verdict, c.reason) for c in first.decision.configs
+    ]
+    again = mlflow.artifacts.load_text(
+        f"{MlflowClient(tracking_uri).get_run(parent).info.artifact_uri}/sweep/report.md"
+    )
+    assert again == text
+
+
+def test_a_sweep_without_runs_judges_nothing(smoke_job):
+    job = smoke_job()
+    outcome = run_sweep_step(job.tracking, job.gates, "empty")
+    assert outcome.rows == [] and outcome.decision.configs == [] and outcome.decision.champion is None

@@ -1,0 +1,64 @@
+"""The read side: job runs as typed rows, values parsed once; reports and curves read back."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from rlpipe.tracking import queries
+from rlpipe.tracking.tracker import Tracker
+
+
+def test_rows_parse_seed_and_timesteps_and_keep_test_aggregates(tracking_uri):
+    tracker = Tracker(tracking_uri, "exp")
+    tags = {"rlpipe.sweep_id": "s", "rlpipe.kind": "job", "rlpipe.seed": "7", "rlpipe.config_hash": "h1",
+            "rlpipe.config_label": "ppo-management-pnl-t10", "rlpipe.agent": "ppo"}  # fmt: skip
+    with tracker.run("r-s7", tags) as run:
+        run.log_params({"timesteps": 10, "seed": 7})
+        run.log_metrics({"test/total": 0.25, "test/fold1/total": 0.1, "validation/total": 0.3})
+        run.set_tags({"rlpipe.verdict": "pass", "rlpipe.model_version": "4"})
+    with tracker.run("other-sweep", {**tags, "rlpipe.sweep_id": "t"}):
+        pass
+    (row,) = queries.job_rows(tracker, "s")
+    assert (row.run_id, row.run_name, row.status, row.seed, row.timesteps) == (
+        run.run_id,
+        "r-s7",
+        "FINISHED",
+        7,
+        10,
+    )
+    assert (row.config_hash, row.label, row.agent, row.verdict, row.model_version) == (
+        "h1", "ppo-management-pnl-t10", "ppo", "pass", "4",
+    )  # fmt: skip
+    assert row.test == {"total": 0.25} and row.test_metric("total") == 0.25
+    assert math.isnan(row.test_metric("max_drawdown")) and row.finished
+    assert row.regimes_missing == () and row.sweep_verdict == ""
+
+
+def test_a_failed_run_reads_as_failed_without_metrics(tracking_uri):
+    tracker = Tracker(tracking_uri, "exp")
+    try:
+        with tracker.run("boom", {"rlpipe.sweep_id": "s", "rlpipe.kind": "job"}):
+            raise RuntimeError("no data")
+    except RuntimeError:
+        pass
+    (row,) = queries.job_rows(tracker, "s")
+    assert (row.status, row.verdict, row.seed, row.finished) == ("FAILED", "failed", None, False)
+    assert row.error == "RuntimeError: no data"
+
+
+def test_latest_sweep_report_and_curves_are_read_back(tracking_uri):
+    tracker = Tracker(tracking_uri, "exp")
+    assert queries.latest_sweep_id(tracker) is None and queries.job_rows(tracker, "s") == []
+    for sweep in ("s1", "s2"):
+        tracker.ensure_parent_run(sweep)
+    assert queries.latest_sweep_id(tracker) == "s2"
+    assert queries.sweep_report(tracker, "s2") is None  # before the sweep step wrote it
+    tracker.handle(tracker.parent_run("s2")).log_dict({"champion": None}, "sweep/report.json")
+    assert queries.sweep_report(tracker, "s2") == {"champion": None}
+    curves = pd.DataFrame({"slice": ["a"], "role": ["test"], "regime": ["bull"], "policy": ["agent"],
+                           "bar": [0], "equity": [1.0]})  # fmt: skip
+    with tracker.run("c", {}) as run:
+        run.log_table(curves, "curves/equity.parquet")
+    pd.testing.assert_frame_equal(queries.equity_curves(tracker.client, run.run_id), curves)
