@@ -36,10 +36,11 @@ GROUPS: dict[str, type] = {
 
 
 def _omegaconf_type(tp: Any) -> Any:
-    """PEP 604 unions (`float | None`) become `Optional[float]`, which OmegaConf understands."""
+    """PEP 604 unions OmegaConf understands: `float | None` -> `Optional[float]`; a union of several
+    types (`str | list[str] | None`) -> `Any`, checked by the dataclass itself when instantiated."""
     if isinstance(tp, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return Optional[args[0]]  # noqa: UP045 - OmegaConf needs typing.Optional
+        return Optional[args[0]] if len(args) == 1 else Any  # noqa: UP045 - OmegaConf needs typing.Optional
     return tp
 
 
