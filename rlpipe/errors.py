@@ -19,3 +19,7 @@ class ConfigError(RlpipeError):
 
 class RegistryError(RlpipeError):
     """A registry operation cannot be done (names the model, version or alias)."""
+
+
+class PolicyError(RlpipeError):
+    """A stored policy cannot be used: its files fail their integrity record or its input is wrong."""

@@ -6,6 +6,7 @@ import hydra
 from omegaconf import DictConfig
 
 from rlpipe.cli import commands
+from rlpipe.cli.failures import run_main
 from rlpipe.cli.schemas import register_configs
 
 register_configs()
@@ -17,4 +18,4 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)  # a user error exits with status 2, one line, no traceback

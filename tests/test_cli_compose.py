@@ -6,7 +6,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from rlpipe.agents.factory import AgentSpec
-from rlpipe.cli.compose import agent_spec, check_required, evaluate_job, train_job
+from rlpipe.cli.compose import agent_spec, check_keys, check_required, evaluate_job, train_job
 from rlpipe.data.sources import DataSpec
 from rlpipe.envs.sim import SimConfig
 from rlpipe.errors import ConfigError
@@ -45,3 +45,37 @@ def test_agent_without_target_is_refused(compose_cfg):
     cfg = compose_cfg("~agent._target_")
     with pytest.raises(ConfigError, match=r"agent\._target_ is missing"):
         agent_spec(cfg.agent)
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("+foo=1", "foo"),
+        ("+env.stakee=1", "env.stakee"),
+        ("+slices.windows.0.weight=2", "slices.windows.0.weight"),
+    ],
+)
+def test_a_key_added_outside_the_schema_is_refused(compose_cfg, override, key):
+    cfg = compose_cfg(override)
+    message = (
+        f"unknown config key(s) {key}: no schema declares them (an override +key=value adds a key); "
+        "remove them or fix the spelling (--cfg job lists every key)"
+    )
+    with pytest.raises(ConfigError) as exc:
+        train_job(cfg)
+    assert str(exc.value) == message
+
+
+def test_added_agent_keys_are_left_to_the_agent_check(compose_cfg):
+    # the agent group is open: AgentSpec.check names a typo there
+    check_keys(compose_cfg("+agent.sde_sample_freq=4"))
+
+
+def test_promote_and_evaluate_configs_refuse_added_keys():
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        promote = compose("promote", overrides=["+dry=1"])
+        evaluate = compose("evaluate", overrides=["+x.y=1"])
+    with pytest.raises(ConfigError, match=r"^unknown config key\(s\) dry: "):
+        check_keys(promote)
+    with pytest.raises(ConfigError, match=r"^unknown config key\(s\) x: "):
+        evaluate_job(evaluate)

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import mlflow
-import numpy as np
 import pytest
 from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
 
-from rlpipe.data.features import raw_features
-from rlpipe.envs.layout import position_vars
 from tests.conftest import ROOT, Sweep, cli
 
 
@@ -99,6 +96,7 @@ def test_every_run_registers_a_loadable_policy_version(smoke_sweep: Sweep):
         v = by_run[r.info.run_id]
         assert v.tags["rlpipe.verdict"] == r.data.tags["rlpipe.verdict"]
         assert v.tags["rlpipe.sweep_id"] == r.data.tags["rlpipe.sweep_id"]
+        assert v.tags["rlpipe.policy_sha256"] == r.data.tags["rlpipe.policy_sha256"]
         if r.data.tags["rlpipe.verdict"] != "reject":  # passed its run gates: the job staged it
             transitions = [val for k, val in v.tags.items() if k.startswith("rlpipe.transition.")]
             assert any("Staging @challenger" in val for val in transitions)
@@ -111,11 +109,11 @@ def test_every_run_registers_a_loadable_policy_version(smoke_sweep: Sweep):
     df = instantiate(
         __import__("omegaconf").OmegaConf.load(ROOT / "conf/data/synthetic.yaml"), _convert_="all"
     ).load()
-    x = raw_features(df).iloc[100:110].copy()
-    for c in position_vars("management"):
-        x[c] = 0.0
-    actions = model.predict(x)
-    assert actions.shape == (10,) and set(np.unique(actions)) <= {0, 1, 2}
+    bars = df[["open", "high", "low", "close", "volume"]].iloc[100:160]
+    out = model.predict(bars)  # raw bars in, an action per bar out
+    assert list(out.columns) == ["action", "warmup"] and out.index.equals(bars.index)
+    assert out["warmup"].tolist() == [True] * 48 + [False] * 12
+    assert (out["action"][out["warmup"]] == -1).all() and set(out["action"][~out["warmup"]]) <= {0, 1, 2}
 
 
 def test_failing_job_is_recorded_and_does_not_stop_the_sweep(tmp_path, smoke_job):
@@ -128,7 +126,7 @@ def test_failing_job_is_recorded_and_does_not_stop_the_sweep(tmp_path, smoke_job
         "rlpipe.train", "-m", f"hydra.sweep.dir={tmp_path}/multirun", "experiment=smoke", "data=csv",
         f"data.path={missing},{good}", f"tracking.uri={uri}",
     )  # fmt: skip
-    assert proc.returncode != 0
+    assert proc.returncode == 2  # the only failure is a user error (a missing file)
     found = runs_of(uri)
     assert [r.info.status for r in found] == ["FAILED", "FINISHED"]
     failed = found[0]

@@ -456,3 +456,42 @@ def test_regimes_offered_by_unlabelled_training_come_from_labelling_the_whole_se
     assert regimes_offered([train], close, window_bars=1) == set()  # windows of 1 bar say nothing
     labelled = Slice("train", "train", "bull", start, start + 10 * H)
     assert regimes_offered([labelled], close, window_bars=60) == {"bull"}  # labels are trusted
+
+
+# ------------------------------------------------------------------------------ calendar embargo
+def test_walk_forward_embargo_is_calendar_time_on_business_days() -> None:
+    index = pd.bdate_range("2015-01-02", periods=600, tz="UTC")  # a Friday: the first step is 3 days
+    close = np.linspace(100, 130, 600)
+    slices = SliceSpec(kind="walk_forward", embargo="7D", folds=3, test_bars=60).build(index, close)
+    train, fold1 = slices[0], slices[1]
+    assert index.get_loc(fold1.start) == 600 - 3 * 60
+    # Training ends on the last bar that closes (stamp + 1 day) at least 7 days before the first test
+    # bar: the next bar would close within the embargo.
+    assert fold1.start - (train.end + pd.Timedelta("1D")) >= pd.Timedelta("7D")
+    following = index[index.get_loc(train.end) + 1]
+    assert fold1.start - (following + pd.Timedelta("1D")) < pd.Timedelta("7D")
+    # Turning the embargo into bars with the first step (the old rule) leaks into the first fold.
+    bars = int(np.ceil(pd.Timedelta("7D") / (index[1] - index[0])))
+    old = walk_forward(index, close, folds=3, test_bars=60, embargo_bars=bars)
+    with pytest.raises(SliceError, match=r"overlaps training slice 'train' .* within the embargo of 7 days"):
+        check_no_leakage(old, pd.Timedelta("7D"))
+
+
+def test_walk_forward_calendar_embargo_sits_before_the_validation_window() -> None:
+    index = pd.bdate_range("2019-01-01", periods=400, tz="UTC")
+    close = np.linspace(100, 90, 400)
+    spec = SliceSpec(kind="walk_forward", embargo="10D", folds=2, test_bars=50, validation_bars=30)
+    train, validation, *folds = spec.build(index, close)
+    assert validation.role == "validation" and index.get_loc(validation.start) == 400 - 100 - 30
+    assert validation.start - (train.end + pd.Timedelta("1D")) >= pd.Timedelta("10D")
+    assert [index.get_loc(f.start) for f in folds] == [300, 350]
+
+
+def test_walk_forward_that_does_not_fit_names_the_calendar_embargo() -> None:
+    index = pd.bdate_range("2019-01-01", periods=100, tz="UTC")
+    with pytest.raises(SliceError) as err:
+        SliceSpec(kind="walk_forward", embargo="40D", folds=3, test_bars=25).build(index, np.ones(100))
+    assert str(err.value) == (
+        "slices.walk_forward: 3 folds x 25 test bars + 0 validation + 25 (40 days 00:00:00) embargo "
+        "+ all remaining training bars do not fit in the data's 100 bars"
+    )

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from rlpipe.data.sources import DataSpec, data_digest, frame_from_table, load_market
 from rlpipe.data.synthetic import Segment, make_synthetic_market
@@ -20,6 +21,10 @@ from rlpipe.errors import DataError
 
 FORMATS = ["csv", "parquet"]
 COLUMNS = ["open", "high", "low", "close", "volume", "bid", "ask"]
+NO_STAMPS = (
+    "set data.timestamp_column, or map one with data.columns; Date, Time, Datetime and Timestamp "
+    "are found by themselves"
+)
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +110,11 @@ def test_missing_columns_are_named(good: pd.DataFrame, fmt: str, drop: list[str]
     path, msg = load_error(good.drop(columns=drop), fmt, tmp_path)
     assert str(path) in msg
     assert f"missing column(s) {drop}" in msg
-    found = [c for c in good.columns if c not in (*drop, "timestamp")]
-    assert msg == f"{path}: missing column(s) {drop}; found {found}"
+    found = [c for c in good.columns if c not in drop]  # as the file names them, stamps included
+    assert msg == (
+        f"{path}: missing column(s) {drop}; found {found}; map a column of another name with "
+        "data.columns (file column -> ours, e.g. {Px_Last: close})"
+    )
 
 
 # ------------------------------------------------------------------------------ timestamps
@@ -117,7 +125,10 @@ def test_unparseable_stamp_names_file_column_and_value(good: pd.DataFrame, tmp_p
     assert str(path) in msg
     assert "column 'timestamp'" in msg
     assert "not a date" in msg
-    assert msg.startswith(f"{path}: column 'timestamp' has an unparseable timestamp: ")
+    assert msg.startswith(
+        f"{path}: column 'timestamp' has an unparseable timestamp 'not a date' in data row 10; "
+    )
+    assert "data.timestamp_format" in msg and "data.dayfirst" in msg
 
 
 @pytest.mark.parametrize("row", [0, 9])
@@ -135,13 +146,10 @@ def test_blank_stamp_is_reported_as_a_missing_timestamp_of_the_column(
 
 
 def test_missing_timestamp_column_names_the_setting(good: pd.DataFrame, tmp_path: Path) -> None:
-    path, msg = load_error(good.rename(columns={"timestamp": "date"}), "csv", tmp_path)
+    path, msg = load_error(good.rename(columns={"timestamp": "when"}), "csv", tmp_path)
     assert str(path) in msg
     assert "'timestamp'" in msg and "data.timestamp_column" in msg
-    columns = ["date", *COLUMNS]
-    assert (
-        msg == f"{path}: no timestamp column 'timestamp' (set data.timestamp_column); columns are {columns}"
-    )
+    assert msg == f"{path}: no timestamp column 'timestamp' ({NO_STAMPS}); columns are {['when', *COLUMNS]}"
 
 
 # ------------------------------------------------------------------------------ raw tables
@@ -170,9 +178,7 @@ def test_integer_columns_of_a_table_become_floats(good: pd.DataFrame) -> None:
 def test_a_table_without_stamps_is_refused_with_its_columns_named(good: pd.DataFrame) -> None:
     with pytest.raises(DataError) as err:
         frame_from_table(good.drop(columns="timestamp"), "table")
-    assert str(err.value) == (
-        f"table: no timestamp column 'timestamp' (set data.timestamp_column); columns are {COLUMNS}"
-    )
+    assert str(err.value) == f"table: no timestamp column 'timestamp' ({NO_STAMPS}); columns are {COLUMNS}"
 
 
 # ------------------------------------------------------------------------------ sources
@@ -268,6 +274,16 @@ def test_spec_reads_a_file_with_its_own_timestamp_column_and_gap(good: pd.DataFr
     assert len(spec.load()) == len(good) - 1
     with pytest.raises(DataError, match=r"gap of 0 days 02:00:00 .* exceeds the tolerance data\.max_gap"):
         DataSpec(source="parquet", path=str(path), timestamp_column="t", max_gap="1h").load()
+
+
+def test_the_default_synthetic_market_is_unchanged() -> None:
+    """conf/data/synthetic.yaml gives the very bars it gave before calendars and vendor files."""
+    values = yaml.safe_load((Path(__file__).parents[1] / "conf/data/synthetic.yaml").read_text())
+    values.pop("_target_")
+    spec = DataSpec(**values)
+    df = spec.load()
+    assert data_digest(df) == "924e83dc6f340c9a" and len(df) == 19_080
+    assert spec.calendar(df).bars_per_year == 8766.0
 
 
 # ------------------------------------------------------------------------------ digest

@@ -15,12 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rlpipe.data.calendar import infer_calendar
 from rlpipe.data.sources import load_market
 from rlpipe.data.synthetic import Segment, make_synthetic_market
 from rlpipe.data.validation import validate_market
 from rlpipe.errors import DataError
 
 FORMATS = ["csv", "parquet"]
+FIX_GAP = "fill the missing bars, or set data.max_gap if the market was closed"
 
 
 @pytest.fixture(scope="module")
@@ -88,21 +90,23 @@ def test_gap_beyond_tolerance_names_file_stamp_and_setting(
     table = good.drop(index=range(10, 14))  # bars 10..13 missing: a 5h step before bar 14
     path, msg = load_error(table, fmt, tmp_path, max_gap="2h")
     assert str(path) in msg
-    assert f"before {stamp(good, 14)}" in msg
+    assert f"between {stamp(good, 9)} and {stamp(good, 14)}" in msg  # both bars around the hole
     assert "data.max_gap" in msg
     assert "0 days 05:00:00" in msg
     assert msg == (
-        f"{path}: gap of 0 days 05:00:00 before {stamp(good, 14)} exceeds "
-        "the tolerance data.max_gap=0 days 02:00:00"
+        f"{path}: gap of 0 days 05:00:00 between {stamp(good, 9)} and {stamp(good, 14)} exceeds "
+        f"the tolerance data.max_gap=0 days 02:00:00; {FIX_GAP}"
     )
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_gap_within_tolerance_or_unchecked_is_accepted(good: pd.DataFrame, fmt: str, tmp_path: Path) -> None:
+def test_gap_within_the_given_or_the_calendar_tolerance_is_accepted(
+    good: pd.DataFrame, fmt: str, tmp_path: Path
+) -> None:
     table = good.drop(index=range(10, 14))
     path = write(table, fmt, tmp_path)
     assert len(load_market(fmt, path=str(path), max_gap="5h")) == len(good) - 4
-    assert len(load_market(fmt, path=str(path))) == len(good) - 4
+    assert len(load_market(fmt, path=str(path))) == len(good) - 4  # 24x7 hourly: up to a day
     with pytest.raises(DataError, match="gap of 0 days 05:00:00"):
         load_market(fmt, path=str(path), max_gap="4h")  # a tolerance one hour shorter refuses it
 
@@ -116,8 +120,8 @@ def test_gap_check_does_not_depend_on_index_resolution(good: pd.DataFrame, unit:
     with pytest.raises(DataError) as err:
         validate_market(df, "frame", pd.Timedelta("2h"))
     assert str(err.value) == (
-        f"frame: gap of 0 days 05:00:00 before {stamp(good, 14)} exceeds "
-        "the tolerance data.max_gap=0 days 02:00:00"
+        f"frame: gap of 0 days 05:00:00 between {stamp(good, 9)} and {stamp(good, 14)} exceeds "
+        f"the tolerance data.max_gap=0 days 02:00:00; {FIX_GAP}"
     )
     assert validate_market(df, "frame", pd.Timedelta("5h")) is None
 
@@ -293,3 +297,16 @@ def test_checks_run_in_the_documented_order(frame: pd.DataFrame) -> None:
     dup = df.iloc[[0, 1, 1, 2, 3]]
     assert error(dup) == f"frame: duplicate timestamp {df.index[1]}"
     assert error(dup.drop(columns="volume")).startswith("frame: missing column(s) ['volume']")
+
+
+def test_gaps_are_checked_in_the_trading_time_of_a_calendar(frame: pd.DataFrame) -> None:
+    business = frame.iloc[:10].set_axis(pd.bdate_range("2021-01-01", periods=10, tz="UTC", name="timestamp"))
+    assert validate_market(business, "frame", pd.Timedelta("1D")) is None  # the weekend is not a gap
+    assert validate_market(business, "frame") is None  # no tolerance, no calendar: gaps unchecked
+    calendar = infer_calendar(business.index)
+    holiday = business.drop(index=business.index[3])  # Wednesday 6 January missing
+    assert validate_market(holiday, "frame", calendar=calendar) is None  # within 8 trading days
+    assert error(holiday, pd.Timedelta("1D")) == (
+        f"frame: gap of 2 days 00:00:00 of trading time between {business.index[2]} and "
+        f"{business.index[4]} exceeds the tolerance data.max_gap=1 days 00:00:00; {FIX_GAP}"
+    )

@@ -12,7 +12,7 @@ import pytest
 from rlpipe.data.slices import Slice, Window
 from rlpipe.envs.market import Market
 from rlpipe.envs.sim import HOLD, LONG, SHORT, SimConfig
-from rlpipe.evaluation.backtest import AGENT, Policy, SliceResult, aggregates, backtest
+from rlpipe.evaluation.backtest import AGENT, Policy, SliceResult, aggregates, backtest, curves_frame
 
 MAKER, TAKER = 0.0002, 0.0006
 T0 = pd.Timestamp("2021-01-01", tz="UTC")
@@ -69,6 +69,11 @@ def always(action: int) -> Policy:
 def flip(obs: np.ndarray) -> np.ndarray:
     """Buy when not long, sell when long (with zero features obs column 0 is the long flag)."""
     return np.where(obs[:, 0] > 0, SHORT, LONG).astype(np.int64)
+
+
+def hours(n: int) -> pd.DatetimeIndex:
+    """The bar times of an n-bar market built here: hourly from T0, the times `window` uses."""
+    return pd.date_range(T0, periods=n, freq="h")
 
 
 def by(results: list[SliceResult], policy: str, slice_: str | None = None) -> SliceResult:
@@ -199,6 +204,76 @@ def test_random_baseline_is_reproducible_for_a_seed_and_differs_for_another() ->
         # the seed drives the random baseline only
         for policy in (AGENT, "buy_and_hold", "flat"):
             np.testing.assert_array_equal(by(first, policy, w).equity, by(other, policy, w).equity)
+
+
+# Curves: bar times, fees and turnover.
+def test_buy_and_hold_fee_and_turnover_curves_follow_the_hand_computed_ledger() -> None:
+    # The ledger of test_buy_and_hold_matches_a_hand_computed_ledger_on_a_rising_path: the maker
+    # entry fills into bar 1; the taker exit at bar 4's close.
+    results = backtest(rising(), cfg(stake=1.0, max_stake=1.0), [window("w", 0, 5)], None, seed=0)
+    bh = by(results, "buy_and_hold")
+    q = 1 / 99.95
+    assert bh.fees == pytest.approx([0, MAKER, MAKER, MAKER, MAKER + q * 104 * TAKER], rel=1e-12)
+    entry = q * 99.95
+    assert bh.turnover == pytest.approx([0, entry, entry, entry, entry + q * 104], rel=1e-12)
+    np.testing.assert_array_equal(by(results, "flat").fees, np.zeros(5))
+    np.testing.assert_array_equal(by(results, "flat").turnover, np.zeros(5))
+
+
+def test_fee_and_turnover_curves_end_at_the_slice_metrics_for_every_policy() -> None:
+    windows = [window("short", 10, 17), window("long", 0, 60, role="train"), window("mid", 20, 45)]
+    results = backtest(random_walk(), cfg(), windows, flip, seed=0)
+    for r in results:
+        assert len(r.fees) == len(r.turnover) == len(r.equity), (r.slice, r.policy)
+        assert r.fees[0] == r.turnover[0] == 0.0
+        assert np.all(np.diff(r.fees) >= 0) and np.all(np.diff(r.turnover) >= 0)
+        assert r.fees[-1] == r.metrics["fees"], (r.slice, r.policy)
+        assert r.turnover[-1] == r.metrics["turnover"], (r.slice, r.policy)
+    assert by(results, AGENT, "long").fees[-1] > 0  # the policy did pay fees
+
+
+def test_results_and_curves_carry_the_utc_time_of_every_bar_of_their_slice() -> None:
+    mk = random_walk()
+    index = hours(mk.n_bars)
+    windows = [window("short", 10, 17), window("long", 0, 60, role="train"), window("mid", 20, 45)]
+    results = backtest(mk, cfg(), windows, flip, seed=0, index=index)
+    curves = curves_frame(results)
+    assert list(curves.columns) == [
+        "slice", "role", "regime", "policy", "bar", "time", "equity", "fees", "turnover",
+    ]  # fmt: skip
+    assert isinstance(curves["time"].dtype, pd.DatetimeTZDtype) and str(curves["time"].dt.tz) == "UTC"
+    for r in results:
+        (w,) = [w for w in windows if w.slice.name == r.slice]
+        assert r.time is not None
+        pd.testing.assert_index_equal(r.time, index[w.lo : w.hi])
+        assert (r.time[0], r.time[-1]) == (w.slice.start, w.slice.end)
+        part = curves[(curves["slice"] == r.slice) & (curves["policy"] == r.policy)]
+        assert list(part["time"]) == list(index[w.lo : w.hi])
+        np.testing.assert_array_equal(part["equity"], r.equity)
+        np.testing.assert_array_equal(part["fees"], r.fees)
+        np.testing.assert_array_equal(part["turnover"], r.turnover)
+
+
+def test_bar_times_change_no_metric_and_no_curve() -> None:
+    mk, windows = random_walk(), [window("a", 0, 30), window("b", 25, 60, role="train")]
+    plain = backtest(mk, cfg(), windows, flip, seed=5)
+    dated = backtest(mk, cfg(), windows, flip, seed=5, index=hours(mk.n_bars))
+    for a, b in zip(plain, dated, strict=True):
+        assert (a.slice, a.policy) == (b.slice, b.policy)
+        assert a.time is None and b.time is not None
+        np.testing.assert_equal(a.metrics, b.metrics)  # exactly (NaN equals NaN)
+        for curve in ("equity", "fees", "turnover"):
+            np.testing.assert_array_equal(getattr(a, curve), getattr(b, curve))
+    assert curves_frame(plain)["time"].isna().all()
+
+
+def test_a_naive_index_is_read_as_utc_and_a_short_one_is_refused() -> None:
+    mk = random_walk()
+    naive = hours(mk.n_bars).tz_localize(None)
+    (r, *_) = backtest(mk, cfg(), [window("a", 3, 9)], flip, seed=0, index=naive)
+    assert r.time is not None and r.time[0] == T0 + 3 * HOUR
+    with pytest.raises(ValueError, match="59 timestamps for a market of 60 bars"):
+        backtest(mk, cfg(), [window("a", 3, 9)], flip, seed=0, index=hours(mk.n_bars - 1))
 
 
 # Batching.

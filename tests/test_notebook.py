@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,6 +102,25 @@ def test_notebook_runs_headless_and_shows_grid_plots_and_gates(sweep, frame, ker
     assert "sideways" in html("regimes") and "buy_and_hold_total" in html("regimes")
     gates = html("gates")
     assert "seed_stability" in gates and "drawdown_under_cap" in gates
+    # every gate cell shows its outcome with the value judged against the threshold
+    table = compare.gate_frame(uri, EXPERIMENT, sweep_id)
+    for col in ("drawdown_under_cap", "deflated_sharpe", "pbo"):
+        cell = table[col].iloc[0]
+        assert re.fullmatch(r"[YN] \(\S+ ([<=>]|vs) \S+\)", cell) and f">{cell}</td>" in gates, (col, cell)
+
+    def markdown(tag: str) -> str:
+        cell = next(c for c in nb.cells if tag in c.metadata.get("tags", []))
+        return "".join(o.get("data", {}).get("text/markdown", "") for o in cell.outputs)
+
+    pbo = table.attrs["pbo"]
+    shown_pbo = f"**{pbo:.2f}**" if pbo is not None else "Probability of backtest overfitting: not computed"
+    assert shown_pbo in markdown("gates")
+    # the equity curves are drawn against the bars' dates (UTC)
+    times = compare.curves_frame(uri, frame["run_id"][:1], role="test")["time"]
+    span = f"Test slices from {times.min():%Y-%m-%d %H:%M} to {times.max():%Y-%m-%d %H:%M} UTC."
+    assert span in markdown("curves")
+    curves_cell = next(c for c in nb.cells if "curves" in c.metadata.get("tags", []))
+    assert any("image/png" in o.get("data", {}) for o in curves_cell.outputs)
     picks = next(c for c in nb.cells if "picks" in c.metadata.get("tags", []))
     shown = "".join(o.get("data", {}).get("text/markdown", "") for o in picks.outputs)
     promoted = (frame["sweep_verdict"] == "promote").any()

@@ -1,21 +1,34 @@
-"""Plots written as PNG files: one per slice of a run, one scatter per sweep."""
+"""Plots written as PNG files: one tear sheet per slice of a run, one scatter per sweep."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import matplotlib.dates as mdates
+import numpy as np
+import pytest
+
+from rlpipe.evaluation import metrics as mx
+from rlpipe.evaluation.backtest import AGENT, SliceResult
 from rlpipe.gates.rules import PROMOTE, REJECT, RETEST
-from rlpipe.reports.plots import slice_plots, sweep_plot
+from rlpipe.reports.format import pct
+from rlpipe.reports.plots import SliceFigure, rolling_sharpe, sharpe_window, slice_plots, sweep_plot
 from tests.test_reports_run_report import three_role_run
 from tests.test_reports_sweep_report import LABEL_A, LABEL_B, job_row
 
 PNG = b"\x89PNG\r\n\x1a\n"
+HOURLY = 365.25 * 24
 
 
 def assert_png(path: Path) -> None:
     data = path.read_bytes()
     assert len(data) > 1000
     assert data[:8] == PNG
+
+
+def slice_rows(results: list[SliceResult], name: str) -> dict[str, SliceResult]:
+    return {r.policy: r for r in results if r.slice == name}
 
 
 def test_slice_plots_writes_one_png_per_slice(tmp_path: Path) -> None:
@@ -26,6 +39,79 @@ def test_slice_plots_writes_one_png_per_slice(tmp_path: Path) -> None:
     for p in paths:
         assert_png(p)
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == sorted(p.name for p in expected)
+
+
+def test_slice_figure_puts_the_slice_on_a_date_axis_with_buy_and_hold_drawdown_sharpe_and_fees() -> None:
+    results, _ = three_role_run()
+    rows = slice_rows(results, "test_2")
+    agent, hold = rows[AGENT], rows["buy_and_hold"]
+    assert agent.time is not None
+    figure = SliceFigure(list(rows), dated=True)
+    try:
+        figure.draw(rows)
+        ax = figure.axes
+        bottom = ax["turn"].xaxis
+        assert isinstance(bottom.get_major_formatter(), mdates.ConciseDateFormatter)
+        assert isinstance(bottom.get_major_locator(), mdates.AutoDateLocator)
+        dates = mdates.date2num(agent.time.tz_localize(None).to_numpy())
+        for panel in ax.values():  # every panel spans exactly the slice's first to last bar
+            assert panel.get_xlim() == pytest.approx((dates[0], dates[-1]))
+        assert mdates.num2date(dates[0]).isoformat() == agent.time[0].isoformat()
+        np.testing.assert_array_equal(figure.lines["eq", AGENT].get_xdata(), dates)
+        np.testing.assert_array_equal(figure.lines["eq", "buy_and_hold"].get_ydata(), hold.equity)
+        np.testing.assert_array_equal(
+            figure.lines["dd", "buy_and_hold"].get_ydata(), mx.drawdown_curve(hold.equity)
+        )
+        np.testing.assert_array_equal(figure.lines["fee", AGENT].get_ydata(), agent.fees)
+        np.testing.assert_array_equal(figure.lines["turn", AGENT].get_ydata(), agent.turnover)
+        labels = [t.get_text() for t in ax["eq"].get_legend().get_texts()]
+        total, drawdown = pct(agent.metrics["total"]), pct(-agent.metrics["max_drawdown"] or 0.0)
+        assert f"agent: total after fees {total}, max drawdown {drawdown}" in labels
+        assert any(label.startswith("buy & hold: total after fees ") for label in labels)
+        title = figure.fig.texts[0].get_text()
+        assert title == "test_2: test slice, bear regime (2021-01-01 22:00 to 2021-01-02 05:00 UTC, 8 bars)"
+        window = sharpe_window(8, agent.bars_per_year)
+        assert figure.sharpe_note.get_text().startswith(f"agent, annualised, over the last {window} bars")
+        assert len(figure.lines["sr", AGENT].get_ydata()) == 8 - window
+    finally:
+        figure.close()
+
+
+def test_slice_figure_without_bar_times_counts_bars() -> None:
+    results, _ = three_role_run()
+    rows = {
+        p: SliceResult(r.slice, r.role, r.regime, p, r.metrics, r.equity)
+        for p, r in slice_rows(results, "test_1").items()
+    }
+    figure = SliceFigure(list(rows), dated=False)
+    try:
+        figure.draw(rows)
+        assert figure.axes["turn"].get_xlabel() == "bar"
+        assert figure.axes["eq"].get_xlim() == (0, 6)
+        assert len(figure.lines["fee", AGENT].get_xdata()) == 0  # a hand-made result has no fee curve
+    finally:
+        figure.close()
+
+
+def test_rolling_sharpe_is_the_slice_sharpe_of_each_window() -> None:
+    rng = np.random.default_rng(4)
+    equity = np.cumprod(1 + rng.normal(0.0005, 0.01, 120))
+    rets = mx.returns(equity)
+    rolled = rolling_sharpe(equity, 24, HOURLY)
+    assert len(rolled) == len(rets) - 24 + 1
+    for i in (0, 37, len(rolled) - 1):
+        assert rolled[i] == pytest.approx(mx.sharpe(rets[i : i + 24], HOURLY), rel=1e-12)
+    flat = np.concatenate([np.ones(30), 1 + 0.01 * np.arange(1, 11)])
+    assert rolling_sharpe(flat, 10, HOURLY)[0] == 0.0  # no return, no risk: 0 as metrics.sharpe
+    assert len(rolling_sharpe(equity[:10], 24, HOURLY)) == 0
+
+
+def test_sharpe_window_is_seven_days_of_bars_or_half_a_short_slice() -> None:
+    assert sharpe_window(2000, HOURLY) == 168
+    assert sharpe_window(2000, 365.25) == 7
+    assert sharpe_window(101, HOURLY) == 50
+    assert sharpe_window(3, HOURLY) == 2
+    assert sharpe_window(2000, math.nan) == 168  # no annualisation known: hourly bars assumed
 
 
 def test_sweep_plot_of_one_configuration_writes_a_png(tmp_path: Path) -> None:

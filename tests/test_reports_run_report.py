@@ -13,7 +13,7 @@ from rlpipe.gates.rules import PASS, REJECT, GateResult, GatesConfig, run_gates,
 from rlpipe.reports.format import num, pct
 from rlpipe.reports.run_report import ModelCard, RunReportInput, build_report
 from rlpipe.types import JsonDict, Metrics
-from tests.test_evaluation_backtest import always, by, cfg, rising, window
+from tests.test_evaluation_backtest import always, by, cfg, hours, rising, window
 
 ROLES = ("train", "validation", "test")
 COVERAGE_NOTE = "**Regime coverage:**"
@@ -21,14 +21,15 @@ COVERAGE_NOTE = "**Regime coverage:**"
 
 # Helpers.
 def three_role_run() -> tuple[list[SliceResult], list[Window]]:
-    """An always-long agent on a rising market: one train, one validation and two test slices."""
+    """An always-long agent on a rising hourly market: one train, one validation and two test slices."""
     windows = [
         window("train_1", 0, 10, role="train"),
         window("val_1", 10, 15, role="validation", regime="sideways"),
         window("test_1", 15, 22),
         window("test_2", 22, 30, regime="bear"),
     ]
-    return backtest(rising(30), cfg(stake=1.0, max_stake=1.0), windows, always(LONG), seed=0), windows
+    sim_cfg = cfg(stake=1.0, max_stake=1.0)
+    return backtest(rising(30), sim_cfg, windows, always(LONG), seed=0, index=hours(30)), windows
 
 
 def report(

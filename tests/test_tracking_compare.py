@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
-from rlpipe.tracking import compare
-from tests.conftest import Sweep
+from rlpipe.tracking import compare, queries
+from rlpipe.tracking.tracker import Tracker
+from tests.conftest import CONF, Sweep
 
 EXPERIMENT = "rlpipe"
 TEST_SLICES = {"test_bear_1", "test_bull_1", "test_sideways_1", "test_bull_2", "test_bear_2"}
+GATE_CELL = re.compile(r"^[YN] \((\S+) ([<=>]|vs) (\S+)\)$")
+"""A recorded gate cell: Y or N, then the value judged against the threshold."""
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +74,18 @@ def test_grid_is_seeds_by_rewards(frame):
     assert both.shape == (2, 2) and list(both.columns) == [(512, "pnl"), (512, "pnl_fees")]
 
 
-def test_gate_frame_has_run_and_configuration_gates_as_yes_no(sweep, frame):
+def test_gate_text_shows_the_outcome_then_the_value_against_the_threshold():
+    assert compare.gate_text(True, 0.8, 0.5) == "Y (0.80 > 0.50)"
+    assert compare.gate_text(False, 0.2345, 0.15) == "N (0.23 > 0.15)"
+    assert compare.gate_text(1.0, 0.5, 0.5) == "Y (0.50 = 0.50)"  # a gate/<name> metric is 0/1
+    assert compare.gate_text(0.0, 0.0042, 0.15) == "N (0.0042 < 0.15)"  # two digits under 0.01
+    assert compare.gate_text(False, None, 0.5) == "N (n/a vs 0.50)"  # a missing value fails
+    assert compare.gate_text(False, math.nan, 0.5) == "N (n/a vs 0.50)"
+    assert compare.gate_text(True) == "Y"  # recorded without its value
+    assert compare.gate_text(None, 0.8, 0.5) == compare.gate_text(math.nan, 0.8, 0.5) == "-"
+
+
+def test_gate_frame_shows_run_and_configuration_gates_as_yes_no_with_their_values(sweep, frame):
     uri, sweep_id, _ = sweep
     gates = compare.gate_frame(uri, EXPERIMENT, sweep_id)
     assert len(gates) == 4 and set(gates["run_id"]) == set(frame["run_id"])
@@ -75,16 +93,43 @@ def test_gate_frame_has_run_and_configuration_gates_as_yes_no(sweep, frame):
     assert run_gates <= set(gates.attrs["run_gates"])
     assert {"seed_stability", "deflated_sharpe", "pbo"} <= set(gates.attrs["config_gates"])
     for col in gates.attrs["run_gates"] + gates.attrs["config_gates"]:
-        assert set(gates[col]) <= {"Y", "N"}, col
+        assert all(GATE_CELL.match(cell) for cell in gates[col]), (col, list(gates[col]))
     # a run whose gates all passed is 'pass' (the sweep step decides); any N makes it 'reject'
     for _, row in gates.iterrows():
-        passed = all(row[g] == "Y" for g in gates.attrs["run_gates"])
+        passed = all(row[g].startswith("Y ") for g in gates.attrs["run_gates"])
         assert row["verdict"] == ("pass" if passed else "reject"), row["run_name"]
     # the configuration gates are the same for every seed of a configuration
     per_config = gates.groupby("config_hash")[gates.attrs["config_gates"] + ["sweep_verdict"]].nunique()
     assert (per_config == 1).all().all()
     by_run = frame.set_index("run_id")["sweep_verdict"]
     assert (gates.set_index("run_id")["sweep_verdict"] == by_run).all()
+
+
+def test_gate_frame_values_are_the_test_aggregates_and_the_configured_thresholds(sweep, frame):
+    uri, sweep_id, _ = sweep
+    gates = compare.gate_frame(uri, EXPERIMENT, sweep_id).set_index("run_id")
+    cfg = OmegaConf.load(CONF / "gates" / "default.yaml")
+    judged = {
+        "pass_majority_slices": ("test_consistency", cfg.min_positive_fraction),
+        "drawdown_under_cap": ("test_max_drawdown", cfg.max_drawdown_cap),
+        "no_single_slice_dependency": ("test_best_slice_share", cfg.max_best_slice_share),
+        "beats_buy_and_hold": ("test_beats_buy_and_hold", cfg.min_beats_buy_and_hold),
+        "regime_coverage": ("test_regime_coverage", 1.0),
+    }
+    for run in frame.itertuples():
+        for gate, (column, threshold) in judged.items():
+            cell = gates.loc[run.run_id, gate]
+            assert cell == compare.gate_text(cell[0] == "Y", getattr(run, column), threshold), (gate, cell)
+    # the configuration gates: seed stability (fraction of seeds passing), DSR, sweep-wide PBO
+    pbo = gates.attrs["pbo"]
+    assert pbo is None or 0 <= pbo <= 1
+    for config_hash, part in gates.groupby("config_hash"):
+        passing = float(np.mean([v in ("pass", "retest") for v in part["verdict"]]))
+        row = part.iloc[0]
+        stable = row["seed_stability"]
+        assert stable == compare.gate_text(stable[0] == "Y", passing, cfg.min_seed_pass_fraction), config_hash
+        assert row["pbo"] == compare.gate_text(row["pbo"][0] == "Y", pbo, cfg.max_pbo)
+        assert GATE_CELL.match(row["deflated_sharpe"]).group(3) == f"{cfg.min_deflated_sharpe:.2f}"
 
 
 def test_regime_frame_compares_agent_with_buy_and_hold_per_regime(sweep, frame):
@@ -143,3 +188,30 @@ def test_curves_frame_holds_every_test_slice_for_every_policy(sweep, frame):
     everything = compare.curves_frame(uri, ids[:1], role=None)
     assert {"train", "validation", "test"} == set(everything["role"])
     assert compare.curves_frame(uri, []).empty
+    assert list(curves.columns) == [
+        "run_id", "slice", "role", "regime", "policy", "bar", "time", "equity", "drawdown", "fees",
+        "turnover",
+    ]  # fmt: skip
+
+
+def test_curves_carry_utc_bar_times_drawdown_fees_and_turnover_matching_the_run_report(sweep, frame):
+    uri, _, _ = sweep
+    run_id = frame["run_id"].iloc[0]
+    curves = compare.curves_frame(uri, [run_id], role=None)
+    assert isinstance(curves["time"].dtype, pd.DatetimeTZDtype) and str(curves["time"].dt.tz) == "UTC"
+    assert curves["time"].notna().all()
+    report = queries.load_json(Tracker(uri, EXPERIMENT).client, run_id, "report/report.json")
+    assert len(report["slices"]) == curves.groupby(["slice", "policy"]).ngroups
+    for s in report["slices"]:
+        part = curves[(curves["slice"] == s["slice"]) & (curves["policy"] == s["policy"])]
+        times = part["time"]
+        assert times.is_monotonic_increasing and times.is_unique
+        assert pd.Timestamp(s["start"]) <= times.iloc[0] and times.iloc[-1] <= pd.Timestamp(s["end"])
+        assert list(part["bar"]) == list(range(len(part)))
+        peak = part["equity"].cummax()
+        np.testing.assert_allclose(part["drawdown"], part["equity"] / peak - 1.0)
+        assert part["drawdown"].max() <= 0.0
+        assert part["fees"].iloc[-1] == s["fees"] and part["turnover"].iloc[-1] == s["turnover"]
+        assert part["equity"].iloc[-1] == pytest.approx(1.0 + s["total"], rel=1e-12)
+    # every policy of a slice runs over the same bars
+    assert (curves.groupby(["slice", "bar"])["time"].nunique() == 1).all()

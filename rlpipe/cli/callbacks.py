@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+import sys
+from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from rlpipe.cli.compose import group
+from rlpipe.cli.failures import BUG, Failure, end_command, exit_status, is_user_error, read_failures
 from rlpipe.cli.sweep import finish_sweep, sweep_id_for
-from rlpipe.jobs.sweep_job import start_sweep
+from rlpipe.jobs.checks import check_tracking
+from rlpipe.jobs.sweep_job import SweepOutcome, start_sweep
 
 log = logging.getLogger("rlpipe.sweep")
 
@@ -20,7 +24,11 @@ class SweepCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_id = sweep_id_for(config.hydra.sweep.dir)
-        tracking = group(config.tracking)
+        try:  # a bad store stops the sweep before any job (SystemExit passes Hydra's callback guard)
+            tracking = group(config.tracking)
+            check_tracking(tracking)
+        except Exception as exc:
+            end_command(exc)
         parent = start_sweep(tracking, sweep_id)
         log.info(
             "sweep %s -> %s (experiment %s, parent run %s)",
@@ -31,20 +39,33 @@ class SweepCallback(Callback):
         )
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        # Hydra turns a callback's exception into a warning and exits 0; a sweep whose step
-        # failed must not look like a success, so the failure is logged and the exit is non-zero.
+        # Hydra turns a callback's exception into a warning and exits 0; a sweep whose step or jobs
+        # failed must not look like a success, so the exit status says it: 2 for user errors only.
         sweep_id = sweep_id_for(config.hydra.sweep.dir)
         try:
             outcome = finish_sweep(config, sweep_id)
-        except Exception:
+        except Exception as exc:
+            if is_user_error(exc):
+                end_command(exc)
             log.exception(
                 "the sweep-level step failed; rerun it with python -m rlpipe.promote sweep_id=%s", sweep_id
             )
-            raise SystemExit(1) from None
-        if outcome.failed:
-            log.error(
-                "%d of %d job(s) failed: %s",
-                len(outcome.failed), len(outcome.rows),
-                "; ".join(f"{r.run_name}: {r.error}" for r in outcome.failed),
-            )  # fmt: skip
-            raise SystemExit(1)
+            raise SystemExit(BUG) from None
+        _exit_on_failures(outcome, read_failures(Path(config.hydra.sweep.dir)))
+
+
+def _exit_on_failures(outcome: SweepOutcome, failures: list[Failure]) -> None:
+    """One line per failed job on stderr, then exit 2 if each failed for a user error, else 1."""
+    explained = {f.run_id for f in failures if f.run_id}
+    unexplained = [r for r in outcome.failed if r.run_id not in explained]  # e.g. a killed job
+    failed = len(failures) + len(unexplained)
+    if not failed:
+        return
+    jobs = len(outcome.rows) + sum(f.run_id is None for f in failures)  # some failed before a run
+    log.error("%d of %d job(s) failed", failed, jobs)
+    for f in failures:
+        sys.stderr.write(f.line() + "\n")
+    for r in unexplained:
+        why = r.error or "no error recorded"
+        sys.stderr.write(f"error: run {r.run_name} ({r.run_id}) ended {r.status}: {why}\n")
+    raise SystemExit(exit_status(failures, len(unexplained)))

@@ -1,22 +1,30 @@
-"""What each command does with its composed config: train, evaluate, promote."""
+"""What each command does with its composed config: train, evaluate, promote.
+
+A user error ends a command with one line and exit status 2 (`cli.failures`); in a multirun a
+failed job is recorded and the sweep goes on.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
 from pathlib import Path
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from rlpipe.cli.compose import evaluate_job, group, train_job
+from rlpipe.cli.compose import check_keys, check_required, evaluate_job, group, train_job
+from rlpipe.cli.failures import Failure, end_command, failed_run_id, now_ms
 from rlpipe.cli.sweep import finish_sweep, sweep_id_for
 from rlpipe.errors import ConfigError
+from rlpipe.jobs.checks import check_tracking, check_train_job
 from rlpipe.jobs.evaluate_job import run_evaluate
 from rlpipe.jobs.spec import RunContext
 from rlpipe.jobs.train_job import run_train
 from rlpipe.project import project_root
+from rlpipe.tracking import tags as T
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import Tracker
 
@@ -32,25 +40,59 @@ def train(cfg: DictConfig) -> float:
         overrides=tuple(hc.overrides.task),
         root=Path(hc.runtime.cwd or project_root()),
     )
+    since = now_ms()
+    try:  # nothing is recorded until the job is checked
+        job = train_job(cfg)
+        check_train_job(job)
+    except Exception as exc:
+        return _failed(exc, None, hc, multirun)
     try:
-        return run_train(train_job(cfg), ctx).sweep_metric
-    except Exception:
-        if not multirun:
-            raise
-        # The run is already marked FAILED with its traceback; the sweep goes on, and the
-        # sweep callback turns any failure into a non-zero exit status at the end.
+        return run_train(job, ctx).sweep_metric
+    except Exception as exc:
+        run_id = failed_run_id(job.tracking, since, T.JOB, ctx.sweep_id or T.SINGLE, job.run_name)
+        return _failed(exc, run_id, hc, multirun)
+
+
+def _failed(exc: Exception, run_id: str | None, hc: Any, multirun: bool) -> float:
+    """A single run ends here; a multirun job leaves its failure for the sweep callback and goes on."""
+    if not multirun:
+        end_command(exc, run_id)
+    failure = Failure.of(exc, run_id, job=f"{hc.job.num} ({' '.join(hc.overrides.task)})")
+    failure.write(Path(hc.runtime.output_dir))
+    if failure.user_error:
+        log.error("%s", failure.line())
+    else:
         log.exception("job %s failed (overrides: %s)", hc.job.num, " ".join(hc.overrides.task))
-        return math.nan
+    return math.nan
 
 
 def evaluate(cfg: DictConfig) -> None:
     """Re-evaluate `cfg.model` on `cfg.data` / `cfg.slices` as a new run."""
-    run_evaluate(evaluate_job(cfg))
+    since = now_ms()
+    try:
+        job = evaluate_job(cfg)
+        check_tracking(job.tracking)
+    except Exception as exc:
+        end_command(exc)
+    try:
+        run_evaluate(job)
+    except Exception as exc:
+        end_command(exc, failed_run_id(job.tracking, since, T.EVALUATION))
 
 
 def promote(cfg: DictConfig) -> None:
     """The sweep step for `cfg.sweep_id` by hand, or a rollback of @champion."""
+    try:
+        _promote(cfg)
+    except Exception as exc:
+        end_command(exc)
+
+
+def _promote(cfg: DictConfig) -> None:
+    check_required(cfg)
+    check_keys(cfg)
     tracking = group(cfg.tracking)
+    check_tracking(tracking)
     if cfg.rollback:
         registry = Registry(Tracker(tracking.uri, tracking.experiment).client, tracking.registered_model)
         restored, retired = registry.rollback()

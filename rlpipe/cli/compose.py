@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from rlpipe.agents.factory import AgentSpec
 from rlpipe.errors import ConfigError
@@ -20,6 +21,33 @@ def check_required(cfg: DictConfig) -> None:
         raise ConfigError(
             f"required value(s) not set: {', '.join(missing)}; pass them as key=value overrides"
         )
+
+
+def check_keys(cfg: DictConfig) -> None:
+    """Refuse keys no schema declares: `+key=value` adds them even to a closed node.
+
+    The `agent` group is open (any constructor keyword); `AgentSpec.check` refuses its unknown keys.
+    """
+    unknown = _unknown_keys(cfg, "")
+    if unknown:
+        raise ConfigError(
+            f"unknown config key(s) {', '.join(unknown)}: no schema declares them (an override "
+            "+key=value adds a key); remove them or fix the spelling (--cfg job lists every key)"
+        )
+
+
+def _unknown_keys(node: Any, prefix: str) -> list[str]:
+    if isinstance(node, ListConfig):
+        return [k for i, item in enumerate(node) for k in _unknown_keys(item, f"{prefix}{i}.")]
+    schema = OmegaConf.get_type(node) if isinstance(node, DictConfig) else None
+    if schema is None or not dataclasses.is_dataclass(schema):
+        return []
+    declared = {f.name for f in dataclasses.fields(schema)}
+    out: list[str] = []
+    for key in node:
+        full = f"{prefix}{key}"
+        out += [full] if key not in declared else _unknown_keys(node[key], f"{full}.")
+    return out
 
 
 def group(node: DictConfig) -> Any:
@@ -40,6 +68,7 @@ def agent_spec(node: DictConfig) -> AgentSpec:
 def train_job(cfg: DictConfig) -> TrainJob:
     """The training job of a composed conf/train.yaml."""
     check_required(cfg)
+    check_keys(cfg)
     return TrainJob(
         seed=int(cfg.seed),
         timesteps=int(cfg.timesteps),
@@ -58,6 +87,7 @@ def train_job(cfg: DictConfig) -> TrainJob:
 def evaluate_job(cfg: DictConfig) -> EvaluateJob:
     """The re-evaluation job of a composed conf/evaluate.yaml."""
     check_required(cfg)
+    check_keys(cfg)
     return EvaluateJob(
         data=group(cfg.data),
         slices=group(cfg.slices),

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from rlpipe.data.calendar import infer_calendar
 from rlpipe.errors import SliceError
 from rlpipe.types import REGIMES, ROLES, BoolArray
 
@@ -127,30 +128,43 @@ def walk_forward(
     close: np.ndarray,
     folds: int,
     test_bars: int,
-    embargo_bars: int,
+    embargo_bars: int = 0,
     train_bars: int | None = None,
     validation_bars: int = 0,
     regime_threshold: float = 1.0,
     step_bars: int | None = None,
+    embargo: pd.Timedelta | None = None,
 ) -> list[Slice]:
     """Walk-forward slices for one policy: a training window, then `folds` successive test folds.
 
     The folds start every `step_bars` (default `test_bars`: back to back; less: overlapping;
     more: with gaps) and the last one ends on the last bar. Before the first sits an optional
-    validation window, and before that, `embargo_bars` away, the training window: anchored at
-    the first bar (`train_bars` None) or sliding (the last `train_bars` bars). Test folds are
-    labelled by `label_regime`.
+    validation window, and before that the embargo, then the training window: anchored at the
+    first bar (`train_bars` None) or sliding (the last `train_bars` bars). Test folds are labelled
+    by `label_regime`.
+
+    The embargo is `embargo_bars` bars, or, when `embargo` (calendar time) is given, whatever
+    the index says: training ends on the last bar that closes (its stamp plus one bar of the
+    data's calendar) at least `embargo` before the first validation or test bar, so weekends and
+    holidays count as the time they are and `check_no_leakage(slices, embargo)` always passes.
     """
     n = len(index)
     step = step_bars or test_bars
     test_lo = n - test_bars - (folds - 1) * step
     val_lo = test_lo - validation_bars
-    train_hi = val_lo - embargo_bars
+    if embargo is None:
+        train_hi = val_lo - embargo_bars
+    elif 0 <= val_lo < n:
+        bar = infer_calendar(index).bar
+        train_hi = int(index.searchsorted(index[val_lo] - embargo - bar, side="right"))
+    else:
+        train_hi = -1  # the folds alone do not fit
     train_lo = 0 if train_bars is None else train_hi - train_bars
     if min(folds, test_bars) <= 0 or train_lo < 0 or train_hi - train_lo < 2:
+        gap = f"{embargo_bars}" if embargo is None else f"{max(val_lo - train_hi, 0)} ({embargo})"
         raise SliceError(
             f"slices.walk_forward: {folds} folds x {test_bars} test bars + {validation_bars} validation "
-            f"+ {embargo_bars} embargo + {train_bars or 'all remaining'} training bars do not fit "
+            f"+ {gap} embargo + {train_bars or 'all remaining'} training bars do not fit "
             f"in the data's {n} bars"
         )
     out = [Slice("train", "train", "unlabelled", index[train_lo], index[train_hi - 1])]
@@ -181,7 +195,7 @@ class SliceSpec:
     kind: str = "declared"
     """'declared' (the windows below) or 'walk_forward' (generated folds)."""
     embargo: str = "7D"
-    """Minimum distance between any test bar and any training bar."""
+    """Least calendar time between training and test bars (walk_forward: before validation too)."""
     windows: list[WindowSpec] = field(default_factory=list)
     """declared: the named windows with role and regime."""
     folds: int = 5
@@ -213,17 +227,16 @@ class SliceSpec:
             items = [w if isinstance(w, dict) else w.__dict__ for w in self.windows]
             slices = parse_slices(items)
         elif self.kind == "walk_forward":
-            step = pd.Series(index[:2]).diff().iloc[-1]
             slices = walk_forward(
                 index,
                 close,
                 self.folds,
                 self.test_bars,
-                int(np.ceil(embargo / step)),
-                self.train_bars,
-                self.validation_bars,
-                self.regime_threshold,
-                self.step_bars,
+                train_bars=self.train_bars,
+                validation_bars=self.validation_bars,
+                regime_threshold=self.regime_threshold,
+                step_bars=self.step_bars,
+                embargo=embargo,
             )
         else:
             raise SliceError(f"slices.kind={self.kind!r}; expected declared or walk_forward")

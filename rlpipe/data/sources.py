@@ -1,99 +1,50 @@
-"""Market data sources: the embedded synthetic market, CSV and Parquet files."""
+"""Market data sources: the embedded synthetic market, CSV and Parquet files (one or several)."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
+from itertools import pairwise
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from rlpipe.data.calendar import Calendar, infer_calendar
+from rlpipe.data.readers import ADJ_CLOSE_OPTIONS, FileFormat, read_frames, table_to_frame
+from rlpipe.data.stamps import EPOCH_UNITS
 from rlpipe.data.synthetic import Segment, make_synthetic_market
-from rlpipe.data.validation import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, validate_market
-from rlpipe.errors import DataError
+from rlpipe.data.validation import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, check_contract, check_gaps
+from rlpipe.errors import ConfigError, DataError
+
+_SYNTHETIC_KEYS = (
+    "start",
+    "freq",
+    "sigma",
+    "trend",
+    "mean_reversion",
+    "signal_strength",
+    "signal_persistence",
+)
 
 
-def load_market(
-    source: str,
-    path: str | None = None,
-    timestamp_column: str = "timestamp",
-    max_gap: str | None = None,
-    seed: int = 0,
-    segments: Sequence[Segment | dict] = (),
-    **synthetic: float | str,
-) -> pd.DataFrame:
-    """Load and validate market data from `source` (synthetic, csv or parquet).
+def load_market(source: str, path: str | list[str] | None = None, **options: Any) -> pd.DataFrame:
+    """Load and validate market data: `DataSpec(source=source, path=path, **options).load()`."""
+    return DataSpec(source=source, path=path, **options).load()
+
+
+def frame_from_table(raw: pd.DataFrame, source: str, spec: DataSpec | None = None) -> pd.DataFrame:
+    """A raw table (a timestamp column, or a DatetimeIndex) as a validated market frame.
 
     Args:
-        source: "synthetic", "csv" or "parquet".
-        path: file path for csv/parquet.
-        timestamp_column: the column holding bar timestamps in a file (parsed as UTC).
-        max_gap: largest allowed gap between bars, e.g. "6h"; None disables the check.
-        seed: seed of the synthetic market.
-        segments: regime schedule of the synthetic market.
-        **synthetic: further keyword arguments of `make_synthetic_market`.
-
-    Returns:
-        A validated frame with a UTC DatetimeIndex and float price/volume columns.
+        raw: the table, with vendor column names if need be.
+        source: named in every error.
+        spec: how to read it (timestamp format, zone, column mapping, gap tolerance); None: DataSpec().
     """
-    gap = pd.Timedelta(max_gap) if max_gap else None
-    if source == "synthetic":
-        df = make_synthetic_market(seed=seed, segments=segments, **synthetic)  # type: ignore[arg-type]
-        validate_market(df, "synthetic market", gap)
-        return df
-    if source not in ("csv", "parquet"):
-        raise DataError(f"data.source={source!r}; expected synthetic, csv or parquet")
-    if not path:
-        raise DataError(f"data.source={source} needs data.path (the file to read)")
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise DataError(f"data.path={path}: no such file (resolved to {file.resolve()})")
-    try:
-        raw = pd.read_csv(file) if source == "csv" else pd.read_parquet(file)
-    except Exception as exc:  # the reader's own message is the useful part
-        raise DataError(f"{file}: cannot be read as {source}: {exc}") from exc
-    return frame_from_table(raw, str(file), timestamp_column, gap)
-
-
-def frame_from_table(
-    raw: pd.DataFrame,
-    source: str,
-    timestamp_column: str = "timestamp",
-    max_gap: pd.Timedelta | None = None,
-) -> pd.DataFrame:
-    """Turn a raw table (timestamp column or index) into a validated market frame."""
-    if timestamp_column in raw.columns:
-        try:
-            stamps = pd.to_datetime(raw[timestamp_column], utc=True)
-        except (ValueError, TypeError) as exc:
-            raise DataError(
-                f"{source}: column '{timestamp_column}' has an unparseable timestamp: {exc}"
-            ) from exc
-        if stamps.isna().any():
-            row = int(np.flatnonzero(stamps.isna().to_numpy())[0])
-            after = f" (after {stamps.iloc[row - 1]})" if row > 0 else ""
-            raise DataError(
-                f"{source}: column '{timestamp_column}' has a missing timestamp in data row {row + 1}{after}"
-            )
-        raw = raw.drop(columns=[timestamp_column])
-    elif isinstance(raw.index, pd.DatetimeIndex):
-        stamps = raw.index.tz_localize("UTC") if raw.index.tz is None else raw.index.tz_convert("UTC")
-    else:
-        raise DataError(
-            f"{source}: no timestamp column '{timestamp_column}' (set data.timestamp_column); "
-            f"columns are {list(raw.columns)}"
-        )
-    raw.columns = [str(c).lower() for c in raw.columns]
-    keep = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in raw.columns]
-    df = raw[keep].copy()
-    df.index = pd.DatetimeIndex(stamps, name="timestamp")
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise DataError(f"{source}: missing column(s) {missing}; found {list(raw.columns)}")
-    validate_market(df, source, max_gap)
-    return df.astype({c: float for c in keep})
+    spec = spec or DataSpec()
+    spec.check_options()
+    df = table_to_frame(raw, source, spec.file_format())
+    check_gaps(df.index, source, spec.calendar(df), inferred=spec.max_gap is None)
+    return df
 
 
 def data_digest(df: pd.DataFrame) -> str:
@@ -110,12 +61,28 @@ class DataSpec:
 
     source: str = "synthetic"
     """synthetic, csv or parquet."""
-    path: str | None = None
-    """File to read for csv/parquet."""
+    path: str | list[str] | None = None
+    """File to read for csv/parquet; a list: consecutive chunks of one instrument, joined in time."""
+    symbol: str | None = None
+    """Put in for `{symbol}` in data.path, so that `-m data.symbol=EURUSD,GBPUSD` sweeps instruments."""
     timestamp_column: str = "timestamp"
-    """Column of bar timestamps in a file (parsed as UTC)."""
+    """Column of bar timestamps; when absent, Date, Time, Datetime, Timestamp... are found by name."""
+    timestamp_format: str | None = None
+    """strftime pattern of the timestamps, e.g. '%d.%m.%Y %H:%M:%S.%f' (None: inferred)."""
+    dayfirst: bool = False
+    """Read ambiguous dates day-first (13.01.2017) when no timestamp_format is given."""
+    timezone: str = "UTC"
+    """Time zone of timestamps written without an offset (those with one keep it)."""
+    timestamp_unit: str | None = None
+    """Epoch unit of numeric timestamps: s, ms, us or ns (None: told from their size)."""
+    columns: dict[str, str] = field(default_factory=dict)
+    """File column -> ours (timestamp, open, high, low, close, volume, bid, ask, adj_close)."""
+    adj_close: str = "ignore"
+    """An adjusted-close column: 'ignore' it, or 'use' it to rescale prices by adj_close / close."""
     max_gap: str | None = None
-    """Largest allowed gap between consecutive bars, e.g. '6h' (None: no check)."""
+    """Largest gap between bars in trading time (weekends, nights not counted), e.g. '6h' (None: inferred)."""
+    bars_per_year: float | None = None
+    """Bars per year for every annualised figure (None: from the data's calendar)."""
     spread_bps: float = 2.0
     """Full spread assumed around the close when the data has no bid/ask columns."""
     seed: int = 0
@@ -138,30 +105,107 @@ class DataSpec:
     """Synthetic: AR(1) coefficient of the planted signal."""
 
     def load(self) -> pd.DataFrame:
-        """Load and validate the market frame this spec describes."""
-        synthetic = {
-            k: getattr(self, k)
-            for k in (
-                "start",
-                "freq",
-                "sigma",
-                "trend",
-                "mean_reversion",
-                "signal_strength",
-                "signal_persistence",
-            )
-            if getattr(self, k) is not None
-        }
+        """Load and validate the market frame this spec describes.
+
+        Gaps are checked in the trading time of `calendar(df)`: in each file, and between files.
+        """
+        self.check_options()
         if self.source == "synthetic":
-            synthetic["spread_bps"] = self.spread_bps
-            if not self.segments:
-                raise DataError("data.segments is empty: the synthetic market needs a regime schedule")
-        return load_market(
-            self.source,
-            self.path,
+            df = self._synthetic()
+            check_contract(df, "synthetic market")
+            parts = [(df, "synthetic market")]
+        elif self.source in ("csv", "parquet"):
+            parts = read_frames(self.paths(), self.source, self.file_format())
+            df = parts[0][0] if len(parts) == 1 else pd.concat([frame for frame, _ in parts])
+        else:
+            raise DataError(f"data.source={self.source!r}; expected synthetic, csv or parquet")
+        calendar, inferred = self.calendar(df), self.max_gap is None
+        for frame, name in parts:
+            check_gaps(frame.index, name, calendar, inferred)
+        for (a, name_a), (b, name_b) in pairwise(parts):
+            joint = pd.DatetimeIndex([a.index[-1], b.index[0]])
+            check_gaps(joint, f"{name_a} and {name_b}", calendar, inferred)
+        return df
+
+    def calendar(self, df: pd.DataFrame) -> Calendar:
+        """The calendar of the frame's stamps, with data.max_gap and data.bars_per_year when set."""
+        calendar = infer_calendar(df.index)
+        max_gap = self._max_gap()
+        if max_gap is not None:
+            calendar = replace(calendar, max_gap=max_gap)
+        if self.bars_per_year is not None:
+            calendar = replace(calendar, bars_per_year=float(self.bars_per_year))
+        return calendar
+
+    def paths(self) -> list[str]:
+        """The file(s) to read: data.path, with data.symbol put in for `{symbol}`."""
+        if not self.path:
+            raise DataError(f"data.source={self.source} needs data.path (the file to read)")
+        paths = [self.path] if isinstance(self.path, str) else list(self.path)
+        if not all(isinstance(p, str) and p for p in paths):
+            raise ConfigError(f"data.path={self.path!r}; expected a file path or a list of file paths")
+        placeholder = any("{symbol}" in p for p in paths)
+        if placeholder and not self.symbol:
+            raise ConfigError(
+                f"data.path={self.path!r} has a {{symbol}} placeholder but data.symbol is not set; "
+                "set data.symbol (or sweep it: -m data.symbol=EURUSD,GBPUSD)"
+            )
+        if self.symbol and not placeholder:
+            raise ConfigError(
+                f"data.symbol={self.symbol!r}, but data.path={self.path!r} has no {{symbol}} "
+                "placeholder, so every symbol would read the same file; write it as e.g. 'bars/{symbol}.csv'"
+            )
+        return [p.replace("{symbol}", self.symbol or "") for p in paths]
+
+    def file_format(self) -> FileFormat:
+        """How the file(s) write their columns and timestamps."""
+        return FileFormat(
             self.timestamp_column,
-            self.max_gap,
-            self.seed,
-            list(self.segments),
-            **synthetic,
+            self.timestamp_format,
+            self.dayfirst,
+            self.timezone,
+            self.timestamp_unit,
+            dict(self.columns),
+            self.adj_close,
+        )
+
+    def check_options(self) -> None:
+        """Refuse reading options that cannot work, naming the key, before any file is read."""
+        if self.adj_close not in ADJ_CLOSE_OPTIONS:
+            raise ConfigError(f"data.adj_close={self.adj_close!r}; expected one of {list(ADJ_CLOSE_OPTIONS)}")
+        if self.timestamp_unit is not None and self.timestamp_unit not in EPOCH_UNITS:
+            raise ConfigError(
+                f"data.timestamp_unit={self.timestamp_unit!r}; expected one of {list(EPOCH_UNITS)} or null"
+            )
+        try:
+            pd.Timestamp("2000-01-01").tz_localize(self.timezone)
+        except Exception as exc:  # zoneinfo, dateutil and pytz each raise their own
+            raise ConfigError(
+                f"data.timezone={self.timezone!r} is not a time zone (e.g. 'UTC', 'Europe/London')"
+            ) from exc
+        if not isinstance(self.columns, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.columns.items()
+        ):
+            raise ConfigError(f"data.columns={self.columns!r}; expected a mapping file column -> ours")
+        if self.bars_per_year is not None and not float(self.bars_per_year) > 0:
+            raise ConfigError(f"data.bars_per_year={self.bars_per_year}; must be positive (or null)")
+        self._max_gap()
+
+    def _max_gap(self) -> pd.Timedelta | None:
+        if self.max_gap is None:
+            return None
+        try:
+            gap = pd.Timedelta(self.max_gap)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"data.max_gap={self.max_gap!r} is not a duration (e.g. '6h', '3D')") from exc
+        if gap <= pd.Timedelta(0):
+            raise ConfigError(f"data.max_gap={self.max_gap!r}; must be positive (or null)")
+        return gap
+
+    def _synthetic(self) -> pd.DataFrame:
+        if not self.segments:
+            raise DataError("data.segments is empty: the synthetic market needs a regime schedule")
+        options = {k: getattr(self, k) for k in _SYNTHETIC_KEYS if getattr(self, k) is not None}
+        return make_synthetic_market(
+            seed=self.seed, segments=list(self.segments), spread_bps=self.spread_bps, **options
         )

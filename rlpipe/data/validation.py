@@ -4,15 +4,18 @@ A market frame has a UTC `DatetimeIndex`, strictly increasing and unique, of at 
 and the numeric columns open, high, low, close and volume, with optional bid and ask (the loaders
 cast them to float; other columns, such as the synthetic market's `regime`, are not checked).
 Every value is finite, prices are positive and volume is not negative; in every bar low <= high,
-open and close lie within [low, high] and bid <= ask. Optionally, consecutive bars are at most
-`max_gap` apart.
+open and close lie within [low, high] and bid <= ask. Consecutive bars are at most the calendar's
+`max_gap` apart in trading time, so weekends, nights and (within the tolerance) holidays pass.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
+from rlpipe.data.calendar import DAY, Calendar, infer_calendar
 from rlpipe.errors import DataError
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
@@ -24,24 +27,64 @@ def _first_bad(df: pd.DataFrame, mask: np.ndarray | pd.Series) -> str:
     return str(df.index[np.asarray(mask)][0])
 
 
-def validate_market(df: pd.DataFrame, source: str, max_gap: pd.Timedelta | None = None) -> None:
+def validate_market(
+    df: pd.DataFrame,
+    source: str,
+    max_gap: pd.Timedelta | None = None,
+    calendar: Calendar | None = None,
+) -> None:
     """Check a market frame against the contract; raise `DataError` on the first violation.
 
     Args:
         df: candidate market frame.
         source: where it came from (a file path, or "synthetic"), named in every error.
-        max_gap: largest allowed distance between consecutive stamps; None disables the check.
+        max_gap: largest allowed gap between consecutive bars in trading time (overrides the
+            calendar's); with neither this nor `calendar`, gaps are not checked.
+        calendar: the calendar that says what trading time is (None: inferred from the stamps).
 
     Raises:
         DataError: naming the source, the column and the first offending timestamp.
     """
+    check_contract(df, source)
+    if calendar is not None or max_gap is not None:
+        cal = calendar or infer_calendar(df.index)
+        check_gaps(df.index, source, cal if max_gap is None else replace(cal, max_gap=max_gap))
+
+
+def check_contract(df: pd.DataFrame, source: str) -> None:
+    """Every rule of the contract but the gaps: frame, stamps, values, bars."""
     _check_frame(df, source)
-    steps = _check_stamps(df, source)
+    _check_stamps(df, source)
     for col in (c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in df.columns):
         _check_column(df, col, source)
     _check_bars(df, source)
-    if max_gap is not None:
-        _check_gaps(df, steps, max_gap, source)
+
+
+def check_gaps(index: pd.DatetimeIndex, source: str, calendar: Calendar, inferred: bool = False) -> None:
+    """No two consecutive bars further apart than `calendar.max_gap` in the calendar's trading time.
+
+    Args:
+        index: sorted, unique UTC stamps.
+        source: named in the error.
+        calendar: what counts as trading time, and the tolerance.
+        inferred: the tolerance is the calendar's own (data.max_gap was null); the error says so.
+    """
+    gaps = np.diff(calendar.trading_clock(index))
+    bad = np.flatnonzero(gaps > calendar.max_gap.value)
+    if not len(bad):
+        return
+    i = int(bad[0]) + 1
+    measured = " of trading time" if calendar.closed_days or calendar.trading_day < DAY else ""
+    tolerance = (
+        f"the tolerance {calendar.max_gap} of the data's {calendar.describe()} (data.max_gap is null)"
+        if inferred
+        else f"the tolerance data.max_gap={calendar.max_gap}"
+    )
+    raise DataError(
+        f"{source}: gap of {pd.Timedelta(int(gaps[i - 1]), unit='ns')}{measured} between {index[i - 1]} "
+        f"and {index[i]} exceeds {tolerance}; fill the missing bars, or set data.max_gap if the "
+        "market was closed"
+    )
 
 
 def _check_frame(df: pd.DataFrame, source: str) -> None:
@@ -62,8 +105,8 @@ def _check_frame(df: pd.DataFrame, source: str) -> None:
         raise DataError(f"{source}: needs at least 2 bars, got {len(df)}")
 
 
-def _check_stamps(df: pd.DataFrame, source: str) -> np.ndarray:
-    """Unique, strictly increasing stamps; returns the steps between them in nanoseconds."""
+def _check_stamps(df: pd.DataFrame, source: str) -> None:
+    """Unique, strictly increasing stamps."""
     dup = df.index.duplicated()
     if dup.any():
         raise DataError(f"{source}: duplicate timestamp {_first_bad(df, dup)}")
@@ -74,7 +117,6 @@ def _check_stamps(df: pd.DataFrame, source: str) -> np.ndarray:
             f"{source}: timestamps not strictly increasing at {df.index[bad]} "
             f"(after {df.index[bad - 1]}); sort the file by time"
         )
-    return steps
 
 
 def _check_column(df: pd.DataFrame, col: str, source: str) -> None:
@@ -110,14 +152,3 @@ def _check_bars(df: pd.DataFrame, source: str) -> None:
         crossed = df["bid"].to_numpy(float) > df["ask"].to_numpy(float)
         if crossed.any():
             raise DataError(f"{source}: column 'bid' is above 'ask' at {_first_bad(df, crossed)}")
-
-
-def _check_gaps(df: pd.DataFrame, steps: np.ndarray, max_gap: pd.Timedelta, source: str) -> None:
-    """No two consecutive bars further apart than `max_gap`."""
-    gaps = steps > max_gap.value
-    if gaps.any():
-        i = np.flatnonzero(gaps)[0] + 1
-        raise DataError(
-            f"{source}: gap of {df.index[i] - df.index[i - 1]} before {df.index[i]} exceeds "
-            f"the tolerance data.max_gap={max_gap}"
-        )

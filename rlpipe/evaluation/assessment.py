@@ -44,8 +44,11 @@ def assess(
     policy: Policy,
     seed: int,
 ) -> Assessment:
-    """Backtest on every window, aggregate per role, apply the run gates and decisions."""
-    results = backtest(market, sim_cfg, windows, policy, seed)
+    """Backtest on every window, aggregate per role, apply the run gates and decisions.
+
+    The results carry the bar timestamps of `df` (the frame `market` was built from).
+    """
+    results = backtest(market, sim_cfg, windows, policy, seed, index=df.index)
     roles = dict.fromkeys(w.slice.role for w in windows)
     aggs = {role: aggregates(results, role) for role in roles}
     close = df["close"].to_numpy(float)

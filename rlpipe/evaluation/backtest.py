@@ -28,7 +28,7 @@ AGENT = "agent"
 
 @dataclass
 class SliceResult:
-    """One policy on one slice: its metrics and curves."""
+    """One policy on one slice: its metrics and its curves, one value per bar of the slice."""
 
     slice: str
     role: str
@@ -38,6 +38,14 @@ class SliceResult:
     equity: FloatArray = field(repr=False)
     start: str = ""
     end: str = ""
+    time: pd.DatetimeIndex | None = field(default=None, repr=False)
+    """UTC timestamp of every bar of the curves; None when the backtest was given no index."""
+    fees: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
+    """Fees paid up to each bar (fraction of the starting capital); ends at metrics["fees"]."""
+    turnover: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
+    """Notional traded up to each bar (multiples of the starting capital); ends at metrics["turnover"]."""
+    bars_per_year: float = float("nan")
+    """The annualisation factor of its Sharpe ratios."""
 
 
 def backtest(
@@ -47,6 +55,7 @@ def backtest(
     policy: Policy | None,
     seed: int,
     baselines: Sequence[str] = BASELINES,
+    index: pd.DatetimeIndex | None = None,
 ) -> list[SliceResult]:
     """Run `policy` (None: baselines only) and the baselines over every window in one batch.
 
@@ -57,17 +66,27 @@ def backtest(
         policy: maps observation rows to actions; must be deterministic for reproducible results.
         seed: seeds the random baseline.
         baselines: which passive baselines to run beside the agent.
+        index: the timestamp of every bar of `market` (the data frame's index), which the
+            results carry as `SliceResult.time`; None leaves `time` unset.
 
     Returns:
         One `SliceResult` per (policy, window), agent first.
     """
+    times = None if index is None else _utc_index(index, market.n_bars)
     batch = _Batch.of(([AGENT] if policy is not None else []) + list(baselines), windows)
     sim = BatchSim(market, cfg, None, batch.n)  # rewards are for training: none computed here
     sim.reset_rows(np.arange(batch.n), batch.lo, batch.last)
     steps = int((batch.last - batch.lo).max())
     random_actions = _random_actions(batch, windows, seed, steps)
     run = _simulate(sim, batch, policy, random_actions, market.n_bars)
-    return [_slice_result(batch, i, windows, run, market.bars_per_year) for i in range(batch.n)]
+    return [_slice_result(batch, i, windows, run, market.bars_per_year, times) for i in range(batch.n)]
+
+
+def _utc_index(index: pd.DatetimeIndex, n_bars: int) -> pd.DatetimeIndex:
+    if len(index) != n_bars:
+        raise ValueError(f"the index has {len(index)} timestamps for a market of {n_bars} bars")
+    index = pd.DatetimeIndex(index)
+    return index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
 
 
 @dataclass
@@ -103,14 +122,16 @@ class _Batch:
 
 @dataclass
 class _Run:
-    """What the batch left: equity curves (NaN past a row's end), bars exposed, final ledgers."""
+    """What the batch left: curves per row and bar (NaN past a row's end), bars exposed, final ledgers."""
 
-    equity: FloatArray
+    curves: dict[str, FloatArray]
+    """equity, cumulative fees and cumulative turnover, shape (rows, steps + 1)."""
     exposure: FloatArray
     final: dict[str, FloatArray]
 
 
 _LEDGER = ("equity", "fees", "realised", "turnover", "trades", "wins", "gross_win", "gross_loss")
+_CURVES = ("equity", "fees", "turnover")
 
 
 def _random_actions(batch: _Batch, windows: Sequence[Window], seed: int, steps: int) -> IntArray:
@@ -131,8 +152,9 @@ def _simulate(
 ) -> _Run:
     """Step every row to its last bar; a finished row is parked on a harmless episode and ignored."""
     n, steps = batch.n, random_actions.shape[1]
-    equity = np.full((n, steps + 1), np.nan)
-    equity[:, 0] = sim.equity
+    curves = {key: np.full((n, steps + 1), np.nan) for key in _CURVES}
+    for key, curve in curves.items():
+        curve[:, 0] = getattr(sim, key)
     exposure = np.zeros(n)
     active = np.ones(n, bool)
     final: dict[str, FloatArray] = {}
@@ -149,7 +171,8 @@ def _simulate(
         actions[random_rows] = random_actions[random_rows, step - 1]
         exposure += active & (sim.qty != 0)
         sim.step(actions)
-        equity[active, step] = sim.equity[active]
+        for key, curve in curves.items():
+            curve[active, step] = getattr(sim, key)[active]
         ended = active & (sim.t >= sim.end)
         if ended.any():
             rows = np.flatnonzero(ended)
@@ -157,14 +180,19 @@ def _simulate(
                 final.setdefault(key, np.zeros(n))[rows] = getattr(sim, key)[rows]
             active &= ~ended
             sim.reset_rows(rows, park_lo[rows], park_last[rows])
-    return _Run(equity, exposure, final)
+    return _Run(curves, exposure, final)
 
 
 def _slice_result(
-    batch: _Batch, row: int, windows: Sequence[Window], run: _Run, bars_per_year: float
+    batch: _Batch,
+    row: int,
+    windows: Sequence[Window],
+    run: _Run,
+    bars_per_year: float,
+    times: pd.DatetimeIndex | None,
 ) -> SliceResult:
     win = windows[batch.win[row]]
-    curve = run.equity[row, : batch.last[row] - batch.lo[row] + 1]
+    curve, fees, turnover = (run.curves[k][row, : win.bars] for k in _CURVES)
     ledger = {k: v[row] for k, v in run.final.items()}
     return SliceResult(
         slice=win.slice.name,
@@ -175,6 +203,10 @@ def _slice_result(
         equity=curve,
         start=str(win.slice.start),
         end=str(win.slice.end),
+        time=None if times is None else times[win.lo : win.hi],
+        fees=fees,
+        turnover=turnover,
+        bars_per_year=bars_per_year,
     )
 
 
@@ -245,18 +277,20 @@ def aggregates(results: Sequence[SliceResult], role: str = "test") -> Metrics:
 
 
 def curves_frame(results: Sequence[SliceResult]) -> pd.DataFrame:
-    """Equity curves of every (slice, policy) in long format: slice, role, regime, policy, bar, equity."""
-    parts = [
-        pd.DataFrame(
-            {
-                "slice": r.slice,
-                "role": r.role,
-                "regime": r.regime,
-                "policy": r.policy,
-                "bar": np.arange(len(r.equity)),
-                "equity": r.equity,
-            }
-        )
-        for r in results
-    ]
+    """The curves of every (slice, policy) in long format, one row per bar.
+
+    Columns: slice, role, regime, policy, bar (0 at the slice's first bar), time (UTC; NaT
+    without an index), equity (start = 1), fees and turnover (cumulative, as in `SliceResult`).
+    """
+    parts = []
+    for r in results:
+        n = len(r.equity)
+        nan = np.full(n, np.nan)
+        part: dict[str, object] = {"slice": r.slice, "role": r.role, "regime": r.regime, "policy": r.policy}
+        part["bar"] = np.arange(n)
+        part["time"] = r.time if r.time is not None else pd.DatetimeIndex([pd.NaT] * n, tz="UTC")
+        part["equity"] = r.equity
+        part["fees"] = r.fees if len(r.fees) == n else nan
+        part["turnover"] = r.turnover if len(r.turnover) == n else nan
+        parts.append(pd.DataFrame(part))
     return pd.concat(parts, ignore_index=True)

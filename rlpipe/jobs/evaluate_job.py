@@ -20,7 +20,7 @@ from rlpipe.errors import SliceError
 from rlpipe.evaluation.assessment import assess
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.jobs.prepare import Guard, prepare
-from rlpipe.jobs.record import record_assessment
+from rlpipe.jobs.record import record_assessment, record_data
 from rlpipe.jobs.spec import as_config
 from rlpipe.reports.run_report import ModelCard
 from rlpipe.tracking import tags as T
@@ -70,7 +70,7 @@ def run_evaluate(job: EvaluateJob) -> EvaluationResult:
     with tracker.run(f"evaluate-{ref.name or 'run'}-v{ref.version or ref.run_id}", tags) as run:
         run.log_params(as_config(job))
         data = prepare(job.data, job.slices, policy.stats, ("validation", "test"), _not_trained_on(job, meta))
-        run.set_tags({T.DATA_DIGEST: data.digest})
+        record_data(run, data)
         sim_cfg = SimConfig(**meta["sim"])
         a = assess(data.market, sim_cfg, data.df, data.slices, data.windows, job.slices, job.gates,
                    policy.observation_policy(), job.seed)  # fmt: skip

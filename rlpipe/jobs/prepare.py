@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from rlpipe.data.calendar import Calendar
 from rlpipe.data.features import FeatureStats, fit_stats, normalise, raw_features
 from rlpipe.data.slices import Slice, SliceSpec, Window, resolve, role_mask
 from rlpipe.data.sources import DataSpec, data_digest
@@ -27,6 +28,8 @@ class Prepared:
     windows: list[Window]
     stats: FeatureStats
     market: Market
+    calendar: Calendar
+    """The data's trading calendar (bars per year for every annualised figure)."""
 
     def windows_of(self, role: str) -> list[Window]:
         return [w for w in self.windows if w.slice.role == role]
@@ -63,5 +66,6 @@ def prepare(
     raw = raw_features(df)
     if stats is None:
         stats = fit_stats(raw, role_mask(windows, len(df), "train"))
-    market = make_market(df, normalise(raw, stats), data.spread_bps)
-    return Prepared(df, digest, slices, windows, stats, market)
+    calendar = data.calendar(df)
+    market = make_market(df, normalise(raw, stats), data.spread_bps, calendar.bars_per_year)
+    return Prepared(df, digest, slices, windows, stats, market, calendar)

@@ -7,10 +7,17 @@ from tempfile import TemporaryDirectory
 
 from rlpipe.evaluation.assessment import Assessment
 from rlpipe.evaluation.backtest import AGENT, curves_frame
+from rlpipe.jobs.prepare import Prepared
 from rlpipe.reports.plots import slice_plots
 from rlpipe.reports.run_report import ModelCard, RunReportInput, build_report
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.tracker import RunLog
+
+
+def record_data(run: RunLog, data: Prepared) -> None:
+    """What the run's data was: its digest and calendar (tags), its bars per year (metric)."""
+    run.set_tags({T.DATA_DIGEST: data.digest, T.CALENDAR: data.calendar.describe()})
+    run.log_metrics({"data/bars_per_year": data.calendar.bars_per_year, "data/bars": float(len(data.df))})
 
 
 def assessment_metrics(a: Assessment) -> dict[str, float]:

@@ -11,8 +11,6 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from tempfile import TemporaryDirectory
 
 import numpy as np
 import yaml
@@ -29,8 +27,9 @@ from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim import SimConfig
 from rlpipe.evaluation.assessment import Assessment, assess
 from rlpipe.gates.rules import GatesConfig, passed_run_gates
+from rlpipe.jobs.checks import check_train_job
 from rlpipe.jobs.prepare import Prepared, prepare
-from rlpipe.jobs.record import record_assessment
+from rlpipe.jobs.record import record_assessment, record_data
 from rlpipe.jobs.spec import RunContext, as_config, config_hash
 from rlpipe.project import git_sha
 from rlpipe.reports.run_report import ModelCard
@@ -92,7 +91,7 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
     """Run one job and record it (run, metrics, report, policy, model version)."""
     t_start = time.perf_counter()
     ctx = ctx or RunContext()
-    job.agent.check()
+    check_train_job(job)  # bad values are refused before anything is recorded or trained
     device = resolve_device(job.device)
     config = as_config(job)
     chash = config_hash(config)
@@ -104,7 +103,7 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
         run.log_dict(environment_info(device), "config/environment.json")
         # Data and slices first: bad input and leaky slices fail before any training.
         data = prepare(job.data, job.slices)
-        run.set_tags({T.DATA_DIGEST: data.digest})
+        record_data(run, data)
         agent, learn_s = _learn(job, data, device, run)
         a = assess(data.market, job.env, data.df, data.slices, data.windows, job.slices, job.gates,
                    deterministic_policy(agent), job.seed)  # fmt: skip
@@ -169,24 +168,29 @@ def _learn(job: TrainJob, data: Prepared, device: str, run: RunLog) -> tuple[Bas
 def _register(
     registry: Registry, run: RunLog, job: TrainJob, agent: BaseAlgorithm, data: Prepared, a: Assessment
 ) -> str:
-    """Log the policy (SB3 zip + feature statistics + env layout) and register it as a model version."""
-    with TemporaryDirectory(prefix="rlpipe-") as tmp:
-        zip_path = Path(tmp) / "sb3_policy.zip"
-        agent.save(zip_path)
-        meta = {
-            "algo": type(agent).__name__,
-            "env_kind": "management" if job.env.kind == "management" else "baseline",
-            "feature_stats": data.stats.to_dict(),
-            "sim": job.env.__dict__,
-            "seed": job.seed,
-            "config_hash": run.tags[T.CONFIG_HASH],
-            "data_digest": data.digest,
-            "embargo": job.slices.embargo,
-            "train_windows": [[str(w.slice.start), str(w.slice.end)] for w in data.windows_of("train")],
-        }
-        model = log_policy(run, zip_path, meta)
+    """Log the policy (weights, architecture, feature statistics, env layout) and register it as a version.
+
+    The sha256 of the policy's file manifest goes on the run and the version: a policy whose files
+    no longer match it is refused on load.
+    """
+    meta = {
+        "algo": type(agent).__name__,
+        "env_kind": "management" if job.env.kind == "management" else "baseline",
+        "feature_stats": data.stats.to_dict(),
+        "sim": job.env.__dict__,
+        "bar_hours": data.market.hours_per_bar,
+        "seed": job.seed,
+        "config_hash": run.tags[T.CONFIG_HASH],
+        "data_digest": data.digest,
+        "embargo": job.slices.embargo,
+        "train_windows": [[str(w.slice.start), str(w.slice.end)] for w in data.windows_of("train")],
+    }
+    logged = log_policy(run, agent, meta, data.df)
+    run.set_tags({T.POLICY_SHA256: logged.sha256})
     tags = {k: run.tags[k] for k in (T.CONFIG_HASH, T.SEED, T.SWEEP_ID)}
-    version = registry.register(model, run.run_id, {T.VERDICT: a.verdict, **tags})
+    version = registry.register(
+        logged.model, run.run_id, {T.VERDICT: a.verdict, T.POLICY_SHA256: logged.sha256, **tags}
+    )
     if passed_run_gates(a.verdict):  # the sweep step decides about Production
         why = f"run {run.run_id} passed its run gates ({a.reason})"
         registry.transition(version, "Staging", CHALLENGER, why)

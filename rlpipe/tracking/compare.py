@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from rlpipe.tracking import queries
@@ -24,6 +25,8 @@ AXES = ("timesteps", "reward", "agent", "env")
 """Columns of `runs_frame` that a sweep typically varies besides the seed."""
 _ID_COLUMNS = ["run_id", "run_name", "status", "seed", *AXES, "config_hash"]
 _TAG_COLUMNS = ["verdict", "sweep_verdict", "model_version", "classification", "deployment"]
+_CURVE_COLUMNS = ["run_id", "slice", "role", "regime", "policy", "bar", "time", "equity", "drawdown"]
+_CURVE_COLUMNS += ["fees", "turnover"]
 
 
 def latest_sweep_id(uri: str, experiment: str) -> str | None:
@@ -112,13 +115,19 @@ def regime_frame(uri: str, run_ids: Iterable[str], role: str = "test") -> pd.Dat
 
 
 def gate_frame(uri: str, experiment: str, sweep_id: str) -> pd.DataFrame:
-    """Per job run: every run gate (`gate/<name>`) and the configuration's sweep gates as Y/N.
+    """Per job run: every run gate and the configuration's sweep gates, with the values judged.
 
-    Columns: run_id, run_name, seed, config_hash, the run gates (Y / N, "-" when not recorded),
-    verdict, the configuration-level gates from the parent's sweep/report.json (seed_stability,
-    deflated_sharpe, pbo, ...; prefixed `config_` if a name clashes with a run gate; "-" before
-    the sweep step has run), sweep_verdict and reason. `frame.attrs["run_gates"]` and
-    `frame.attrs["config_gates"]` list the two groups of gate columns.
+    Each gate cell reads like "Y (0.80 > 0.50)": passed (Y) or failed (N), then the value the
+    gate judged against its threshold (see `gate_text`). Run gates come from the run's
+    `gate/<name>` metrics, their values and thresholds from its report/report.json; the
+    configuration gates (seed_stability, deflated_sharpe, pbo, ...) from the parent's
+    sweep/report.json. "-" means not recorded (a failed run, or a sweep step that has not run).
+
+    Columns: run_id, run_name, seed, config_hash, the run gates, verdict, the configuration gates
+    (prefixed `config_` if a name clashes with a run gate), sweep_verdict and reason.
+    `frame.attrs["run_gates"]` and `frame.attrs["config_gates"]` list the two groups of gate
+    columns; `frame.attrs["pbo"]` is the sweep-wide probability of backtest overfitting (None
+    before the sweep step, or with a single configuration).
     """
     tracker = Tracker(uri, experiment)
     found = queries.job_runs(tracker, sweep_id)
@@ -133,12 +142,12 @@ def gate_frame(uri: str, experiment: str, sweep_id: str) -> pd.DataFrame:
     for r in found:
         row = queries.job_row(r)
         conf = by_run.get(row.run_id, {})
+        judged = _run_report_gates(tracker.client, r)
         rec: dict[str, Any] = {k: getattr(row, k) for k in ("run_id", "run_name", "seed", "config_hash")}
-        rec.update({g: _yn(r.data.metrics.get(f"gate/{g}")) for g in run_gates})
+        rec.update({g: _gate_cell(r.data.metrics.get(f"gate/{g}"), judged.get(g, {})) for g in run_gates})
         rec["verdict"] = row.verdict
-        rec.update(
-            {col: _yn(conf.get("gates", {}).get(g, {}).get("passed")) for g, col in config_cols.items()}
-        )
+        conf_gates = conf.get("gates", {})
+        rec.update({col: _gate_cell(None, conf_gates.get(g, {})) for g, col in config_cols.items()})
         rec["sweep_verdict"] = conf.get("verdict", row.sweep_verdict or "-")
         rec["reason"] = conf.get("reason", "")
         rows.append(rec)
@@ -147,7 +156,53 @@ def gate_frame(uri: str, experiment: str, sweep_id: str) -> pd.DataFrame:
     frame["seed"] = pd.to_numeric(frame["seed"], errors="coerce").astype("Int64")
     frame.attrs["run_gates"] = run_gates
     frame.attrs["config_gates"] = list(config_cols.values())
+    frame.attrs["pbo"] = report.get("pbo")
     return frame
+
+
+def gate_text(passed: Any, value: float | None = None, threshold: float | None = None) -> str:
+    """A gate as the gate table shows it: "Y (0.80 > 0.50)", "N (0.23 > 0.15)", "N (n/a vs 0.50)".
+
+    Y or N is the recorded outcome; the parenthesis compares the judged value with the threshold
+    as they stand (<, = or >), so the reader sees by how much a gate passed or failed. Values
+    are shown with two decimals, or two significant digits under 0.01; "-" when not recorded.
+    """
+    if passed is None or (isinstance(passed, float) and math.isnan(passed)):
+        return "-"
+    mark = "Y" if bool(passed) else "N"
+    v, t = _finite(value), _finite(threshold)
+    if v is None and t is None:
+        return mark
+    if v is None or t is None:
+        return f"{mark} ({_number(v)} vs {_number(t)})"
+    return f"{mark} ({_number(v)} {'<' if v < t else '>' if v > t else '='} {_number(t)})"
+
+
+def _gate_cell(passed: Any, judged: dict[str, Any]) -> str:
+    """`gate_text` of a recorded gate dict (passed, value, threshold); `passed` overrides its flag."""
+    flag = judged.get("passed") if passed is None else passed
+    return gate_text(flag, judged.get("value"), judged.get("threshold"))
+
+
+def _finite(x: Any) -> float | None:
+    return float(x) if isinstance(x, int | float) and math.isfinite(x) else None
+
+
+def _number(x: float | None) -> str:
+    if x is None:
+        return "n/a"
+    return f"{x:.2f}" if x == 0 or abs(x) >= 0.01 else f"{x:.2g}"
+
+
+def _run_report_gates(client: MlflowClient, run: Run) -> dict[str, dict[str, Any]]:
+    """The run gates of a finished run's report/report.json ({} without one): value, threshold, ..."""
+    if run.info.status != "FINISHED":
+        return {}
+    if not any(f.path == "report/report.json" for f in client.list_artifacts(run.info.run_id, "report")):
+        return {}
+    report = queries.load_json(client, run.info.run_id, "report/report.json")
+    gates: dict[str, dict[str, Any]] = report.get("gates", {})
+    return gates
 
 
 def champion_and_challengers(uri: str, experiment: str, sweep_id: str, model_name: str) -> dict[str, Any]:
@@ -191,21 +246,21 @@ def featured_runs(frame: pd.DataFrame, picks: dict[str, Any], n: int = 3) -> pd.
 
 
 def curves_frame(uri: str, run_ids: Iterable[str], role: str | None = "test") -> pd.DataFrame:
-    """Equity curves of `run_ids` (curves/equity.parquet) in long format, one `run_id` column added.
+    """The curves of `run_ids` (curves/equity.parquet) in long format, one `run_id` column added.
 
-    Columns: run_id, slice, role, regime, policy (agent, buy_and_hold, flat, random), bar, equity;
-    only slices of `role` unless it is None.
+    Columns: run_id, slice, role, regime, policy (agent, buy_and_hold, flat, random), bar, time
+    (UTC bar timestamp), equity (start = 1), drawdown (equity under its running peak, <= 0),
+    fees and turnover (cumulative, fractions / multiples of the starting capital); only slices of
+    `role` unless it is None. Runs recorded before a column existed leave it NaN.
     """
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     parts = []
     for run_id in run_ids:
         part = queries.equity_curves(client, run_id)
         parts.append((part if role is None else part[part["role"] == role]).assign(run_id=run_id))
-    columns = ["run_id", "slice", "role", "regime", "policy", "bar", "equity"]
-    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
-
-
-def _yn(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return "Y" if bool(value) else "N"
+    if not parts:
+        return pd.DataFrame(columns=_CURVE_COLUMNS)
+    frame = pd.concat(parts, ignore_index=True)
+    peak = frame.groupby(["run_id", "slice", "policy"], sort=False)["equity"].cummax()
+    frame["drawdown"] = frame["equity"] / peak - 1.0
+    return frame.reindex(columns=_CURVE_COLUMNS)

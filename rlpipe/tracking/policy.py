@@ -1,10 +1,16 @@
-"""The policy as an MLflow pyfunc model: the SB3 zip plus the feature statistics and env layout.
+"""Log, resolve and load the policy of a job run: a pyfunc model over raw bars, integrity-checked.
 
-Input: a DataFrame with the raw feature columns (see `rlpipe.data.features.raw_features`) and
-the position-state columns of the env kind (`rlpipe.envs.layout`); the model normalises features
-with the statistics fitted at training time and returns deterministic actions (0 hold, 1 maker
-long, 2 maker short). Load it with `mlflow.pyfunc.load_model("models:/rlpipe-policy@champion")`,
-or with `load_policy` from a given store.
+`log_policy` stores the network as `weights.pt` + `architecture.json` (`rlpipe.agents.policy_io`),
+the feature statistics, layout and scales as `meta.json`, and logs them as an MLflow model "from
+code" (`served_policy.py`, no pickled object) with its input signature and an input example; a
+sha256 manifest over the model's files is written into it and its digest returned, to be
+recorded in the store. `load_policy` checks every downloaded file against that record before it
+reads anything, then builds the model with rlpipe's own code (the artifact's code file is not run).
+
+Users with bars (see `rlpipe.tracking.policy_model` for the columns):
+
+    model = mlflow.pyfunc.load_model("models:/rlpipe-policy@champion")
+    model.predict(bars)  # -> action (0 hold, 1 long, 2 short, -1 warm-up), warmup
 """
 
 from __future__ import annotations
@@ -13,49 +19,36 @@ import json
 import platform
 import tempfile
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
 import pandas as pd
 from mlflow.artifacts import download_artifacts
-from mlflow.models import ModelSignature
-from mlflow.pyfunc import PythonModel
-from mlflow.types import ColSpec, Schema, TensorSpec
+from stable_baselines3.common.base_class import BaseAlgorithm
 
-from rlpipe.data.features import FeatureStats, normalise
-from rlpipe.envs.layout import position_vars
-from rlpipe.errors import RegistryError
+from rlpipe.agents.policy_io import save_policy_net
+from rlpipe.errors import PolicyError, RegistryError
+from rlpipe.tracking import tags as T
+from rlpipe.tracking.bars import warmup_bars
+from rlpipe.tracking.integrity import verify_manifest, write_manifest
+from rlpipe.tracking.policy_model import ARTIFACTS, META, PolicyModel, input_example, signature
 from rlpipe.tracking.tracker import LoggedModelRef, RunLog, Tracker
 
 ARTIFACT = "policy"
 """Name of the logged model of a job run (`runs:/<run id>/policy`)."""
+CODE = Path(__file__).with_name("served_policy.py")
+EXAMPLE_BARS = 8
+"""Bars past the warm-up in the logged input example."""
 
 
-class PolicyModel(PythonModel):
-    """pyfunc wrapper around an SB3 policy and its feature normalisation."""
+@dataclass(frozen=True)
+class LoggedPolicy:
+    """A logged policy model and the sha256 of its manifest (to record on its run and version)."""
 
-    def load_context(self, context: Any) -> None:
-        import stable_baselines3 as sb3
-
-        meta = json.loads(Path(context.artifacts["meta"]).read_text())
-        self.meta = meta
-        self.stats = FeatureStats.from_dict(meta["feature_stats"])
-        self.model = getattr(sb3, meta["algo"]).load(context.artifacts["sb3"], device="cpu")
-
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> np.ndarray:
-        feats = normalise(model_input[list(self.stats.columns)].to_numpy(float), self.stats)
-        pos = model_input[list(position_vars(self.meta["env_kind"]))].to_numpy(np.float32)
-        obs = np.concatenate([feats, np.clip(pos, -3, 3)], axis=1)
-        actions, _ = self.model.predict(obs, deterministic=True)
-        return np.asarray(actions, dtype=np.int64)
-
-    def observation_policy(self) -> Callable[[np.ndarray], np.ndarray]:
-        """A policy on ready-made observation rows, for the batched backtest."""
-        return lambda obs: self.model.predict(obs, deterministic=True)[0]
+    model: LoggedModelRef
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -68,26 +61,40 @@ class ModelRef:
     run_id: str | None
     source: str
     """Where the model's files are stored (an artifact URI of the store)."""
+    sha256: str | None = None
+    """The manifest's sha256 recorded in the store (None: no record, the policy is refused)."""
 
 
-def log_policy(run: RunLog, model_zip: Path, meta: dict[str, Any]) -> LoggedModelRef:
-    """Save the policy as a pyfunc model and log it as the run's logged model `policy`."""
-    meta_path = model_zip.parent / "policy_meta.json"
-    meta_path.write_text(json.dumps(meta, indent=2))
-    cols: list[ColSpec | TensorSpec] = [ColSpec("double", c) for c in meta["feature_stats"]["columns"]]
-    cols += [ColSpec("double", c) for c in position_vars(meta["env_kind"])]
-    signature = ModelSignature(inputs=Schema(cols), outputs=Schema([ColSpec("long")]))
-    folder = model_zip.parent / ARTIFACT
-    with warnings.catch_warnings():  # cloudpickle notice and input-example hint: known, by design
-        warnings.simplefilter("ignore")
-        mlflow.pyfunc.save_model(
-            str(folder),
-            python_model=PolicyModel(),
-            artifacts={"sb3": str(model_zip), "meta": str(meta_path)},
-            signature=signature,
-            pip_requirements=_requirements(),
-        )
-    return run.log_model_dir(folder, ARTIFACT)
+def log_policy(run: RunLog, agent: BaseAlgorithm, meta: dict[str, Any], bars: pd.DataFrame) -> LoggedPolicy:
+    """Save `agent`'s policy as a pyfunc model over raw bars and log it as the run's model `policy`.
+
+    Args:
+        run: the job's run.
+        agent: the trained algorithm (PPO, A2C or DQN with its default policy).
+        meta: feature_stats, env_kind, sim (the env config), bar_hours, and what re-evaluation
+            needs (seed, data_digest, embargo, train_windows...).
+        bars: market bars the input example is cut from (its first warm-up + 8 bars).
+    """
+    meta = {**meta, "warmup_bars": warmup_bars()}
+    with tempfile.TemporaryDirectory(prefix="rlpipe-") as tmp:
+        files = Path(tmp) / "files"
+        save_policy_net(agent, files)
+        (files / META).write_text(json.dumps(meta, indent=2))
+        folder = Path(tmp) / ARTIFACT
+        with warnings.catch_warnings():  # MLflow's hints (type hints, requirements): known, by design
+            warnings.simplefilter("ignore")
+            mlflow.pyfunc.save_model(
+                str(folder),
+                python_model=str(CODE),
+                artifacts={name: str(files / file) for name, file in ARTIFACTS.items()},
+                signature=signature(meta),
+                input_example=input_example(bars, meta["warmup_bars"] + EXAMPLE_BARS),
+                pip_requirements=_requirements(),
+            )
+        digest = write_manifest(folder)
+        model = run.log_model_dir(folder, ARTIFACT)
+    run.client.set_logged_model_tags(model.model_id, {T.POLICY_SHA256: digest})
+    return LoggedPolicy(model, digest)
 
 
 def _requirements() -> list[str]:
@@ -102,7 +109,8 @@ def resolve_model(tracker: Tracker, model_uri: str) -> ModelRef:
     client = tracker.client
     if model_uri.startswith("models:/m-"):
         model = client.get_logged_model(model_uri.removeprefix("models:/"))
-        return ModelRef(model_uri, None, None, model.source_run_id, model.artifact_location)
+        return ModelRef(model_uri, None, None, model.source_run_id, model.artifact_location,
+                        model.tags.get(T.POLICY_SHA256))  # fmt: skip
     if model_uri.startswith("models:/"):
         ref = model_uri.removeprefix("models:/")
         if "@" in ref:
@@ -112,17 +120,18 @@ def resolve_model(tracker: Tracker, model_uri: str) -> ModelRef:
             name, _, version = ref.partition("/")
             mv = client.get_model_version(name, version)
         source = client.get_model_version_download_uri(name, str(mv.version))
-        return ModelRef(model_uri, name, str(mv.version), mv.run_id, source)
+        return ModelRef(model_uri, name, str(mv.version), mv.run_id, source, mv.tags.get(T.POLICY_SHA256))
     if model_uri.startswith("runs:/"):
         run_id, _, name = model_uri.removeprefix("runs:/").partition("/")
-        return ModelRef(model_uri, None, None, run_id, _logged_model_of(tracker, run_id, name or ARTIFACT))
+        location, digest = _logged_model_of(tracker, run_id, name or ARTIFACT)
+        return ModelRef(model_uri, None, None, run_id, location, digest)
     raise RegistryError(
         f"model={model_uri!r}: expected models:/<name>@<alias>, models:/<name>/<version> "
         "or runs:/<run id>/policy"
     )
 
 
-def _logged_model_of(tracker: Tracker, run_id: str, name: str) -> str:
+def _logged_model_of(tracker: Tracker, run_id: str, name: str) -> tuple[str, str | None]:
     experiment = tracker.client.get_run(run_id).info.experiment_id
     query = f"name = '{name}' AND source_run_id = '{run_id}'"
     found = tracker.client.search_logged_models(
@@ -130,12 +139,22 @@ def _logged_model_of(tracker: Tracker, run_id: str, name: str) -> str:
     )
     if not found:
         raise RegistryError(f"run {run_id} logged no model named {name!r}")
-    return str(found[0].artifact_location)
+    return str(found[0].artifact_location), found[0].tags.get(T.POLICY_SHA256)
 
 
 def load_policy(tracker: Tracker, ref: ModelRef) -> PolicyModel:
-    """Download the policy of `ref` from the tracker's store and load it."""
+    """Download the policy of `ref`, check its files against the recorded sha256, then load it.
+
+    Raises:
+        PolicyError: no sha256 is recorded for `ref`, or a file is changed, missing or extra.
+    """
+    if not ref.sha256:
+        raise PolicyError(
+            f"refusing policy {ref.uri}: the store records no {T.POLICY_SHA256} for it, so its files "
+            "cannot be checked (it was logged by an older rlpipe or by something else); log it "
+            "again by re-running its training job"
+        )
     with tempfile.TemporaryDirectory(prefix="rlpipe-") as tmp:
-        local = download_artifacts(artifact_uri=ref.source, dst_path=tmp, tracking_uri=tracker.uri)
-        model: PolicyModel = mlflow.pyfunc.load_model(local).unwrap_python_model()
-    return model
+        local = Path(download_artifacts(artifact_uri=ref.source, dst_path=tmp, tracking_uri=tracker.uri))
+        verify_manifest(local, ref.sha256, ref.uri)
+        return PolicyModel.from_files({name: local / "artifacts" / file for name, file in ARTIFACTS.items()})

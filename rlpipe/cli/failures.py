@@ -1,0 +1,169 @@
+"""How a command ends when something fails: a user error is one line and exit status 2, a bug keeps
+its traceback and exits 1.
+
+User errors are rlpipe's own (`RlpipeError`: data, slices, config, registry) and Hydra's config
+errors (a bad override, an unknown option, a wrong type). `HYDRA_FULL_ERROR=1` adds the traceback.
+In a multirun a failed job does not stop the sweep: its failure is written to `failure.json` in the
+job's Hydra folder, and the sweep callback reads them back, prints one line per failed job and
+picks the exit status.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import NoReturn
+
+from hydra.errors import CompactHydraException, InstantiationException
+from omegaconf.errors import OmegaConfBaseException
+
+from rlpipe.errors import RlpipeError
+from rlpipe.tracking import tags as T
+from rlpipe.tracking.config import TrackingConfig
+from rlpipe.tracking.tracker import Tracker
+
+USER_ERROR = 2
+"""Exit status of a command stopped by a user error (data, config, slices, store)."""
+BUG = 1
+"""Exit status of anything else (a traceback to report)."""
+FAILURE_FILE = "failure.json"
+TRACEBACK_ARTIFACT = "error/traceback.txt"
+# OmegaConf's error text ends with lines about its own node types: noise for a user.
+_NOISE = ("reference_type=", "object_type=")
+
+
+def is_user_error(exc: BaseException | None) -> bool:
+    """An rlpipe error (also as the cause of another), or a config error Hydra reports without a traceback."""
+    if _rlpipe_error(exc) is not None:
+        return True
+    if isinstance(exc, InstantiationException):  # a constructor crashed, and not with an RlpipeError
+        return False
+    return isinstance(exc, CompactHydraException | OmegaConfBaseException)
+
+
+def _rlpipe_error(exc: BaseException | None) -> RlpipeError | None:
+    while exc is not None:  # e.g. a ConfigError raised by a dataclass that Hydra instantiated
+        if isinstance(exc, RlpipeError):
+            return exc
+        exc = exc.__cause__
+    return None
+
+
+def one_line(exc: BaseException) -> str:
+    """The error's message on one line (Hydra's, with the OmegaConf error behind it)."""
+    own = _rlpipe_error(exc)
+    text = str(own if own is not None else exc)
+    if own is None and isinstance(exc.__cause__, OmegaConfBaseException):
+        text += "\n" + str(exc.__cause__)
+    out = ""
+    for part in (p.strip() for p in text.splitlines()):
+        if part and not part.startswith(_NOISE):
+            out = part if not out else out + (" " if out.endswith((":", ".")) else "; ") + part
+    return out or type(exc).__name__
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a command or a sweep job failed, as the one line a user reads."""
+
+    message: str
+    user_error: bool
+    run_id: str | None = None
+    """The run recorded as FAILED (its traceback is an artifact), if one was opened."""
+    job: str = ""
+    """In a multirun: the job's number and overrides."""
+
+    @classmethod
+    def of(cls, exc: BaseException, run_id: str | None = None, job: str = "") -> Failure:
+        return cls(one_line(exc), is_user_error(exc), run_id, job)
+
+    def line(self) -> str:
+        where = f"job {self.job}: " if self.job else ""
+        run = (
+            f" (recorded as FAILED run {self.run_id}; traceback in its artifact {TRACEBACK_ARTIFACT})"
+            if self.run_id
+            else ""
+        )
+        return f"error: {where}{self.message}{run}"
+
+    def write(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / FAILURE_FILE).write_text(json.dumps(asdict(self)))
+
+
+def read_failures(sweep_dir: Path) -> list[Failure]:
+    """The failures the jobs of a multirun wrote under its folder, in job order."""
+    files = sorted(sweep_dir.rglob(FAILURE_FILE), key=lambda p: (len(p.parts), str(p)))
+    return [Failure(**json.loads(p.read_text())) for p in files]
+
+
+def exit_status(failures: list[Failure], unexplained: int = 0) -> int:
+    """2 when every failure is a user error, else 1 (`unexplained`: failed runs no job explained)."""
+    return USER_ERROR if failures and not unexplained and all(f.user_error for f in failures) else BUG
+
+
+def full_error() -> bool:
+    """Whether the user asked for tracebacks (Hydra's own switch)."""
+    return os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+def end_command(exc: Exception, run_id: str | None = None) -> NoReturn:
+    """End a command on `exc` (call it in the `except` block): a user error -> one line, exit 2;
+    anything else is re-raised with its traceback, noting the FAILED run."""
+    if not is_user_error(exc):
+        if run_id:
+            exc.add_note(f"recorded as FAILED run {run_id} ({TRACEBACK_ARTIFACT})")
+        raise exc
+    if full_error():
+        traceback.print_exception(exc)
+    sys.stderr.write(Failure.of(exc, run_id).line() + "\n")
+    raise SystemExit(USER_ERROR) from None
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds, as MLflow stamps a run's start."""
+    return int(time.time() * 1000)
+
+
+def failed_run_id(
+    tracking: TrackingConfig, since_ms: int, kind: str, sweep_id: str | None = None, name: str | None = None
+) -> str | None:
+    """The run of kind `kind` this command opened and marked FAILED since `since_ms`, if there is one."""
+    terms = [
+        "attributes.status = 'FAILED'",
+        f"attributes.start_time >= {since_ms}",
+        f"tags.`{T.KIND}` = '{kind}'",
+        *([f"tags.`{T.SWEEP_ID}` = '{sweep_id}'"] if sweep_id else []),
+        *([f"attributes.run_name = '{name}'"] if name else []),
+    ]
+    try:
+        found = Tracker(tracking.uri, tracking.experiment).search(
+            " and ".join(terms), order_by=["attributes.start_time DESC"], max_results=1
+        )
+    except Exception:  # the store itself may be what failed: the error matters more than its run
+        return None
+    return str(found[0].info.run_id) if found else None
+
+
+def run_main(main: Callable[[], object]) -> None:
+    """Call a `@hydra.main` function so that a config error Hydra reported exits with status 2, not 1."""
+    try:
+        main()
+    except SystemExit as stop:
+        # Hydra prints a composition error (a bad override) briefly, then calls sys.exit(1) inside
+        # its `except` block: the error it handled is the SystemExit's context.
+        if stop.code == BUG and not stop.__suppress_context__ and is_user_error(stop.__context__):
+            raise SystemExit(USER_ERROR) from None
+        raise
+    except Exception as exc:  # HYDRA_FULL_ERROR=1: Hydra re-raised it; the traceback was asked for
+        if not is_user_error(exc):
+            raise
+        traceback.print_exception(exc)
+        sys.stderr.write(Failure.of(exc).line() + "\n")
+        raise SystemExit(USER_ERROR) from None

@@ -1,0 +1,267 @@
+"""User errors through the real CLI: one line `error: ...`, exit status 2, no traceback, nothing
+trained; a bug keeps its traceback (exit 1); HYDRA_FULL_ERROR=1 shows the traceback of either.
+
+The bad-input commands are independent, so a module fixture runs them two at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException, InstantiationException
+from mlflow.tracking import MlflowClient
+
+from rlpipe.cli.failures import (
+    BUG,
+    USER_ERROR,
+    Failure,
+    end_command,
+    exit_status,
+    is_user_error,
+    one_line,
+    read_failures,
+    run_main,
+)
+from rlpipe.errors import ConfigError, DataError
+from tests.conftest import CONF, ROOT
+
+
+@dataclass(frozen=True)
+class Case:
+    module: str
+    args: tuple[str, ...]
+    expect: str
+    """The start of the message on stderr (after `error: ` for rlpipe's errors)."""
+    full_error: bool = False
+
+
+CASES = {
+    "timesteps=0": Case("rlpipe.train", ("timesteps=0",), "error: timesteps=0: the number of training steps"),
+    "timesteps=-5": Case("rlpipe.train", ("timesteps=-5",), "error: timesteps=-5: the number of training"),
+    "seed=-1": Case("rlpipe.train", ("seed=-1",), "error: seed=-1: a seed must be an integer in [0, 42949"),
+    "seed=2**32": Case("rlpipe.train", ("seed=4294967296",), "error: seed=4294967296: a seed must be"),
+    "agent target": Case(
+        "rlpipe.train", ("agent._target_=stable_baselines3.PPX",),
+        "error: agent._target_='stable_baselines3.PPX' cannot be imported",
+    ),
+    "unwritable store": Case(
+        "rlpipe.train", ("tracking.uri=sqlite:///{tmp}/afile/mlflow.db",),
+        "error: tracking.uri=sqlite:///{tmp}/afile/mlflow.db: {tmp}/afile is a file, not a folder",
+    ),
+    "slice name": Case(
+        "rlpipe.train", ("slices.windows.0.name=bull/1",),
+        "error: slices.windows[0].name='bull/1': slice names become MLflow metric keys",
+    ),
+    "model name": Case(
+        "rlpipe.train", ("tracking.registered_model=team/policy",),
+        "error: tracking.registered_model='team/policy': MLflow refuses model names",
+    ),
+    "+foo=1": Case("rlpipe.train", ("+foo=1",), "error: unknown config key(s) foo: no schema declares them"),
+    "hydra override": Case("rlpipe.train", ("env.stakee=1",), "Could not override 'env.stakee'."),
+    "promote": Case("rlpipe.promote", (), "error: sweep_id=<id> is required"),
+    "evaluate": Case("rlpipe.evaluate", ("model=bogus",), "error: model='bogus': expected models:/"),
+    "full error": Case("rlpipe.train", ("timesteps=0",), "error: timesteps=0: the number", full_error=True),
+    "data error": Case(
+        "rlpipe.train", ("data=csv", "data.path={tmp}/nope.csv"), "error: data.path={tmp}/nope.csv: no such"
+    ),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Outcome:
+    proc: subprocess.CompletedProcess
+    tmp: Path
+    uri: str
+
+    @property
+    def output(self) -> str:
+        return self.proc.stdout + self.proc.stderr
+
+
+def cli(module: str, args: list[str], full_error: bool = False) -> subprocess.CompletedProcess:
+    """`python -m <module> <args>` from the project root, with or without HYDRA_FULL_ERROR."""
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    env.update({"RLPIPE_ROOT": str(ROOT), **({"HYDRA_FULL_ERROR": "1"} if full_error else {})})
+    cmd = [sys.executable, "-m", module, *args]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+
+
+def run_case(case: Case, tmp: Path) -> Outcome:
+    (tmp / "afile").write_text("")
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    args = [a.format(tmp=tmp) for a in case.args]
+    base = ["experiment=smoke"] if case.module == "rlpipe.train" else []
+    args = [*base, f"tracking.uri={uri}", f"hydra.run.dir={tmp}/out", *args]
+    proc = cli(case.module, args, case.full_error)
+    return Outcome(proc, tmp, uri)
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+    dirs = {name: tmp_path_factory.mktemp("case") for name in CASES}  # no '=' in an override value
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {name: pool.submit(run_case, CASES[name], dirs[name]) for name in CASES}
+        return {name: f.result() for name, f in futures.items()}
+
+
+def job_runs(uri: str) -> list:
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("rlpipe")
+    return client.search_runs([exp.experiment_id]) if exp else []
+
+
+def recorded(out: Outcome) -> list:
+    """Every run and model version in the case's store (none when the store was never opened)."""
+    if not (out.tmp / "mlflow.db").exists():
+        return []
+    return [*job_runs(out.uri), *MlflowClient(out.uri).search_model_versions()]
+
+
+REFUSED_BEFORE_ANY_RUN = [n for n in CASES if n not in ("full error", "data error")]
+
+
+@pytest.mark.parametrize("name", REFUSED_BEFORE_ANY_RUN)
+def test_bad_input_exits_2_with_one_line_and_records_nothing(outcomes, name):
+    out = outcomes[name]
+    expect = CASES[name].expect.format(tmp=out.tmp)
+    assert out.proc.returncode == USER_ERROR, out.output[-3000:]
+    assert expect in out.proc.stderr
+    assert "Traceback" not in out.output
+    if expect.startswith("error: "):  # rlpipe's own message: one line
+        assert [line for line in out.proc.stderr.splitlines() if line.startswith("error: ")] == [
+            next(line for line in out.proc.stderr.splitlines() if expect in line)
+        ]
+    assert recorded(out) == []  # refused before any run: nothing recorded, nothing trained
+
+
+def test_full_error_shows_the_traceback_and_still_exits_2(outcomes):
+    out = outcomes["full error"]
+    assert out.proc.returncode == USER_ERROR
+    assert "Traceback (most recent call last)" in out.proc.stderr
+    assert "rlpipe.errors.ConfigError: timesteps=0" in out.proc.stderr
+    assert out.proc.stderr.rstrip().splitlines()[-1].startswith("error: timesteps=0: ")
+
+
+def test_data_error_exits_2_and_is_recorded_as_a_failed_run_with_its_traceback(outcomes):
+    out = outcomes["data error"]
+    assert out.proc.returncode == USER_ERROR, out.output[-3000:]
+    assert "Traceback" not in out.output
+    (run,) = job_runs(out.uri)
+    assert run.info.status == "FAILED"
+    line = next(x for x in out.proc.stderr.splitlines() if x.startswith("error: "))
+    assert line == (
+        f"error: data.path={out.tmp}/nope.csv: no such file (resolved to {out.tmp}/nope.csv) "
+        f"(recorded as FAILED run {run.info.run_id}; traceback in its artifact error/traceback.txt)"
+    )
+    tb = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/error/traceback.txt")
+    assert "Traceback" in tb and "DataError" in tb
+    assert not MlflowClient(out.uri).search_model_versions()  # nothing trained, nothing registered
+
+
+def test_multirun_with_one_bad_job_finishes_the_other_and_exits_2(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = cli(
+        "rlpipe.train",
+        ["-m", f"hydra.sweep.dir={tmp_path}/sweep", "experiment=smoke", "seed=-1,1", f"tracking.uri={uri}"],
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == USER_ERROR, out[-3000:]
+    assert "Traceback" not in out
+    runs = [r for r in job_runs(uri) if r.data.tags.get("rlpipe.kind") == "job"]
+    assert [(r.info.status, r.data.params["seed"]) for r in runs] == [("FINISHED", "1")]
+    assert "1 of 2 job(s) failed" in out
+    errors = [x for x in proc.stderr.splitlines() if x.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith("error: job 0 (experiment=smoke seed=-1 ")
+    assert errors[0].endswith("): seed=-1: a seed must be an integer in [0, 4294967295] (numpy and torch "
+                              "refuse others); pass e.g. seed=7")  # fmt: skip
+    (failure,) = read_failures(tmp_path / "sweep")
+    assert failure.user_error and failure.run_id is None
+
+
+def test_hydra_config_errors_become_one_line():
+    with (
+        initialize_config_dir(str(CONF), version_base="1.3"),
+        pytest.raises(ConfigCompositionException) as exc,
+    ):
+        compose("train", overrides=["env.stakee=1"])
+    assert is_user_error(exc.value)
+    assert one_line(exc.value) == (
+        "Could not override 'env.stakee'. To append to your config use +env.stakee=1; "
+        "Key 'stakee' not in 'SimConfigSchema'; full_key: env.stakee"
+    )
+
+
+def test_user_errors_and_bugs_are_told_apart():
+    def chained(outer: Exception, cause: Exception) -> Exception:
+        outer.__cause__ = cause
+        return outer
+
+    assert is_user_error(DataError("x")) and is_user_error(chained(ValueError("y"), ConfigError("x")))
+    assert is_user_error(chained(InstantiationException("wrapped"), ConfigError("env.kind='x'")))
+    assert one_line(chained(InstantiationException("wrapped"), ConfigError("env.kind='x'"))) == "env.kind='x'"
+    assert not is_user_error(chained(InstantiationException("wrapped"), TypeError("bug")))
+    assert not is_user_error(KeyError("bug")) and not is_user_error(None)
+
+
+def test_exit_status_is_2_only_when_every_failure_is_a_user_error():
+    user, bug = Failure("bad seed", True), Failure("KeyError: 'x'", False, "r1")
+    assert exit_status([user, user]) == USER_ERROR
+    assert exit_status([user, bug]) == BUG
+    assert exit_status([user], unexplained=1) == BUG  # a failed run no job explained (killed)
+    assert exit_status([]) == BUG  # only called on failure: nothing explained it
+
+
+def test_a_failure_round_trips_through_the_job_folder(tmp_path):
+    failures = [
+        Failure("seed=-1: bad", True, None, "0 (seed=-1)"),
+        Failure("boom", False, "r1", "1 (seed=1)"),
+    ]
+    for i, f in enumerate(failures):
+        f.write(tmp_path / str(i))
+    assert read_failures(tmp_path) == failures
+    assert failures[0].line() == "error: job 0 (seed=-1): seed=-1: bad"
+    assert failures[1].line() == (
+        "error: job 1 (seed=1): boom "
+        "(recorded as FAILED run r1; traceback in its artifact error/traceback.txt)"
+    )
+
+
+def test_a_command_ends_on_a_user_error_with_one_line_and_re_raises_a_bug(capsys):
+    with pytest.raises(SystemExit) as stop:
+        try:
+            raise ConfigError("seed=-1: bad")
+        except ConfigError as exc:
+            end_command(exc)
+    assert stop.value.code == USER_ERROR and capsys.readouterr().err == "error: seed=-1: bad\n"
+    with pytest.raises(KeyError) as bug:
+        try:
+            raise KeyError("x")
+        except KeyError as exc:
+            end_command(exc, run_id="r1")
+    assert bug.value.__notes__ == ["recorded as FAILED run r1 (error/traceback.txt)"]
+
+
+def test_hydra_exit_status_1_becomes_2_only_for_a_config_error():
+    def hydra_main(error: Exception):  # what Hydra does when composing fails
+        def main() -> None:
+            try:
+                raise error
+            except Exception:
+                sys.exit(1)
+
+        return main
+
+    with pytest.raises(SystemExit) as stop:
+        run_main(hydra_main(ConfigCompositionException("Could not override 'env.stakee'.")))
+    assert stop.value.code == USER_ERROR
+    with pytest.raises(SystemExit) as stop:
+        run_main(hydra_main(KeyError("bug")))
+    assert stop.value.code == BUG

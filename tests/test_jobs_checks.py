@@ -1,0 +1,166 @@
+"""Checks before anything is recorded: bad steps, seeds, agents, names and stores are refused with
+the config key, the rule and what to do; the name rules agree with MLflow's own validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.utils.validation import _validate_length_limit, _validate_metric_name, _validate_model_name
+
+from rlpipe.agents.factory import AgentSpec
+from rlpipe.data.slices import SliceSpec
+from rlpipe.errors import ConfigError
+from rlpipe.jobs.checks import SLICE_NAME_MAX, check_slice_names, check_store, check_tracking, check_train_job
+from rlpipe.tracking.config import TrackingConfig
+
+WINDOW = {"role": "test", "regime": "bull", "start": "2022-01-01", "end": "2022-02-01"}
+LONGEST_KEY = "validation/{}/baseline_buy_and_hold_total"  # the longest metric key of a slice
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the checks read of a TrainJob, valid unless a test changes it."""
+
+    tracking: TrackingConfig
+    seed: int = 1
+    timesteps: int = 512
+    agent: AgentSpec = field(default_factory=lambda: AgentSpec("stable_baselines3.PPO", {"n_steps": 64}))
+    slices: SliceSpec = field(default_factory=lambda: SliceSpec(windows=[{"name": "bull_1", **WINDOW}]))
+
+
+@pytest.fixture
+def job(tmp_path: Path) -> Job:
+    return Job(TrackingConfig(f"sqlite:///{tmp_path}/mlruns/mlflow.db"))
+
+
+def refusal(check, *args) -> str:
+    with pytest.raises(ConfigError) as exc:
+        check(*args)
+    return str(exc.value)
+
+
+def mlflow_accepts(validate, *args) -> bool:
+    try:
+        validate(*args)
+    except MlflowException:
+        return False
+    return True
+
+
+def test_the_smoke_job_passes_every_check_and_creates_nothing(smoke_job, tmp_path):
+    job = smoke_job()
+    check_train_job(job)
+    assert not (tmp_path / "mlruns").exists()  # the store check looks, it does not create
+
+
+def test_a_valid_job_passes_at_the_edges_of_the_seed_range(job):
+    for seed in (0, 2**32 - 1):
+        check_train_job(Job(job.tracking, seed=seed, timesteps=1))
+
+
+@pytest.mark.parametrize("steps", [0, -5])
+def test_timesteps_below_one_are_refused(job, steps):
+    assert refusal(check_train_job, Job(job.tracking, timesteps=steps)) == (
+        f"timesteps={steps}: the number of training steps must be at least 1 (the smoke preset uses "
+        "512); pass e.g. timesteps=20000"
+    )
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_seed_outside_numpy_range_is_refused(job, seed):
+    assert refusal(check_train_job, Job(job.tracking, seed=seed)) == (
+        f"seed={seed}: a seed must be an integer in [0, 4294967295] (numpy and torch refuse others); "
+        "pass e.g. seed=7"
+    )
+
+
+def test_unknown_agent_target_is_refused_before_anything_else(job):
+    bad = Job(job.tracking, agent=AgentSpec("stable_baselines3.PPX", {}))
+    assert refusal(check_train_job, bad) == (
+        "agent._target_='stable_baselines3.PPX' cannot be imported "
+        "(module 'stable_baselines3' has no attribute 'PPX')"
+    )
+
+
+BAD_SLICE_NAMES = ["a/b", "a:b", ".", "..", "", "bull\n1", "x" * (SLICE_NAME_MAX + 1), "bull,1"]
+GOOD_SLICE_NAMES = ["bull 1", "val-bear.2", "régime_été", "x" * SLICE_NAME_MAX, "..a"]
+
+
+@pytest.mark.parametrize("name", BAD_SLICE_NAMES)
+def test_slice_names_mlflow_refuses_are_refused(job, name):
+    spec = SliceSpec(windows=[{"name": "bull_1", **WINDOW}, {"name": name, **WINDOW}])
+    assert refusal(check_train_job, Job(job.tracking, slices=spec)) == (
+        f"slices.windows[1].name={name!r}: slice names become MLflow metric keys <role>/<slice>/<metric>; "
+        f"use 1 to 211 letters, digits, '_', '-', '.' or spaces (no '/' or ':'), not '.' or '..'"
+    )
+
+
+def test_the_slice_name_rule_is_mlflows_metric_key_rule():
+    def mlflow_takes(name: str) -> bool:
+        key = LONGEST_KEY.format(name)
+        return mlflow_accepts(_validate_metric_name, key) and mlflow_accepts(
+            _validate_length_limit, "Metric name", 250, key
+        )
+
+    for name in GOOD_SLICE_NAMES:
+        check_slice_names(SliceSpec(windows=[{"name": name, **WINDOW}]))
+        assert mlflow_takes(name), name
+    # what MLflow refuses is refused; '/' and ':' are refused although MLflow (on Linux) takes them
+    assert [n for n in BAD_SLICE_NAMES if not mlflow_takes(n)] == [
+        ".", "..", "", "bull\n1", "x" * (SLICE_NAME_MAX + 1), "bull,1"
+    ]  # fmt: skip
+
+
+def test_walk_forward_slices_have_generated_names():
+    check_slice_names(SliceSpec(kind="walk_forward", windows=[{"name": "a/b", **WINDOW}]))
+
+
+@pytest.mark.parametrize("name", ["a/b", "a:b", "", "  ", ".", "..x"])
+def test_registered_model_names_mlflow_refuses_are_refused(job, name):
+    tracking = TrackingConfig(job.tracking.uri, "rlpipe", name)
+    assert not mlflow_accepts(_validate_model_name, name)
+    assert refusal(check_tracking, tracking) == (
+        f"tracking.registered_model={name!r}: MLflow refuses model names that are blank, contain '/' "
+        "or ':', or are '.' or start with '..'; pass e.g. tracking.registered_model=rlpipe-policy"
+    )
+
+
+@pytest.mark.parametrize("name", ["rlpipe-policy", "my model v2", "a.b", "x..y"])
+def test_registered_model_names_mlflow_takes_pass(job, name):
+    assert mlflow_accepts(_validate_model_name, name)
+    check_tracking(TrackingConfig(job.tracking.uri, "rlpipe", name))
+
+
+@pytest.mark.parametrize("name", ["", " ", "x" * 501])
+def test_blank_or_long_experiment_names_are_refused(job, name):
+    tracking = TrackingConfig(job.tracking.uri, name, "rlpipe-policy")
+    assert refusal(check_tracking, tracking) == (
+        f"tracking.experiment={name!r}: MLflow needs a non-empty experiment name of at most 500 "
+        "characters; pass e.g. tracking.experiment=rlpipe"
+    )
+
+
+def test_a_store_under_a_file_is_refused_naming_the_uri(tmp_path):
+    (tmp_path / "afile").write_text("")
+    uri = f"sqlite:///{tmp_path}/afile/mlruns/mlflow.db"
+    assert refusal(check_store, uri) == (
+        f"tracking.uri={uri}: {tmp_path}/afile is a file, not a folder, so the local store cannot be "
+        "created or written there; pass a writable place, e.g. tracking.uri=sqlite:///<your folder>/mlflow.db"
+    )
+
+
+def test_a_job_with_an_unwritable_store_is_refused(tmp_path, job):
+    (tmp_path / "afile").write_text("")
+    tracking = TrackingConfig(f"sqlite:///{tmp_path}/afile/mlflow.db")
+    with pytest.raises(ConfigError, match=r"^tracking\.uri=sqlite:///.*/afile/mlflow\.db: "):
+        check_train_job(Job(tracking))
+
+
+def test_a_new_nested_store_folder_is_accepted_and_not_created(tmp_path):
+    check_store(f"sqlite:///{tmp_path}/a/b/c/mlflow.db")
+    check_store("sqlite:///mlflow.db")  # relative to the working directory
+    check_store("http://127.0.0.1:5000")  # a server is not checked here
+    assert list(tmp_path.iterdir()) == []
