@@ -93,6 +93,7 @@ def test_planted_signal_sweep_promotes_a_champion(signal):
     assert len(challengers) == 2  # the passing seeds that are not the champion
 
 
+@pytest.mark.slow  # a second 3 x 300k-step sweep; runs in make test-all
 def test_pure_regime_noise_promotes_nothing_even_when_runs_end_positive(noise):
     _, uri, _ = noise
     client = MlflowClient(uri)

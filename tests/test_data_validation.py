@@ -18,7 +18,7 @@ import pytest
 from rlpipe.data.calendar import infer_calendar
 from rlpipe.data.sources import load_market
 from rlpipe.data.synthetic import Segment, make_synthetic_market
-from rlpipe.data.validation import validate_market
+from rlpipe.data.validation import BAR_HINT, DUPLICATE_HINT, MAPPING_HINT, validate_market
 from rlpipe.errors import DataError
 
 FORMATS = ["csv", "parquet"]
@@ -80,7 +80,7 @@ def test_duplicate_stamp_names_file_and_stamp(good: pd.DataFrame, fmt: str, tmp_
     assert str(path) in msg
     assert "duplicate timestamp" in msg
     assert stamp(good, 7) in msg
-    assert msg == f"{path}: duplicate timestamp {stamp(good, 7)}"
+    assert msg == f"{path}: duplicate timestamp {stamp(good, 7)}{DUPLICATE_HINT}"
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -150,7 +150,7 @@ def test_nan_names_file_column_and_stamp(good: pd.DataFrame, fmt: str, column: s
     path, msg = load_error(table, fmt, tmp_path)
     assert str(path) in msg
     assert f"column '{column}' has NaN/inf at {stamp(good, 12)}" in msg
-    assert msg == f"{path}: column '{column}' has NaN/inf at {stamp(good, 12)}"
+    assert msg == f"{path}: column '{column}' has NaN/inf at {stamp(good, 12)}{BAR_HINT}"
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -163,7 +163,7 @@ def test_non_positive_price_names_file_column_and_stamp(
     path, msg = load_error(table, fmt, tmp_path)
     assert str(path) in msg
     assert f"column '{column}' has a non-positive price at {stamp(good, 15)}" in msg
-    assert msg == f"{path}: column '{column}' has a non-positive price at {stamp(good, 15)}"
+    assert msg == f"{path}: column '{column}' has a non-positive price at {stamp(good, 15)}{BAR_HINT}"
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -174,7 +174,7 @@ def test_high_below_low_names_file_columns_and_stamp(good: pd.DataFrame, fmt: st
     path, msg = load_error(table, fmt, tmp_path)
     assert str(path) in msg
     assert f"column 'high' is below 'low' at {stamp(good, 20)}" in msg
-    assert msg == f"{path}: column 'high' is below 'low' at {stamp(good, 20)}"
+    assert msg == f"{path}: column 'high' is below 'low' at {stamp(good, 20)}{MAPPING_HINT}"
 
 
 @pytest.mark.parametrize(
@@ -205,7 +205,8 @@ def test_other_value_violations_name_column_and_stamp(
     row = int(expected.split("{")[1].rstrip("}"))
     assert str(path) in msg
     assert expected.split("{")[0] + stamp(good, row) in msg
-    assert msg == f"{path}: " + expected.split("{")[0] + stamp(good, row)
+    hint = BAR_HINT if "volume" in expected else MAPPING_HINT  # a bad value vs. columns that disagree
+    assert msg == f"{path}: " + expected.split("{")[0] + stamp(good, row) + hint
 
 
 def test_non_numeric_cell_names_file_column_and_stamp(good: pd.DataFrame, tmp_path: Path) -> None:
@@ -215,7 +216,7 @@ def test_non_numeric_cell_names_file_column_and_stamp(good: pd.DataFrame, tmp_pa
     assert str(path) in msg
     assert "column 'close'" in msg
     assert stamp(good, 11) in msg
-    assert msg == f"{path}: column 'close' has a non-numeric value 'abc' at {stamp(good, 11)}"
+    assert msg == f"{path}: column 'close' has a non-numeric value 'abc' at {stamp(good, 11)}{BAR_HINT}"
 
 
 def test_single_bar_is_refused(good: pd.DataFrame, tmp_path: Path) -> None:
@@ -269,13 +270,13 @@ def test_an_object_column_without_a_bad_cell_is_named_with_its_dtype(frame: pd.D
 def test_inf_is_refused_like_nan(frame: pd.DataFrame) -> None:
     df = frame.copy()
     df.iloc[4, df.columns.get_loc("volume")] = np.inf
-    assert error(df) == f"frame: column 'volume' has NaN/inf at {df.index[4]}"
+    assert error(df) == f"frame: column 'volume' has NaN/inf at {df.index[4]}{BAR_HINT}"
 
 
 def test_close_outside_the_bar_range_is_named(frame: pd.DataFrame) -> None:
     df = frame.copy()
     df.iloc[9, df.columns.get_loc("close")] = df["low"].iloc[9] * 0.5
-    assert error(df) == f"frame: column 'close' lies outside [low, high] at {df.index[9]}"
+    assert error(df) == f"frame: column 'close' lies outside [low, high] at {df.index[9]}{MAPPING_HINT}"
 
 
 def test_open_and_close_may_sit_on_the_bar_range_within_rounding(frame: pd.DataFrame) -> None:
@@ -285,7 +286,7 @@ def test_open_and_close_may_sit_on_the_bar_range_within_rounding(frame: pd.DataF
     df["bid"] = df["ask"]  # a locked quote is not crossed
     assert validate_market(df, "frame") is None
     df["open"] = df["high"] * (1 + 1e-8)
-    assert error(df) == f"frame: column 'open' lies outside [low, high] at {df.index[0]}"
+    assert error(df) == f"frame: column 'open' lies outside [low, high] at {df.index[0]}{MAPPING_HINT}"
 
 
 def test_checks_run_in_the_documented_order(frame: pd.DataFrame) -> None:
@@ -293,9 +294,11 @@ def test_checks_run_in_the_documented_order(frame: pd.DataFrame) -> None:
     df = frame.copy()
     df.iloc[3, df.columns.get_loc("close")] = np.nan
     df.iloc[2, df.columns.get_loc("high")] = 0.0
-    assert error(df) == f"frame: column 'high' has a non-positive price at {df.index[2]}"  # column order
+    assert (
+        error(df) == f"frame: column 'high' has a non-positive price at {df.index[2]}{BAR_HINT}"
+    )  # column order
     dup = df.iloc[[0, 1, 1, 2, 3]]
-    assert error(dup) == f"frame: duplicate timestamp {df.index[1]}"
+    assert error(dup) == f"frame: duplicate timestamp {df.index[1]}{DUPLICATE_HINT}"
     assert error(dup.drop(columns="volume")).startswith("frame: missing column(s) ['volume']")
 
 

@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import mlflow
 import pytest
+from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
+from rlpipe.cli.compose import train_job
 from rlpipe.jobs.spec import RunContext
 from rlpipe.jobs.sweep_job import run_sweep_step, start_sweep
 from rlpipe.jobs.train_job import run_train
+from tests.conftest import CONF
 
 
-@pytest.fixture
-def sweep(smoke_job, tracking_uri):
-    job = smoke_job()
-    parent = start_sweep(job.tracking, "s1")
-    results = [run_train(smoke_job(f"seed={s}"), RunContext(sweep_id="s1")) for s in (1, 2)]
-    return job, parent, results
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """Two smoke jobs of sweep s1 (seeds 1 and 2) in a store of their own, trained once."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('sweep_job')}/mlflow.db"
+    jobs = []
+    for seed in (1, 2):
+        with initialize_config_dir(str(CONF), version_base="1.3"):
+            cfg = compose(
+                "train", overrides=["experiment=smoke", f"seed={seed}", "device=cpu", f"tracking.uri={uri}"]
+            )
+        jobs.append(train_job(cfg))
+    parent = start_sweep(jobs[0].tracking, "s1")
+    results = [run_train(job, RunContext(sweep_id="s1")) for job in jobs]
+    return jobs[0], parent, results
 
 
 def registry_state(uri: str) -> dict:
@@ -31,8 +42,9 @@ def registry_state(uri: str) -> dict:
     }
 
 
-def test_step_judges_the_configuration_and_reports_to_the_parent(sweep, tracking_uri):
+def test_step_judges_the_configuration_and_reports_to_the_parent(sweep):
     job, parent, results = sweep
+    tracking_uri = job.tracking.uri
     outcome = run_sweep_step(job.tracking, job.gates, "s1")
     (config,) = outcome.decision.configs
     assert {r.run_id for r in config.runs} == {r.run_id for r in results} and config.label == job.label
@@ -49,8 +61,9 @@ def test_step_judges_the_configuration_and_reports_to_the_parent(sweep, tracking
     assert run.data.tags["rlpipe.champion_version"] == (champion.model_version if champion else "none")
 
 
-def test_a_second_step_changes_nothing(sweep, tracking_uri):
+def test_a_second_step_changes_nothing(sweep):
     job, parent, _ = sweep
+    tracking_uri = job.tracking.uri
     first = run_sweep_step(job.tracking, job.gates, "s1")
     state = registry_state(tracking_uri)
     text = mlflow.artifacts.load_text(

@@ -105,11 +105,16 @@ def _check_frame(df: pd.DataFrame, source: str) -> None:
         raise DataError(f"{source}: needs at least 2 bars, got {len(df)}")
 
 
+BAR_HINT = "; fix or drop that bar in the file"
+DUPLICATE_HINT = "; keep one bar per timestamp (drop or aggregate the duplicates)"
+MAPPING_HINT = "; check the column mapping (data.columns) or fix that bar in the file"
+
+
 def _check_stamps(df: pd.DataFrame, source: str) -> None:
     """Unique, strictly increasing stamps."""
     dup = df.index.duplicated()
     if dup.any():
-        raise DataError(f"{source}: duplicate timestamp {_first_bad(df, dup)}")
+        raise DataError(f"{source}: duplicate timestamp {_first_bad(df, dup)}{DUPLICATE_HINT}")
     steps = np.diff(df.index.as_unit("ns").asi8)  # pandas 3 indexes may be in us/ms/s
     if (steps <= 0).any():
         bad = np.flatnonzero(steps <= 0)[0] + 1
@@ -126,29 +131,38 @@ def _check_column(df: pd.DataFrame, col: str, source: str) -> None:
         bad_cell = coerced.isna() & df[col].notna()
         if bad_cell.any():
             value, stamp = df[col][bad_cell].iloc[0], _first_bad(df, bad_cell)
-            raise DataError(f"{source}: column '{col}' has a non-numeric value {value!r} at {stamp}")
+            raise DataError(
+                f"{source}: column '{col}' has a non-numeric value {value!r} at {stamp}{BAR_HINT}"
+            )
         raise DataError(f"{source}: column '{col}' is not numeric (dtype {df[col].dtype})")
     values = df[col].to_numpy(dtype=float)
     bad = ~np.isfinite(values)
     if bad.any():
-        raise DataError(f"{source}: column '{col}' has NaN/inf at {_first_bad(df, bad)}")
+        raise DataError(f"{source}: column '{col}' has NaN/inf at {_first_bad(df, bad)}{BAR_HINT}")
     if col in PRICE_COLUMNS and (values <= 0).any():
-        raise DataError(f"{source}: column '{col}' has a non-positive price at {_first_bad(df, values <= 0)}")
+        raise DataError(
+            f"{source}: column '{col}' has a non-positive price at {_first_bad(df, values <= 0)}{BAR_HINT}"
+        )
     if col == "volume" and (values < 0).any():
-        raise DataError(f"{source}: column 'volume' is negative at {_first_bad(df, values < 0)}")
+        raise DataError(f"{source}: column 'volume' is negative at {_first_bad(df, values < 0)}{BAR_HINT}")
 
 
 def _check_bars(df: pd.DataFrame, source: str) -> None:
     """Each bar's prices agree: low <= high, open and close within [low, high], bid <= ask."""
     high, low = df["high"].to_numpy(float), df["low"].to_numpy(float)
     if (high < low).any():
-        raise DataError(f"{source}: column 'high' is below 'low' at {_first_bad(df, high < low)}")
+        raise DataError(
+            f"{source}: column 'high' is below 'low' at {_first_bad(df, high < low)}{MAPPING_HINT}"
+        )
     for col in ("open", "close"):
         v = df[col].to_numpy(float)
         outside = (v > high * (1 + 1e-9)) | (v < low * (1 - 1e-9))
         if outside.any():
-            raise DataError(f"{source}: column '{col}' lies outside [low, high] at {_first_bad(df, outside)}")
+            stamp = _first_bad(df, outside)
+            raise DataError(f"{source}: column '{col}' lies outside [low, high] at {stamp}{MAPPING_HINT}")
     if "bid" in df.columns and "ask" in df.columns:
         crossed = df["bid"].to_numpy(float) > df["ask"].to_numpy(float)
         if crossed.any():
-            raise DataError(f"{source}: column 'bid' is above 'ask' at {_first_bad(df, crossed)}")
+            raise DataError(
+                f"{source}: column 'bid' is above 'ask' at {_first_bad(df, crossed)}{MAPPING_HINT}"
+            )
