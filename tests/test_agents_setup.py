@@ -7,7 +7,7 @@ import pytest
 import torch
 from stable_baselines3 import A2C, DQN, PPO
 
-from rlpipe.agents.setup import deterministic_policy, resolve_device
+from rlpipe.agents.setup import bound_threads, deterministic_policy, resolve_device, usable_cores
 from rlpipe.envs.dummy import DummyEnv
 from rlpipe.errors import ConfigError
 
@@ -34,3 +34,19 @@ def test_direct_policy_matches_sb3_predict(algo):
     obs = np.random.default_rng(0).uniform(-3, 3, (256, 6)).astype(np.float32)
     expected, _ = model.predict(obs, deterministic=True)
     np.testing.assert_array_equal(deterministic_policy(model)(obs), expected)
+
+
+def test_threads_are_bounded_per_job_and_split_between_parallel_jobs():
+    before = torch.get_num_threads()
+    try:
+        assert bound_threads(1) == 1 and torch.get_num_threads() == 1
+        cores = usable_cores()
+        assert bound_threads(None, parallel_jobs=1) == cores and torch.get_num_threads() == cores
+        assert bound_threads(None, parallel_jobs=cores) == 1  # N jobs on N cores: one thread each
+        assert bound_threads(None, parallel_jobs=4 * cores) == 1  # never fewer than one
+        from threadpoolctl import threadpool_info
+
+        bound_threads(1)
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info())  # BLAS too
+    finally:
+        torch.set_num_threads(before)

@@ -27,6 +27,7 @@ class Job:
     tracking: TrackingConfig
     seed: int = 1
     timesteps: int = 512
+    threads: int | None = None
     agent: AgentSpec = field(default_factory=lambda: AgentSpec("stable_baselines3.PPO", {"n_steps": 64}))
     slices: SliceSpec = field(default_factory=lambda: SliceSpec(windows=[{"name": "bull_1", **WINDOW}]))
 
@@ -34,6 +35,14 @@ class Job:
 @pytest.fixture
 def job(tmp_path: Path) -> Job:
     return Job(TrackingConfig(f"sqlite:///{tmp_path}/mlruns/mlflow.db"))
+
+
+@pytest.mark.parametrize("threads", [0, -2])
+def test_fewer_than_one_thread_is_refused(job, threads):
+    assert refusal(check_train_job, Job(job.tracking, threads=threads)) == (
+        f"threads={threads}: a job needs at least one thread; pass threads=null to take the usable "
+        "cores divided by the launcher's parallel jobs"
+    )
 
 
 def refusal(check, *args) -> str:

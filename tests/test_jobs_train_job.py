@@ -51,6 +51,7 @@ def test_result_and_run_tell_the_same_story(smoke_job, tracking_uri, tmp_path):
     assert t["rlpipe.config_hash"] == result.config_hash
     assert run.data.metrics["test/max_drawdown"] == result.test_max_drawdown
     assert run.data.metrics["time/learn_s"] == result.learn_s > 0
+    assert run.data.params["threads"] == "None" and int(run.data.params["threads_resolved"]) >= 1
     version = MlflowClient(tracking_uri).get_model_version("rlpipe-policy", result.model_version)
     assert version.run_id == result.run_id and version.tags["rlpipe.sweep_id"] == "my-sweep"
 
@@ -63,7 +64,7 @@ def test_a_job_built_by_hand_runs_without_hydra(tmp_path):
     plain = {g: {k: v for k, v in d.items() if k != "_target_"} for g, d in values.items()}
     uri = f"sqlite:///{tmp_path}/store.db"
     job = TrainJob(
-        seed=1, timesteps=256, device="cpu", progress_bar=False,
+        seed=1, timesteps=256, device="cpu", progress_bar=False, threads=1,
         data=DataSpec(**plain["data"]), env=SimConfig(**plain["env"]), reward=RewardConfig(**plain["reward"]),
         agent=AgentSpec(values["agent"]["_target_"], plain["agent"]), slices=SliceSpec(**plain["slices"]),
         gates=GatesConfig(**plain["gates"]), tracking=TrackingConfig(uri, "notebook", "nb-policy"),

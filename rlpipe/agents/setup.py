@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable
 
 import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
+from threadpoolctl import threadpool_limits
 
 from rlpipe.errors import ConfigError
 
@@ -20,6 +22,25 @@ def resolve_device(device: str) -> str:
     if device == "cuda" and not has_cuda:
         raise ConfigError("device=cuda but torch sees no CUDA device; use device=auto or device=cpu")
     return "cuda" if device == "auto" and has_cuda else "cpu" if device == "auto" else device
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def bound_threads(threads: int | None, parallel_jobs: int = 1) -> int:
+    """Set torch's and the BLAS libraries' thread counts for this job; returns the count.
+
+    None takes the usable cores divided by the jobs running at once: oversubscribed threads on a
+    shared machine make training more than ten times slower.
+    """
+    n = threads if threads is not None else max(1, usable_cores() // max(1, parallel_jobs))
+    torch.set_num_threads(n)
+    threadpool_limits(n)
+    return n
 
 
 def seed_everything(seed: int) -> None:

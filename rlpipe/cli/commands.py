@@ -13,8 +13,9 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from rlpipe.agents.setup import usable_cores
 from rlpipe.cli.compose import check_keys, check_required, evaluate_job, group, train_job
 from rlpipe.cli.failures import Failure, end_command, failed_run_id, now_ms
 from rlpipe.cli.sweep import finish_sweep, sweep_id_for
@@ -39,6 +40,7 @@ def train(cfg: DictConfig) -> float:
         sweep_id=sweep_id_for(hc.sweep.dir) if multirun else None,
         overrides=tuple(hc.overrides.task),
         root=Path(hc.runtime.cwd or project_root()),
+        parallel_jobs=parallel_jobs(hc.launcher),
     )
     since = now_ms()
     try:  # nothing is recorded until the job is checked
@@ -64,6 +66,14 @@ def _failed(exc: Exception, run_id: str | None, hc: Any, multirun: bool) -> floa
     else:
         log.exception("job %s failed (overrides: %s)", hc.job.num, " ".join(hc.overrides.task))
     return math.nan
+
+
+def parallel_jobs(launcher: DictConfig) -> int:
+    """Jobs the launcher runs at once on this machine: joblib's n_jobs (-1: every core), else 1."""
+    n = OmegaConf.select(launcher, "n_jobs", default=None)
+    if n is None:
+        return 1
+    return usable_cores() if int(n) < 0 else max(1, int(n))
 
 
 def evaluate(cfg: DictConfig) -> None:

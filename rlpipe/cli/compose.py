@@ -74,6 +74,7 @@ def train_job(cfg: DictConfig) -> TrainJob:
         timesteps=int(cfg.timesteps),
         device=str(cfg.device),
         progress_bar=bool(cfg.progress_bar),
+        threads=None if cfg.threads is None else int(cfg.threads),
         data=group(cfg.data),
         env=group(cfg.env),
         reward=group(cfg.reward),

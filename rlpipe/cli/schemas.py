@@ -65,6 +65,7 @@ def _train_schema() -> type:
         ("timesteps", int, field(default=MISSING)),
         ("device", str, field(default=MISSING)),
         ("progress_bar", bool, field(default=MISSING)),
+        ("threads", Optional[int], field(default=MISSING)),  # noqa: UP045 - OmegaConf needs typing.Optional
     ]
     return make_dataclass("TrainSchema", fields)
 

@@ -42,6 +42,8 @@ class TrainSpec(Protocol):
     @property
     def timesteps(self) -> int: ...
     @property
+    def threads(self) -> int | None: ...
+    @property
     def agent(self) -> AgentSpec: ...
     @property
     def slices(self) -> SliceSpec: ...
@@ -60,6 +62,11 @@ def check_train_job(job: TrainSpec) -> None:
         raise ConfigError(
             f"seed={job.seed}: a seed must be an integer in [0, {SEED_MAX}] (numpy and torch "
             "refuse others); pass e.g. seed=7"
+        )
+    if job.threads is not None and job.threads < 1:
+        raise ConfigError(
+            f"threads={job.threads}: a job needs at least one thread; pass threads=null to take "
+            "the usable cores divided by the launcher's parallel jobs"
         )
     job.agent.check()
     check_slice_names(job.slices)

@@ -11,8 +11,9 @@ from typing import Any
 
 from rlpipe.types import JsonDict
 
-UNHASHED = ("seed", "tracking", "progress_bar")
-"""Config keys that do not make a different configuration: the seed, where it is recorded, display."""
+UNHASHED = ("seed", "tracking", "progress_bar", "threads")
+"""Config keys that do not make a different configuration: the seed, where it is recorded, display,
+how many threads compute it."""
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class RunContext:
     sweep_id: str | None = None
     overrides: tuple[str, ...] = ()
     root: Path = field(default_factory=Path.cwd)
+    parallel_jobs: int = 1
+    """Jobs the launcher runs at once on this machine (the basic launcher: 1)."""
 
 
 def as_config(job: Any) -> JsonDict:

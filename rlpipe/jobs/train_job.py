@@ -18,7 +18,13 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 
 from rlpipe.agents.callbacks import ProgressCallback, history_logger
 from rlpipe.agents.factory import AgentSpec
-from rlpipe.agents.setup import deterministic_policy, environment_info, resolve_device, seed_everything
+from rlpipe.agents.setup import (
+    bound_threads,
+    deterministic_policy,
+    environment_info,
+    resolve_device,
+    seed_everything,
+)
 from rlpipe.data.slices import SliceSpec
 from rlpipe.data.sources import DataSpec
 from rlpipe.envs import kernels
@@ -50,6 +56,8 @@ class TrainJob:
     timesteps: int
     device: str
     progress_bar: bool
+    threads: int | None
+    """torch/BLAS threads of the job; None: the usable cores / the launcher's parallel jobs."""
     data: DataSpec
     env: SimConfig
     reward: RewardConfig
@@ -92,12 +100,13 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
     t_start = time.perf_counter()
     ctx = ctx or RunContext()
     check_train_job(job)  # bad values are refused before anything is recorded or trained
+    threads = bound_threads(job.threads, ctx.parallel_jobs)
     device = resolve_device(job.device)
     config = as_config(job)
     chash = config_hash(config)
     tracker = Tracker(job.tracking.uri, job.tracking.experiment)
     with tracker.run(job.run_name, _run_tags(job, ctx, tracker, chash)) as run:
-        run.log_params({**config, "device_resolved": device})
+        run.log_params({**config, "device_resolved": device, "threads_resolved": threads})
         run.log_text(yaml.safe_dump(config, sort_keys=False), "config/config.yaml")
         run.log_text(yaml.safe_dump(list(ctx.overrides)), "config/overrides.yaml")
         run.log_dict(environment_info(device), "config/environment.json")
