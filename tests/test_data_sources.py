@@ -27,11 +27,15 @@ NO_STAMPS = (
 )
 
 
-@pytest.fixture(scope="module")
-def good() -> pd.DataFrame:
+def valid_table() -> pd.DataFrame:
     """A valid hourly market of 48 bars with bid/ask, as a table with a `timestamp` column."""
     df = make_synthetic_market(seed=0, segments=[Segment("bull", 1), Segment("bear", 1)])
     return df.drop(columns="regime").reset_index()
+
+
+@pytest.fixture(scope="module")
+def good() -> pd.DataFrame:
+    return valid_table()
 
 
 def stamp(table: pd.DataFrame, row: int) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,40 +16,16 @@ import pytest
 
 from rlpipe.data.calendar import infer_calendar
 from rlpipe.data.sources import load_market
-from rlpipe.data.synthetic import Segment, make_synthetic_market
 from rlpipe.data.validation import BAR_HINT, DUPLICATE_HINT, MAPPING_HINT, validate_market
 from rlpipe.errors import DataError
+from tests.test_data_sources import FORMATS, load_error, stamp, valid_table, write
 
-FORMATS = ["csv", "parquet"]
 FIX_GAP = "fill the missing bars, or set data.max_gap if the market was closed"
 
 
 @pytest.fixture(scope="module")
 def good() -> pd.DataFrame:
-    """A valid hourly market of 48 bars with bid/ask, as a table with a `timestamp` column."""
-    df = make_synthetic_market(seed=0, segments=[Segment("bull", 1), Segment("bear", 1)])
-    return df.drop(columns="regime").reset_index()
-
-
-def stamp(table: pd.DataFrame, row: int) -> str:
-    """How a bar's timestamp is written in error messages."""
-    return str(pd.Timestamp(table["timestamp"].iloc[row]))
-
-
-def write(table: pd.DataFrame, fmt: str, tmp_path: Path, name: str = "market") -> Path:
-    path = tmp_path / f"{name}.{fmt}"
-    if fmt == "csv":
-        table.to_csv(path, index=False)
-    else:
-        table.to_parquet(path, index=False)
-    return path
-
-
-def load_error(table: pd.DataFrame, fmt: str, tmp_path: Path, **kwargs: Any) -> tuple[Path, str]:
-    path = write(table, fmt, tmp_path)
-    with pytest.raises(DataError) as err:
-        load_market(fmt, path=str(path), **kwargs)
-    return path, str(err.value)
+    return valid_table()
 
 
 # ------------------------------------------------------------------------------ timestamps
