@@ -25,6 +25,7 @@ from rlpipe.jobs.evaluate_job import run_evaluate
 from rlpipe.jobs.spec import RunContext
 from rlpipe.jobs.train_job import run_train
 from rlpipe.project import project_root
+from rlpipe.tracking import queries
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import Tracker
@@ -113,6 +114,11 @@ def _promote(cfg: DictConfig) -> None:
     if not cfg.sweep_id:
         raise ConfigError(
             "sweep_id=<id> is required (the tag rlpipe.sweep_id of the sweep's runs), or rollback=true"
+        )
+    if not queries.job_rows(Tracker(tracking.uri, tracking.experiment), str(cfg.sweep_id)):
+        raise ConfigError(  # refused before the sweep step writes anything (a parent run, a report)
+            f"sweep_id={cfg.sweep_id}: no job runs in experiment '{tracking.experiment}' at {tracking.uri}; "
+            "the id is the tag rlpipe.sweep_id that a sweep prints in its table (or see `make ui`)"
         )
     outcome = finish_sweep(cfg, str(cfg.sweep_id))
     if not outcome.decision.configs:
