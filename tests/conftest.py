@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
@@ -75,3 +76,22 @@ def smoke_sweep(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return Sweep(proc, uri, tmp)
+
+
+@pytest.fixture(scope="session")
+def smoke_sweep_ids(smoke_sweep: Sweep) -> tuple[str, str, Path]:
+    """The smoke sweep as (tracking uri, sweep id, folder), read back like the notebook reads it."""
+    from rlpipe.tracking import compare
+
+    sweep_id = compare.latest_sweep_id(smoke_sweep.uri, "rlpipe")
+    assert sweep_id is not None
+    return smoke_sweep.uri, sweep_id, smoke_sweep.folder
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(smoke_sweep_ids: tuple[str, str, Path]) -> pd.DataFrame:
+    """The smoke sweep's runs as the notebook's `runs_frame`."""
+    from rlpipe.tracking import compare
+
+    uri, sweep_id, _ = smoke_sweep_ids
+    return compare.runs_frame(uri, "rlpipe", sweep_id)

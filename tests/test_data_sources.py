@@ -229,30 +229,11 @@ def test_load_market_synthetic_returns_the_seeded_frame() -> None:
 # ------------------------------------------------------------------------------ the data spec
 def test_spec_loads_the_synthetic_market_it_describes() -> None:
     segments = [Segment("bull", 3), Segment("sideways", 2)]
-    spec = DataSpec(
-        seed=5,
-        segments=segments,
-        start="2022-02-02",
-        freq="2h",
-        sigma=0.01,
-        trend=1e-3,
-        mean_reversion=0.05,
-        signal_strength=0.3,
-        signal_persistence=0.5,
-        spread_bps=8.0,
-    )
-    direct = make_synthetic_market(
-        seed=5,
-        segments=segments,
-        start="2022-02-02",
-        freq="2h",
-        sigma=0.01,
-        trend=1e-3,
-        mean_reversion=0.05,
-        signal_strength=0.3,
-        signal_persistence=0.5,
-        spread_bps=8.0,
-    )
+    values = {"seed": 5, "start": "2022-02-02", "freq": "2h", "sigma": 0.01, "trend": 1e-3,
+              "mean_reversion": 0.05, "signal_strength": 0.3, "signal_persistence": 0.5,
+              "spread_bps": 8.0}  # fmt: skip
+    spec = DataSpec(segments=segments, **values)
+    direct = make_synthetic_market(segments=segments, **values)
     pd.testing.assert_frame_equal(spec.load(), direct, check_exact=True)
     np.testing.assert_allclose(spec.load().eval("ask / bid").to_numpy(), (1 + 4e-4) / (1 - 4e-4))
 

@@ -11,29 +11,14 @@ from pathlib import Path
 
 import nbclient
 import nbformat
-import pandas as pd
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
 from rlpipe.tracking import compare
-from tests.conftest import ROOT, Sweep
+from tests.conftest import ROOT
 
 NOTEBOOK = ROOT / "notebooks" / "compare_runs.ipynb"
 EXPERIMENT = "rlpipe"
-
-
-@pytest.fixture(scope="module")
-def sweep(smoke_sweep: Sweep) -> tuple[str, str, Path]:
-    """The session's smoke sweep (seed=1,2 x reward=pnl,pnl_fees): (uri, sweep id, folder)."""
-    sweep_id = compare.latest_sweep_id(smoke_sweep.uri, EXPERIMENT)
-    assert sweep_id is not None
-    return smoke_sweep.uri, sweep_id, smoke_sweep.folder
-
-
-@pytest.fixture(scope="module")
-def frame(sweep: tuple[str, str, Path]) -> pd.DataFrame:
-    uri, sweep_id, _ = sweep
-    return compare.runs_frame(uri, EXPERIMENT, sweep_id)
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +57,10 @@ def test_notebook_is_stored_clean():
     assert "import mlflow" not in source and "from mlflow" not in source  # only rlpipe/tracking talks to it
 
 
-def test_notebook_runs_headless_and_shows_grid_plots_and_gates(sweep, frame, kernel_name, monkeypatch):
-    uri, sweep_id, tmp = sweep
+def test_notebook_runs_headless_and_shows_grid_plots_and_gates(
+    smoke_sweep_ids, smoke_runs, kernel_name, monkeypatch
+):
+    uri, sweep_id, tmp = smoke_sweep_ids
     monkeypatch.setenv("RLPIPE_TRACKING_URI", uri)
     monkeypatch.setenv("RLPIPE_EXPERIMENT", EXPERIMENT)
     monkeypatch.delenv("RLPIPE_SWEEP_ID", raising=False)  # the default: the latest sweep
@@ -96,9 +83,9 @@ def test_notebook_runs_headless_and_shows_grid_plots_and_gates(sweep, frame, ker
 
     grid = html("grid")
     assert "<table" in grid and "Test total after fees" in grid and "pnl_fees" in grid
-    total = frame[(frame["seed"] == 1) & (frame["reward"] == "pnl")]["test_total"].iloc[0]
+    total = smoke_runs[(smoke_runs["seed"] == 1) & (smoke_runs["reward"] == "pnl")]["test_total"].iloc[0]
     assert f"{total:+.2%}" in grid
-    assert all(v in html("verdicts") for v in frame["sweep_verdict"])
+    assert all(v in html("verdicts") for v in smoke_runs["sweep_verdict"])
     assert "sideways" in html("regimes") and "buy_and_hold_total" in html("regimes")
     gates = html("gates")
     assert "seed_stability" in gates and "drawdown_under_cap" in gates
@@ -116,14 +103,14 @@ def test_notebook_runs_headless_and_shows_grid_plots_and_gates(sweep, frame, ker
     shown_pbo = f"**{pbo:.2f}**" if pbo is not None else "Probability of backtest overfitting: not computed"
     assert shown_pbo in markdown("gates")
     # the equity curves are drawn against the bars' dates (UTC)
-    times = compare.curves_frame(uri, frame["run_id"][:1], role="test")["time"]
+    times = compare.curves_frame(uri, smoke_runs["run_id"][:1], role="test")["time"]
     span = f"Test slices from {times.min():%Y-%m-%d %H:%M} to {times.max():%Y-%m-%d %H:%M} UTC."
     assert span in markdown("curves")
     curves_cell = next(c for c in nb.cells if "curves" in c.metadata.get("tags", []))
     assert any("image/png" in o.get("data", {}) for o in curves_cell.outputs)
     picks = next(c for c in nb.cells if "picks" in c.metadata.get("tags", []))
     shown = "".join(o.get("data", {}).get("text/markdown", "") for o in picks.outputs)
-    promoted = (frame["sweep_verdict"] == "promote").any()
+    promoted = (smoke_runs["sweep_verdict"] == "promote").any()
     assert ("Champion: v" in shown) if promoted else ("No configuration of this sweep was promoted" in shown)
     assert sweep_id in "".join(
         o.get("data", {}).get("text/markdown", "") for c in nb.cells[:4] for o in c.get("outputs", [])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,7 +12,7 @@ from omegaconf import OmegaConf
 
 from rlpipe.tracking import compare, queries
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import CONF, Sweep
+from tests.conftest import CONF
 
 EXPERIMENT = "rlpipe"
 TEST_SLICES = {"test_bear_1", "test_bull_1", "test_sideways_1", "test_bull_2", "test_bear_2"}
@@ -21,56 +20,42 @@ GATE_CELL = re.compile(r"^[YN] \((\S+) ([<=>]|vs) (\S+)\)$")
 """A recorded gate cell: Y or N, then the value judged against the threshold."""
 
 
-@pytest.fixture(scope="module")
-def sweep(smoke_sweep: Sweep) -> tuple[str, str, Path]:
-    """The session's smoke sweep (seed=1,2 x reward=pnl,pnl_fees): (uri, sweep id, folder)."""
-    sweep_id = compare.latest_sweep_id(smoke_sweep.uri, EXPERIMENT)
-    assert sweep_id is not None
-    return smoke_sweep.uri, sweep_id, smoke_sweep.folder
-
-
-@pytest.fixture(scope="module")
-def frame(sweep: tuple[str, str, Path]) -> pd.DataFrame:
-    uri, sweep_id, _ = sweep
-    return compare.runs_frame(uri, EXPERIMENT, sweep_id)
-
-
-def test_latest_sweep_id_names_the_sweep_of_the_cli_run(sweep):
-    uri, sweep_id, _ = sweep
+def test_latest_sweep_id_names_the_sweep_of_the_cli_run(smoke_sweep_ids):
+    uri, sweep_id, _ = smoke_sweep_ids
     assert sweep_id.startswith("multirun-")  # sweep_id_for(<tmp>/multirun): folder name + path hash
     assert compare.latest_sweep_id(uri, "no-such-experiment") is None
     assert compare.runs_frame(uri, "no-such-experiment", sweep_id).empty
 
 
-def test_runs_frame_has_one_row_per_job_with_axes_verdicts_and_test_metrics(frame):
-    assert len(frame) == 4
-    assert (frame["status"] == "FINISHED").all()
-    assert sorted(zip(frame["seed"], frame["reward"], strict=True)) == [
+def test_runs_frame_has_one_row_per_job_with_axes_verdicts_and_test_metrics(smoke_runs):
+    assert len(smoke_runs) == 4
+    assert (smoke_runs["status"] == "FINISHED").all()
+    assert sorted(zip(smoke_runs["seed"], smoke_runs["reward"], strict=True)) == [
         (1, "pnl"),
         (1, "pnl_fees"),
         (2, "pnl"),
         (2, "pnl_fees"),
     ]
-    assert set(frame["timesteps"]) == {512}
-    assert set(frame["agent"]) == {"ppo"} and set(frame["env"]) == {"management"}
-    assert frame["config_hash"].nunique() == 2  # one configuration per reward spec
-    assert set(frame["verdict"]) <= {"reject", "pass"}
-    assert set(frame["sweep_verdict"]) <= {"promote", "reject", "retest"}
-    assert sorted(frame["model_version"].astype(int)) == [1, 2, 3, 4]
+    assert set(smoke_runs["timesteps"]) == {512}
+    assert set(smoke_runs["agent"]) == {"ppo"} and set(smoke_runs["env"]) == {"management"}
+    assert smoke_runs["config_hash"].nunique() == 2  # one configuration per reward spec
+    assert set(smoke_runs["verdict"]) <= {"reject", "pass"}
+    assert set(smoke_runs["sweep_verdict"]) <= {"promote", "reject", "retest"}
+    assert sorted(smoke_runs["model_version"].astype(int)) == [1, 2, 3, 4]
     for col in ("test_total", "test_max_drawdown", "test_consistency", "test_sharpe_mean", "test_fitness"):
-        assert frame[col].notna().all(), col
-    assert compare.varying_axes(frame) == ["reward"]
+        assert smoke_runs[col].notna().all(), col
+    assert compare.varying_axes(smoke_runs) == ["reward"]
 
 
-def test_grid_is_seeds_by_rewards(frame):
-    totals = compare.grid(frame)
+def test_grid_is_seeds_by_rewards(smoke_runs):
+    totals = compare.grid(smoke_runs)
     assert totals.shape == (2, 2)
     assert list(totals.index) == [1, 2] and list(totals.columns) == ["pnl", "pnl_fees"]
-    row = frame[(frame["seed"] == 2) & (frame["reward"] == "pnl_fees")].iloc[0]
+    row = smoke_runs[(smoke_runs["seed"] == 2) & (smoke_runs["reward"] == "pnl_fees")].iloc[0]
     assert totals.loc[2, "pnl_fees"] == pytest.approx(row["test_total"])
-    verdicts = compare.grid(frame, "sweep_verdict")
+    verdicts = compare.grid(smoke_runs, "sweep_verdict")
     assert verdicts.loc[2, "pnl_fees"] == row["sweep_verdict"]
-    both = compare.grid(frame, columns=["timesteps", "reward"])
+    both = compare.grid(smoke_runs, columns=["timesteps", "reward"])
     assert both.shape == (2, 2) and list(both.columns) == [(512, "pnl"), (512, "pnl_fees")]
 
 
@@ -85,10 +70,12 @@ def test_gate_text_shows_the_outcome_then_the_value_against_the_threshold():
     assert compare.gate_text(None, 0.8, 0.5) == compare.gate_text(math.nan, 0.8, 0.5) == "-"
 
 
-def test_gate_frame_shows_run_and_configuration_gates_as_yes_no_with_their_values(sweep, frame):
-    uri, sweep_id, _ = sweep
+def test_gate_frame_shows_run_and_configuration_gates_as_yes_no_with_their_values(
+    smoke_sweep_ids, smoke_runs
+):
+    uri, sweep_id, _ = smoke_sweep_ids
     gates = compare.gate_frame(uri, EXPERIMENT, sweep_id)
-    assert len(gates) == 4 and set(gates["run_id"]) == set(frame["run_id"])
+    assert len(gates) == 4 and set(gates["run_id"]) == set(smoke_runs["run_id"])
     run_gates = {"pass_majority_slices", "drawdown_under_cap", "no_single_slice_dependency"}
     assert run_gates <= set(gates.attrs["run_gates"])
     assert {"seed_stability", "deflated_sharpe", "pbo"} <= set(gates.attrs["config_gates"])
@@ -101,12 +88,12 @@ def test_gate_frame_shows_run_and_configuration_gates_as_yes_no_with_their_value
     # the configuration gates are the same for every seed of a configuration
     per_config = gates.groupby("config_hash")[gates.attrs["config_gates"] + ["sweep_verdict"]].nunique()
     assert (per_config == 1).all().all()
-    by_run = frame.set_index("run_id")["sweep_verdict"]
+    by_run = smoke_runs.set_index("run_id")["sweep_verdict"]
     assert (gates.set_index("run_id")["sweep_verdict"] == by_run).all()
 
 
-def test_gate_frame_values_are_the_test_aggregates_and_the_configured_thresholds(sweep, frame):
-    uri, sweep_id, _ = sweep
+def test_gate_frame_values_are_the_test_aggregates_and_the_configured_thresholds(smoke_sweep_ids, smoke_runs):
+    uri, sweep_id, _ = smoke_sweep_ids
     gates = compare.gate_frame(uri, EXPERIMENT, sweep_id).set_index("run_id")
     cfg = OmegaConf.load(CONF / "gates" / "default.yaml")
     judged = {
@@ -116,7 +103,7 @@ def test_gate_frame_values_are_the_test_aggregates_and_the_configured_thresholds
         "beats_buy_and_hold": ("test_beats_buy_and_hold", cfg.min_beats_buy_and_hold),
         "regime_coverage": ("test_regime_coverage", 1.0),
     }
-    for run in frame.itertuples():
+    for run in smoke_runs.itertuples():
         for gate, (column, threshold) in judged.items():
             cell = gates.loc[run.run_id, gate]
             assert cell == compare.gate_text(cell[0] == "Y", getattr(run, column), threshold), (gate, cell)
@@ -132,9 +119,9 @@ def test_gate_frame_values_are_the_test_aggregates_and_the_configured_thresholds
         assert GATE_CELL.match(row["deflated_sharpe"]).group(3) == f"{cfg.min_deflated_sharpe:.2f}"
 
 
-def test_regime_frame_compares_agent_with_buy_and_hold_per_regime(sweep, frame):
-    uri, _, _ = sweep
-    regimes = compare.regime_frame(uri, frame["run_id"])
+def test_regime_frame_compares_agent_with_buy_and_hold_per_regime(smoke_sweep_ids, smoke_runs):
+    uri, _, _ = smoke_sweep_ids
+    regimes = compare.regime_frame(uri, smoke_runs["run_id"])
     assert len(regimes) == 4 * 3
     assert set(regimes["regime"]) == {"bull", "bear", "sideways"}
     assert regimes.groupby("run_id")["slices"].sum().eq(len(TEST_SLICES)).all()
@@ -143,15 +130,15 @@ def test_regime_frame_compares_agent_with_buy_and_hold_per_regime(sweep, frame):
     assert (regimes.groupby("regime")["buy_and_hold_total"].nunique() == 1).all()
     # the regime means add back up to the run's test total (the sum over test slices)
     sums = (regimes["agent_total"] * regimes["slices"]).groupby(regimes["run_id"]).sum()
-    totals = frame.set_index("run_id")["test_total"]
+    totals = smoke_runs.set_index("run_id")["test_total"]
     pd.testing.assert_series_equal(sums.sort_index(), totals.sort_index(), check_names=False)
 
 
-def test_champion_and_challengers_match_the_sweep_report_and_registry(sweep, frame):
-    uri, sweep_id, _ = sweep
+def test_champion_and_challengers_match_the_sweep_report_and_registry(smoke_sweep_ids, smoke_runs):
+    uri, sweep_id, _ = smoke_sweep_ids
     picks = compare.champion_and_challengers(uri, EXPERIMENT, sweep_id, "rlpipe-policy")
     assert picks["sweep_id"] == sweep_id and picks["parent_run_id"]
-    promoted = frame[frame["sweep_verdict"] == "promote"]
+    promoted = smoke_runs[smoke_runs["sweep_verdict"] == "promote"]
     assert picks["promoted"] == (not promoted.empty)
     if picks["promoted"]:
         assert picks["champion"]["run_id"] in set(promoted["run_id"])
@@ -160,25 +147,25 @@ def test_champion_and_challengers_match_the_sweep_report_and_registry(sweep, fra
     else:
         assert picks["champion"] is None and picks["challengers"] == []
         assert picks["aliases"]["champion"] is None
-    featured = compare.featured_runs(frame, picks, n=3)
+    featured = compare.featured_runs(smoke_runs, picks, n=3)
     if not picks["promoted"]:
         assert list(featured["pick"]) == ["best test total"] * 3
-        best = frame.sort_values("test_total", ascending=False)["run_id"].head(3)
+        best = smoke_runs.sort_values("test_total", ascending=False)["run_id"].head(3)
         assert list(featured["run_id"]) == list(best)
 
 
-def test_featured_runs_put_the_champion_first_then_the_challengers(frame):
-    a, b, c = frame["run_id"][:3]
+def test_featured_runs_put_the_champion_first_then_the_challengers(smoke_runs):
+    a, b, c = smoke_runs["run_id"][:3]
     picks = {"champion": {"run_id": b, "version": "2"}, "challengers": [{"run_id": c, "version": "3"}]}
-    featured = compare.featured_runs(frame, picks)
+    featured = compare.featured_runs(smoke_runs, picks)
     assert list(featured["run_id"]) == [b, c] and list(featured["pick"]) == ["champion", "challenger"]
     assert a not in set(featured["run_id"])  # runs that were not promoted stay out, however good
     assert featured["run_name"].notna().all()
 
 
-def test_curves_frame_holds_every_test_slice_for_every_policy(sweep, frame):
-    uri, _, _ = sweep
-    ids = list(frame["run_id"][:2])
+def test_curves_frame_holds_every_test_slice_for_every_policy(smoke_sweep_ids, smoke_runs):
+    uri, _, _ = smoke_sweep_ids
+    ids = list(smoke_runs["run_id"][:2])
     curves = compare.curves_frame(uri, ids)
     assert set(curves["run_id"]) == set(ids)
     assert set(curves["slice"]) == TEST_SLICES and set(curves["role"]) == {"test"}
@@ -194,9 +181,11 @@ def test_curves_frame_holds_every_test_slice_for_every_policy(sweep, frame):
     ]  # fmt: skip
 
 
-def test_curves_carry_utc_bar_times_drawdown_fees_and_turnover_matching_the_run_report(sweep, frame):
-    uri, _, _ = sweep
-    run_id = frame["run_id"].iloc[0]
+def test_curves_carry_utc_bar_times_drawdown_fees_and_turnover_matching_the_run_report(
+    smoke_sweep_ids, smoke_runs
+):
+    uri, _, _ = smoke_sweep_ids
+    run_id = smoke_runs["run_id"].iloc[0]
     curves = compare.curves_frame(uri, [run_id], role=None)
     assert isinstance(curves["time"].dtype, pd.DatetimeTZDtype) and str(curves["time"].dt.tz) == "UTC"
     assert curves["time"].notna().all()
