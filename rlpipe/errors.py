@@ -23,3 +23,11 @@ class RegistryError(RlpipeError):
 
 class PolicyError(RlpipeError):
     """A stored policy cannot be used: its files fail their integrity record or its input is wrong."""
+
+
+class StoreError(RlpipeError):
+    """The tracking store cannot be reached or stays unwritable (names tracking.uri)."""
+
+
+class ServerError(RlpipeError):
+    """The local tracking server or its PostgreSQL cannot be started, reached or stopped."""

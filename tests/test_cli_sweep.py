@@ -91,6 +91,15 @@ def test_planted_signal_sweep_promotes_a_champion(signal):
         v for v in client.search_model_versions("name='rlpipe-policy'") if v.current_stage == "Staging"
     ]
     assert len(challengers) == 2  # the passing seeds that are not the champion
+    aliases = client.get_registered_model("rlpipe-policy").aliases
+    assert aliases == {
+        "champion": champion.version,
+        "challenger": aliases["challenger"],
+        "challenger-2": aliases["challenger-2"],
+    }
+    assert {aliases["challenger"], aliases["challenger-2"]} == {v.version for v in challengers}
+    for v in [champion, *challengers]:  # both verdicts on every version
+        assert v.tags["rlpipe.sweep_verdict"] == "promote" and v.tags["rlpipe.verdict"] in ("pass", "retest")
 
 
 @pytest.mark.slow  # a second 3 x 300k-step sweep; runs in make test-all

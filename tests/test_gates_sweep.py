@@ -317,3 +317,16 @@ def test_champion_among_several_promoted_configurations_has_the_highest_mean_tot
     assert [c.verdict for c in d.configs] == [PROMOTE, PROMOTE], [c.reason for c in d.configs]
     assert d.champion is runs[3]  # b: mean total 0.25 over a's 0.10; its best seed
     assert d.challengers == [runs[2], runs[0], runs[1]]  # every other passing run, best total first
+
+
+def test_a_configuration_run_with_registry_promote_false_is_judged_but_never_champion():
+    runs = [record("a", s, total=t, drift=0.006) for s, t in ((1, 0.05), (2, 0.10))]
+    smoke = [record("b", s, total=t, drift=0.006) for s, t in ((1, 0.15), (2, 0.35))]
+    for r in smoke:
+        r.promotable = False
+    d = evaluate_sweep(runs + smoke, CFG)
+    assert [c.verdict for c in d.configs] == [PROMOTE, PROMOTE]
+    assert d.configs[1].reason == "all sweep gates passed; not a registry candidate (registry.promote=false)"
+    assert d.champion is runs[1] and d.challengers == [runs[0]]  # b has the better total, and is out
+    alone = evaluate_sweep(smoke, CFG)
+    assert alone.champion is None and alone.challengers == []

@@ -9,7 +9,8 @@ import pytest
 from mlflow.pyfunc import PythonModel
 
 from rlpipe.errors import RegistryError
-from rlpipe.tracking.registry import Registry
+from rlpipe.tracking import registry as registry_module
+from rlpipe.tracking.registry import Registry, RegistryLock
 from rlpipe.tracking.tracker import Tracker
 
 
@@ -109,14 +110,92 @@ def test_rollback_without_a_champion_is_refused(store):
         store[1].rollback()
 
 
-def test_staged_version_whose_configuration_failed_goes_back_to_none(store, tmp_path):
+def test_a_rerun_step_that_rejects_the_sweep_withdraws_only_its_own_challengers(store, tmp_path):
     tracker, registry = store
+    old = versions(tracker, registry, 2, "s0", tmp_path)
+    registry.apply_sweep("s0", old[0], [old[1]], dict.fromkeys(old, "vetted"))
     (v,) = versions(tracker, registry, 1, "s", tmp_path)
-    registry.transition(v, "Staging", "challenger", "passed run gates")
+    registry.apply_sweep("s", None, [v], {v: "sweep s: promote"})  # an earlier step of sweep s
+    assert registry.challengers() == [v] and registry.version(old[1]).current_stage == "Archived"
     registry.apply_sweep("s", None, [], {v: "sweep: reject (failed: seed_stability)"})
     assert registry.version(v).current_stage == "None"
-    assert registry.alias_version("challenger") is None
+    assert registry.challengers() == []
     assert registry.version(v).tags["rlpipe.stage_reason"] == "sweep: reject (failed: seed_stability)"
+    assert registry.alias_version("champion") == old[0]
+
+
+def test_challengers_get_one_alias_each_in_rank_order(store, tmp_path):
+    tracker, registry = store
+    a, b, c = versions(tracker, registry, 3, "s", tmp_path)
+    registry.apply_sweep("s", a, [c, b], dict.fromkeys((a, b, c), "sweep s: promote"))
+    assert registry.aliases() == {"champion": a, "challenger": c, "challenger-2": b}
+    assert registry.challengers() == [c, b]
+    assert {registry.version(v).current_stage for v in (b, c)} == {"Staging"}
+
+
+def test_a_sweep_that_promotes_nothing_leaves_the_vetted_versions_and_aliases(store, tmp_path):
+    tracker, registry = store
+    a, b, c = versions(tracker, registry, 3, "s1", tmp_path)
+    registry.apply_sweep("s1", a, [b, c], dict.fromkeys((a, b, c), "sweep s1: promote"))
+    before = state(registry)
+    rejected = versions(tracker, registry, 2, "s2", tmp_path)
+    registry.apply_sweep(
+        "s2", None, [], dict.fromkeys(rejected, "sweep s2: reject"), dict.fromkeys(rejected, "reject")
+    )
+    after = state(registry)
+    assert {v: after[v] for v in before} == before  # nothing of the previous sweep moved
+    assert all(after[v][:2] == ("None", ()) for v in rejected)
+    assert all(registry.version(v).tags["rlpipe.sweep_verdict"] == "reject" for v in rejected)
+
+
+def test_a_new_champion_without_challengers_keeps_the_other_previous_challengers(store, tmp_path):
+    tracker, registry = store
+    a, b, c = versions(tracker, registry, 3, "s1", tmp_path)
+    registry.apply_sweep("s1", a, [b, c], dict.fromkeys((a, b, c), "sweep s1"))
+    (d,) = versions(tracker, registry, 1, "s2", tmp_path)
+    registry.apply_sweep("s2", b, [], {b: "promoted from challenger"})  # a challenger crowned
+    assert registry.aliases() == {"champion": b, "challenger": c}
+    assert registry.version(a).current_stage == "Archived"
+    registry.apply_sweep("s2", d, [], {d: "sweep s2"})
+    assert registry.aliases() == {"champion": d, "challenger": c}
+
+
+def test_new_challengers_replace_the_previous_ones(store, tmp_path):
+    tracker, registry = store
+    a, b, c = versions(tracker, registry, 3, "s1", tmp_path)
+    registry.apply_sweep("s1", a, [b, c], dict.fromkeys((a, b, c), "sweep s1"))
+    (d,) = versions(tracker, registry, 1, "s2", tmp_path)
+    registry.apply_sweep("s2", None, [d], {d: "sweep s2: promote"})
+    assert registry.aliases() == {"champion": a, "challenger": d}
+    assert {registry.version(v).current_stage for v in (b, c)} == {"Archived"}
+    assert "challengers replaced by sweep s2" in registry.version(b).tags["rlpipe.stage_reason"]
+
+
+def test_sweep_verdicts_are_tagged_on_the_versions_beside_the_run_verdict(store, tmp_path):
+    tracker, registry = store
+    a, b = versions(tracker, registry, 2, "s", tmp_path)
+    registry.apply_sweep("s", a, [], {a: "champion", b: "reject"}, {a: "promote", b: "reject"})
+    tags = {v: registry.version(v).tags for v in (a, b)}
+    assert (tags[a]["rlpipe.verdict"], tags[a]["rlpipe.sweep_verdict"]) == ("pass", "promote")
+    assert (tags[b]["rlpipe.verdict"], tags[b]["rlpipe.sweep_verdict"]) == ("pass", "reject")
+
+
+def test_the_registry_lock_is_exclusive_and_names_its_holder(store):
+    client = store[0].client
+    busy = r"the registry is busy: registered model 'm.lock' \(held by"
+    with RegistryLock(client, "m"), pytest.raises(RegistryError, match=busy):
+        RegistryLock(client, "m", wait_s=0.2).__enter__()
+    with RegistryLock(client, "m", wait_s=0.2):  # released on exit
+        pass
+    assert [m.name for m in client.search_registered_models()] == []
+
+
+def test_a_stale_lock_left_by_a_dead_process_is_broken(store, monkeypatch):
+    tracker, _ = store
+    tracker.client.create_registered_model("m.lock", description="held by a process that died")
+    monkeypatch.setattr(registry_module, "LOCK_STALE_S", 0.0)
+    with RegistryLock(tracker.client, "m", wait_s=5):
+        assert tracker.client.get_registered_model("m.lock").description.startswith("held by ")
 
 
 def test_evaluation_run_is_linked_to_the_version(store, tmp_path):

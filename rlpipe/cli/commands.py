@@ -105,7 +105,7 @@ def _promote(cfg: DictConfig) -> None:
     tracking = group(cfg.tracking)
     check_tracking(tracking)
     if cfg.rollback:
-        registry = Registry(Tracker(tracking.uri, tracking.experiment).client, tracking.registered_model)
+        registry = Registry(Tracker.of(tracking).client, tracking.registered_model)
         restored, retired = registry.rollback()
         log.info(
             "rollback: %s v%s is @champion again (v%s archived)", tracking.registered_model, restored, retired
@@ -115,7 +115,7 @@ def _promote(cfg: DictConfig) -> None:
         raise ConfigError(
             "sweep_id=<id> is required (the tag rlpipe.sweep_id of the sweep's runs), or rollback=true"
         )
-    if not queries.job_rows(Tracker(tracking.uri, tracking.experiment), str(cfg.sweep_id)):
+    if not queries.job_rows(Tracker.of(tracking), str(cfg.sweep_id)):
         raise ConfigError(  # refused before the sweep step writes anything (a parent run, a report)
             f"sweep_id={cfg.sweep_id}: no job runs in experiment '{tracking.experiment}' at {tracking.uri}; "
             "the id is the tag rlpipe.sweep_id that a sweep prints in its table (or see `make ui`)"

@@ -82,6 +82,7 @@ def train_job(cfg: DictConfig) -> TrainJob:
         slices=group(cfg.slices),
         gates=group(cfg.gates),
         tracking=group(cfg.tracking),
+        registry=group(cfg.registry),
     )
 
 

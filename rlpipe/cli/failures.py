@@ -143,7 +143,7 @@ def failed_run_id(
         *([f"attributes.run_name = '{name}'"] if name else []),
     ]
     try:
-        found = Tracker(tracking.uri, tracking.experiment).search(
+        found = Tracker.of(tracking).search(
             " and ".join(terms), order_by=["attributes.start_time DESC"], max_results=1
         )
     except Exception:  # the store itself may be what failed: the error matters more than its run

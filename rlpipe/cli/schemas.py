@@ -23,7 +23,7 @@ from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim import SimConfig
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.project import project_root
-from rlpipe.tracking.config import TrackingConfig
+from rlpipe.tracking.config import RegistryConfig, TrackingConfig
 
 GROUPS: dict[str, type] = {
     "data": DataSpec,
@@ -32,6 +32,7 @@ GROUPS: dict[str, type] = {
     "slices": SliceSpec,
     "gates": GatesConfig,
     "tracking": TrackingConfig,
+    "registry": RegistryConfig,
 }
 
 

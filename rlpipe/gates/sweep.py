@@ -16,7 +16,9 @@ The verdict is "promote" only when all of them pass, the candidate run (the conf
 seed among those that passed their run gates) is classified in `promote_classes` with a deployment
 decision in `promote_deployments`, and every run covered the data's regimes. The champion is the
 promoted configuration with the highest mean test total across seeds; the other passing runs of
-promoted configurations are challengers. Nothing that failed a gate is ever promoted.
+promoted configurations are challengers. Nothing that failed a gate is ever promoted, and a
+configuration run with registry.promote=false (the smoke preset) is judged but never champion or
+challenger.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ class RunRecord:
     """Human-readable name of the configuration, as the caller gives it."""
     regimes_missing: tuple[str, ...] = ()
     """Regimes the data offers that the job's test slices miss."""
+    promotable: bool = True
+    """False for a job run with registry.promote=false: judged like any other, never champion or
+    challenger."""
 
 
 @dataclass
@@ -158,7 +163,7 @@ def evaluate_sweep(records: Sequence[RunRecord], cfg: GatesConfig) -> SweepDecis
         )
 
     promoted = sorted(
-        (c for c in configs if c.verdict == PROMOTE),
+        (c for c in configs if c.verdict == PROMOTE and all(r.promotable for r in c.runs)),
         key=lambda c: (c.mean_total, c.deflated_sharpe),
         reverse=True,
     )
@@ -192,4 +197,6 @@ def _verdict(
     missing = sorted({m for r in runs for m in r.regimes_missing})
     if missing:
         return RETEST, f"test slices miss regime(s) {missing}; add test windows for them"
+    if not all(r.promotable for r in runs):
+        return PROMOTE, "all sweep gates passed; not a registry candidate (registry.promote=false)"
     return PROMOTE, "all sweep gates passed"

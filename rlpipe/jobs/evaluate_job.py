@@ -56,7 +56,7 @@ class EvaluationResult:
 
 def run_evaluate(job: EvaluateJob) -> EvaluationResult:
     """Evaluate `job.model` on `job.data` / `job.slices`; returns the summary of the new run."""
-    tracker = Tracker(job.tracking.uri, job.tracking.experiment)
+    tracker = Tracker.of(job.tracking)
     ref = resolve_model(tracker, job.model)
     policy = load_policy(tracker, ref)
     meta = policy.meta

@@ -11,9 +11,9 @@ from typing import Any
 
 from rlpipe.types import JsonDict
 
-UNHASHED = ("seed", "tracking", "progress_bar", "threads")
-"""Config keys that do not make a different configuration: the seed, where it is recorded, display,
-how many threads compute it."""
+UNHASHED = ("seed", "tracking", "registry", "progress_bar", "threads")
+"""Config keys that do not make a different configuration: the seed, where it is recorded and what
+the registry may do with it, display, how many threads compute it."""
 
 
 @dataclass(frozen=True)

@@ -48,25 +48,24 @@ class SweepOutcome:
 
 def start_sweep(tracking: TrackingConfig, sweep_id: str) -> str:
     """Create the experiment and the sweep's parent run once, before the jobs fan out; returns its id."""
-    return Tracker(tracking.uri, tracking.experiment).ensure_parent_run(sweep_id)
+    return Tracker.of(tracking).ensure_parent_run(sweep_id)
 
 
 def run_sweep_step(tracking: TrackingConfig, gates: GatesConfig, sweep_id: str) -> SweepOutcome:
     """Judge sweep `sweep_id`, move the registry, and report to its parent run."""
-    tracker = Tracker(tracking.uri, tracking.experiment)
+    tracker = Tracker.of(tracking)
     registry = Registry(tracker.client, tracking.registered_model)
     parent = tracker.ensure_parent_run(sweep_id)
     rows = queries.job_rows(tracker, sweep_id)
     records = [_record(tracker, r) for r in rows if r.finished]
     decision = evaluate_sweep(records, gates) if records else SweepDecision([], None, [], None, 0)
     champion = decision.champion.model_version if decision.champion else None
-    registry.apply_sweep(
-        sweep_id, champion, [r.model_version for r in decision.challengers], _why(sweep_id, decision)
-    )
-
     verdicts = {r.run_id: c.verdict for c in decision.configs for r in c.runs}
     for run_id, verdict in verdicts.items():
         tracker.handle(run_id).set_tags({T.SWEEP_VERDICT: verdict})
+    by_version = {r.model_version: c.verdict for c in decision.configs for r in c.runs if r.model_version}
+    challengers = [r.model_version for r in decision.challengers]
+    registry.apply_sweep(sweep_id, champion, challengers, _why(sweep_id, decision), by_version)
     versions = [r.model_version for c in decision.configs for r in c.runs if r.model_version]
     md, data = sweep_report(sweep_id, rows, decision, registry.history(versions))
     out = tracker.handle(parent)
@@ -122,6 +121,7 @@ def _record(tracker: Tracker, row: JobRow) -> RunRecord:
         model_version=row.model_version,
         label=row.label,
         regimes_missing=row.regimes_missing,
+        promotable=row.promotable,
     )
 
 

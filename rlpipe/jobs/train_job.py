@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import yaml
@@ -32,7 +32,7 @@ from rlpipe.envs.factory import make_training_env
 from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim import SimConfig
 from rlpipe.evaluation.assessment import Assessment, assess
-from rlpipe.gates.rules import GatesConfig, passed_run_gates
+from rlpipe.gates.rules import GatesConfig
 from rlpipe.jobs.checks import check_train_job
 from rlpipe.jobs.prepare import Prepared, prepare
 from rlpipe.jobs.record import record_assessment, record_data
@@ -40,9 +40,9 @@ from rlpipe.jobs.spec import RunContext, as_config, config_hash
 from rlpipe.project import git_sha
 from rlpipe.reports.run_report import ModelCard
 from rlpipe.tracking import tags as T
-from rlpipe.tracking.config import TrackingConfig
+from rlpipe.tracking.config import RegistryConfig, TrackingConfig
 from rlpipe.tracking.policy import log_policy
-from rlpipe.tracking.registry import CHALLENGER, Registry
+from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import RunLog, Tracker
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,8 @@ class TrainJob:
     slices: SliceSpec
     gates: GatesConfig
     tracking: TrackingConfig
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
+    """What the sweep step may do with the job's model version."""
 
     @property
     def label(self) -> str:
@@ -104,7 +106,7 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
     device = resolve_device(job.device)
     config = as_config(job)
     chash = config_hash(config)
-    tracker = Tracker(job.tracking.uri, job.tracking.experiment)
+    tracker = Tracker.of(job.tracking)
     with tracker.run(job.run_name, _run_tags(job, ctx, tracker, chash)) as run:
         run.log_params({**config, "device_resolved": device, "threads_resolved": threads})
         run.log_text(yaml.safe_dump(config, sort_keys=False), "config/config.yaml")
@@ -149,6 +151,7 @@ def _run_tags(job: TrainJob, ctx: RunContext, tracker: Tracker, chash: str) -> d
         T.REWARD: job.reward.kind,
         T.SEED: str(job.seed),
         T.KIND: T.JOB,
+        T.PROMOTABLE: str(job.registry.promote).lower(),
     }
     parent = tracker.parent_run(ctx.sweep_id) if ctx.sweep_id else None
     if parent:
@@ -196,11 +199,8 @@ def _register(
     }
     logged = log_policy(run, agent, meta, data.df)
     run.set_tags({T.POLICY_SHA256: logged.sha256})
-    tags = {k: run.tags[k] for k in (T.CONFIG_HASH, T.SEED, T.SWEEP_ID)}
-    version = registry.register(
+    tags = {k: run.tags[k] for k in (T.CONFIG_HASH, T.SEED, T.SWEEP_ID, T.PROMOTABLE)}
+    # Nothing moves here: stages and aliases are the sweep step's, once every seed is judged.
+    return registry.register(
         logged.model, run.run_id, {T.VERDICT: a.verdict, T.POLICY_SHA256: logged.sha256, **tags}
     )
-    if passed_run_gates(a.verdict):  # the sweep step decides about Production
-        why = f"run {run.run_id} passed its run gates ({a.reason})"
-        registry.transition(version, "Staging", CHALLENGER, why)
-    return version

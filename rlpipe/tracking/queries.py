@@ -45,6 +45,7 @@ def job_row(r: Run) -> JobRow:
         regimes_missing=tuple(m for m in t.get(T.REGIMES_MISSING, "").split(",") if m and m != "none"),
         model_version=t.get(T.MODEL_VERSION, ""),
         error=t.get(T.ERROR, ""),
+        promotable=t.get(T.PROMOTABLE, "true") != "false",
         test={
             k.removeprefix("test/"): v for k, v in m.items() if k.startswith("test/") and k.count("/") == 1
         },

@@ -1,9 +1,18 @@
 """Model registry of one store: versions tagged with their verdicts, stage + alias moves with history.
 
 Stages (None -> Staging -> Production -> Archived) are deprecated in MLflow but still work and
-users ask for them; aliases (@challenger, @champion) carry the same meaning and survive the
-removal of stages. MLflow keeps no alias history, so every transition is also written as a
-version tag (who, when, why).
+users ask for them; aliases carry the same meaning and survive the removal of stages. MLflow
+keeps no alias history, so every transition is also written as a version tag (who, when, why).
+
+Who moves what, with many writers:
+- a job registers a version tagged with its run verdict and moves nothing;
+- the sweep step alone moves stages and aliases, under the registry lock (`RegistryLock`):
+  the champion becomes Production `@champion` (the one it replaces is archived and remembered
+  for rollback); the challengers become Staging `@challenger`, `@challenger-2`, ... in rank
+  order (an alias names one version, so the rank is in the alias) and replace the previous
+  sweep's challengers; a sweep that promotes nothing leaves every alias as it was;
+- every version of a judged sweep carries its run verdict (`rlpipe.verdict`) and its sweep
+  verdict (`rlpipe.sweep_verdict`).
 """
 
 from __future__ import annotations
@@ -11,11 +20,15 @@ from __future__ import annotations
 import contextlib
 import getpass
 import logging
+import os
+import socket
+import time
 import warnings
 from datetime import UTC, datetime
 
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.tracking import MlflowClient
 
 from rlpipe.errors import RegistryError
@@ -24,6 +37,19 @@ from rlpipe.tracking.tracker import LoggedModelRef
 
 log = logging.getLogger(__name__)
 CHAMPION, CHALLENGER = "champion", "challenger"
+LOCK_WAIT_S = 120.0
+"""How long a sweep step waits for another one to release the registry."""
+LOCK_STALE_S = 600.0
+"""A lock older than this was left by a process that died; it is broken."""
+
+
+def challenger_alias(rank: int) -> str:
+    """The alias of the challenger of rank `rank` (1-based): challenger, challenger-2, ..."""
+    return CHALLENGER if rank == 1 else f"{CHALLENGER}-{rank}"
+
+
+def _already_exists(exc: MlflowException) -> bool:
+    return exc.error_code == ErrorCode.Name(RESOURCE_ALREADY_EXISTS)
 
 
 class Registry:
@@ -34,19 +60,48 @@ class Registry:
         self.name = name
 
     def register(self, model: LoggedModelRef, run_id: str, tags: dict[str, str]) -> str:
-        """Register a logged model as a new version; returns the version number."""
-        try:
-            self.client.get_registered_model(self.name)
-        except MlflowException:
-            with contextlib.suppress(MlflowException):  # created meanwhile by a parallel job
-                self.client.create_registered_model(self.name, description="rlpipe trading policies (gated)")
+        """Register a logged model as a new version (no stage, no alias); returns the version number."""
+        self._ensure_model(self.name, "rlpipe trading policies (gated)")
         mv = self.client.create_model_version(
             self.name, model.artifact_location, run_id=run_id, tags=tags, model_id=model.model_id
         )
         return str(mv.version)
 
+    def _ensure_model(self, name: str, description: str) -> None:
+        try:
+            self.client.create_registered_model(name, description=description)
+        except MlflowException as exc:  # it exists (perhaps created meanwhile by a parallel job)
+            if not _already_exists(exc):
+                raise
+
     def version(self, version: str) -> ModelVersion:
         return self.client.get_model_version(self.name, version)
+
+    def aliases(self) -> dict[str, str]:
+        """Every alias of the registered model -> its version ({} when the model does not exist)."""
+        try:
+            return {a: str(v) for a, v in self.client.get_registered_model(self.name).aliases.items()}
+        except MlflowException:
+            return {}
+
+    def alias_version(self, alias: str) -> str | None:
+        """The version an alias points at, or None (no such model or alias)."""
+        return self.aliases().get(alias)
+
+    def challengers(self) -> list[str]:
+        """The current challengers in rank order (@challenger, @challenger-2, ...)."""
+        aliases = self.aliases()
+        out: list[str] = []
+        while challenger_alias(len(out) + 1) in aliases:
+            out.append(aliases[challenger_alias(len(out) + 1)])
+        return out
+
+    def tag_version(self, version: str, tags: dict[str, str]) -> None:
+        """Set version tags that differ from what is recorded."""
+        current = self.version(version).tags
+        for k, v in tags.items():
+            if current.get(k) != v:
+                self.client.set_model_version_tag(self.name, version, k, v)
 
     def transition(self, version: str, stage: str, alias: str | None, why: str) -> None:
         """Move a version to `stage` (and `alias`), recording who, when and why on the version."""
@@ -70,36 +125,45 @@ class Registry:
         found = self.client.search_model_versions(f"name='{self.name}'")
         return [v for v in found if v.tags.get(T.SWEEP_ID) == sweep_id]
 
-    def alias_version(self, alias: str) -> str | None:
-        """The version an alias points at, or None (no such model or alias)."""
-        try:
-            return str(self.client.get_model_version_by_alias(self.name, alias).version)
-        except MlflowException:
-            return None
-
     def apply_sweep(
-        self, sweep_id: str, champion: str | None, challengers: list[str], why: dict[str, str]
+        self,
+        sweep_id: str,
+        champion: str | None,
+        challengers: list[str],
+        why: dict[str, str],
+        verdicts: dict[str, str] | None = None,
     ) -> None:
         """Move the registry to a sweep's decision; a second call with the same decision changes nothing.
 
-        The champion becomes Production + @champion and the Production version it replaces is
-        archived (and remembered on the champion for rollback); challengers become Staging, the
-        best of them @challenger; versions of this sweep still in Staging that are neither go
-        back to None.
+        `verdicts` (version -> sweep verdict) are tagged on the versions. A sweep with neither a
+        champion nor challengers moves no alias: the previous sweep's vetted versions stay.
         """
-        if champion is not None:
-            self._crown(champion, why[champion])
-        for i, v in enumerate(challengers):
-            alias = CHALLENGER if i == 0 else None
-            if self.version(v).current_stage != "Staging" or (alias and self.alias_version(alias) != v):
-                self.transition(v, "Staging", alias, why[v])
-        keep = {champion, *challengers}
-        for mv in self.versions_of_sweep(sweep_id):
-            version = str(mv.version)
-            if version not in keep and mv.current_stage == "Staging":
-                self.transition(version, "None", None, why.get(version, "failed a sweep gate"))
-                if self.alias_version(CHALLENGER) == version:
-                    self.client.delete_registered_model_alias(self.name, CHALLENGER)
+        with RegistryLock(self.client, self.name):
+            for v, verdict in (verdicts or {}).items():
+                self.tag_version(v, {T.SWEEP_VERDICT: verdict})
+            if champion is not None:
+                self._crown(champion, why[champion])
+            own = {str(mv.version): mv for mv in self.versions_of_sweep(sweep_id)}
+            kept = [v for v in self.challengers() if v != champion and v not in own]
+            ranked = challengers or kept
+            self._rank_challengers(ranked, why, sweep_id, set(own))
+            for version, mv in own.items():  # staged by an earlier step of this sweep, not any more
+                if version not in {champion, *ranked} and mv.current_stage == "Staging":
+                    self.transition(version, "None", None, why.get(version, "failed a sweep gate"))
+
+    def _rank_challengers(self, ranked: list[str], why: dict[str, str], sweep_id: str, own: set[str]) -> None:
+        """Give `ranked` the challenger aliases in order; previous challengers of other sweeps left
+        out are archived (this sweep's own go back to None in `apply_sweep`)."""
+        previous = self.challengers()
+        for i, v in enumerate(ranked, start=1):
+            if self.version(v).current_stage != "Staging" or self.alias_version(challenger_alias(i)) != v:
+                self.transition(v, "Staging", challenger_alias(i), why.get(v, f"challenger of rank {i}"))
+        for i in range(len(ranked) + 1, len(previous) + 1):
+            self.client.delete_registered_model_alias(self.name, challenger_alias(i))
+        champion = self.alias_version(CHAMPION)
+        for v in previous:
+            if v not in {*ranked, *own, champion} and self.version(v).current_stage == "Staging":
+                self.transition(v, "Archived", None, f"challengers replaced by sweep {sweep_id}")
 
     def _crown(self, champion: str, why: str) -> None:
         previous = self.alias_version(CHAMPION)
@@ -114,17 +178,18 @@ class Registry:
 
     def rollback(self) -> tuple[str, str]:
         """Restore the previous champion; returns (restored version, retired version)."""
-        current = self.alias_version(CHAMPION)
-        if current is None:
-            raise RegistryError(f"registered model '{self.name}' has no @champion to roll back")
-        previous = self.version(current).tags.get(T.PREVIOUS_CHAMPION)
-        if not previous:
-            raise RegistryError(
-                f"{self.name} v{current} is the first champion: there is no previous champion to restore"
-            )
-        self.transition(current, "Archived", None, f"rolled back to v{previous}")
-        self.transition(previous, "Production", CHAMPION, f"rollback: restored in place of v{current}")
-        return previous, current
+        with RegistryLock(self.client, self.name):
+            current = self.alias_version(CHAMPION)
+            if current is None:
+                raise RegistryError(f"registered model '{self.name}' has no @champion to roll back")
+            previous = self.version(current).tags.get(T.PREVIOUS_CHAMPION)
+            if not previous:
+                raise RegistryError(
+                    f"{self.name} v{current} is the first champion: there is no previous champion to restore"
+                )
+            self.transition(current, "Archived", None, f"rolled back to v{previous}")
+            self.transition(previous, "Production", CHAMPION, f"rollback: restored in place of v{current}")
+            return previous, current
 
     def history(self, versions: list[str]) -> list[tuple[str, str, str]]:
         """(when, version, what) of every recorded transition of `versions`, oldest first."""
@@ -138,3 +203,65 @@ class Registry:
     def link_evaluation(self, version: str, run_id: str) -> None:
         """Record on the version which run evaluated it last."""
         self.client.set_model_version_tag(self.name, version, T.LAST_EVALUATION_RUN, run_id)
+
+
+class RegistryLock:
+    """A mutex over the moves of one registered model, held in the store itself.
+
+    Creating a registered model is atomic in every MLflow store (its name is a primary key), so
+    the lock is the registered model `<name>.lock`, created on entry and deleted on exit: it works
+    across processes and machines sharing a tracking server, and on a local sqlite file. A lock
+    older than `LOCK_STALE_S` was left by a process that died and is broken.
+    """
+
+    def __init__(self, client: MlflowClient, name: str, wait_s: float = LOCK_WAIT_S) -> None:
+        self.client = client
+        self.name = f"{name}.lock"
+        self.wait_s = wait_s
+
+    def __enter__(self) -> RegistryLock:
+        holder = f"held by {getpass.getuser()}@{socket.gethostname()} pid {os.getpid()}"
+        deadline, pause = time.monotonic() + self.wait_s, 0.05
+        while True:
+            try:
+                self.client.create_registered_model(self.name, description=holder)
+                return self
+            except MlflowException as exc:
+                if not _already_exists(exc):
+                    raise
+            self._break_if_stale()
+            if time.monotonic() > deadline:
+                raise RegistryError(self._held_message())
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.client.delete_registered_model(self.name)
+        except MlflowException:
+            log.warning("registry lock %s was already gone (broken as stale?)", self.name)
+
+    def _age_s(self) -> float | None:
+        try:
+            created = self.client.get_registered_model(self.name).creation_timestamp
+        except MlflowException:
+            return None  # released meanwhile
+        return time.time() - created / 1000.0
+
+    def _break_if_stale(self) -> None:
+        age = self._age_s()
+        if age is not None and age > LOCK_STALE_S:
+            log.warning("breaking the registry lock %s: %.0f s old, its holder died", self.name, age)
+            with contextlib.suppress(MlflowException):  # another waiter broke it first
+                self.client.delete_registered_model(self.name)
+
+    def _held_message(self) -> str:
+        try:
+            holder = self.client.get_registered_model(self.name).description
+        except MlflowException:
+            holder = "unknown"
+        return (
+            f"the registry is busy: registered model '{self.name}' ({holder}) has been held for over "
+            f"{self.wait_s:.0f} s by another sweep step; wait and rerun, or if no sweep step is "
+            f"running delete that registered model (it is broken by itself after {LOCK_STALE_S:.0f} s)"
+        )

@@ -33,6 +33,8 @@ class JobRow:
     """Regimes the data offers that the run's test slices miss."""
     model_version: str
     error: str
+    promotable: bool = True
+    """False when the job ran with registry.promote=false: judged, never staged or crowned."""
     test: dict[str, float] = field(default_factory=dict)
     """The `test/<aggregate>` metrics without the prefix (total, max_drawdown, consistency, ...)."""
 

@@ -1,6 +1,7 @@
 """A tracker bound to one store: runs, params, metrics and artifacts, never MLflow's global state.
 
-`Tracker(uri, experiment)` owns an `MlflowClient` for that URI (tracking and registry), so two
+`Tracker(uri, experiment)` owns an `MlflowClient` for that URI (tracking and registry; a retrying
+client, see `rlpipe.tracking.store`), so two
 trackers in one process can talk to two stores, and a job behaves the same under any launcher.
 A job run is opened with `tracker.run(...)`, a context manager that yields a `RunLog` (the
 run's write handle); a crash marks the run FAILED with its traceback as an artifact.
@@ -26,6 +27,8 @@ from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
 
 from rlpipe.tracking import tags as T
+from rlpipe.tracking.config import TrackingConfig
+from rlpipe.tracking.store import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, connect
 
 log = logging.getLogger(__name__)
 MAX_PARAM_LEN = 6000
@@ -127,17 +130,22 @@ class RunLog:
 class Tracker:
     """Runs of one experiment in one store (tracking URI), with that store's model registry."""
 
-    def __init__(self, uri: str, experiment: str) -> None:
+    def __init__(
+        self, uri: str, experiment: str, retries: int = DEFAULT_RETRIES, timeout_s: int = DEFAULT_TIMEOUT_S
+    ) -> None:
         self.uri = uri
         self.experiment = experiment
-        self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        self.client = connect(uri, retries, timeout_s)
         self._experiment_id: str | None = None
 
+    @classmethod
+    def of(cls, tracking: TrackingConfig) -> Tracker:
+        """The tracker of a `tracking` config group."""
+        return cls(tracking.uri, tracking.experiment, tracking.retries, tracking.timeout_s)
+
     def experiment_id(self) -> str:
-        """The experiment's id, creating the experiment (and a local store's folder) once."""
+        """The experiment's id, creating the experiment once."""
         if self._experiment_id is None:
-            if self.uri.startswith("sqlite:///"):
-                Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
             self._experiment_id = self._find_or_create()
         return self._experiment_id
 

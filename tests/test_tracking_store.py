@@ -1,0 +1,137 @@
+"""Store faults: a fresh sqlite store touched by many processes at once, transient errors retried,
+a tracking server that is not there refused within seconds, many writers into one registry."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import socket
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import BAD_REQUEST, TEMPORARILY_UNAVAILABLE, ErrorCode
+from mlflow.pyfunc import PythonModel
+from mlflow.tracking import MlflowClient
+
+from rlpipe.errors import StoreError
+from rlpipe.tracking import store
+from rlpipe.tracking.registry import Registry
+from rlpipe.tracking.tracker import Tracker
+
+
+class Constant(PythonModel):
+    def predict(self, context, model_input, params=None):
+        return [0] * len(model_input)
+
+
+def job(uri: str, name: str, folder: str) -> str:
+    """A job's writes without the training: a run, a metric, a logged model, a registered version."""
+    tracker = Tracker(uri, "exp")
+    with tracker.run(name, {"rlpipe.kind": "job", "rlpipe.sweep_id": "s"}) as run:
+        run.log_metrics({"test/total": 0.1})
+        mlflow.pyfunc.save_model(folder, python_model=Constant(), pip_requirements=["mlflow"])
+        model = run.log_model_dir(Path(folder), "policy")
+        return Registry(tracker.client, "m").register(model, run.run_id, {"rlpipe.sweep_id": "s"})
+
+
+def worker(uri: str, index: int, jobs: int, tmp: str) -> list[str]:
+    return [job(uri, f"w{index}-j{j}", f"{tmp}/w{index}-j{j}") for j in range(jobs)]
+
+
+def sweep_step(uri: str, champion: str, challengers: list[str]) -> None:
+    registry = Registry(Tracker(uri, "exp").client, "m")
+    registry.apply_sweep("s", champion, challengers, dict.fromkeys([champion, *challengers], "sweep s"))
+
+
+def in_processes(fn, args: list[tuple]) -> list:
+    with mp.get_context("spawn").Pool(len(args)) as pool:
+        return [r.get(timeout=300) for r in [pool.apply_async(fn, a) for a in args]]
+
+
+def test_processes_writing_into_a_fresh_store_at_once_lose_nothing(tmp_path):
+    """3 processes x 2 jobs on a store none of them created: MLflow's schema set-up is not safe
+    to run twice at once (without the lock most of them crash and the file can break for good)."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    versions = in_processes(worker, [(uri, i, 2, str(tmp_path)) for i in range(3)])
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("exp").experiment_id])
+    assert len(runs) == 6 and {r.info.status for r in runs} == {"FINISHED"}  # none lost, no ghost
+    flat = [v for vs in versions for v in vs]
+    assert sorted(flat, key=int) == [str(v) for v in range(1, 7)]  # 6 unique versions
+    assert len(client.search_model_versions("name='m'")) == 6
+
+
+def test_two_sweep_steps_at_once_leave_one_champion_and_consistent_stages(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    versions = worker(uri, 0, 3, str(tmp_path))
+    in_processes(sweep_step, [(uri, versions[0], versions[1:])] * 2)  # the same sweep judged twice
+    registry = Registry(MlflowClient(uri), "m")
+    assert registry.aliases() == {
+        "champion": versions[0],
+        "challenger": versions[1],
+        "challenger-2": versions[2],
+    }
+    stages = {v: registry.version(v).current_stage for v in versions}
+    assert stages == {versions[0]: "Production", versions[1]: "Staging", versions[2]: "Staging"}
+    assert [m.name for m in registry.client.search_registered_models()] == ["m"]  # the lock is gone
+
+
+def test_transient_errors_are_retried_with_backoff_and_others_raised_at_once(monkeypatch):
+    pauses: list[float] = []
+    monkeypatch.setattr(store.time, "sleep", pauses.append)
+    calls = []
+
+    def flaky(n_fail: int, exc: Exception):
+        def call():
+            calls.append(1)
+            if len(calls) <= n_fail:
+                raise exc
+            return "done"
+
+        return call
+
+    busy = MlflowException("database is locked", error_code=TEMPORARILY_UNAVAILABLE)
+    assert store.with_retries(flaky(3, busy), 6) == "done" and pauses == [0.5, 1.0, 2.0]
+    calls.clear()
+    with pytest.raises(MlflowException):  # retries spent: the last error is raised
+        store.with_retries(flaky(10, busy), 2)
+    assert len(calls) == 3
+    calls.clear()
+    with pytest.raises(MlflowException, match="bad"):
+        store.with_retries(flaky(1, MlflowException("bad", error_code=BAD_REQUEST)), 6)
+    assert len(calls) == 1
+    assert store.is_transient(PermissionError("read-only folder"))
+    assert not store.is_transient(FileNotFoundError("gone"))  # a missing file does not come back
+    assert busy.error_code == ErrorCode.Name(TEMPORARILY_UNAVAILABLE)
+
+
+def test_a_write_waits_out_a_database_held_by_another_process(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    tracker = Tracker(uri, "exp")
+    with tracker.run("r", {}) as run:
+        blocker = sqlite3.connect(str(tmp_path / "mlflow.db"), isolation_level=None, check_same_thread=False)
+        blocker.execute("BEGIN EXCLUSIVE")  # every writer now fails with "database is locked"
+        release = threading.Timer(7.0, blocker.execute, args=("COMMIT",))
+        release.start()
+        t0 = time.monotonic()
+        run.log_metrics({"x": 1.0})  # sqlite gives up after 5 s; the retry gets through
+        waited = time.monotonic() - t0
+        release.join()
+    assert waited >= 5.0
+    assert MlflowClient(uri).get_run(run.run_id).data.metrics == {"x": 1.0}
+
+
+def test_a_server_that_is_not_running_is_refused_within_seconds():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once the socket is closed
+    t0 = time.monotonic()
+    with pytest.raises(
+        StoreError, match=rf"tracking.uri=http://127.0.0.1:{port}: no MLflow tracking server"
+    ) as e:
+        Tracker(f"http://127.0.0.1:{port}", "exp")
+    assert time.monotonic() - t0 < 10 and "make server" in str(e.value)
