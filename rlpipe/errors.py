@@ -31,3 +31,7 @@ class StoreError(RlpipeError):
 
 class ServerError(RlpipeError):
     """The local tracking server or its PostgreSQL cannot be started, reached or stopped."""
+
+
+class MissingArtifactError(StoreError):
+    """A run's recorded artifact is gone from the store (names the run and the file)."""

@@ -84,3 +84,25 @@ def test_a_sweep_without_runs_judges_nothing(smoke_job):
     job = smoke_job()
     outcome = run_sweep_step(job.tracking, job.gates, "empty")
     assert outcome.rows == [] and outcome.decision.configs == [] and outcome.decision.champion is None
+
+
+def test_a_run_whose_artifacts_are_gone_is_skipped_and_the_step_goes_on(sweep):
+    """Last in this module: it deletes a run's curves from the shared store."""
+    import shutil
+    from urllib.parse import urlparse
+
+    job, parent, results = sweep
+    client = MlflowClient(job.tracking.uri)
+    gone = results[0].run_id
+    shutil.rmtree(urlparse(client.get_run(gone).info.artifact_uri).path + "/curves")
+    outcome = run_sweep_step(job.tracking, job.gates, "s1")
+    skipped = next(r for r in outcome.rows if r.run_id == gone)
+    assert skipped.sweep_verdict == "skipped" and "curves/equity.parquet cannot be read" in skipped.error
+    (config,) = outcome.decision.configs
+    assert [r.run_id for r in config.runs] == [results[1].run_id]  # judged on what is left
+    assert client.get_run(gone).data.tags["rlpipe.sweep_verdict"] == "skipped"
+    report = mlflow.artifacts.load_text(f"{client.get_run(parent).info.artifact_uri}/sweep/report.md")
+    assert (
+        "Runs: 2 (0 failed, 1 skipped)" in report
+        and f"({gone}) was not judged: skipped: run {gone}" in report
+    )

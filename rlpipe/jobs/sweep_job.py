@@ -18,6 +18,7 @@ from tempfile import TemporaryDirectory
 
 import numpy as np
 
+from rlpipe.errors import MissingArtifactError
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.gates.sweep import RunRecord, SweepDecision, evaluate_sweep
 from rlpipe.reports.plots import sweep_plot
@@ -30,6 +31,8 @@ from rlpipe.tracking.rows import JobRow
 from rlpipe.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
+SKIPPED = "skipped"
+"""Sweep verdict of a finished run the step could not judge: its recorded curves are missing."""
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,7 @@ def run_sweep_step(tracking: TrackingConfig, gates: GatesConfig, sweep_id: str) 
     tracker = Tracker.of(tracking)
     registry = Registry(tracker.client, tracking.registered_model)
     parent = tracker.ensure_parent_run(sweep_id)
-    rows = queries.job_rows(tracker, sweep_id)
-    records = [_record(tracker, r) for r in rows if r.finished]
+    rows, records = _records(tracker, queries.job_rows(tracker, sweep_id))
     decision = evaluate_sweep(records, gates) if records else SweepDecision([], None, [], None, 0)
     champion = decision.champion.model_version if decision.champion else None
     verdicts = {r.run_id: c.verdict for c in decision.configs for r in c.runs}
@@ -99,6 +101,22 @@ def _why(sweep_id: str, decision: SweepDecision) -> dict[str, str]:
             f"sweep {sweep_id}: champion (configuration {best.label}, {best.reason})"
         )
     return why
+
+
+def _records(tracker: Tracker, rows: list[JobRow]) -> tuple[list[JobRow], list[RunRecord]]:
+    """The finished runs as sweep-gate records; a run whose recorded curves are gone is skipped
+    (its row says so, with sweep verdict `skipped`) instead of stopping the sweep step."""
+    out_rows, records = [], []
+    for row in rows:
+        if row.finished:
+            try:
+                records.append(_record(tracker, row))
+            except MissingArtifactError as exc:
+                log.warning("sweep step: skipping %s: %s", row.run_name, exc)
+                row = dataclasses.replace(row, sweep_verdict=SKIPPED, error=f"skipped: {exc}")
+                tracker.handle(row.run_id).set_tags({T.SWEEP_VERDICT: SKIPPED})
+        out_rows.append(row)
+    return out_rows, records
 
 
 def _record(tracker: Tracker, row: JobRow) -> RunRecord:

@@ -25,14 +25,17 @@ def sweep_report(
 ) -> tuple[str, JsonDict]:
     """The sweep report as markdown and JSON."""
     n_failed = sum(not r.finished for r in rows)
+    skipped = [r for r in rows if r.finished and r.sweep_verdict == "skipped"]
     pbo = num(d.pbo.pbo) if d.pbo else "n/a (one configuration)"
     lines = [
         f"# Sweep report: {sweep_id}",
         "",
-        f"Runs: {len(rows)} ({n_failed} failed); configurations (trials): {len(d.configs)}; "
-        f"probability of backtest overfitting: {pbo}.",
+        f"Runs: {len(rows)} ({n_failed} failed, {len(skipped)} skipped); configurations (trials): "
+        f"{len(d.configs)}; probability of backtest overfitting: {pbo}.",
         "",
     ]
+    lines += [f"- {r.run_name} ({r.run_id}) was not judged: {r.error}" for r in skipped]
+    lines += [""] if skipped else []
     lines += _configurations_section(d.configs)
     lines += _runs_section(rows)
     lines += _registry_section(d, transitions)

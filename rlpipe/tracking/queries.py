@@ -9,8 +9,10 @@ from typing import Any
 
 import pandas as pd
 from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from rlpipe.errors import MissingArtifactError
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.rows import JobRow
 from rlpipe.tracking.tracker import Tracker
@@ -91,5 +93,12 @@ def sweep_report(tracker: Tracker, sweep_id: str) -> dict[str, Any] | None:
 
 def equity_curves(client: MlflowClient, run_id: str) -> pd.DataFrame:
     """The run's equity curves (slice, role, regime, policy, bar, equity) from `curves/equity.parquet`."""
+    path = "curves/equity.parquet"
     with tempfile.TemporaryDirectory(prefix="rlpipe-") as tmp:
-        return pd.read_parquet(client.download_artifacts(run_id, "curves/equity.parquet", tmp))
+        try:
+            return pd.read_parquet(client.download_artifacts(run_id, path, tmp))
+        except (MlflowException, OSError, ValueError) as exc:  # ValueError: pyarrow's corrupt file
+            raise MissingArtifactError(
+                f"run {run_id}: its {path} cannot be read from the store ({type(exc).__name__}: "
+                f"{str(exc)[:200]})"
+            ) from exc
