@@ -139,6 +139,7 @@ def test_failing_job_is_recorded_and_does_not_stop_the_sweep(tmp_path, smoke_job
     (parent,) = client.search_runs(
         [found[0].info.experiment_id], filter_string="tags.`rlpipe.kind` = 'sweep'"
     )
-    assert parent.info.status == "FINISHED" and parent.data.metrics["sweep/failed_runs"] == 1.0
+    assert parent.info.status == "FAILED" and parent.data.metrics["sweep/failed_runs"] == 1.0
+    assert parent.data.tags["rlpipe.error"] == "1 of 2 job(s) failed; see their runs"
     report = mlflow.artifacts.load_dict(f"{parent.info.artifact_uri}/sweep/report.json")
     assert report["failed_runs"] == [failed.info.run_id]

@@ -39,7 +39,8 @@ def test_rows_parse_seed_and_timesteps_and_keep_test_aggregates(tracking_uri):
 def test_a_failed_run_reads_as_failed_without_metrics(tracking_uri):
     tracker = Tracker(tracking_uri, "exp")
     try:
-        with tracker.run("boom", {"rlpipe.sweep_id": "s", "rlpipe.kind": "job"}):
+        with tracker.run("boom", {"rlpipe.sweep_id": "s", "rlpipe.kind": "job"}) as run:
+            run.set_tags({"rlpipe.verdict": "retest"})  # judged, then failed (say, at registration)
             raise RuntimeError("no data")
     except RuntimeError:
         pass

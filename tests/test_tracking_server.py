@@ -183,3 +183,21 @@ def test_start_again_says_it_is_running_and_a_busy_port_is_refused(server, tmp_p
     with pytest.raises(ServerError, match=f"port {port} on 127.0.0.1 is already in use"):
         start(tmp_path / "other", port=port)
     assert not (tmp_path / "other" / "postgres").exists()  # refused before PostgreSQL started
+
+
+def test_processes_writing_through_the_server_at_once_lose_nothing(server: Server, tmp_path: Path):
+    """3 processes x 2 jobs' writes (run, metric, logged model, version) into one server, then two
+    sweep steps at once on the same decision: 0 lost runs, 0 ghosts, unique versions, one champion."""
+    from tests.test_tracking_store import in_processes, sweep_step, worker
+
+    versions = in_processes(worker, [(server.uri, i, 2, str(tmp_path)) for i in range(3)])
+    client = MlflowClient(server.uri)
+    runs = client.search_runs([client.get_experiment_by_name("exp").experiment_id])
+    assert len(runs) == 6 and {r.info.status for r in runs} == {"FINISHED"}
+    flat = sorted((v for vs in versions for v in vs), key=int)
+    assert flat == [str(v) for v in range(1, 7)]
+    in_processes(sweep_step, [(server.uri, flat[0], flat[1:3])] * 2)
+    registry = Registry(client, "m")
+    assert registry.aliases() == {"champion": flat[0], "challenger": flat[1], "challenger-2": flat[2]}
+    assert [registry.version(v).current_stage for v in flat[:3]] == ["Production", "Staging", "Staging"]
+    assert "m.lock" not in {m.name for m in client.search_registered_models()}

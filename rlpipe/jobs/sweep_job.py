@@ -79,7 +79,10 @@ def run_sweep_step(tracking: TrackingConfig, gates: GatesConfig, sweep_id: str) 
     out.log_metrics(_parent_metrics(rows, decision))
     promoted = sum(c.verdict == "promote" for c in decision.configs)
     out.set_tags({T.CHAMPION_VERSION: champion or "none", T.PROMOTED_CONFIGS: str(promoted)})
-    tracker.finish(parent)
+    failed = sum(not r.finished for r in rows)
+    if failed:
+        out.set_tags({T.ERROR: f"{failed} of {len(rows)} job(s) failed; see their runs"})
+    tracker.finish(parent, "FAILED" if failed else "FINISHED")
     log.info(
         "sweep %s: %d run(s), %d configuration(s), champion %s",
         sweep_id, len(rows), len(decision.configs), f"v{champion}" if champion else "none",

@@ -40,7 +40,7 @@ def job_row(r: Run) -> JobRow:
         agent=t.get(T.AGENT, ""),
         env=t.get(T.ENV, ""),
         reward=t.get(T.REWARD, ""),
-        verdict=t.get(T.VERDICT, "-" if status == "FINISHED" else "failed"),
+        verdict=t.get(T.VERDICT, "-") if status in ("FINISHED", "RUNNING") else "failed",
         sweep_verdict=t.get(T.SWEEP_VERDICT, ""),
         classification=t.get(T.CLASSIFICATION, ""),
         deployment=t.get(T.DEPLOYMENT, ""),

@@ -219,6 +219,6 @@ class Tracker:
         """The write handle of an existing run (for example a sweep's parent run)."""
         return RunLog(self.client, run_id, self.experiment_id())
 
-    def finish(self, run_id: str) -> None:
-        """Mark a run FINISHED."""
-        self.client.set_terminated(run_id, "FINISHED")
+    def finish(self, run_id: str, status: str = "FINISHED") -> None:
+        """End a run: FINISHED, or FAILED / KILLED."""
+        self.client.set_terminated(run_id, status)
