@@ -264,3 +264,20 @@ def test_hydra_exit_status_1_becomes_2_only_for_a_config_error():
     with pytest.raises(SystemExit) as stop:
         run_main(hydra_main(KeyError("bug")))
     assert stop.value.code == BUG
+
+
+def test_a_tracking_server_that_is_not_running_stops_a_sweep_before_any_job(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once the socket is closed
+    args = ["-m", "experiment=smoke", "seed=1,2", "tracking=server", f"tracking.uri=http://127.0.0.1:{port}",
+            f"hydra.sweep.dir={tmp_path}/multirun"]  # fmt: skip
+    proc = cli("rlpipe.train", args)
+    assert proc.returncode == 2 and "Launching" not in proc.stdout + proc.stderr  # no job started
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: tracking.uri=http://127.0.0.1:{port}: no MLflow tracking server answers there after 3 "
+        "tries (connection refused); start one with `make server` (PostgreSQL + MLflow on 127.0.0.1), "
+        "or point tracking.uri at a running server (tracking=local records to the local sqlite store)"
+    )

@@ -27,9 +27,9 @@ class SweepCallback(Callback):
         try:  # a bad store stops the sweep before any job (SystemExit passes Hydra's callback guard)
             tracking = group(config.tracking)
             check_tracking(tracking)
+            parent = start_sweep(tracking, sweep_id)
         except Exception as exc:
             end_command(exc)
-        parent = start_sweep(tracking, sweep_id)
         log.info(
             "sweep %s -> %s (experiment %s, parent run %s)",
             sweep_id,

@@ -121,8 +121,10 @@ def probe_server(uri: str, timeout_s: int = DEFAULT_TIMEOUT_S) -> None:
     for attempt in range(PROBE_TRIES):
         try:
             reply = requests.get(f"{uri.rstrip('/')}/health", timeout=min(5, timeout_s))
-        except requests.RequestException as exc:
-            problem = f"{type(exc).__name__}: {str(exc)[:200]}"
+        except requests.Timeout:
+            problem = f"no answer within {min(5, timeout_s)} s"
+        except requests.ConnectionError as exc:
+            problem = "connection refused" if "refused" in str(exc) else f"cannot connect: {str(exc)[:160]}"
         else:
             if reply.ok:
                 return
