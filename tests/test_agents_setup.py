@@ -36,7 +36,8 @@ def test_direct_policy_matches_sb3_predict(algo):
     np.testing.assert_array_equal(deterministic_policy(model)(obs), expected)
 
 
-def test_threads_are_bounded_per_job_and_split_between_parallel_jobs():
+def test_threads_are_bounded_per_job_and_split_between_parallel_jobs(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     before = torch.get_num_threads()
     try:
         assert bound_threads(1) == 1 and torch.get_num_threads() == 1
@@ -44,6 +45,8 @@ def test_threads_are_bounded_per_job_and_split_between_parallel_jobs():
         assert bound_threads(None, parallel_jobs=1) == cores and torch.get_num_threads() == cores
         assert bound_threads(None, parallel_jobs=cores) == 1  # N jobs on N cores: one thread each
         assert bound_threads(None, parallel_jobs=4 * cores) == 1  # never fewer than one
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")  # what Ray sets for a task with 3 CPUs
+        assert bound_threads(None, parallel_jobs=1) == 3 and bound_threads(2) == 2
         from threadpoolctl import threadpool_info
 
         bound_threads(1)

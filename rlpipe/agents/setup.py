@@ -31,13 +31,22 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
+def default_threads(parallel_jobs: int = 1) -> int:
+    """The threads of a job with `threads=null` (see `bound_threads`)."""
+    omp = os.environ.get("OMP_NUM_THREADS", "")
+    if omp.isdigit() and int(omp) > 0:
+        return int(omp)
+    return max(1, usable_cores() // max(1, parallel_jobs))
+
+
 def bound_threads(threads: int | None, parallel_jobs: int = 1) -> int:
     """Set torch's and the BLAS libraries' thread counts for this job; returns the count.
 
-    None takes the usable cores divided by the jobs running at once: oversubscribed threads on a
-    shared machine make training more than ten times slower.
+    None takes `OMP_NUM_THREADS` when the environment sets it (Ray sets it to a task's CPUs), else
+    the usable cores divided by the jobs running at once: oversubscribed threads on a shared
+    machine make training more than ten times slower.
     """
-    n = threads if threads is not None else max(1, usable_cores() // max(1, parallel_jobs))
+    n = threads if threads is not None else default_threads(parallel_jobs)
     torch.set_num_threads(n)
     threadpool_limits(n)
     return n
