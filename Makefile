@@ -4,13 +4,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 5000
+SERVER_PORT ?= 5001
 SEEDS  ?= 1,6,11
 
 .DEFAULT_GOAL := help
 .PHONY: help env run test test-all ui bench lint clean
+.PHONY: server server-stop test-server bench-scale
 
 help: ## Show this help
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,20 +23,35 @@ $(STAMP): pyproject.toml
 
 env: $(STAMP) ## Create the virtual environment (torch first, then the project)
 
-run: $(STAMP) ## Run the main job: a 3-seed sweep on the embedded synthetic market
-	$(BIN)/python -m rlpipe.train -m experiment=seed_sweep seed=$(SEEDS)
+run: $(STAMP) ## Run the main job: a 3-seed sweep on the synthetic market (JOBS=N: N jobs at once)
+	$(BIN)/python -m rlpipe.train -m experiment=seed_sweep seed=$(SEEDS)$(if $(JOBS), hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS))
 
 test: $(STAMP) ## Run the default test suite (a few minutes on 2 cores)
 	$(BIN)/python -m pytest -q
 
-test-all: $(STAMP) ## Run every test, with the peer libraries as oracles (installs the `oracles` extra)
-	$(BIN)/pip install -q -e '.[oracles]'
+test-all: $(STAMP) ## Run every test, with the peer libraries as oracles and every launcher (installs extras)
+	$(BIN)/pip install -q -e '.[oracles,slurm,ray,server]'
 	$(BIN)/python -m pytest -q -m ""
 
 ui: $(STAMP) ## Start the MLflow UI on 127.0.0.1:$(PORT) over the local store
 	@mkdir -p mlruns
 	$(BIN)/mlflow ui --host 127.0.0.1 --port $(PORT) \
 		--backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --default-artifact-root $(CURDIR)/mlruns/artifacts
+
+server: $(STAMP) ## MLflow tracking server on PostgreSQL at 127.0.0.1:$(SERVER_PORT), in the background (installs the `server` extra)
+	@$(BIN)/python -c 'import pgserver, psycopg' 2>/dev/null || $(BIN)/pip install -q -e '.[server]'
+	$(BIN)/python -m rlpipe.tracking.server start --port $(SERVER_PORT)
+
+server-stop: ## Stop the tracking server and its PostgreSQL
+	$(BIN)/python -m rlpipe.tracking.server stop
+
+test-server: $(STAMP) ## A sweep, the sweep step, a rollback and a re-evaluation through a real server (installs the `server` extra)
+	@$(BIN)/python -c 'import pgserver, psycopg' 2>/dev/null || $(BIN)/pip install -q -e '.[server]'
+	$(BIN)/python -m pytest -q -m slow tests/test_tracking_server.py
+
+bench-scale: $(STAMP) ## Sweep scale-out figures: basic vs joblib launcher, neighbour jobs, sqlite vs server (minutes)
+	@$(BIN)/python -c 'import pgserver, psycopg' 2>/dev/null || $(BIN)/pip install -q -e '.[server]'
+	$(BIN)/python -m benchmarks.scale $(BENCH_ARGS)
 
 bench: $(STAMP) ## Side-by-side throughput tables vs. gym-anytrading and SB3 defaults (installs the `bench` extra)
 	$(BIN)/pip install -q -e '.[bench]'
