@@ -74,8 +74,8 @@ def test_planted_signal_sweep_promotes_a_champion(signal):
     assert champion.tags["rlpipe.sweep_id"] == sweep_id
     runs = jobs(uri)
     assert len(runs) == 3 and {r.data.tags["rlpipe.sweep_verdict"] for r in runs} == {"promote"}
-    best = max(runs, key=lambda r: r.data.metrics["test/total"])
-    assert champion.run_id == best.info.run_id  # the best seed of the best configuration
+    best = max(runs, key=lambda r: r.data.metrics["validation/sharpe_mean"])
+    assert champion.run_id == best.info.run_id  # the best seed by validation, never by test
     parent = client.search_runs([runs[0].info.experiment_id], filter_string="tags.`rlpipe.kind` = 'sweep'")[0]
     assert parent.info.status == "FINISHED"
     assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in runs)

@@ -31,7 +31,9 @@ def test_same_seed_gives_identical_metrics_on_cpu(smoke_job, tracking_uri):
     assert len(keys) > 100
     np.testing.assert_equal({k: m1[k] for k in keys}, {k: m2[k] for k in keys})  # NaN == NaN here
     assert first.config_hash == second.config_hash and first.run_id != second.run_id
-    assert first.test_total == m1["test/total"] and first.sweep_metric == m1["test/total"]
+    assert first.test_total == m1["test/total"]
+    # what a sweeper optimises is a validation score, never a test result
+    assert first.sweep_metric == first.validation_score == m1["validation/sharpe_mean"]
 
 
 def test_the_recorded_config_is_the_composed_config(compose_cfg, smoke_job):

@@ -120,14 +120,15 @@ def test_markdown_lists_every_configuration_with_its_gates_and_verdict() -> None
     )
     a, b = d.configs
     assert table_row(md, LABEL_A) == [
-        LABEL_A, "a", "3/3", pct(a.mean_total), "2.00", num(a.deflated_sharpe), "Y", "REVIEW", "paper",
-        PROMOTE, "all sweep gates passed",
+        LABEL_A, "a", "3/3", num(a.mean_validation), pct(a.mean_total), "2.00", num(a.deflated_sharpe),
+        "Y", "REVIEW", "paper", PROMOTE, "all sweep gates passed",
     ]  # fmt: skip
     assert table_row(md, LABEL_B) == [
-        LABEL_B, "b", "0/2", pct(b.mean_total), "-1.00", num(b.deflated_sharpe), "N", "REVIEW", "paper",
-        REJECT, "no seed passed its run gates",
+        LABEL_B, "b", "0/2", num(b.mean_validation), pct(b.mean_total), "-1.00", num(b.deflated_sharpe),
+        "N", "REVIEW", "paper", REJECT, "no seed passed its run gates",
     ]  # fmt: skip
     assert pct(a.mean_total) == "+20.00%" and pct(b.mean_total) == "-10.00%"
+    assert num(a.mean_validation) == "0.20" and num(b.mean_validation) == "-0.10"
     assert md.index("## Configurations") < md.index("## Runs") < md.index("## Registry")
 
 
@@ -174,6 +175,10 @@ def test_markdown_names_the_champion_challengers_and_transitions() -> None:
     md, _ = sweep_report("sw-1", rows, d, TRANSITIONS)
     assert "Champion: v2 (run a-2)." in md
     assert "Challengers: v3, v1." in md
+    assert (
+        "Selection (validation only; test results gate, never rank): champion: configuration "
+        f"{LABEL_A}, best mean validation sharpe_mean (0.200) of 1 promoted; its best seed by validation."
+    ) in md
     assert md.endswith(
         "- 2024-05-01 10:00:00 v2: Production + champion by rlpipe.sweep: all sweep gates passed\n"
         "- 2024-05-01 10:00:01 v3: Staging + challenger by rlpipe.sweep: passing seed\n"

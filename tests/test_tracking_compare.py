@@ -149,8 +149,8 @@ def test_champion_and_challengers_match_the_sweep_report_and_registry(smoke_swee
         assert picks["aliases"]["champion"] is None
     featured = compare.featured_runs(smoke_runs, picks, n=3)
     if not picks["promoted"]:
-        assert list(featured["pick"]) == ["best test total"] * 3
-        best = smoke_runs.sort_values("test_total", ascending=False)["run_id"].head(3)
+        assert list(featured["pick"]) == ["best validation"] * 3
+        best = smoke_runs.sort_values("validation_sharpe_mean", ascending=False)["run_id"].head(3)
         assert list(featured["run_id"]) == list(best)
 
 

@@ -75,9 +75,13 @@ class GatesConfig:
     min_deflated_sharpe: float = 0.95
     """deflated_sharpe: the configuration's DSR given the sweep's trials must reach this."""
     max_pbo: float = 0.5
-    """pbo: the sweep's probability of backtest overfitting must stay at or under this."""
+    """pbo: above this, choosing between the sweep's configurations is not evidence (reported
+    with the champion; it rejects no configuration, each stands on its own gates)."""
     pbo_splits: int = 10
     """pbo: number of time blocks for combinatorially symmetric cross-validation (even)."""
+    select_metric: str = "sharpe_mean"
+    """The validation aggregate (`validation/<select_metric>`) that ranks seeds and configurations
+    for champion and challengers; test results gate, they never rank."""
 
 
 @dataclass(frozen=True)

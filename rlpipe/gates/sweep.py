@@ -9,16 +9,20 @@ seed). Its gates:
 - deflated_sharpe: the DSR of its pooled test returns, deflated for the number of configurations
   the sweep tried, is at least `min_deflated_sharpe`;
 - pbo: the sweep's probability of backtest overfitting (CSCV over the configurations' test
-  returns) is at most `max_pbo`; with one configuration there is no selection between
-  configurations, so the gate does not apply (recorded as such, value n/a).
+  returns), reported against `max_pbo`. It measures the selection, not a configuration: a high
+  PBO says that picking the best of the sweep's configurations adds nothing (which equally good
+  configurations produce), so it rejects none; the decision says so beside the champion. With one
+  configuration there is no selection (value n/a).
 
-The verdict is "promote" only when all of them pass, the candidate run (the configuration's best
-seed among those that passed their run gates) is classified in `promote_classes` with a deployment
-decision in `promote_deployments`, and every run covered the data's regimes. The champion is the
-promoted configuration with the highest mean test total across seeds; the other passing runs of
-promoted configurations are challengers. Nothing that failed a gate is ever promoted, and a
-configuration run with registry.promote=false (the smoke preset) is judged but never champion or
-challenger.
+The verdict is "promote" only when the hard gates pass, the candidate run (the configuration's
+best seed by validation among those that passed their run gates) is classified in
+`promote_classes` with a deployment decision in `promote_deployments`, and every run covered the
+data's regimes. Selection uses validation only (`validation/<select_metric>`): the champion is
+the promoted configuration with the best mean validation score across seeds, challengers are the
+other passing runs of promoted configurations, best validation first. Test results gate, they
+never rank; without validation slices no champion is chosen. Nothing that failed a gate is ever
+promoted, and a configuration run with registry.promote=false (the smoke preset) is judged but
+never champion or challenger.
 """
 
 from __future__ import annotations
@@ -63,6 +67,8 @@ class RunRecord:
     promotable: bool = True
     """False for a job run with registry.promote=false: judged like any other, never champion or
     challenger."""
+    validation: Metrics = field(default_factory=dict)
+    """The job's validation-role aggregates: what ranks it (never its test results)."""
 
 
 @dataclass
@@ -78,6 +84,8 @@ class ConfigDecision:
     candidate: RunRecord | None
     mean_total: float
     deflated_sharpe: float
+    mean_validation: float = math.nan
+    """The mean across seeds of the validation score (`GatesConfig.select_metric`): what ranks it."""
 
     @property
     def passing(self) -> list[RunRecord]:
@@ -94,6 +102,8 @@ class SweepDecision:
     challengers: list[RunRecord]
     pbo: PBOResult | None
     n_trials: int
+    selection: str = ""
+    """How the champion was chosen, or why none was (validation score, PBO caveat)."""
 
 
 def _seed_stability(runs: Sequence[RunRecord], cfg: GatesConfig) -> GateResult:
@@ -113,7 +123,7 @@ def _pbo(
 ) -> tuple[GateResult, PBOResult | None]:
     if len(hashes) < 2:
         rule = "not applicable: one configuration, so no selection between configurations to overfit"
-        return GateResult("pbo", True, math.nan, cfg.max_pbo, rule, hard=True), None
+        return GateResult("pbo", True, math.nan, cfg.max_pbo, rule, hard=False), None
     columns = []
     for h in hashes:
         series = [r.returns for r in records if r.config_hash == h]
@@ -123,54 +133,95 @@ def _pbo(
     try:
         result = pbo_cscv(np.column_stack([c[:n] for c in columns]), cfg.pbo_splits)
     except ValueError as exc:
-        return gate("pbo", math.nan, cfg.max_pbo, False, f"cannot be computed: {exc}"), None
-    rule = f"probability of backtest overfitting (CSCV, {cfg.pbo_splits} blocks) <= {cfg.max_pbo}"
-    return gate("pbo", result.pbo, cfg.max_pbo, result.pbo <= cfg.max_pbo, rule), result
+        return gate("pbo", math.nan, cfg.max_pbo, False, f"cannot be computed: {exc}", hard=False), None
+    rule = (
+        f"probability of backtest overfitting (CSCV, {cfg.pbo_splits} blocks) <= {cfg.max_pbo}; "
+        "judges the choice between configurations, rejects none"
+    )
+    return gate("pbo", result.pbo, cfg.max_pbo, result.pbo <= cfg.max_pbo, rule, hard=False), result
 
 
 def evaluate_sweep(records: Sequence[RunRecord], cfg: GatesConfig) -> SweepDecision:
-    """Judge every configuration of a sweep and choose the champion and challengers."""
+    """Judge every configuration of a sweep and choose the champion and challengers by validation."""
     hashes = list(dict.fromkeys(r.config_hash for r in records))
     pooled = {h: np.concatenate([r.returns for r in records if r.config_hash == h]) for h in hashes}
     trial_sr = np.array([sharpe_per_period(pooled[h]) for h in hashes], dtype=float)
     finite = trial_sr[np.isfinite(trial_sr)]
     sr_var = float(np.var(finite, ddof=1)) if len(finite) > 1 else 0.0
     pbo_gate, pbo = _pbo(records, hashes, cfg)
-
-    configs = []
-    for h in hashes:
-        runs = [r for r in records if r.config_hash == h]
-        dsr = deflated_sharpe(pooled[h], len(hashes), sr_var) if len(pooled[h]) > 1 else math.nan
-        gates = [
-            _seed_stability(runs, cfg),
-            gate(
-                "deflated_sharpe",
-                dsr,
-                cfg.min_deflated_sharpe,
-                dsr >= cfg.min_deflated_sharpe,
-                f"DSR of pooled test returns given {len(hashes)} trial(s) >= {cfg.min_deflated_sharpe}",
-            ),
-            pbo_gate,
-        ]
-        passing = [r for r in runs if passed_run_gates(r.run_verdict)]
-        candidate = max(passing or runs, key=lambda r: r.test.get("total", -math.inf))
-        verdict, reason = _verdict(runs, passing, candidate, gates, cfg)
-        totals = [r.test.get("total", math.nan) for r in runs]
-        configs.append(
-            ConfigDecision(
-                h, runs[0].label, runs, gates, verdict, reason, candidate, float(np.mean(totals)), float(dsr)
-            )
-        )
-
-    promoted = sorted(
-        (c for c in configs if c.verdict == PROMOTE and all(r.promotable for r in c.runs)),
-        key=lambda c: (c.mean_total, c.deflated_sharpe),
-        reverse=True,
+    by_hash = {h: [r for r in records if r.config_hash == h] for h in hashes}
+    configs = [_judge(by_hash[h], pooled[h], len(hashes), sr_var, pbo_gate, cfg) for h in hashes]
+    promoted = [c for c in configs if c.verdict == PROMOTE and all(r.promotable for r in c.runs)]
+    ranked = sorted(
+        (c for c in promoted if math.isfinite(c.mean_validation)), key=lambda c: -c.mean_validation
     )
-    champion = promoted[0].candidate if promoted else None
-    challengers = [r for c in promoted for r in c.passing if r is not champion]
-    challengers.sort(key=lambda r: r.test.get("total", -math.inf), reverse=True)
-    return SweepDecision(configs, champion, challengers, pbo, len(hashes))
+    champion = ranked[0].candidate if ranked else None
+    challengers = [r for c in ranked for r in c.passing if r is not champion]
+    challengers.sort(key=lambda r: -_rank_value(r, cfg))
+    return SweepDecision(
+        configs, champion, challengers, pbo, len(hashes), _selection(promoted, ranked, pbo_gate, cfg)
+    )
+
+
+def _score(r: RunRecord, cfg: GatesConfig) -> float:
+    return float(r.validation.get(cfg.select_metric, math.nan))
+
+
+def _rank_value(r: RunRecord, cfg: GatesConfig) -> float:
+    score = _score(r, cfg)
+    return score if math.isfinite(score) else -math.inf
+
+
+def _judge(
+    runs: list[RunRecord],
+    pooled: FloatArray,
+    trials: int,
+    sr_var: float,
+    pbo_gate: GateResult,
+    cfg: GatesConfig,
+) -> ConfigDecision:
+    """One configuration's gates, verdict and candidate (its best passing seed by validation)."""
+    dsr = deflated_sharpe(pooled, trials, sr_var) if len(pooled) > 1 else math.nan
+    rule = f"DSR of pooled test returns given {trials} trial(s) >= {cfg.min_deflated_sharpe}"
+    gates = [
+        _seed_stability(runs, cfg),
+        gate("deflated_sharpe", dsr, cfg.min_deflated_sharpe, dsr >= cfg.min_deflated_sharpe, rule),
+        pbo_gate,
+    ]
+    passing = [r for r in runs if passed_run_gates(r.run_verdict)]
+    candidate = max(passing or runs, key=lambda r: _rank_value(r, cfg))
+    verdict, reason = _verdict(runs, passing, candidate, gates, cfg)
+    totals = [r.test.get("total", math.nan) for r in runs]
+    scores = [_score(r, cfg) for r in runs]
+    mean_val = float(np.mean(scores)) if all(math.isfinite(x) for x in scores) else math.nan
+    return ConfigDecision(
+        runs[0].config_hash, runs[0].label, runs, gates, verdict, reason, candidate,
+        float(np.mean(totals)), float(dsr), mean_val,
+    )  # fmt: skip
+
+
+def _selection(
+    promoted: list[ConfigDecision], ranked: list[ConfigDecision], pbo_gate: GateResult, cfg: GatesConfig
+) -> str:
+    if not promoted:
+        return "no configuration passed every sweep gate"
+    if not ranked:
+        return (
+            f"no champion: the promoted configurations have no validation/{cfg.select_metric} to choose "
+            "by, and the test slices never choose; declare validation slices (slices.validation_bars "
+            "for walk-forward)"
+        )
+    best = ranked[0]
+    text = (
+        f"champion: configuration {best.label}, best mean validation {cfg.select_metric} "
+        f"({best.mean_validation:.3f}) of {len(ranked)} promoted; its best seed by validation"
+    )
+    if not pbo_gate.passed and math.isfinite(pbo_gate.value):
+        text += (
+            f"; PBO {pbo_gate.value:.2f} > {cfg.max_pbo}: choosing between these configurations is not "
+            "evidence that the champion is better than the others (each passed its own gates)"
+        )
+    return text
 
 
 def _verdict(
@@ -184,7 +235,7 @@ def _verdict(
         return REJECT, "no seed passed its run gates"
     if len(runs) == 1:
         return RETEST, "a single seed cannot show seed stability; rerun with more seeds"
-    failed = [g.name for g in gates if not g.passed]
+    failed = [g.name for g in gates if not g.passed and g.hard]
     if failed:
         return REJECT, "failed: " + ", ".join(failed)
     if candidate.classification not in cfg.promote_classes:

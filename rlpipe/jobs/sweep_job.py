@@ -143,6 +143,7 @@ def _record(tracker: Tracker, row: JobRow) -> RunRecord:
         label=row.label,
         regimes_missing=row.regimes_missing,
         promotable=row.promotable,
+        validation=row.validation,
     )
 
 

@@ -90,11 +90,14 @@ class TrainResult:
     learn_s: float
     overhead_s: float
     config_hash: str
+    validation_score: float = math.nan
+    """`validation/<gates.select_metric>`: NaN without validation slices."""
 
     @property
     def sweep_metric(self) -> float:
-        """The value a sweeper optimises: the test total after fees (NaN when it is not finite)."""
-        return float(self.test_total) if np.isfinite(self.test_total) else math.nan
+        """The value a sweeper optimises: the validation score, never a test result (NaN when it
+        is not finite, e.g. without validation slices)."""
+        return float(self.validation_score) if np.isfinite(self.validation_score) else math.nan
 
 
 def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
@@ -131,8 +134,9 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
             }
         )
         run.set_tags({T.MODEL_VERSION: version})
+    score = a.aggregates.get("validation", {}).get(job.gates.select_metric, math.nan)
     result = TrainResult(run.run_id, a.verdict, version, a.test.get("total", math.nan),
-                         a.test.get("max_drawdown", math.nan), learn_s, overhead_s, chash)  # fmt: skip
+                         a.test.get("max_drawdown", math.nan), learn_s, overhead_s, chash, score)  # fmt: skip
     log.info(
         "%s  verdict=%s  test total after fees=%+.2f%%  max drawdown=%.2f%%  run=%s",
         job.run_name, result.verdict, 100 * result.test_total, 100 * result.test_max_drawdown, run.run_id,

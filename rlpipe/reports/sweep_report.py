@@ -46,16 +46,17 @@ def _configurations_section(configs: Sequence[ConfigDecision]) -> list[str]:
     lines = [
         "## Configurations",
         "",
-        "| configuration | hash | seeds passing | mean test total | Sharpe (mean of seeds) | DSR "
-        "| seed_stability | classification | deployment | verdict | reason |",
-        "|---|---|---:|---:|---:|---:|---|---|---|---|---|",
+        "| configuration | hash | seeds passing | mean validation score | mean test total "
+        "| Sharpe (mean of seeds) | DSR | seed_stability | classification | deployment | verdict | reason |",
+        "|---|---|---:|---:|---:|---:|---:|---|---|---|---|---|",
     ]
     for c in configs:
         stable = "Y" if next(g for g in c.gates if g.name == "seed_stability").passed else "N"
         sharpe = float(np.mean([r.test.get("sharpe_mean", math.nan) for r in c.runs]))
         cls, dep = (c.candidate.classification, c.candidate.deployment) if c.candidate else ("-", "-")
         lines.append(
-            f"| {c.label} | {c.config_hash} | {len(c.passing)}/{len(c.runs)} | {pct(c.mean_total)} "
+            f"| {c.label} | {c.config_hash} | {len(c.passing)}/{len(c.runs)} | {num(c.mean_validation)} "
+            f"| {pct(c.mean_total)} "
             f"| {num(sharpe)} | {num(c.deflated_sharpe)} | {stable} | {cls} | {dep} | {c.verdict} "
             f"| {c.reason} |"
         )
@@ -87,6 +88,7 @@ def _registry_section(d: SweepDecision, transitions: Sequence[Transition]) -> li
         "## Registry",
         "",
         f"Champion: {champion_text}.",
+        f"Selection (validation only; test results gate, never rank): {d.selection or 'n/a'}.",
         f"Challengers: {', '.join('v' + r.model_version for r in d.challengers) or 'none'}.",
         "",
         "Transitions (when, version, stage and alias, by whom, why):",
@@ -103,12 +105,14 @@ def _report_data(
         "sweep_id": sweep_id,
         "n_trials": d.n_trials,
         "pbo": d.pbo.pbo if d.pbo else None,
+        "selection": d.selection,
         "configurations": [
             {
                 "label": c.label,
                 "config_hash": c.config_hash,
                 "verdict": c.verdict,
                 "reason": c.reason,
+                "mean_validation_score": c.mean_validation,
                 "mean_test_total": c.mean_total,
                 "deflated_sharpe": c.deflated_sharpe,
                 "gates": {g.name: gate_dict(g) for g in c.gates},

@@ -40,14 +40,21 @@ def runs_frame(uri: str, experiment: str, sweep_id: str) -> pd.DataFrame:
     Columns: run_id, run_name, status, seed (int), timesteps (int), reward, agent, env,
     config_hash, verdict (run level), sweep_verdict (configuration level), model_version,
     classification, deployment, then `test_<aggregate>` for every `test/<aggregate>` metric
-    (test_total, test_max_drawdown, test_consistency, test_sharpe_mean, ...; NaN where missing).
+    (test_total, test_max_drawdown, test_consistency, test_sharpe_mean, ...; NaN where missing),
+    then `validation_<aggregate>` likewise (what ranks the runs).
     """
     rows = queries.job_rows(Tracker(uri, experiment), sweep_id)
     records = [
-        {**{k: v for k, v in dataclasses.asdict(r).items() if k != "test"}, **_prefixed(r.test)} for r in rows
+        {
+            **{k: v for k, v in dataclasses.asdict(r).items() if k not in ("test", "validation")},
+            **_prefixed(r.test, "test"),
+            **_prefixed(r.validation, "validation"),
+        }
+        for r in rows
     ]
     first = ["test_total", "test_max_drawdown", "test_consistency"]
     others = sorted({k for rec in records for k in rec if k.startswith("test_")} - set(first))
+    others += sorted({k for rec in records for k in rec if k.startswith("validation_")})
     frame = pd.DataFrame(records).reindex(columns=[*_ID_COLUMNS, *_TAG_COLUMNS, *first, *others])
     for col in ("seed", "timesteps"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
@@ -56,8 +63,8 @@ def runs_frame(uri: str, experiment: str, sweep_id: str) -> pd.DataFrame:
     return frame
 
 
-def _prefixed(test: dict[str, float]) -> dict[str, float]:
-    return {f"test_{k}": v for k, v in test.items()}
+def _prefixed(aggregates: dict[str, float], role: str) -> dict[str, float]:
+    return {f"{role}_{k}": v for k, v in aggregates.items()}
 
 
 def varying_axes(frame: pd.DataFrame) -> list[str]:
@@ -231,16 +238,19 @@ def champion_and_challengers(uri: str, experiment: str, sweep_id: str, model_nam
 
 
 def featured_runs(frame: pd.DataFrame, picks: dict[str, Any], n: int = 3) -> pd.DataFrame:
-    """The runs worth a closer look: the champion and challengers, else the best `n` by test total.
+    """The runs worth a closer look: the champion and challengers, else the best `n` by validation
+    Sharpe (never by a test result: the test slices gate, they never choose).
 
     `frame` comes from `runs_frame`, `picks` from `champion_and_challengers`. Returns the rows of
-    `frame` with a `pick` column ("champion", "challenger" or "best test total"), in that order.
+    `frame` with a `pick` column ("champion", "challenger" or "best validation"), in that order.
     """
     chosen = [(picks["champion"]["run_id"], "champion")] if picks.get("champion") else []
     chosen += [(c["run_id"], "challenger") for c in picks.get("challengers", [])]
     if not chosen:
-        done = frame[frame["status"] == "FINISHED"].sort_values("test_total", ascending=False)
-        chosen = [(rid, "best test total") for rid in done["run_id"].head(n)]
+        done = frame[frame["status"] == "FINISHED"]
+        if "validation_sharpe_mean" in done:
+            done = done.sort_values("validation_sharpe_mean", ascending=False)
+        chosen = [(rid, "best validation") for rid in done["run_id"].head(n)]
     order = pd.DataFrame(chosen, columns=["run_id", "pick"])
     return order.merge(frame, on="run_id", how="left")
 

@@ -48,10 +48,18 @@ def job_row(r: Run) -> JobRow:
         model_version=t.get(T.MODEL_VERSION, ""),
         error=t.get(T.ERROR, ""),
         promotable=t.get(T.PROMOTABLE, "true") != "false",
-        test={
-            k.removeprefix("test/"): v for k, v in m.items() if k.startswith("test/") and k.count("/") == 1
-        },
+        test=_role(m, "test"),
+        validation=_role(m, "validation"),
     )
+
+
+def _role(metrics: dict[str, float], role: str) -> dict[str, float]:
+    """The `<role>/<aggregate>` metrics without the prefix (not the per-slice `<role>/<slice>/...`)."""
+    return {
+        k.removeprefix(f"{role}/"): v
+        for k, v in metrics.items()
+        if k.startswith(f"{role}/") and k.count("/") == 1
+    }
 
 
 def job_runs(tracker: Tracker, sweep_id: str) -> list[Run]:

@@ -37,6 +37,8 @@ class JobRow:
     """False when the job ran with registry.promote=false: judged, never staged or crowned."""
     test: dict[str, float] = field(default_factory=dict)
     """The `test/<aggregate>` metrics without the prefix (total, max_drawdown, consistency, ...)."""
+    validation: dict[str, float] = field(default_factory=dict)
+    """The `validation/<aggregate>` metrics without the prefix: what ranks the run."""
 
     @property
     def finished(self) -> bool:
