@@ -158,7 +158,7 @@ def test_champion_is_reevaluated_walk_forward_as_a_linked_run(signal):
         assert key in m
     labels = {
         s["regime"]
-        for s in mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/report/report.json")["slices"]
+        for s in mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/report/report.json")["slices"]
     }
     assert labels <= {"bull", "bear", "sideways"}
 

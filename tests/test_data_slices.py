@@ -314,6 +314,9 @@ def test_walk_forward_folds_count_and_embargo(embargo: int, validation: int) -> 
     assert windows["fold1"].lo - (train.hi - 1) == embargo + validation + 1
     if validation:
         assert windows["validation"].bars == validation and windows["validation"].hi == windows["fold1"].lo
+        (val,) = [s for s in slices if s.role == "validation"]  # labelled by its own trend, like a fold
+        lo = windows["validation"].lo
+        assert val.regime == label_regime(close[lo : lo + validation], 1.0) != "unlabelled"
     check_no_leakage(slices, embargo * H)
     with pytest.raises(SliceError):
         check_no_leakage(slices, (embargo + validation + 1) * H)

@@ -169,7 +169,8 @@ def walk_forward(
         )
     out = [Slice("train", "train", "unlabelled", index[train_lo], index[train_hi - 1])]
     if validation_bars:
-        out.append(Slice("validation", "validation", "unlabelled", index[val_lo], index[test_lo - 1]))
+        regime = label_regime(close[val_lo:test_lo], regime_threshold)
+        out.append(Slice("validation", "validation", regime, index[val_lo], index[test_lo - 1]))
     for k in range(folds):
         lo = test_lo + k * step
         regime = label_regime(close[lo : lo + test_bars], regime_threshold)
