@@ -35,3 +35,7 @@ class ServerError(RlpipeError):
 
 class MissingArtifactError(StoreError):
     """A run's recorded artifact is gone from the store (names the run and the file)."""
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the job's main thread so that its run is closed as KILLED, not left RUNNING."""

@@ -14,7 +14,7 @@ from rlpipe.cli.compose import group
 from rlpipe.cli.failures import BUG, Failure, end_command, exit_status, is_user_error, read_failures
 from rlpipe.cli.sweep import finish_sweep, sweep_id_for
 from rlpipe.jobs.checks import check_tracking
-from rlpipe.jobs.sweep_job import SweepOutcome, start_sweep
+from rlpipe.jobs.sweep_job import SweepOutcome, reap_dead_runs, start_sweep
 
 log = logging.getLogger("rlpipe.sweep")
 
@@ -27,9 +27,12 @@ class SweepCallback(Callback):
         try:  # a bad store stops the sweep before any job (SystemExit passes Hydra's callback guard)
             tracking = group(config.tracking)
             check_tracking(tracking)
+            reaped = reap_dead_runs(tracking)  # ghosts of killed jobs: KILLED before anything new starts
             parent = start_sweep(tracking, sweep_id)
         except Exception as exc:
             end_command(exc)
+        if reaped:
+            log.warning("%d run(s) left RUNNING by a process that died were marked KILLED", len(reaped))
         log.info(
             "sweep %s -> %s (experiment %s, parent run %s)",
             sweep_id,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -23,7 +24,7 @@ from typing import NoReturn
 from hydra.errors import CompactHydraException, InstantiationException
 from omegaconf.errors import OmegaConfBaseException
 
-from rlpipe.errors import RlpipeError
+from rlpipe.errors import RlpipeError, Terminated
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import TrackingConfig
 from rlpipe.tracking.tracker import Tracker
@@ -151,10 +152,27 @@ def failed_run_id(
     return str(found[0].info.run_id) if found else None
 
 
+KILLED_BY = {signal.SIGINT: 130, signal.SIGTERM: 143}
+"""Exit statuses of a command ended by Ctrl-C or SIGTERM (128 + the signal, as shells report)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated("killed by SIGTERM")
+
+
 def run_main(main: Callable[[], object]) -> None:
-    """Call a `@hydra.main` function so that a config error Hydra reported exits with status 2, not 1."""
+    """Call a `@hydra.main` function so that a config error Hydra reported exits with status 2, not 1.
+
+    SIGTERM is raised as `Terminated` (like Ctrl-C's KeyboardInterrupt), so an open run is closed
+    as KILLED on the way out; either ends the command with one line and 143 / 130.
+    """
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         main()
+    except (KeyboardInterrupt, Terminated) as stop:
+        sig = signal.SIGINT if isinstance(stop, KeyboardInterrupt) else signal.SIGTERM
+        sys.stderr.write(f"error: killed by {sig.name}; the open run, if any, is marked KILLED\n")
+        raise SystemExit(KILLED_BY[sig]) from None
     except SystemExit as stop:
         # Hydra prints a composition error (a bad override) briefly, then calls sys.exit(1) inside
         # its `except` block: the error it handled is the SystemExit's context.

@@ -26,6 +26,7 @@ from rlpipe.reports.sweep_report import sweep_report
 from rlpipe.tracking import queries
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import TrackingConfig
+from rlpipe.tracking.reaper import reap
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.rows import JobRow
 from rlpipe.tracking.tracker import Tracker
@@ -52,6 +53,11 @@ class SweepOutcome:
 def start_sweep(tracking: TrackingConfig, sweep_id: str) -> str:
     """Create the experiment and the sweep's parent run once, before the jobs fan out; returns its id."""
     return Tracker.of(tracking).ensure_parent_run(sweep_id)
+
+
+def reap_dead_runs(tracking: TrackingConfig) -> list[str]:
+    """Mark the experiment's runs left RUNNING by a process that died KILLED; returns their ids."""
+    return reap(Tracker.of(tracking))
 
 
 def run_sweep_step(tracking: TrackingConfig, gates: GatesConfig, sweep_id: str) -> SweepOutcome:

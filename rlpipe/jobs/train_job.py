@@ -172,9 +172,15 @@ def _learn(job: TrainJob, data: Prepared, device: str, run: RunLog) -> tuple[Bas
     logger, history = history_logger()
     agent.set_logger(logger)
     t_learn = time.perf_counter()
+    beat = run.heartbeat()  # the reaper tells a live job from a dead one by it
+
+    def on_progress(progress: float) -> None:
+        env.set_progress(progress)
+        beat()
+
     agent.learn(
         total_timesteps=job.timesteps,
-        callback=ProgressCallback(job.timesteps, job.progress_bar, job.run_name, env.set_progress),
+        callback=ProgressCallback(job.timesteps, job.progress_bar, job.run_name, on_progress),
     )
     learn_s = time.perf_counter() - t_learn
     run.log_metric_series(history.points)

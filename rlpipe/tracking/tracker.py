@@ -13,8 +13,9 @@ import json
 import logging
 import os
 import tempfile
+import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +27,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
 
+from rlpipe.errors import Terminated
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import TrackingConfig
+from rlpipe.tracking.process import process_token
 from rlpipe.tracking.store import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, connect
 
 log = logging.getLogger(__name__)
@@ -119,6 +122,17 @@ class RunLog:
         for p in paths:
             self.client.log_artifact(self.run_id, str(p), artifact_dir)
 
+    def heartbeat(self, every_s: float = 60.0) -> Callable[[], None]:
+        """A function that writes this run's heartbeat tag, at most every `every_s` seconds."""
+        last = [time.monotonic()]
+
+        def beat() -> None:
+            if time.monotonic() - last[0] >= every_s:
+                last[0] = time.monotonic()
+                self.set_tags({T.HEARTBEAT: str(int(time.time()))})
+
+        return beat
+
     def log_model_dir(self, local_dir: Path, name: str) -> LoggedModelRef:
         """Log a saved MLflow model folder as a logged model of this run."""
         model = self.client.create_logged_model(self.experiment_id, name=name, source_run_id=self.run_id)
@@ -170,18 +184,26 @@ class Tracker:
 
     @contextmanager
     def run(self, name: str, tags: Mapping[str, str]) -> Iterator[RunLog]:
-        """Open a run; on an exception mark it FAILED, log the traceback as an artifact, re-raise."""
+        """Open a run; on an exception mark it FAILED, log the traceback as an artifact, re-raise.
+
+        Ctrl-C (KeyboardInterrupt) and SIGTERM (`Terminated`, when the command turned it into an
+        exception) mark it KILLED instead. The run records its process and a first heartbeat for
+        the reaper (`rlpipe.tracking.reaper`).
+        """
         exp_id = self.experiment_id()
-        created = self.client.create_run(exp_id, run_name=name, tags=resolve_tags(dict(tags)))
+        alive = {T.PROCESS: process_token(), T.HEARTBEAT: str(int(time.time()))}
+        created = self.client.create_run(exp_id, run_name=name, tags=resolve_tags({**tags, **alive}))
         run = RunLog(self.client, created.info.run_id, exp_id, dict(tags))
         try:
             yield run
         except BaseException as exc:
+            killed = isinstance(exc, KeyboardInterrupt | Terminated)
             try:
                 run.log_text("".join(traceback.format_exception(exc)), "error/traceback.txt")
-                run.set_tags({T.ERROR: f"{type(exc).__name__}: {exc}"[:5000]})
+                what = f"{type(exc).__name__}: {exc}"[:5000]
+                run.set_tags({T.ERROR: "killed by Ctrl-C" if isinstance(exc, KeyboardInterrupt) else what})
             finally:
-                self.client.set_terminated(run.run_id, "FAILED")
+                self.client.set_terminated(run.run_id, "KILLED" if killed else "FAILED")
             raise
         else:
             self.client.set_terminated(run.run_id, "FINISHED")
@@ -211,7 +233,7 @@ class Tracker:
         existing = self.parent_run(sweep_id)
         if existing:
             return existing
-        tags = resolve_tags({T.SWEEP_ID: sweep_id, T.KIND: T.SWEEP})
+        tags = resolve_tags({T.SWEEP_ID: sweep_id, T.KIND: T.SWEEP, T.PROCESS: process_token()})
         run = self.client.create_run(self.experiment_id(), run_name=f"sweep-{sweep_id}", tags=tags)
         return str(run.info.run_id)
 
