@@ -106,9 +106,15 @@ def test_the_reap_command_reports_what_it_marked(tracking_uri):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.startswith(f"0 run(s) left RUNNING by a dead process marked KILLED in {tracking_uri}")
-    bad = subprocess.run([sys.executable, "-m", "rlpipe.runs", "reap", "seed=3"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert bad.returncode == 2 and "only tracking overrides are accepted, not ['seed=3']" in bad.stderr
+
+
+def test_the_reap_command_refuses_anything_but_tracking_overrides(capsys):
+    from rlpipe.cli.runs import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["reap", "seed=3"])
+    assert stop.value.code == 2
+    assert "only tracking overrides are accepted, not ['seed=3']" in capsys.readouterr().err
 
 
 def test_ctrl_c_inside_a_run_closes_it_as_killed(tracking_uri):
