@@ -4,7 +4,6 @@ a tracking server that is not there refused within seconds, many writers into on
 from __future__ import annotations
 
 import multiprocessing as mp
-import socket
 import sqlite3
 import threading
 import time
@@ -19,6 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from rlpipe.errors import StoreError
 from rlpipe.tracking import store
+from rlpipe.tracking.postgres import free_port
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import Tracker
 
@@ -126,9 +126,7 @@ def test_a_write_waits_out_a_database_held_by_another_process(tmp_path):
 
 
 def test_a_server_that_is_not_running_is_refused_within_seconds():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # nothing listens there once the socket is closed
+    port = free_port()  # nothing listens there
     t0 = time.monotonic()
     with pytest.raises(
         StoreError, match=rf"tracking.uri=http://127.0.0.1:{port}: no MLflow tracking server"
