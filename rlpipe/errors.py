@@ -39,3 +39,7 @@ class MissingArtifactError(StoreError):
 
 class Terminated(BaseException):
     """SIGTERM, raised in the job's main thread so that its run is closed as KILLED, not left RUNNING."""
+
+
+class CheckpointError(RlpipeError):
+    """A training checkpoint cannot be used to resume: missing, corrupt, or from another job."""

@@ -39,13 +39,15 @@ def tracking_uri(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def compose_cfg(tracking_uri: str) -> Callable[..., DictConfig]:
-    """Compose conf/train.yaml with the smoke preset, a temporary store, and extra overrides."""
+def compose_cfg(tracking_uri: str, tmp_path: Path) -> Callable[..., DictConfig]:
+    """Compose conf/train.yaml with the smoke preset, a temporary store and checkpoint folder, and
+    extra overrides."""
 
     def _compose(*overrides: str, smoke: bool = True) -> DictConfig:
         base = ["experiment=smoke"] if smoke else []
+        where = [f"tracking.uri={tracking_uri}", f"checkpoint.dir={tmp_path}/checkpoints"]
         with initialize_config_dir(str(CONF), version_base="1.3"):
-            return compose("train", overrides=[*base, f"tracking.uri={tracking_uri}", *overrides])
+            return compose("train", overrides=[*base, *where, *overrides])
 
     return _compose
 

@@ -115,7 +115,8 @@ def test_markdown_lists_every_configuration_with_its_gates_and_verdict() -> None
     md, _ = sweep_report("sw-1", rows, d, TRANSITIONS)
     assert md.startswith("# Sweep report: sw-1\n")
     assert (
-        f"Runs: 6 (1 failed, 0 skipped); configurations (trials): 2; probability of backtest overfitting: "
+        "Runs: 6 (1 failed, 0 skipped); configurations: 2; trials for the deflated Sharpe ratio "
+        "(configurations tried x training lengths chosen among): 2; probability of backtest overfitting: "
         f"{num(d.pbo.pbo)}." in md  # type: ignore[union-attr]
     )
     a, b = d.configs

@@ -58,3 +58,22 @@ class ProgressCallback(BaseCallback):
     def _on_training_end(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class RolloutHook(BaseCallback):
+    """Calls `hook(num_timesteps, final)` at every rollout start, once the policy has been updated
+    on everything collected so far (final=False), and when training ends (final=True): the points
+    at which a snapshot of the policy is the policy of a shorter training run."""
+
+    def __init__(self, hook: Callable[[int, bool], None]) -> None:
+        super().__init__()
+        self.hook = hook
+
+    def _on_rollout_start(self) -> None:
+        self.hook(self.num_timesteps, False)
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_training_end(self) -> None:
+        self.hook(self.num_timesteps, True)

@@ -83,6 +83,10 @@ def train_job(cfg: DictConfig) -> TrainJob:
         gates=group(cfg.gates),
         tracking=group(cfg.tracking),
         registry=group(cfg.registry),
+        checkpoints=tuple(int(n) for n in cfg.checkpoints),
+        checkpoint=group(cfg.checkpoint),
+        resume=bool(cfg.resume),
+        force=bool(cfg.force),
     )
 
 

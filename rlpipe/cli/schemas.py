@@ -22,6 +22,7 @@ from rlpipe.data.sources import DataSpec
 from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim import SimConfig
 from rlpipe.gates.rules import GatesConfig
+from rlpipe.jobs.checkpoints import CheckpointConfig
 from rlpipe.project import project_root
 from rlpipe.tracking.config import RegistryConfig, TrackingConfig
 
@@ -33,6 +34,7 @@ GROUPS: dict[str, type] = {
     "gates": GatesConfig,
     "tracking": TrackingConfig,
     "registry": RegistryConfig,
+    "checkpoint": CheckpointConfig,
 }
 
 
@@ -67,6 +69,9 @@ def _train_schema() -> type:
         ("device", str, field(default=MISSING)),
         ("progress_bar", bool, field(default=MISSING)),
         ("threads", Optional[int], field(default=MISSING)),  # noqa: UP045 - OmegaConf needs typing.Optional
+        ("checkpoints", list[int], field(default=MISSING)),
+        ("resume", bool, field(default=MISSING)),
+        ("force", bool, field(default=MISSING)),
     ]
     return make_dataclass("TrainSchema", fields)
 

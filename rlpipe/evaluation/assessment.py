@@ -68,3 +68,17 @@ def assess(
     test["fitness"] = fitness(test, gates_cfg)
     test["regime_coverage"] = coverage
     return Assessment(results, aggs, gates, verdict, reason, decisions)
+
+
+def validate(
+    market: Market, sim_cfg: SimConfig, windows: Sequence[Window], policy: Policy, seed: int
+) -> Metrics:
+    """The validation aggregates of `policy` (the validation windows only: a checkpoint's score).
+
+    The same numbers `assess` gives for the validation role of the same policy; {} without
+    validation windows.
+    """
+    val = [w for w in windows if w.slice.role == "validation"]
+    if not val:
+        return {}
+    return aggregates(backtest(market, sim_cfg, val, policy, seed), "validation")

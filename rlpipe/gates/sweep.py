@@ -28,7 +28,7 @@ never champion or challenger.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -141,16 +141,23 @@ def _pbo(
     return gate("pbo", result.pbo, cfg.max_pbo, result.pbo <= cfg.max_pbo, rule, hard=False), result
 
 
-def evaluate_sweep(records: Sequence[RunRecord], cfg: GatesConfig) -> SweepDecision:
-    """Judge every configuration of a sweep and choose the champion and challengers by validation."""
+def evaluate_sweep(records: Sequence[RunRecord], cfg: GatesConfig, trials: int = 0) -> SweepDecision:
+    """Judge every configuration of a sweep and choose the champion and challengers by validation.
+
+    `trials` (for the deflated Sharpe ratio) counts every configuration tried and every training
+    length a run chose among; at least the number of configurations judged here.
+    """
     hashes = list(dict.fromkeys(r.config_hash for r in records))
+    trials = max(trials, len(hashes))
     pooled = {h: np.concatenate([r.returns for r in records if r.config_hash == h]) for h in hashes}
     trial_sr = np.array([sharpe_per_period(pooled[h]) for h in hashes], dtype=float)
     finite = trial_sr[np.isfinite(trial_sr)]
     sr_var = float(np.var(finite, ddof=1)) if len(finite) > 1 else 0.0
+    if trials > 1:  # trials this sweep cannot see (checkpoints, failed configs) vary at least by chance
+        sr_var = max(sr_var, _null_sharpe_variance(pooled.values()))
     pbo_gate, pbo = _pbo(records, hashes, cfg)
     by_hash = {h: [r for r in records if r.config_hash == h] for h in hashes}
-    configs = [_judge(by_hash[h], pooled[h], len(hashes), sr_var, pbo_gate, cfg) for h in hashes]
+    configs = [_judge(by_hash[h], pooled[h], trials, sr_var, pbo_gate, cfg) for h in hashes]
     promoted = [c for c in configs if c.verdict == PROMOTE and all(r.promotable for r in c.runs)]
     ranked = sorted(
         (c for c in promoted if math.isfinite(c.mean_validation)), key=lambda c: -c.mean_validation
@@ -159,8 +166,15 @@ def evaluate_sweep(records: Sequence[RunRecord], cfg: GatesConfig) -> SweepDecis
     challengers = [r for c in ranked for r in c.passing if r is not champion]
     challengers.sort(key=lambda r: -_rank_value(r, cfg))
     return SweepDecision(
-        configs, champion, challengers, pbo, len(hashes), _selection(promoted, ranked, pbo_gate, cfg)
+        configs, champion, challengers, pbo, trials, _selection(promoted, ranked, pbo_gate, cfg)
     )
+
+
+def _null_sharpe_variance(series: Iterable[FloatArray]) -> float:
+    """Sampling variance of a per-period Sharpe estimate near zero, 1 / T (T: mean series length):
+    how much no-skill trials' Sharpe ratios differ by chance alone."""
+    lengths = [len(s) for s in series if len(s)]
+    return 1.0 / float(np.mean(lengths)) if lengths else 0.0
 
 
 def _score(r: RunRecord, cfg: GatesConfig) -> float:

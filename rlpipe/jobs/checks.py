@@ -49,6 +49,12 @@ class TrainSpec(Protocol):
     def slices(self) -> SliceSpec: ...
     @property
     def tracking(self) -> TrackingConfig: ...
+    @property
+    def checkpoints(self) -> tuple[int, ...]: ...
+    @property
+    def checkpoint(self) -> Any: ...
+    @property
+    def gates(self) -> Any: ...
 
 
 def check_train_job(job: TrainSpec) -> None:
@@ -69,8 +75,26 @@ def check_train_job(job: TrainSpec) -> None:
             "the usable cores divided by the launcher's parallel jobs"
         )
     job.agent.check()
+    check_checkpoints(job)
     check_slice_names(job.slices)
     check_tracking(job.tracking)
+
+
+def check_checkpoints(job: TrainSpec) -> None:
+    """Refuse training lengths the run cannot reach, and a tolerance that is not a fraction."""
+    bad = [n for n in job.checkpoints if not 0 < n <= job.timesteps]
+    if bad:
+        raise ConfigError(
+            f"checkpoints={list(job.checkpoints)}: {bad} not in (0, timesteps={job.timesteps}]; the run "
+            f"trains to timesteps, so pass timesteps={max(max(job.checkpoints), job.timesteps)} or drop them"
+        )
+    if job.checkpoint.every < 0:
+        raise ConfigError(f"checkpoint.every={job.checkpoint.every}: must be >= 0 (0: only at checkpoints)")
+    if not 0 <= job.gates.checkpoint_tolerance < 1:
+        raise ConfigError(
+            f"gates.checkpoint_tolerance={job.gates.checkpoint_tolerance}: a fraction in [0, 1) of the best "
+            "validation score, e.g. 0.05"
+        )
 
 
 def check_slice_names(spec: SliceSpec) -> None:

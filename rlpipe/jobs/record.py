@@ -7,7 +7,9 @@ from tempfile import TemporaryDirectory
 
 from rlpipe.evaluation.assessment import Assessment
 from rlpipe.evaluation.backtest import AGENT, curves_frame
+from rlpipe.gates.selection import LengthChoice
 from rlpipe.jobs.prepare import Prepared
+from rlpipe.reports.length import length_plot
 from rlpipe.reports.plots import slice_plots
 from rlpipe.reports.run_report import ModelCard, RunReportInput, build_report
 from rlpipe.tracking import tags as T
@@ -38,16 +40,22 @@ def assessment_metrics(a: Assessment) -> dict[str, float]:
     return metrics
 
 
-def record_assessment(run: RunLog, a: Assessment, model: ModelCard, step: int) -> None:
-    """Log an assessment's metrics (at `step`), report, curves, plots and verdict tags to `run`."""
+def record_assessment(
+    run: RunLog, a: Assessment, model: ModelCard, step: int, length: LengthChoice | None = None
+) -> None:
+    """Log an assessment's metrics (at `step`), report, curves, plots and verdict tags to `run`
+    (with the training-length choice of a run that scored checkpoints)."""
     run.log_metrics(assessment_metrics(a), step=step)
-    report = RunReportInput(model, a.results, a.aggregates, a.gates, a.verdict, a.reason, a.decisions)
+    report = RunReportInput(model, a.results, a.aggregates, a.gates, a.verdict, a.reason, a.decisions, length)
     md, js = build_report(report)
     run.log_text(md, "report/report.md")
     run.log_dict(js, "report/report.json")
     run.log_table(curves_frame(a.results), "curves/equity.parquet")
     with TemporaryDirectory(prefix="rlpipe-") as tmp:
-        run.log_files(slice_plots(a.results, Path(tmp) / "plots"), "plots")
+        plots = slice_plots(a.results, Path(tmp) / "plots")
+        if length is not None:
+            plots.append(length_plot(length, Path(tmp) / "plots" / "training_length.png"))
+        run.log_files(plots, "plots")
     run.set_tags(
         {
             T.VERDICT: a.verdict,

@@ -11,9 +11,10 @@ from typing import Any
 
 from rlpipe.types import JsonDict
 
-UNHASHED = ("seed", "tracking", "registry", "progress_bar", "threads")
+UNHASHED = ("seed", "tracking", "registry", "progress_bar", "threads", "checkpoint", "resume", "force")
 """Config keys that do not make a different configuration: the seed, where it is recorded and what
-the registry may do with it, display, how many threads compute it."""
+the registry may do with it, display, how many threads compute it, where its resumable state is
+saved, whether it continues one, whether an earlier run of it is reused."""
 
 
 @dataclass(frozen=True)

@@ -65,8 +65,9 @@ def run_sweep_step(tracking: TrackingConfig, gates: GatesConfig, sweep_id: str) 
     tracker = Tracker.of(tracking)
     registry = Registry(tracker.client, tracking.registered_model)
     parent = tracker.ensure_parent_run(sweep_id)
-    rows, records = _records(tracker, queries.job_rows(tracker, sweep_id))
-    decision = evaluate_sweep(records, gates) if records else SweepDecision([], None, [], None, 0)
+    rows, records = _records(tracker, current_rows(queries.job_rows(tracker, sweep_id)))
+    trials = _trials(rows)
+    decision = evaluate_sweep(records, gates, trials) if records else SweepDecision([], None, [], None, 0)
     champion = decision.champion.model_version if decision.champion else None
     verdicts = {r.run_id: c.verdict for c in decision.configs for r in c.runs}
     for run_id, verdict in verdicts.items():
@@ -95,6 +96,31 @@ def run_sweep_step(tracking: TrackingConfig, gates: GatesConfig, sweep_id: str) 
     )  # fmt: skip
     judged = [dataclasses.replace(r, sweep_verdict=verdicts.get(r.run_id, r.sweep_verdict)) for r in rows]
     return SweepOutcome(sweep_id, judged, decision)
+
+
+def current_rows(rows: list[JobRow]) -> list[JobRow]:
+    """One row per (configuration, seed): its newest FINISHED run, else its newest run (rows oldest
+    first). A rerun that finished replaces the failed or killed attempts before it, and a forced
+    rerun replaces the earlier finished one, so neither counts twice."""
+    latest: dict[tuple[str, int | None], JobRow] = {}
+    for r in rows:
+        key = (r.config_hash, r.seed)
+        if key not in latest or r.finished or not latest[key].finished:
+            latest[key] = r
+    kept = {id(r) for r in latest.values()}
+    dropped = len(rows) - len(kept)
+    if dropped:
+        log.info("sweep step: %d earlier attempt(s) replaced by a later run of the same job", dropped)
+    return [r for r in rows if id(r) in kept]
+
+
+def _trials(rows: list[JobRow]) -> int:
+    """Trials for the deflated Sharpe ratio: every configuration tried (finished or not), each
+    counted once per training length its runs chose among."""
+    per_config: dict[str, int] = {}
+    for r in rows:
+        per_config[r.config_hash] = max(per_config.get(r.config_hash, 1), r.candidates)
+    return sum(per_config.values())
 
 
 def _why(sweep_id: str, decision: SweepDecision) -> dict[str, str]:

@@ -16,33 +16,28 @@ import numpy as np
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from rlpipe.agents.callbacks import ProgressCallback, history_logger
 from rlpipe.agents.factory import AgentSpec
-from rlpipe.agents.setup import (
-    bound_threads,
-    deterministic_policy,
-    environment_info,
-    resolve_device,
-    seed_everything,
-)
+from rlpipe.agents.setup import bound_threads, deterministic_policy, environment_info, resolve_device
 from rlpipe.data.slices import SliceSpec
 from rlpipe.data.sources import DataSpec
-from rlpipe.envs import kernels
-from rlpipe.envs.factory import make_training_env
 from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim import SimConfig
 from rlpipe.evaluation.assessment import Assessment, assess
 from rlpipe.gates.rules import GatesConfig
+from rlpipe.jobs.checkpoints import CheckpointConfig, JobFolder
 from rlpipe.jobs.checks import check_train_job
+from rlpipe.jobs.learn import Learned, learn
 from rlpipe.jobs.prepare import Prepared, prepare
 from rlpipe.jobs.record import record_assessment, record_data
 from rlpipe.jobs.spec import RunContext, as_config, config_hash
 from rlpipe.project import git_sha
 from rlpipe.reports.run_report import ModelCard
+from rlpipe.tracking import queries
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import RegistryConfig, TrackingConfig
 from rlpipe.tracking.policy import log_policy
 from rlpipe.tracking.registry import Registry
+from rlpipe.tracking.rows import JobRow
 from rlpipe.tracking.tracker import RunLog, Tracker
 
 log = logging.getLogger(__name__)
@@ -67,6 +62,15 @@ class TrainJob:
     tracking: TrackingConfig
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     """What the sweep step may do with the job's model version."""
+    checkpoints: tuple[int, ...] = ()
+    """Training lengths to score on validation; the run keeps one (`rlpipe.gates.selection`).
+    Empty: the policy after `timesteps` is kept."""
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    """Where and how often the resumable training state is saved."""
+    resume: bool = False
+    """Continue the job's checkpointed run (same MLflow run) instead of starting over."""
+    force: bool = False
+    """Train even when a FINISHED run of the same configuration, seed and code exists."""
 
     @property
     def label(self) -> str:
@@ -101,7 +105,11 @@ class TrainResult:
 
 
 def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
-    """Run one job and record it (run, metrics, report, policy, model version)."""
+    """Run one job and record it (run, metrics, report, policy, model version).
+
+    A FINISHED run of the same configuration, seed and code is reused instead (`force=true` trains
+    again); `resume=true` continues the job's checkpointed run (`rlpipe.jobs.checkpoints`).
+    """
     t_start = time.perf_counter()
     ctx = ctx or RunContext()
     check_train_job(job)  # bad values are refused before anything is recorded or trained
@@ -110,38 +118,82 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
     config = as_config(job)
     chash = config_hash(config)
     tracker = Tracker.of(job.tracking)
-    with tracker.run(job.run_name, _run_tags(job, ctx, tracker, chash)) as run:
-        run.log_params({**config, "device_resolved": device, "threads_resolved": threads})
-        run.log_text(yaml.safe_dump(config, sort_keys=False), "config/config.yaml")
-        run.log_text(yaml.safe_dump(list(ctx.overrides)), "config/overrides.yaml")
-        run.log_dict(environment_info(device), "config/environment.json")
+    tags = _run_tags(job, ctx, tracker, chash)
+    done = None if job.force else queries.finished_job(tracker, chash, job.seed, tags[T.GIT_SHA])
+    if done is not None:
+        return _reuse(tracker, done, job, ctx)
+    store = f"{job.tracking.uri}|{job.tracking.experiment}"
+    folder = JobFolder(ctx.root / job.checkpoint.dir, chash, job.seed, store)
+    saved = folder.read() if job.resume else None  # a corrupt checkpoint is refused here
+    if saved is None:
+        folder.clear()  # a fresh run: an older checkpoint of this job is not continued
+    with tracker.run(job.run_name, tags, resume_id=saved.run_id if saved else None) as run:
+        if saved is None:
+            run.log_params({**config, "device_resolved": device, "threads_resolved": threads})
+            run.log_text(yaml.safe_dump(config, sort_keys=False), "config/config.yaml")
+            run.log_text(yaml.safe_dump(list(ctx.overrides)), "config/overrides.yaml")
+            run.log_dict(environment_info(device), "config/environment.json")
+        else:
+            run.set_tags({T.RESUMED_FROM: str(saved.num_timesteps)})
         # Data and slices first: bad input and leaky slices fail before any training.
         data = prepare(job.data, job.slices)
         record_data(run, data)
-        agent, learn_s = _learn(job, data, device, run)
+        learned = learn(job, data, device, run, folder, saved)
         a = assess(data.market, job.env, data.df, data.slices, data.windows, job.slices, job.gates,
-                   deterministic_policy(agent), job.seed)  # fmt: skip
-        card = ModelCard(job.tracking.registered_model, job.seed, job.timesteps, job.env.kind,
+                   deterministic_policy(learned.agent), job.seed)  # fmt: skip
+        length = learned.choice.selected.timesteps if learned.choice else job.timesteps
+        card = ModelCard(job.tracking.registered_model, job.seed, length, job.env.kind,
                          job.reward.kind, job.agent.name, chash, run.run_id)  # fmt: skip
-        record_assessment(run, a, card, step=job.timesteps)
-        version = _register(Registry(tracker.client, job.tracking.registered_model), run, job, agent, data, a)
-        overhead_s = time.perf_counter() - t_start - learn_s
-        run.log_metrics(
-            {
-                "time/learn_s": learn_s,
-                "time/overhead_s": overhead_s,
-                "time/train_steps_per_s": job.timesteps / max(learn_s, 1e-9),
-            }
-        )
+        record_assessment(run, a, card, step=length, length=learned.choice)
+        registry = Registry(tracker.client, job.tracking.registered_model)
+        version = _register(registry, run, job, learned.agent, data, a)
+        overhead_s = time.perf_counter() - t_start - learned.learn_s
+        _log_times(run, job, learned, overhead_s)
         run.set_tags({T.MODEL_VERSION: version})
+    folder.clear()
     score = a.aggregates.get("validation", {}).get(job.gates.select_metric, math.nan)
-    result = TrainResult(run.run_id, a.verdict, version, a.test.get("total", math.nan),
-                         a.test.get("max_drawdown", math.nan), learn_s, overhead_s, chash, score)  # fmt: skip
+    total, drawdown = a.test.get("total", math.nan), a.test.get("max_drawdown", math.nan)
+    result = TrainResult(
+        run.run_id, a.verdict, version, total, drawdown, learned.learn_s, overhead_s, chash, score
+    )
     log.info(
         "%s  verdict=%s  test total after fees=%+.2f%%  max drawdown=%.2f%%  run=%s",
         job.run_name, result.verdict, 100 * result.test_total, 100 * result.test_max_drawdown, run.run_id,
     )  # fmt: skip
     return result
+
+
+def _log_times(run: RunLog, job: TrainJob, learned: Learned, overhead_s: float) -> None:
+    trained = job.timesteps - learned.resumed_from
+    run.log_metrics(
+        {
+            "time/learn_s": learned.learn_s,
+            "time/checkpoint_s": learned.checkpoint_s,
+            "time/overhead_s": overhead_s,
+            "time/train_steps_per_s": trained / max(learned.learn_s - learned.checkpoint_s, 1e-9),
+        }
+    )
+    choice = learned.choice
+    run.set_tags(
+        {
+            T.SELECTED_TIMESTEPS: str(choice.selected.timesteps if choice else job.timesteps),
+            T.CANDIDATES: str(choice.candidates if choice else 1),
+            T.LENGTH_RULE: choice.reason if choice else "no checkpoints: the last policy is kept",
+        }
+    )
+
+
+def _reuse(tracker: Tracker, row: JobRow, job: TrainJob, ctx: RunContext) -> TrainResult:
+    """The result of an earlier FINISHED run of this job, counted in this sweep instead of a rerun."""
+    if ctx.sweep_id and row.sweep_id != ctx.sweep_id:
+        tracker.handle(row.run_id).set_tags({f"{T.REUSED_PREFIX}{ctx.sweep_id}": "true"})
+    log.info(
+        "%s: reusing FINISHED run %s of the same configuration, seed and code (force=true trains again)",
+        job.run_name, row.run_id,
+    )  # fmt: skip
+    score = row.validation.get(job.gates.select_metric, math.nan)
+    return TrainResult(row.run_id, row.verdict, row.model_version, row.test_metric("total"),
+                       row.test_metric("max_drawdown"), 0.0, 0.0, row.config_hash, score)  # fmt: skip
 
 
 def _run_tags(job: TrainJob, ctx: RunContext, tracker: Tracker, chash: str) -> dict[str, str]:
@@ -161,30 +213,6 @@ def _run_tags(job: TrainJob, ctx: RunContext, tracker: Tracker, chash: str) -> d
     if parent:
         tags["mlflow.parentRunId"] = parent  # nests the job under its sweep in the MLflow UI
     return tags
-
-
-def _learn(job: TrainJob, data: Prepared, device: str, run: RunLog) -> tuple[BaseAlgorithm, float]:
-    """Build the env and the agent from the job's seed, train, log SB3's scalars; returns (agent, seconds)."""
-    kernels.warm_up()  # load or compile the simulator once, outside the timed learn()
-    seed_everything(job.seed)
-    env = make_training_env(data.market, job.env, job.reward, data.train_ranges, job.seed)
-    agent = job.agent.build(env.venv, job.seed, device)
-    logger, history = history_logger()
-    agent.set_logger(logger)
-    t_learn = time.perf_counter()
-    beat = run.heartbeat()  # the reaper tells a live job from a dead one by it
-
-    def on_progress(progress: float) -> None:
-        env.set_progress(progress)
-        beat()
-
-    agent.learn(
-        total_timesteps=job.timesteps,
-        callback=ProgressCallback(job.timesteps, job.progress_bar, job.run_name, on_progress),
-    )
-    learn_s = time.perf_counter() - t_learn
-    run.log_metric_series(history.points)
-    return agent, learn_s
 
 
 def _register(

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 from rlpipe.evaluation.backtest import AGENT, SliceResult
 from rlpipe.gates.rules import GateResult
+from rlpipe.gates.selection import LengthChoice
 from rlpipe.reports.format import json_safe, num, pct
+from rlpipe.reports.length import length_section
 from rlpipe.types import ROLES, JsonDict, Metrics
 
 ROLE_TITLES = {"train": "Train", "validation": "Validation", "test": "Test"}
@@ -57,6 +59,8 @@ class RunReportInput:
     verdict: str
     reason: str
     decisions: dict[str, str]
+    length: LengthChoice | None = None
+    """The training lengths scored on validation and the one kept (None without checkpoints)."""
 
 
 def build_report(r: RunReportInput, pending: Sequence[str] = SWEEP_GATES) -> tuple[str, JsonDict]:
@@ -82,10 +86,14 @@ def build_report(r: RunReportInput, pending: Sequence[str] = SWEEP_GATES) -> tup
         "decisions": dict(r.decisions),
         "decision": {"verdict": r.verdict, "reason": r.reason},
     }
+    if r.length is not None:
+        data["training_length"] = r.length.as_dict()
     keys = ("name", "seed", "timesteps", "env", "reward", "agent")
     lines = [f"# Run report: {r.model.name}", ""]
     lines += ["Model: " + ", ".join(f"{k}={model[k]}" for k in keys if k in model), ""]
     bh = {s.slice: s.metrics["total"] for s in r.results if s.policy == "buy_and_hold"}
+    if r.length is not None:
+        lines += length_section(r.length)
     for role in ROLES:
         lines += _role_section(role, r.results, r.aggregates.get(role, {}), bh)
     lines += _baselines_section(r.results)

@@ -30,8 +30,9 @@ def sweep_report(
     lines = [
         f"# Sweep report: {sweep_id}",
         "",
-        f"Runs: {len(rows)} ({n_failed} failed, {len(skipped)} skipped); configurations (trials): "
-        f"{len(d.configs)}; probability of backtest overfitting: {pbo}.",
+        f"Runs: {len(rows)} ({n_failed} failed, {len(skipped)} skipped); configurations: {len(d.configs)}; "
+        f"trials for the deflated Sharpe ratio (configurations tried x training lengths chosen among): "
+        f"{d.n_trials}; probability of backtest overfitting: {pbo}.",
         "",
     ]
     lines += [f"- {r.run_name} ({r.run_id}) was not judged: {r.error}" for r in skipped]

@@ -50,6 +50,9 @@ def job_row(r: Run) -> JobRow:
         promotable=t.get(T.PROMOTABLE, "true") != "false",
         test=_role(m, "test"),
         validation=_role(m, "validation"),
+        sweep_id=t.get(T.SWEEP_ID, ""),
+        candidates=_int(t.get(T.CANDIDATES)) or 1,
+        timesteps_kept=_int(t.get(T.SELECTED_TIMESTEPS)),
     )
 
 
@@ -63,9 +66,24 @@ def _role(metrics: dict[str, float], role: str) -> dict[str, float]:
 
 
 def job_runs(tracker: Tracker, sweep_id: str) -> list[Run]:
-    """The job runs (not the parent) of `sweep_id`, oldest first; [] if the experiment does not exist."""
+    """The job runs (not the parent) of `sweep_id`, oldest first, with the FINISHED runs of earlier
+    sweeps it reused instead of rerunning them; [] if the experiment does not exist."""
     query = f"tags.`{T.SWEEP_ID}` = '{sweep_id}' and tags.`{T.KIND}` = '{T.JOB}'"
-    return tracker.search(query, order_by=["attributes.start_time ASC"])
+    own = tracker.search(query, order_by=["attributes.start_time ASC"])
+    reused = tracker.search(f"tags.`{T.REUSED_PREFIX}{sweep_id}` = 'true'")
+    ids = {r.info.run_id for r in own}
+    return sorted(own + [r for r in reused if r.info.run_id not in ids], key=lambda r: r.info.start_time)
+
+
+def finished_job(tracker: Tracker, config_hash: str, seed: int, git_sha: str) -> JobRow | None:
+    """The newest FINISHED job run of this configuration and seed from the same code, if any."""
+    query = (
+        f"tags.`{T.KIND}` = '{T.JOB}' and tags.`{T.CONFIG_HASH}` = '{config_hash}' and "
+        f"tags.`{T.SEED}` = '{seed}' and tags.`{T.GIT_SHA}` = '{git_sha}' and "
+        "attributes.status = 'FINISHED'"
+    )
+    found = tracker.search(query, order_by=["attributes.start_time DESC"], max_results=1)
+    return job_row(found[0]) if found and found[0].data.tags.get(T.MODEL_VERSION) else None
 
 
 def job_rows(tracker: Tracker, sweep_id: str) -> list[JobRow]:

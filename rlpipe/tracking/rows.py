@@ -39,6 +39,12 @@ class JobRow:
     """The `test/<aggregate>` metrics without the prefix (total, max_drawdown, consistency, ...)."""
     validation: dict[str, float] = field(default_factory=dict)
     """The `validation/<aggregate>` metrics without the prefix: what ranks the run."""
+    sweep_id: str = ""
+    """The sweep that ran it (a later sweep may count it too, see `queries.job_runs`)."""
+    candidates: int = 1
+    """Training lengths the run chose among (`checkpoints`): trials for the deflated Sharpe ratio."""
+    timesteps_kept: int | None = None
+    """The training length whose policy the run kept (None when not recorded)."""
 
     @property
     def finished(self) -> bool:

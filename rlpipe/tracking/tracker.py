@@ -27,7 +27,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
 
-from rlpipe.errors import Terminated
+from rlpipe.errors import CheckpointError, Terminated
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import TrackingConfig
 from rlpipe.tracking.process import process_token
@@ -183,8 +183,9 @@ class Tracker:
             return found
 
     @contextmanager
-    def run(self, name: str, tags: Mapping[str, str]) -> Iterator[RunLog]:
-        """Open a run; on an exception mark it FAILED, log the traceback as an artifact, re-raise.
+    def run(self, name: str, tags: Mapping[str, str], resume_id: str | None = None) -> Iterator[RunLog]:
+        """Open a run (or reopen `resume_id`, a run of this experiment that did not finish); on an
+        exception mark it FAILED, log the traceback as an artifact, re-raise.
 
         Ctrl-C (KeyboardInterrupt) and SIGTERM (`Terminated`, when the command turned it into an
         exception) mark it KILLED instead. The run records its process and a first heartbeat for
@@ -192,8 +193,11 @@ class Tracker:
         """
         exp_id = self.experiment_id()
         alive = {T.PROCESS: process_token(), T.HEARTBEAT: str(int(time.time()))}
-        created = self.client.create_run(exp_id, run_name=name, tags=resolve_tags({**tags, **alive}))
-        run = RunLog(self.client, created.info.run_id, exp_id, dict(tags))
+        if resume_id is None:
+            created = self.client.create_run(exp_id, run_name=name, tags=resolve_tags({**tags, **alive}))
+            run = RunLog(self.client, created.info.run_id, exp_id, dict(tags))
+        else:
+            run = self._reopen(resume_id, exp_id, {**tags, **alive})
         try:
             yield run
         except BaseException as exc:
@@ -207,6 +211,25 @@ class Tracker:
             raise
         else:
             self.client.set_terminated(run.run_id, "FINISHED")
+
+    def _reopen(self, run_id: str, exp_id: str, tags: Mapping[str, str]) -> RunLog:
+        try:
+            found = self.client.get_run(run_id)
+        except MlflowException as exc:
+            raise CheckpointError(
+                f"the checkpoint names run {run_id}, which is not in {self.uri}; run with resume=false"
+            ) from exc
+        if found.info.experiment_id != exp_id or found.info.status == "FINISHED":
+            raise CheckpointError(
+                f"the checkpoint names run {run_id} ({found.info.status}, experiment "
+                f"{found.info.experiment_id}), which cannot be resumed here; run with resume=false"
+            )
+        self.client.update_run(run_id, status="RUNNING")
+        if T.ERROR in found.data.tags:  # the note of the kill that this resume undoes
+            self.client.delete_tag(run_id, T.ERROR)
+        run = RunLog(self.client, run_id, exp_id, dict(tags))
+        run.set_tags(tags)
+        return run
 
     def search(
         self, filter_string: str, order_by: list[str] | None = None, max_results: int = 10000

@@ -1,0 +1,100 @@
+"""A training state on disk: written atomically with its checksum, read back without unpickling code.
+
+`save_state` writes the policy's weights, its optimizer state, the step counter and torch's RNG
+state with `torch.save` to a temporary file, fsyncs it, renames it over the target (a reader sees
+the old file or the new one, never half of one) and returns its sha256. `load_state` refuses a
+file whose sha256 differs from the recorded one and reads it with `torch.load(weights_only=True)`,
+which accepts tensors and plain containers only, never code.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+from rlpipe.errors import CheckpointError
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_atomic(path: Path, write: Any) -> None:
+    """Call `write(file)` on a temporary sibling of `path`, fsync it, rename it to `path`."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the rename itself survives a lost machine
+    finally:
+        os.close(dir_fd)
+
+
+def policy_state(agent: BaseAlgorithm) -> dict[str, torch.Tensor]:
+    """A copy of the policy's weights on the CPU (a snapshot that later training does not change)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in agent.policy.state_dict().items()}
+
+
+def restore_policy(agent: BaseAlgorithm, state: dict[str, torch.Tensor]) -> None:
+    agent.policy.load_state_dict(state)
+
+
+def save_state(agent: BaseAlgorithm, path: Path) -> str:
+    """Write the agent's resumable training state to `path` atomically; returns its sha256."""
+    state = {
+        "policy": policy_state(agent),
+        "optimizer": copy.deepcopy(agent.policy.optimizer.state_dict()),
+        "num_timesteps": int(agent.num_timesteps),
+        "n_updates": int(getattr(agent, "_n_updates", 0)),
+        "torch_rng": torch.get_rng_state(),
+    }
+    write_atomic(path, lambda f: torch.save(state, f))
+    return sha256_of(path)
+
+
+def read_state(path: Path, sha256: str) -> dict[str, Any]:
+    """The state saved at `path`, after checking it against its recorded sha256."""
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} is missing; run with resume=false to start over")
+    actual = sha256_of(path)
+    if actual != sha256:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt: sha256 {actual[:12]}… differs from the recorded "
+            f"{sha256[:12]}…; delete {path.parent} or run with resume=false to start over"
+        )
+    try:
+        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # an unreadable file or one holding more than tensors and containers
+        raise CheckpointError(f"checkpoint {path} cannot be read safely ({exc}); delete it") from exc
+    return state
+
+
+def load_state(agent: BaseAlgorithm, path: Path, sha256: str) -> int:
+    """Restore the state saved at `path` into `agent` (built with the same spec); returns its steps."""
+    state = read_state(path, sha256)
+    try:
+        agent.policy.load_state_dict(state["policy"])
+        agent.policy.optimizer.load_state_dict(state["optimizer"])
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise CheckpointError(
+            f"checkpoint {path} does not fit this job's network ({exc}); it was written by another "
+            "configuration: delete it or run with resume=false"
+        ) from exc
+    agent.num_timesteps = int(state["num_timesteps"])
+    agent._n_updates = int(state.get("n_updates", 0))
+    torch.set_rng_state(state["torch_rng"])
+    return agent.num_timesteps

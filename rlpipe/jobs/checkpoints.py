@@ -1,0 +1,177 @@
+"""Checkpoints along one training run: candidate lengths scored on validation, and resumable states.
+
+`Checkpointer` is called at every rollout start and at the end of training (`RolloutHook`):
+- at each length of `checkpoints=[...]` (and at the job's `timesteps`) it snapshots the policy and
+  scores it on the validation slices (`LengthPoint`); after training `select_length` keeps one;
+- every `checkpoint.every` steps, and at each length, it writes the resumable training state to
+  the job's folder (`JobFolder`): policy, optimizer, step counter, torch RNG, each file written
+  atomically with its sha256 in `checkpoint.json`, which names the MLflow run to continue.
+
+A resumed job (`resume=true`) reads the folder back, refuses a file whose checksum differs, and
+continues the same MLflow run from the saved step to the same final `num_timesteps`. The folder
+is deleted when the job finishes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+from rlpipe.agents.checkpoint_io import policy_state, read_state, save_state, sha256_of, write_atomic
+from rlpipe.errors import CheckpointError
+from rlpipe.gates.selection import LengthPoint
+from rlpipe.types import JsonDict, Metrics
+
+log = logging.getLogger(__name__)
+MANIFEST = "checkpoint.json"
+STATE = "state.pt"
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    """Where and how often a job saves its resumable training state (config node `checkpoint`)."""
+
+    every: int = 100_000
+    """Steps between saves of the resumable state (0: only at the lengths of `checkpoints`)."""
+    dir: str = "checkpoints"
+    """Folder of the saved states, one subfolder per job; relative paths are under the project root."""
+
+
+@dataclass
+class Candidate:
+    """A checkpoint kept in memory: its point on the validation curve, its metrics and weights."""
+
+    point: LengthPoint
+    metrics: Metrics
+    weights: dict[str, torch.Tensor]
+
+
+@dataclass
+class Saved:
+    """What a job folder holds: the run to continue, its last state and its scored checkpoints."""
+
+    run_id: str
+    num_timesteps: int
+    state_sha256: str
+    points: list[JsonDict] = field(default_factory=list)
+
+
+class JobFolder:
+    """The checkpoint folder of one job (configuration, seed and store)."""
+
+    def __init__(self, root: Path, config_hash: str, seed: int, store: str) -> None:
+        tag = hashlib.sha1(store.encode()).hexdigest()[:6]
+        self.path = root / f"{config_hash}-s{seed}-{tag}"
+
+    def read(self) -> Saved | None:
+        """The saved state, or None when there is none; a corrupt manifest is refused."""
+        manifest = self.path / MANIFEST
+        if not manifest.is_file():
+            return None
+        try:
+            raw = json.loads(manifest.read_text())
+            return Saved(
+                str(raw["run_id"]), int(raw["num_timesteps"]), str(raw["sha256"]), list(raw["points"])
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(
+                f"checkpoint manifest {manifest} is unreadable ({exc}); delete {self.path} or run with "
+                "resume=false to start over"
+            ) from exc
+
+    def save(self, agent: BaseAlgorithm, run_id: str, points: list[JsonDict]) -> None:
+        """Write the agent's state, then the manifest that names it (each atomically)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        sha = save_state(agent, self.path / STATE)
+        steps = int(agent.num_timesteps)
+        manifest = {"run_id": run_id, "num_timesteps": steps, "sha256": sha, "points": points}
+        write_atomic(self.path / MANIFEST, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
+
+    def save_weights(self, name: str, weights: dict[str, torch.Tensor]) -> str:
+        """Write a checkpoint's weights atomically; returns their sha256."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path / name, lambda f: torch.save(weights, f))
+        return sha256_of(self.path / name)
+
+    def state_file(self) -> Path:
+        return self.path / STATE
+
+    def clear(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+class Checkpointer:
+    """The training hook: scores the policy at each candidate length, saves resumable states."""
+
+    def __init__(
+        self,
+        agent: BaseAlgorithm,
+        lengths: Sequence[int],
+        every: int,
+        score: Callable[[], Metrics],
+        metric: str,
+        folder: tuple[JobFolder, str] | None = None,
+    ) -> None:
+        self.agent, self.every, self.score, self.metric = agent, every, score, metric
+        self.pending = sorted(set(lengths))
+        self.folder = folder
+        self.candidates: list[Candidate] = []
+        self._saved_at = 0
+
+    def resume(self, saved: Saved, folder: JobFolder) -> None:
+        """Take back the scored checkpoints of a saved run (their weights checked and read)."""
+        for p in saved.points:
+            weights = read_state(folder.path / p["file"], p["sha256"])
+            point = LengthPoint(int(p["timesteps"]), int(p["trained_steps"]), float(p["score"]))
+            self.candidates.append(Candidate(point, dict(p["metrics"]), weights))
+        done = {c.point.timesteps for c in self.candidates}
+        self.pending = [n for n in self.pending if n not in done]
+        self._saved_at = saved.num_timesteps
+
+    def __call__(self, steps: int, final: bool) -> None:
+        taken = False
+        while self.pending and (steps >= self.pending[0] or final):
+            self._take(self.pending.pop(0), steps)
+            taken = True
+        due = self.every > 0 and steps - self._saved_at >= self.every
+        if self.folder is not None and not final and (taken or due):
+            folder, run_id = self.folder
+            folder.save(self.agent, run_id, self.manifest_points())
+            self._saved_at = steps
+
+    def _take(self, length: int, steps: int) -> None:
+        metrics = self.score()
+        point = LengthPoint(length, steps, float(metrics.get(self.metric, float("nan"))))
+        self.candidates.append(Candidate(point, metrics, policy_state(self.agent)))
+        log.info("checkpoint %d (%d steps): validation %s = %.4f", length, steps, self.metric, point.score)
+        if self.folder is not None:
+            self.folder[0].save_weights(f"ckpt-{length}.pt", self.candidates[-1].weights)
+
+    def manifest_points(self) -> list[JsonDict]:
+        assert self.folder is not None
+        out = []
+        for c in self.candidates:
+            name = f"ckpt-{c.point.timesteps}.pt"
+            out.append(
+                {
+                    "timesteps": c.point.timesteps,
+                    "trained_steps": c.point.trained_steps,
+                    "score": c.point.score,
+                    "metrics": c.metrics,
+                    "file": name,
+                    "sha256": sha256_of(self.folder[0].path / name),
+                }
+            )
+        return out
+
+    def weights_of(self, length: int) -> dict[str, Any]:
+        return next(c.weights for c in self.candidates if c.point.timesteps == length)

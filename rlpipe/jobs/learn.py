@@ -1,0 +1,128 @@
+"""Train one job's agent: env and agent from the job's seed, learn (from a checkpoint when resuming),
+score the candidate lengths on validation and keep one (`rlpipe.gates.selection`)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+from rlpipe.agents.callbacks import ProgressCallback, RolloutHook, history_logger
+from rlpipe.agents.checkpoint_io import load_state, restore_policy
+from rlpipe.agents.factory import AgentSpec
+from rlpipe.agents.setup import deterministic_policy, seed_everything
+from rlpipe.envs import kernels
+from rlpipe.envs.factory import make_training_env
+from rlpipe.envs.rewards import RewardConfig
+from rlpipe.envs.sim import SimConfig
+from rlpipe.evaluation.assessment import validate
+from rlpipe.gates.rules import GatesConfig
+from rlpipe.gates.selection import LengthChoice, select_length
+from rlpipe.jobs.checkpoints import CheckpointConfig, Checkpointer, JobFolder, Saved
+from rlpipe.jobs.prepare import Prepared
+from rlpipe.tracking.tracker import RunLog
+
+
+class LearnSpec(Protocol):
+    """What training reads of a `TrainJob` (read-only)."""
+
+    @property
+    def seed(self) -> int: ...
+    @property
+    def timesteps(self) -> int: ...
+    @property
+    def progress_bar(self) -> bool: ...
+    @property
+    def env(self) -> SimConfig: ...
+    @property
+    def reward(self) -> RewardConfig: ...
+    @property
+    def agent(self) -> AgentSpec: ...
+    @property
+    def gates(self) -> GatesConfig: ...
+    @property
+    def checkpoints(self) -> tuple[int, ...]: ...
+    @property
+    def checkpoint(self) -> CheckpointConfig: ...
+    @property
+    def run_name(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Learned:
+    """A trained agent (holding the kept checkpoint's weights), its timings and its length choice."""
+
+    agent: BaseAlgorithm
+    learn_s: float
+    """Seconds in learn(), checkpoint scoring included."""
+    checkpoint_s: float
+    """Seconds of that spent scoring checkpoints on validation."""
+    choice: LengthChoice | None
+    """None without `checkpoints`: the last policy is kept."""
+    resumed_from: int
+    """Steps trained before this process started (0 unless resumed)."""
+
+
+def learn(
+    job: LearnSpec, data: Prepared, device: str, run: RunLog, folder: JobFolder | None, saved: Saved | None
+) -> Learned:
+    """Train `job`'s agent to `job.timesteps` (continuing `saved` when given) and keep a length."""
+    kernels.warm_up()  # load or compile the simulator once, outside the timed learn()
+    seed_everything(job.seed)
+    env = make_training_env(data.market, job.env, job.reward, data.train_ranges, job.seed)
+    agent = job.agent.build(env.venv, job.seed, device)
+    logger, history = history_logger()
+    agent.set_logger(logger)
+    start = load_state(agent, folder.state_file(), saved.state_sha256) if saved and folder else 0
+    timer = _Timer(deterministic_policy(agent), data, job)
+    lengths = sorted({*job.checkpoints, job.timesteps}) if job.checkpoints else []
+    ckpt = Checkpointer(agent, lengths, job.checkpoint.every, timer.score, job.gates.select_metric,
+                        (folder, run.run_id) if folder else None)  # fmt: skip
+    if saved and folder:
+        ckpt.resume(saved, folder)
+    beat = run.heartbeat()  # the reaper tells a live job from a dead one by it
+
+    def on_progress(progress: float) -> None:
+        env.set_progress(progress)
+        beat()
+
+    t_learn = time.perf_counter()
+    progress = ProgressCallback(job.timesteps, job.progress_bar, job.run_name, on_progress)
+    agent.learn(job.timesteps - start, [progress, RolloutHook(ckpt)], reset_num_timesteps=start == 0)
+    learn_s = time.perf_counter() - t_learn
+    run.log_metric_series(history.points)
+    choice = None
+    if lengths:
+        choice = select_length([c.point for c in ckpt.candidates], job.gates.checkpoint_tolerance,
+                               job.gates.select_metric)  # fmt: skip
+        restore_policy(agent, ckpt.weights_of(choice.selected.timesteps))
+        _log_curve(run, ckpt)
+    return Learned(agent, learn_s, timer.seconds, choice, start)
+
+
+class _Timer:
+    """Scores the current policy on the validation slices and adds up the seconds it takes."""
+
+    def __init__(self, policy: Any, data: Prepared, job: LearnSpec) -> None:
+        self.policy, self.data, self.job = policy, data, job
+        self.seconds = 0.0
+
+    def score(self) -> dict[str, float]:
+        t0 = time.perf_counter()
+        d = self.data
+        metrics = validate(d.market, self.job.env, d.windows, self.policy, self.job.seed)
+        self.seconds += time.perf_counter() - t0
+        return metrics
+
+
+def _log_curve(run: RunLog, ckpt: Checkpointer) -> None:
+    """`checkpoint/validation/<aggregate>` stepped by each checkpoint's length."""
+    run.log_metric_series(
+        [
+            (f"checkpoint/validation/{k}", float(v), c.point.timesteps)
+            for c in ckpt.candidates
+            for k, v in c.metrics.items()
+        ]
+    )
