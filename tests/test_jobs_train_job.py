@@ -22,7 +22,7 @@ from tests.conftest import CONF
 
 
 def test_same_seed_gives_identical_metrics_on_cpu(smoke_job, tracking_uri):
-    job = smoke_job("seed=3")
+    job = smoke_job("seed=3", "force=true")  # force: train again instead of reusing the first run
     first, second = run_train(job), run_train(job)
     client = MlflowClient(tracking_uri)
     m1 = client.get_run(first.run_id).data.metrics

@@ -171,6 +171,7 @@ def _log_times(run: RunLog, job: TrainJob, learned: Learned, overhead_s: float) 
             "time/checkpoint_s": learned.checkpoint_s,
             "time/overhead_s": overhead_s,
             "time/train_steps_per_s": trained / max(learned.learn_s - learned.checkpoint_s, 1e-9),
+            "train/num_timesteps": float(learned.agent.num_timesteps),
         }
     )
     choice = learned.choice
