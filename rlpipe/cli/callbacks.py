@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
 from pathlib import Path
@@ -14,13 +15,21 @@ from rlpipe.cli.compose import group
 from rlpipe.cli.failures import BUG, Failure, end_command, exit_status, is_user_error, read_failures
 from rlpipe.cli.sweep import finish_sweep, sweep_id_for
 from rlpipe.jobs.checks import check_tracking
-from rlpipe.jobs.sweep_job import SweepOutcome, reap_dead_runs, start_sweep
+from rlpipe.jobs.sweep_job import SweepOutcome, close_interrupted_sweep, reap_dead_runs, start_sweep
+from rlpipe.tracking.config import TrackingConfig
 
 log = logging.getLogger("rlpipe.sweep")
 
 
 class SweepCallback(Callback):
-    """Before the jobs: the experiment and the sweep's parent run. After: the sweep step and a table."""
+    """Before the jobs: the experiment and the sweep's parent run. After: the sweep step and a table.
+
+    A sweep whose process ends before its sweep step (Ctrl-C, SIGTERM, a crash of the launcher)
+    closes its parent run as KILLED on the way out, so the UI shows no RUNNING ghost.
+    """
+
+    def __init__(self) -> None:
+        self._open: tuple[TrackingConfig, str] | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_id = sweep_id_for(config.hydra.sweep.dir)
@@ -31,6 +40,8 @@ class SweepCallback(Callback):
             parent = start_sweep(tracking, sweep_id)
         except Exception as exc:
             end_command(exc)
+        self._open = (tracking, sweep_id)
+        atexit.register(self._close_interrupted)
         if reaped:
             log.warning("%d run(s) left RUNNING by a process that died were marked KILLED", len(reaped))
         log.info(
@@ -45,6 +56,8 @@ class SweepCallback(Callback):
         # Hydra turns a callback's exception into a warning and exits 0; a sweep whose step or jobs
         # failed must not look like a success, so the exit status says it: 2 for user errors only.
         sweep_id = sweep_id_for(config.hydra.sweep.dir)
+        atexit.unregister(self._close_interrupted)
+        self._open = None
         try:
             outcome = finish_sweep(config, sweep_id)
         except Exception as exc:
@@ -55,6 +68,15 @@ class SweepCallback(Callback):
             )
             raise SystemExit(BUG) from None
         _exit_on_failures(outcome, read_failures(Path(config.hydra.sweep.dir)))
+
+    def _close_interrupted(self) -> None:
+        if self._open is None:
+            return
+        tracking, sweep_id = self._open
+        try:
+            close_interrupted_sweep(tracking, sweep_id)
+        except Exception:  # the process is ending: say it, never mask the exit status
+            log.warning("could not close the parent run of interrupted sweep %s", sweep_id, exc_info=True)
 
 
 def _exit_on_failures(outcome: SweepOutcome, failures: list[Failure]) -> None:

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlpipe.agents.setup import usable_cores
 from rlpipe.cli.compose import check_keys, check_required, evaluate_job, group, train_job
-from rlpipe.cli.failures import Failure, end_command, failed_run_id, now_ms
+from rlpipe.cli.failures import FAILURE_FILE, Failure, end_command, failed_run_id, now_ms
 from rlpipe.cli.sweep import finish_sweep, sweep_id_for
 from rlpipe.errors import ConfigError
 from rlpipe.jobs.checks import check_tracking, check_train_job
@@ -44,6 +44,8 @@ def train(cfg: DictConfig) -> float:
         parallel_jobs=parallel_jobs(hc.launcher),
     )
     since = now_ms()
+    if multirun:  # a rerun into the same sweep folder: this attempt's outcome replaces the last one's
+        (Path(hc.runtime.output_dir) / FAILURE_FILE).unlink(missing_ok=True)
     try:  # nothing is recorded until the job is checked
         job = train_job(cfg)
         check_train_job(job)

@@ -51,13 +51,34 @@ class SweepOutcome:
 
 
 def start_sweep(tracking: TrackingConfig, sweep_id: str) -> str:
-    """Create the experiment and the sweep's parent run once, before the jobs fan out; returns its id."""
-    return Tracker.of(tracking).ensure_parent_run(sweep_id)
+    """Create the experiment and the sweep's parent run once, before the jobs fan out; returns its id.
+    A rerun into the same sweep folder reopens the parent run (RUNNING until its sweep step)."""
+    tracker = Tracker.of(tracking)
+    parent = tracker.ensure_parent_run(sweep_id)
+    tracker.reopen(parent)
+    return parent
 
 
 def reap_dead_runs(tracking: TrackingConfig) -> list[str]:
     """Mark the experiment's runs left RUNNING by a process that died KILLED; returns their ids."""
     return reap(Tracker.of(tracking))
+
+
+def close_interrupted_sweep(tracking: TrackingConfig, sweep_id: str) -> None:
+    """Close the parent run of a sweep whose process ends before its sweep step, as KILLED."""
+    tracker = Tracker.of(tracking)
+    parent = tracker.parent_run(sweep_id)
+    if parent is None or tracker.client.get_run(parent).info.status != "RUNNING":
+        return
+    tracker.handle(parent).set_tags(
+        {
+            T.ERROR: "the sweep was interrupted before its sweep step; rerun the same command with "
+            f"resume=true (finished jobs are reused), or judge it as it is: python -m rlpipe.promote "
+            f"sweep_id={sweep_id}"
+        }
+    )
+    tracker.finish(parent, "KILLED")
+    log.warning("sweep %s interrupted: its parent run is marked KILLED", sweep_id)
 
 
 def run_sweep_step(tracking: TrackingConfig, gates: GatesConfig, sweep_id: str) -> SweepOutcome:

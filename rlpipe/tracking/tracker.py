@@ -224,12 +224,18 @@ class Tracker:
                 f"the checkpoint names run {run_id} ({found.info.status}, experiment "
                 f"{found.info.experiment_id}), which cannot be resumed here; run with resume=false"
             )
-        self.client.update_run(run_id, status="RUNNING")
-        if T.ERROR in found.data.tags:  # the note of the kill that this resume undoes
-            self.client.delete_tag(run_id, T.ERROR)
+        self.reopen(run_id)
         run = RunLog(self.client, run_id, exp_id, dict(tags))
         run.set_tags(tags)
         return run
+
+    def reopen(self, run_id: str) -> None:
+        """Set an ended run RUNNING again, without the error note of how it ended."""
+        found = self.client.get_run(run_id)
+        if found.info.status != "RUNNING":
+            self.client.update_run(run_id, status="RUNNING")
+        if T.ERROR in found.data.tags:
+            self.client.delete_tag(run_id, T.ERROR)
 
     def search(
         self, filter_string: str, order_by: list[str] | None = None, max_results: int = 10000
