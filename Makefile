@@ -9,7 +9,7 @@ SEEDS  ?= 1,6,11
 
 .DEFAULT_GOAL := help
 .PHONY: help env run test test-all ui bench lint clean
-.PHONY: server server-stop test-server bench-scale
+.PHONY: server server-stop test-server bench-scale bench-gates bench-length
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -52,6 +52,12 @@ test-server: $(STAMP) ## A sweep, the sweep step, a rollback and a re-evaluation
 bench-scale: $(STAMP) ## Sweep scale-out figures: basic vs joblib launcher, neighbour jobs, sqlite vs server (minutes)
 	@$(BIN)/python -c 'import pgserver, psycopg' 2>/dev/null || $(BIN)/pip install -q -e '.[server]'
 	$(BIN)/python -m benchmarks.scale $(BENCH_ARGS)
+
+bench-gates: $(STAMP) ## False-promotion rate and power of the gates: K sweeps on martingale and planted-signal markets (an hour or more)
+	$(BIN)/python -m benchmarks.gates $(BENCH_ARGS)
+
+bench-length: $(STAMP) ## Cost of scoring checkpoints on validation, the lengths kept, and resume after kill -9 (minutes)
+	$(BIN)/python -m benchmarks.length $(BENCH_ARGS)
 
 bench: $(STAMP) ## Side-by-side throughput tables vs. gym-anytrading and SB3 defaults (installs the `bench` extra)
 	$(BIN)/pip install -q -e '.[bench]'
