@@ -47,8 +47,9 @@ def job_runs(uri: str) -> list[Any]:
 def checkpoints(tmp: Path, timesteps: int) -> dict[str, Any]:
     uri = f"sqlite:///{tmp}/ck/mlflow.db"
     lengths = [timesteps // 4, timesteps // 2, 3 * timesteps // 4]
+    listed = ",".join(map(str, lengths))
     wall = train(
-        "-m", "experiment=seed_sweep", f"timesteps={timesteps}", f"checkpoints=[{','.join(map(str, lengths))}]",
+        "-m", "experiment=seed_sweep", f"timesteps={timesteps}", f"checkpoints=[{listed}]",
         "progress_bar=false", f"tracking.uri={uri}", f"hydra.sweep.dir={tmp}/ck/multirun",
         f"checkpoint.dir={tmp}/ck/states",
     )  # fmt: skip
@@ -107,10 +108,12 @@ def main() -> None:
         rs = resume(tmp, args.timesteps, args.every)
     print(f"checkpoints {ck['lengths']} (3-seed sweep, {ck['wall_s']:.1f} s):")
     for s in ck["seeds"]:
-        print(f"  seed {s['seed']:>2}: kept {s['kept_timesteps']:>7} steps; scoring {s['checkpoint_s']:.2f} s "
+        print(f"  seed {s['seed']:>2}: kept {s['kept_timesteps']:>7} steps; "
+              f"scoring {s['checkpoint_s']:.2f} s "
               f"= {s['fraction']:.1%} of {s['training_s']:.1f} s training  ({s['why']})")  # fmt: skip
     print(f"resume (seed 1, {args.timesteps} steps, state every {args.every}): uninterrupted "
-          f"{rs['uninterrupted_s']:.1f} s; killed after {rs['killed_after_s']:.1f} s at {rs['saved_steps']} steps "
+          f"{rs['uninterrupted_s']:.1f} s; killed after {rs['killed_after_s']:.1f} s "
+          f"at {rs['saved_steps']} steps "
           f"+ resumed {rs['resumed_s']:.1f} s = {rs['killed_plus_resumed_s']:.1f} s")  # fmt: skip
     out = ROOT / "bench_results"
     out.mkdir(exist_ok=True)
