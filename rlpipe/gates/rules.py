@@ -82,6 +82,9 @@ class GatesConfig:
     select_metric: str = "sharpe_mean"
     """The validation aggregate (`validation/<select_metric>`) that ranks seeds and configurations
     for champion and challengers; test results gate, they never rank."""
+    forgetting_tolerance: float = 0.1
+    """Forgetting guard: a continued model whose validation score falls more than this fraction of
+    |its parent's| below its parent's (on the same slices) is never staged or crowned."""
     checkpoint_tolerance: float = 0.05
     """Training length: of a run's checkpoints the earliest whose validation score is within this
     fraction of the best one's |score| is kept (`rlpipe.gates.selection`)."""

@@ -21,8 +21,10 @@ from rlpipe.evaluation.assessment import validate
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.gates.selection import LengthChoice, select_length
 from rlpipe.jobs.checkpoints import CheckpointConfig, Checkpointer, JobFolder, Saved
+from rlpipe.jobs.lineage import Parent, learning_rate, warm_start
 from rlpipe.jobs.prepare import Prepared
 from rlpipe.tracking.tracker import RunLog
+from rlpipe.types import Metrics
 
 
 class LearnSpec(Protocol):
@@ -48,6 +50,10 @@ class LearnSpec(Protocol):
     def checkpoint(self) -> CheckpointConfig: ...
     @property
     def run_name(self) -> str: ...
+    @property
+    def lr_multiplier(self) -> float: ...
+    @property
+    def lr_schedule(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -63,20 +69,33 @@ class Learned:
     """None without `checkpoints`: the last policy is kept."""
     resumed_from: int
     """Steps trained before this process started (0 unless resumed)."""
+    parent_metrics: Metrics | None = None
+    """A continued model's parent scored on this job's validation slices (before any update)."""
 
 
 def learn(
-    job: LearnSpec, data: Prepared, device: str, run: RunLog, folder: JobFolder | None, saved: Saved | None
+    job: LearnSpec,
+    data: Prepared,
+    device: str,
+    run: RunLog,
+    folder: JobFolder | None,
+    saved: Saved | None,
+    parent: Parent | None = None,
 ) -> Learned:
-    """Train `job`'s agent to `job.timesteps` (continuing `saved` when given) and keep a length."""
+    """Train `job`'s agent to `job.timesteps` (from `parent`'s weights, continuing `saved` when
+    given) and keep a length."""
     kernels.warm_up()  # load or compile the simulator once, outside the timed learn()
     seed_everything(job.seed)
     env = make_training_env(data.market, job.env, job.reward, data.train_ranges, job.seed)
-    agent = job.agent.build(env.venv, job.seed, device)
+    agent = _agent_spec(job, parent).build(env.venv, job.seed, device)
     logger, history = history_logger()
     agent.set_logger(logger)
-    start = load_state(agent, folder.state_file(), saved.state_sha256) if saved and folder else 0
     timer = _Timer(deterministic_policy(agent), data, job)
+    parent_metrics = None
+    if parent is not None:
+        warm_start(agent, parent)
+        parent_metrics = timer.score()  # before any update the child is its parent
+    start = load_state(agent, folder.state_file(), saved.state_sha256) if saved and folder else 0
     lengths = sorted({*job.checkpoints, job.timesteps}) if job.checkpoints else []
     ckpt = Checkpointer(agent, lengths, job.checkpoint.every, timer.score, job.gates.select_metric,
                         (folder, run.run_id) if folder else None)  # fmt: skip
@@ -99,7 +118,16 @@ def learn(
                                job.gates.select_metric)  # fmt: skip
         restore_policy(agent, ckpt.weights_of(choice.selected.timesteps))
         _log_curve(run, ckpt)
-    return Learned(agent, learn_s, timer.seconds, choice, start)
+    return Learned(agent, learn_s, timer.seconds, choice, start, parent_metrics)
+
+
+def _agent_spec(job: LearnSpec, parent: Parent | None) -> AgentSpec:
+    """The agent as configured, its learning rate scaled for a continued model and scheduled."""
+    if parent is None and job.lr_schedule == "constant":
+        return job.agent
+    multiplier = job.lr_multiplier if parent is not None else 1.0
+    lr = learning_rate(job.agent, multiplier, job.lr_schedule)
+    return AgentSpec(job.agent.target, {**job.agent.kwargs, "learning_rate": lr})
 
 
 class _Timer:

@@ -7,6 +7,7 @@ records everything through a `Tracker` bound to `job.tracking.uri`. A notebook c
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -24,9 +25,10 @@ from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim import SimConfig
 from rlpipe.evaluation.assessment import Assessment, assess
 from rlpipe.gates.rules import GatesConfig
-from rlpipe.jobs.checkpoints import CheckpointConfig, JobFolder
+from rlpipe.jobs.checkpoints import CheckpointConfig, JobFolder, Saved
 from rlpipe.jobs.checks import check_train_job
 from rlpipe.jobs.learn import Learned, learn
+from rlpipe.jobs.lineage import Parent, forgetting_guard, lineage_tags, load_parent, not_trained_by_ancestors
 from rlpipe.jobs.prepare import Prepared, prepare
 from rlpipe.jobs.record import record_assessment, record_data
 from rlpipe.jobs.spec import RunContext, as_config, config_hash
@@ -39,6 +41,7 @@ from rlpipe.tracking.policy import log_policy
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.rows import JobRow
 from rlpipe.tracking.tracker import RunLog, Tracker
+from rlpipe.types import JsonDict
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,12 @@ class TrainJob:
     """Continue the job's checkpointed run (same MLflow run) instead of starting over."""
     force: bool = False
     """Train even when a FINISHED run of the same configuration, seed and code exists."""
+    init_from: str | None = None
+    """Continue this registered policy (`rlpipe.jobs.lineage`); None trains from scratch."""
+    lr_multiplier: float = 0.5
+    """A continued model's learning rate: the agent's x this (ignored without `init_from`)."""
+    lr_schedule: str = "constant"
+    """constant, or linear (decays to 0 over the run; a checkpoint then differs from a shorter run)."""
 
     @property
     def label(self) -> str:
@@ -113,11 +122,14 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
     t_start = time.perf_counter()
     ctx = ctx or RunContext()
     check_train_job(job)  # bad values are refused before anything is recorded or trained
+    tracker = Tracker.of(job.tracking)
+    parent = load_parent(tracker, job.init_from) if job.init_from else None
+    if parent is not None:  # the record names the version an alias pointed at when the job ran
+        job = dataclasses.replace(job, init_from=parent.uri)
     threads = bound_threads(job.threads, ctx.parallel_jobs)
     device = resolve_device(job.device)
     config = as_config(job)
     chash = config_hash(config)
-    tracker = Tracker.of(job.tracking)
     tags = _run_tags(job, ctx, tracker, chash)
     done = None if job.force else queries.finished_job(tracker, chash, job.seed, tags[T.GIT_SHA])
     if done is not None:
@@ -128,25 +140,22 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
     if saved is None:
         folder.clear()  # a fresh run: an older checkpoint of this job is not continued
     with tracker.run(job.run_name, tags, resume_id=saved.run_id if saved else None) as run:
-        if saved is None:
-            run.log_params({**config, "device_resolved": device, "threads_resolved": threads})
-            run.log_text(yaml.safe_dump(config, sort_keys=False), "config/config.yaml")
-            run.log_text(yaml.safe_dump(list(ctx.overrides)), "config/overrides.yaml")
-            run.log_dict(environment_info(device), "config/environment.json")
-        else:
-            run.set_tags({T.RESUMED_FROM: str(saved.num_timesteps)})
+        _record_start(run, config, ctx, {"device_resolved": device, "threads_resolved": threads}, saved)
         # Data and slices first: bad input and leaky slices fail before any training.
-        data = prepare(job.data, job.slices)
+        guard = not_trained_by_ancestors(parent, job.slices.embargo) if parent else None
+        data = prepare(job.data, job.slices, parent.stats if parent else None, guard=guard)
         record_data(run, data)
-        learned = learn(job, data, device, run, folder, saved)
+        learned = learn(job, data, device, run, folder, saved, parent)
         a = assess(data.market, job.env, data.df, data.slices, data.windows, job.slices, job.gates,
                    deterministic_policy(learned.agent), job.seed)  # fmt: skip
+        held = _forgetting(run, job, learned, a)
         length = learned.choice.selected.timesteps if learned.choice else job.timesteps
         card = ModelCard(job.tracking.registered_model, job.seed, length, job.env.kind,
                          job.reward.kind, job.agent.name, chash, run.run_id)  # fmt: skip
         record_assessment(run, a, card, step=length, length=learned.choice)
+        run.set_tags(lineage_tags(parent, length))
         registry = Registry(tracker.client, job.tracking.registered_model)
-        version = _register(registry, run, job, learned.agent, data, a)
+        version = _register(registry, run, job, learned.agent, data, a, parent, held)
         overhead_s = time.perf_counter() - t_start - learned.learn_s
         _log_times(run, job, learned, overhead_s)
         run.set_tags({T.MODEL_VERSION: version})
@@ -161,6 +170,34 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
         job.run_name, result.verdict, 100 * result.test_total, 100 * result.test_max_drawdown, run.run_id,
     )  # fmt: skip
     return result
+
+
+def _record_start(
+    run: RunLog, config: JsonDict, ctx: RunContext, resolved: JsonDict, saved: Saved | None
+) -> None:
+    """What a run records first: its config and environment; a resumed run only says from where."""
+    if saved is not None:
+        run.set_tags({T.RESUMED_FROM: str(saved.num_timesteps)})
+        return
+    run.log_params({**config, **resolved})
+    run.log_text(yaml.safe_dump(config, sort_keys=False), "config/config.yaml")
+    run.log_text(yaml.safe_dump(list(ctx.overrides)), "config/overrides.yaml")
+    run.log_dict(environment_info(str(resolved["device_resolved"])), "config/environment.json")
+
+
+def _forgetting(run: RunLog, job: TrainJob, learned: Learned, a: Assessment) -> bool:
+    """A continued model's forgetting guard: tagged, said in the verdict reason; True when held."""
+    if learned.parent_metrics is None:
+        return False
+    metric = job.gates.select_metric
+    child = a.aggregates.get("validation", {}).get(metric, math.nan)
+    found = forgetting_guard(learned.parent_metrics.get(metric, math.nan), child,
+                             job.gates.forgetting_tolerance, metric)  # fmt: skip
+    run.set_tags({T.FORGETTING: found.text, **({T.PROMOTABLE: "false"} if found.held else {})})
+    if found.held:
+        a.reason += f"; forgetting guard {found.text}: never staged or crowned, the parent keeps its aliases"
+        log.warning("%s: forgetting guard %s", job.run_name, found.text)
+    return found.held
 
 
 def _log_times(run: RunLog, job: TrainJob, learned: Learned, overhead_s: float) -> None:
@@ -217,13 +254,21 @@ def _run_tags(job: TrainJob, ctx: RunContext, tracker: Tracker, chash: str) -> d
 
 
 def _register(
-    registry: Registry, run: RunLog, job: TrainJob, agent: BaseAlgorithm, data: Prepared, a: Assessment
+    registry: Registry,
+    run: RunLog,
+    job: TrainJob,
+    agent: BaseAlgorithm,
+    data: Prepared,
+    a: Assessment,
+    parent: Parent | None = None,
+    held: bool = False,
 ) -> str:
     """Log the policy (weights, architecture, feature statistics, env layout) and register it as a version.
 
     The sha256 of the policy's file manifest goes on the run and the version: a policy whose files
     no longer match it is refused on load.
     """
+    own = [[str(w.slice.start), str(w.slice.end)] for w in data.windows_of("train")]
     meta = {
         "algo": type(agent).__name__,
         "env_kind": "management" if job.env.kind == "management" else "baseline",
@@ -234,11 +279,14 @@ def _register(
         "config_hash": run.tags[T.CONFIG_HASH],
         "data_digest": data.digest,
         "embargo": job.slices.embargo,
-        "train_windows": [[str(w.slice.start), str(w.slice.end)] for w in data.windows_of("train")],
+        "train_windows": own,
+        "lineage_train_windows": (parent.trained_windows if parent else []) + own,
     }
     logged = log_policy(run, agent, meta, data.df)
     run.set_tags({T.POLICY_SHA256: logged.sha256})
     tags = {k: run.tags[k] for k in (T.CONFIG_HASH, T.SEED, T.SWEEP_ID, T.PROMOTABLE)}
+    if held:  # the forgetting guard: registered and judged, never a candidate for stages or aliases
+        tags[T.PROMOTABLE] = "false"
     # Nothing moves here: stages and aliases are the sweep step's, once every seed is judged.
     return registry.register(
         logged.model, run.run_id, {T.VERDICT: a.verdict, T.POLICY_SHA256: logged.sha256, **tags}
