@@ -13,6 +13,8 @@ from mlflow.utils.validation import _validate_length_limit, _validate_metric_nam
 from rlpipe.agents.factory import AgentSpec
 from rlpipe.data.slices import SliceSpec
 from rlpipe.errors import ConfigError
+from rlpipe.gates.rules import GatesConfig
+from rlpipe.jobs.checkpoints import CheckpointConfig
 from rlpipe.jobs.checks import SLICE_NAME_MAX, check_slice_names, check_store, check_tracking, check_train_job
 from rlpipe.tracking.config import TrackingConfig
 
@@ -30,6 +32,9 @@ class Job:
     threads: int | None = None
     agent: AgentSpec = field(default_factory=lambda: AgentSpec("stable_baselines3.PPO", {"n_steps": 64}))
     slices: SliceSpec = field(default_factory=lambda: SliceSpec(windows=[{"name": "bull_1", **WINDOW}]))
+    checkpoints: tuple[int, ...] = ()
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    gates: GatesConfig = field(default_factory=GatesConfig)
 
 
 @pytest.fixture

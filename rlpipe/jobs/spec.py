@@ -38,6 +38,8 @@ def as_config(job: Any) -> JsonDict:
 
 
 def _node(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
     if hasattr(value, "as_config"):
         return value.as_config()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
