@@ -150,12 +150,14 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
                    deterministic_policy(learned.agent), job.seed)  # fmt: skip
         held = _forgetting(run, job, learned, a)
         length = learned.choice.selected.timesteps if learned.choice else job.timesteps
-        card = ModelCard(job.tracking.registered_model, job.seed, length, job.env.kind,
-                         job.reward.kind, job.agent.name, chash, run.run_id)  # fmt: skip
+        card = ModelCard(job.tracking.registered_model, job.seed, length, job.env.kind, job.reward.kind,
+                         job.agent.name, chash, run.run_id, generation=parent.generation + 1 if parent else 0,
+                         parent=parent.uri if parent else None)  # fmt: skip
         record_assessment(run, a, card, step=length, length=learned.choice)
-        run.set_tags(lineage_tags(parent, length))
+        lineage = lineage_tags(parent, length)
+        run.set_tags(lineage)
         registry = Registry(tracker.client, job.tracking.registered_model)
-        version = _register(registry, run, job, learned.agent, data, a, parent, held)
+        version = _register(registry, run, job, learned.agent, data, a, parent, held, lineage)
         overhead_s = time.perf_counter() - t_start - learned.learn_s
         _log_times(run, job, learned, overhead_s)
         run.set_tags({T.MODEL_VERSION: version})
@@ -262,6 +264,7 @@ def _register(
     a: Assessment,
     parent: Parent | None = None,
     held: bool = False,
+    lineage: dict[str, str] | None = None,
 ) -> str:
     """Log the policy (weights, architecture, feature statistics, env layout) and register it as a version.
 
@@ -287,6 +290,7 @@ def _register(
     tags = {k: run.tags[k] for k in (T.CONFIG_HASH, T.SEED, T.SWEEP_ID, T.PROMOTABLE)}
     if held:  # the forgetting guard: registered and judged, never a candidate for stages or aliases
         tags[T.PROMOTABLE] = "false"
+    tags.update(lineage or {})  # the family tree, on the version too
     # Nothing moves here: stages and aliases are the sweep step's, once every seed is judged.
     return registry.register(
         logged.model, run.run_id, {T.VERDICT: a.verdict, T.POLICY_SHA256: logged.sha256, **tags}

@@ -43,6 +43,10 @@ class ModelCard:
     run_id: str | None = None
     version: str | None = None
     source_run: str | None = None
+    generation: int | None = None
+    """0 for a model trained from scratch, its parent's + 1 for a continued one."""
+    parent: str | None = None
+    """The continued model's parent (`models:/<name>/<version>`)."""
 
     def as_dict(self) -> JsonDict:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
@@ -88,7 +92,7 @@ def build_report(r: RunReportInput, pending: Sequence[str] = SWEEP_GATES) -> tup
     }
     if r.length is not None:
         data["training_length"] = r.length.as_dict()
-    keys = ("name", "seed", "timesteps", "env", "reward", "agent")
+    keys = ("name", "seed", "timesteps", "env", "reward", "agent", "generation", "parent")
     lines = [f"# Run report: {r.model.name}", ""]
     lines += ["Model: " + ", ".join(f"{k}={model[k]}" for k in keys if k in model), ""]
     bh = {s.slice: s.metrics["total"] for s in r.results if s.policy == "buy_and_hold"}
