@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
@@ -14,6 +15,7 @@ SMALL = [  # the smoke preset's values (experiment is taken by optuna)
 ]  # fmt: skip
 
 
+@pytest.mark.slow  # ~30 s; the default suite checks the returned value in test_jobs_train_job
 def test_the_optuna_sweeper_optimises_the_validation_score(tmp_path, tracking_uri):
     proc = cli(
         "rlpipe.train", "-m", "experiment=optuna", *SMALL, "hydra.sweeper.n_trials=2",
