@@ -22,6 +22,7 @@ from rlpipe.errors import CheckpointError
 
 
 def sha256_of(path: Path) -> str:
+    """The sha256 of a file's bytes (read in 1 MiB blocks)."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -9,11 +9,11 @@ files differ from the manifest: a changed, missing or extra file (a `python_mode
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import NoReturn
 
+from rlpipe.agents.checkpoint_io import sha256_of
 from rlpipe.errors import PolicyError
 
 MANIFEST = "rlpipe_manifest.json"
@@ -22,14 +22,6 @@ UNLISTED = frozenset({MANIFEST, "registered_model_meta"})
 YAML) into a local store's model folder itself whenever a models:/ URI is loaded or served;
 rlpipe never reads it."""
 _FORMAT = 1
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def file_digests(folder: Path) -> dict[str, str]:
