@@ -362,3 +362,15 @@ def test_without_validation_scores_no_champion_is_chosen_and_the_decision_says_w
     d = evaluate_sweep(runs, CFG)
     assert d.configs[0].verdict == PROMOTE and d.champion is None and d.challengers == []
     assert d.selection.startswith("no champion: the promoted configurations have no validation/sharpe_mean")
+
+
+def test_training_lengths_a_run_chose_among_count_as_trials_for_the_deflated_sharpe():
+    runs = [record("a", s, drift=0.0008) for s in (1, 2, 3)]
+    one = evaluate_sweep(runs, CFG)
+    four = evaluate_sweep(runs, CFG, trials=4)  # e.g. checkpoints=[...] with 4 candidate lengths
+    assert (one.n_trials, four.n_trials) == (1, 4)
+    pooled = np.concatenate([r.returns for r in runs])
+    # one configuration: the spread of the unseen trials is the chance spread of its Sharpe, 1/T
+    assert four.configs[0].deflated_sharpe == pytest.approx(deflated_sharpe(pooled, 4, 1 / len(pooled)))
+    assert four.configs[0].deflated_sharpe < one.configs[0].deflated_sharpe
+    assert "given 4 trial(s)" in four.configs[0].gates[1].rule
