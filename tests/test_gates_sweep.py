@@ -22,7 +22,7 @@ from rlpipe.gates.rules import (
     GatesConfig,
 )
 from rlpipe.gates.statistics import deflated_sharpe, pbo_cscv, sharpe_per_period
-from rlpipe.gates.sweep import ConfigDecision, RunRecord, SweepDecision, evaluate_sweep
+from rlpipe.gates.sweep import ConfigDecision, RunRecord, SweepDecision, evaluate_sweep, seed_mean
 
 CFG = GatesConfig()
 GOOD_TEST = {
@@ -197,8 +197,8 @@ def test_deflated_sharpe_is_deflated_by_the_number_of_configurations():
     runs = [record(c, s, drift=0.0008) for c in ("a", "b", "c") for s in (1, 2)]
     d = evaluate_sweep(runs, CFG)
     assert d.n_trials == 3
-    pooled = np.concatenate([r.returns for r in runs if r.config_hash == "a"])
-    srs = [sharpe_per_period(np.concatenate([r.returns for r in runs if r.config_hash == h])) for h in "abc"]
+    pooled = seed_mean([r.returns for r in runs if r.config_hash == "a"])  # per bar, across seeds
+    srs = [sharpe_per_period(seed_mean([r.returns for r in runs if r.config_hash == h])) for h in "abc"]
     expected = deflated_sharpe(pooled, 3, float(np.var(srs, ddof=1)))
     assert d.configs[0].deflated_sharpe == pytest.approx(expected)
     assert d.configs[0].deflated_sharpe <= deflated_sharpe(pooled, 1, 0.0)
@@ -208,7 +208,7 @@ def test_deflated_sharpe_is_deflated_by_the_number_of_configurations():
         pytest.approx(expected),
         0.95,
     )
-    assert dsr_gate.rule == "DSR of pooled test returns given 3 trial(s) >= 0.95"
+    assert dsr_gate.rule == "DSR of the seeds' mean test returns given 3 trial(s) >= 0.95"
 
 
 def test_noise_configurations_fail_the_deflated_sharpe_gate():
@@ -369,7 +369,7 @@ def test_training_lengths_a_run_chose_among_count_as_trials_for_the_deflated_sha
     one = evaluate_sweep(runs, CFG)
     four = evaluate_sweep(runs, CFG, trials=4)  # e.g. checkpoints=[...] with 4 candidate lengths
     assert (one.n_trials, four.n_trials) == (1, 4)
-    pooled = np.concatenate([r.returns for r in runs])
+    pooled = seed_mean([r.returns for r in runs])
     # one configuration: the spread of the unseen trials is the chance spread of its Sharpe, 1/T
     assert four.configs[0].deflated_sharpe == pytest.approx(deflated_sharpe(pooled, 4, 1 / len(pooled)))
     assert four.configs[0].deflated_sharpe < one.configs[0].deflated_sharpe

@@ -9,6 +9,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.distributions import CategoricalDistribution
+from stable_baselines3.common.policies import ActorCriticPolicy, BaseModel, BasePolicy
 from threadpoolctl import threadpool_limits
 
 from rlpipe.errors import ConfigError
@@ -68,14 +70,32 @@ def deterministic_policy(model: BaseAlgorithm) -> Callable[[np.ndarray], np.ndar
     """
     policy = model.policy
     policy.set_training_mode(False)
+    predict = _categorical_mode(policy) or (lambda obs: policy._predict(obs, deterministic=True))
+
+    device = policy.device  # a property that walks the parameters: once, not per step
 
     def act(obs: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return (
-                policy._predict(torch.as_tensor(obs, device=policy.device), deterministic=True).cpu().numpy()
-            )
+        with torch.inference_mode():
+            return predict(torch.as_tensor(obs, device=device)).cpu().numpy()
 
     return act
+
+
+def _categorical_mode(policy: BasePolicy) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """For an actor-critic policy over discrete actions: the mode of its action distribution,
+    computed with the very operations SB3's `Categorical` uses (normalised logits, softmax, argmax)
+    but without building a distribution object per step, which is most of the evaluation's cost."""
+    categorical = isinstance(getattr(policy, "action_dist", None), CategoricalDistribution)
+    if not (isinstance(policy, ActorCriticPolicy) and categorical):
+        return None
+
+    def mode(obs: torch.Tensor) -> torch.Tensor:
+        features = BaseModel.extract_features(policy, obs, policy.pi_features_extractor)
+        logits = policy.action_net(policy.mlp_extractor.forward_actor(features))
+        logits = logits - logits.logsumexp(dim=-1, keepdim=True)
+        return torch.softmax(logits, dim=-1).argmax(dim=-1)
+
+    return mode
 
 
 def environment_info(device: str) -> dict[str, str]:

@@ -6,8 +6,10 @@ seed). Its gates:
 - seed_stability: at least `min_seed_pass_fraction` of its seeds pass their run gates (run verdict
   "pass" or "retest", see `rlpipe.gates.rules.passed_run_gates`) and the std of their mean test
   Sharpe is at most `max_seed_sharpe_std`; a single seed can only say "retest";
-- deflated_sharpe: the DSR of its pooled test returns, deflated for the number of configurations
-  the sweep tried, is at least `min_deflated_sharpe`;
+- deflated_sharpe: the DSR of its test returns (per bar, the mean across its seeds: the seeds
+  trade the same bars, so their returns are not independent observations and concatenating them
+  would overstate the evidence), deflated for the trials (every configuration tried, times the
+  training lengths a run chose among), is at least `min_deflated_sharpe`;
 - pbo: the sweep's probability of backtest overfitting (CSCV over the configurations' test
   returns), reported against `max_pbo`. It measures the selection, not a configuration: a high
   PBO says that picking the best of the sweep's configurations adds nothing (which equally good
@@ -124,11 +126,7 @@ def _pbo(
     if len(hashes) < 2:
         rule = "not applicable: one configuration, so no selection between configurations to overfit"
         return GateResult("pbo", True, math.nan, cfg.max_pbo, rule, hard=False), None
-    columns = []
-    for h in hashes:
-        series = [r.returns for r in records if r.config_hash == h]
-        n = min(len(s) for s in series)
-        columns.append(np.mean([s[:n] for s in series], axis=0))  # the configuration's mean across seeds
+    columns = [seed_mean([r.returns for r in records if r.config_hash == h]) for h in hashes]
     n = min(len(c) for c in columns)
     try:
         result = pbo_cscv(np.column_stack([c[:n] for c in columns]), cfg.pbo_splits)
@@ -149,7 +147,7 @@ def evaluate_sweep(records: Sequence[RunRecord], cfg: GatesConfig, trials: int =
     """
     hashes = list(dict.fromkeys(r.config_hash for r in records))
     trials = max(trials, len(hashes))
-    pooled = {h: np.concatenate([r.returns for r in records if r.config_hash == h]) for h in hashes}
+    pooled = {h: seed_mean([r.returns for r in records if r.config_hash == h]) for h in hashes}
     trial_sr = np.array([sharpe_per_period(pooled[h]) for h in hashes], dtype=float)
     finite = trial_sr[np.isfinite(trial_sr)]
     sr_var = float(np.var(finite, ddof=1)) if len(finite) > 1 else 0.0
@@ -168,6 +166,15 @@ def evaluate_sweep(records: Sequence[RunRecord], cfg: GatesConfig, trials: int =
     return SweepDecision(
         configs, champion, challengers, pbo, trials, _selection(promoted, ranked, pbo_gate, cfg)
     )
+
+
+def seed_mean(series: Sequence[FloatArray]) -> FloatArray:
+    """A configuration's test returns: per bar, the mean across its seeds (cut to the shortest)."""
+    series = [s for s in series if len(s)]
+    if not series:
+        return np.array([], dtype=float)
+    n = min(len(s) for s in series)
+    return np.asarray(np.mean([s[:n] for s in series], axis=0), dtype=float)
 
 
 def _null_sharpe_variance(series: Iterable[FloatArray]) -> float:
@@ -196,7 +203,7 @@ def _judge(
 ) -> ConfigDecision:
     """One configuration's gates, verdict and candidate (its best passing seed by validation)."""
     dsr = deflated_sharpe(pooled, trials, sr_var) if len(pooled) > 1 else math.nan
-    rule = f"DSR of pooled test returns given {trials} trial(s) >= {cfg.min_deflated_sharpe}"
+    rule = f"DSR of the seeds' mean test returns given {trials} trial(s) >= {cfg.min_deflated_sharpe}"
     gates = [
         _seed_stability(runs, cfg),
         gate("deflated_sharpe", dsr, cfg.min_deflated_sharpe, dsr >= cfg.min_deflated_sharpe, rule),
