@@ -74,7 +74,7 @@ def smoke_sweep(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
     uri = f"sqlite:///{tmp}/mlflow.db"
     proc = cli(
         "rlpipe.train", "-m", f"hydra.sweep.dir={tmp}/multirun", "experiment=smoke", "seed=1,2",
-        "reward=pnl,pnl_fees", f"tracking.uri={uri}",
+        "reward=pnl,pnl_fees", f"tracking.uri={uri}", "plots=true",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return Sweep(proc, uri, tmp)

@@ -87,6 +87,7 @@ def train_job(cfg: DictConfig) -> TrainJob:
         checkpoint=group(cfg.checkpoint),
         resume=bool(cfg.resume),
         force=bool(cfg.force),
+        plots=bool(cfg.plots),
         init_from=None if cfg.init_from is None else str(cfg.init_from),
         lr_multiplier=float(cfg.lr_multiplier),
         lr_schedule=str(cfg.lr_schedule),

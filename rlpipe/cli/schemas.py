@@ -72,6 +72,7 @@ def _train_schema() -> type:
         ("checkpoints", list[int], field(default=MISSING)),
         ("resume", bool, field(default=MISSING)),
         ("force", bool, field(default=MISSING)),
+        ("plots", bool, field(default=MISSING)),
         ("init_from", Optional[str], field(default=MISSING)),  # noqa: UP045
         ("lr_multiplier", float, field(default=MISSING)),
         ("lr_schedule", str, field(default=MISSING)),

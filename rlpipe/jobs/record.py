@@ -41,7 +41,12 @@ def assessment_metrics(a: Assessment) -> dict[str, float]:
 
 
 def record_assessment(
-    run: RunLog, a: Assessment, model: ModelCard, step: int, length: LengthChoice | None = None
+    run: RunLog,
+    a: Assessment,
+    model: ModelCard,
+    step: int,
+    length: LengthChoice | None = None,
+    plots: bool = True,
 ) -> None:
     """Log an assessment's metrics (at `step`), report, curves, plots and verdict tags to `run`
     (with the training-length choice of a run that scored checkpoints)."""
@@ -52,10 +57,10 @@ def record_assessment(
     run.log_dict(js, "report/report.json")
     run.log_table(curves_frame(a.results), "curves/equity.parquet")
     with TemporaryDirectory(prefix="rlpipe-") as tmp:
-        plots = slice_plots(a.results, Path(tmp) / "plots")
+        files = slice_plots(a.results, Path(tmp) / "plots") if plots else []
         if length is not None:
-            plots.append(length_plot(length, Path(tmp) / "plots" / "training_length.png"))
-        run.log_files(plots, "plots")
+            files.append(length_plot(length, Path(tmp) / "plots" / "training_length.png"))
+        run.log_files(files, "plots")
     run.set_tags(
         {
             T.VERDICT: a.verdict,

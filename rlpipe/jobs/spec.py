@@ -11,10 +11,12 @@ from typing import Any
 
 from rlpipe.types import JsonDict
 
-UNHASHED = ("seed", "tracking", "registry", "progress_bar", "threads", "checkpoint", "resume", "force")
+UNHASHED = (
+    "seed", "tracking", "registry", "progress_bar", "plots", "threads", "checkpoint", "resume", "force",
+)  # fmt: skip
 """Config keys that do not make a different configuration: the seed, where it is recorded and what
-the registry may do with it, display, how many threads compute it, where its resumable state is
-saved, whether it continues one, whether an earlier run of it is reused."""
+the registry may do with it, display (progress bar, tear sheets), how many threads compute it,
+where its resumable state is saved, whether it continues one, whether an earlier run is reused."""
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,8 @@ class TrainJob:
     """Continue this registered policy (`rlpipe.jobs.lineage`); None trains from scratch."""
     lr_multiplier: float = 0.5
     """A continued model's learning rate: the agent's x this (ignored without `init_from`)."""
+    plots: bool = True
+    """The per-slice tear sheets (plots/<role>_<slice>.png, ~0.3 s each); false skips them."""
     lr_schedule: str = "constant"
     """constant, or linear (decays to 0 over the run; a checkpoint then differs from a shorter run)."""
 
@@ -153,7 +155,7 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
         card = ModelCard(job.tracking.registered_model, job.seed, length, job.env.kind, job.reward.kind,
                          job.agent.name, chash, run.run_id, generation=parent.generation + 1 if parent else 0,
                          parent=parent.uri if parent else None)  # fmt: skip
-        record_assessment(run, a, card, step=length, length=learned.choice)
+        record_assessment(run, a, card, step=length, length=learned.choice, plots=job.plots)
         lineage = lineage_tags(parent, length)
         run.set_tags(lineage)
         registry = Registry(tracker.client, job.tracking.registered_model)
