@@ -66,6 +66,7 @@ def _system_user(pgdata: Path) -> str | None:
 
     entry = ensure_user_exists(SYSTEM_USER)
     ensure_prefix_permissions(pgdata)  # that user must traverse the folders above its data
+    ensure_prefix_permissions(Path(_program("initdb")))  # and above its programs (a venv in a private folder)
     if entry is not None:
         os.chown(pgdata, entry.pw_uid, entry.pw_gid)
     return SYSTEM_USER
