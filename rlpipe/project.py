@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from pathlib import Path
@@ -20,7 +21,8 @@ def project_root() -> str:
 
 
 def git_sha(root: Path) -> str:
-    """HEAD of the project checkout, with '-dirty' when it has uncommitted changes."""
+    """HEAD of the project checkout; with uncommitted changes to tracked files, '-dirty-' and a hash
+    of those changes, so that two different edits of the same commit never read as the same code."""
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
@@ -32,6 +34,9 @@ def git_sha(root: Path) -> str:
             text=True,
             check=True,
         ).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
+        if not dirty:
+            return sha
+        diff = subprocess.run(["git", "diff", "HEAD"], cwd=root, capture_output=True, check=True).stdout
+        return f"{sha}-dirty-{hashlib.sha1(diff).hexdigest()[:10]}"
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

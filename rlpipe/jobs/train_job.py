@@ -39,7 +39,6 @@ from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import RegistryConfig, TrackingConfig
 from rlpipe.tracking.policy import log_policy
 from rlpipe.tracking.registry import Registry
-from rlpipe.tracking.rows import JobRow
 from rlpipe.tracking.tracker import RunLog, Tracker
 from rlpipe.types import JsonDict
 
@@ -110,17 +109,14 @@ class TrainResult:
 
     @property
     def sweep_metric(self) -> float:
-        """The value a sweeper optimises: the validation score, never a test result (NaN when it
-        is not finite, e.g. without validation slices)."""
+        """What a sweeper optimises: the validation score, never a test result (NaN if not finite)."""
         return float(self.validation_score) if np.isfinite(self.validation_score) else math.nan
 
 
 def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
-    """Run one job and record it (run, metrics, report, policy, model version).
-
-    A FINISHED run of the same configuration, seed and code is reused instead (`force=true` trains
-    again); `resume=true` continues the job's checkpointed run (`rlpipe.jobs.checkpoints`).
-    """
+    """Run one job and record it (run, metrics, report, policy, model version). A FINISHED run of the
+    same configuration, seed and code is reused instead (`force=true` trains again); `resume=true`
+    continues the job's checkpointed run (`rlpipe.jobs.checkpoints`)."""
     t_start = time.perf_counter()
     ctx = ctx or RunContext()
     check_train_job(job)  # bad values are refused before anything is recorded or trained
@@ -133,9 +129,9 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
     config = as_config(job)
     chash = config_hash(config)
     tags = _run_tags(job, ctx, tracker, chash)
-    done = None if job.force else queries.finished_job(tracker, chash, job.seed, tags[T.GIT_SHA])
-    if done is not None:
-        return _reuse(tracker, done, job, ctx)
+    reused = None if job.force else _reuse(tracker, job, ctx, chash, tags[T.GIT_SHA])
+    if reused is not None:
+        return reused
     store = f"{job.tracking.uri}|{job.tracking.experiment}"
     folder = JobFolder(ctx.root / job.checkpoint.dir, chash, job.seed, store)
     saved = folder.read() if job.resume else None  # a corrupt checkpoint is refused here
@@ -225,14 +221,17 @@ def _log_times(run: RunLog, job: TrainJob, learned: Learned, overhead_s: float) 
     )
 
 
-def _reuse(tracker: Tracker, row: JobRow, job: TrainJob, ctx: RunContext) -> TrainResult:
-    """The result of an earlier FINISHED run of this job, counted in this sweep instead of a rerun."""
+def _reuse(tracker: Tracker, job: TrainJob, ctx: RunContext, chash: str, code: str) -> TrainResult | None:
+    """The result of an earlier FINISHED run of this configuration and seed from the same code,
+    counted in this sweep instead of a rerun; None when there is none (or no checkout says what
+    the code is)."""
+    row = queries.finished_job(tracker, chash, job.seed, code) if code != "unknown" else None
+    if row is None:
+        return None
     if ctx.sweep_id and row.sweep_id != ctx.sweep_id:
         tracker.handle(row.run_id).set_tags({f"{T.REUSED_PREFIX}{ctx.sweep_id}": "true"})
-    log.info(
-        "%s: reusing FINISHED run %s of the same configuration, seed and code (force=true trains again)",
-        job.run_name, row.run_id,
-    )  # fmt: skip
+    log.info("%s: reusing FINISHED run %s of the same configuration, seed and code (force=true trains again)",
+             job.run_name, row.run_id)  # fmt: skip
     score = row.validation.get(job.gates.select_metric, math.nan)
     return TrainResult(row.run_id, row.verdict, row.model_version, row.test_metric("total"),
                        row.test_metric("max_drawdown"), 0.0, 0.0, row.config_hash, score)  # fmt: skip
