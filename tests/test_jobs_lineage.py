@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
+from stable_baselines3.common.vec_env import DummyVecEnv
 
 from rlpipe.agents.setup import deterministic_policy
 from rlpipe.cli.compose import train_job
@@ -46,42 +48,33 @@ def family(tmp_path_factory) -> Family:
     return Family(fam.uri, tmp, parent)
 
 
+class Blank(gym.Env):
+    """An env with the policy's observation shape: only its spaces matter (the agent is never trained)."""
+
+    action_space = gym.spaces.Discrete(3)
+
+    def __init__(self, obs_dim: int) -> None:
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        return np.zeros(self.observation_space.shape, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(self.observation_space.shape, np.float32), 0.0, True, False, {}
+
+
 def test_before_any_update_the_child_acts_as_its_parent(family):
     tracker = Tracker(family.uri, "rlpipe")
     parent = load_parent(tracker, "models:/rlpipe-policy@champion")
     assert parent.uri == "models:/rlpipe-policy/1" and parent.generation == 0
     model = load_policy(tracker, resolve_model(tracker, parent.uri))
-    from stable_baselines3.common.env_util import make_vec_env
-
-    job = family.job()
-    import gymnasium as gym
-
-    obs_dim = model.net.obs_dim
-    space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
-    venv = make_vec_env(lambda: _Stub(space), n_envs=1)
-    child = job.agent.build(venv, 99, "cpu")  # another seed: different initial weights
+    job, obs_dim = family.job(), model.net.obs_dim
+    child = job.agent.build(DummyVecEnv([lambda: Blank(obs_dim)]), 99, "cpu")  # other initial weights
     obs = np.random.default_rng(0).normal(size=(256, obs_dim)).astype(np.float32)
     assert not np.array_equal(deterministic_policy(child)(obs), model.net.act(obs))
     warm_start(child, parent)
     np.testing.assert_array_equal(deterministic_policy(child)(obs), model.net.act(obs))
     assert learning_rate(job.agent, 0.3, "constant") == pytest.approx(0.3 * job.agent.kwargs["learning_rate"])
-
-
-class _Stub:
-    def __new__(cls, space):
-        import gymnasium as gym
-
-        class Stub(gym.Env):
-            observation_space = space
-            action_space = gym.spaces.Discrete(3)
-
-            def reset(self, *, seed=None, options=None):
-                return np.zeros(space.shape, np.float32), {}
-
-            def step(self, action):
-                return np.zeros(space.shape, np.float32), 0.0, True, False, {}
-
-        return Stub()
 
 
 def test_a_child_records_its_lineage_and_its_learning_rate(family):
