@@ -69,6 +69,14 @@ def parse_slices(items: Iterable[dict], key: str = "slices.windows") -> list[Sli
     return out
 
 
+def recorded_training(windows: Iterable[Sequence[str]], prefix: str) -> list[Slice]:
+    """Training windows recorded as [start, end] text (a policy's meta) as `train` slices."""
+    return [
+        Slice(f"{prefix}_{i}", "train", "unlabelled", pd.Timestamp(a), pd.Timestamp(b))
+        for i, (a, b) in enumerate(windows)
+    ]
+
+
 def check_no_leakage(slices: Sequence[Slice], embargo: pd.Timedelta) -> None:
     """Refuse any test window that overlaps a training window widened by the embargo."""
     train = [s for s in slices if s.role == "train"]

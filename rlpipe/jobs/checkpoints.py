@@ -125,6 +125,8 @@ class Checkpointer:
         self.pending = sorted(set(lengths))
         self.folder = folder
         self.candidates: list[Candidate] = []
+        self._sha256: dict[int, str] = {}
+        """sha256 of each checkpoint's weights file, taken once when it is written or read back."""
         self._saved_at = 0
 
     def resume(self, saved: Saved, folder: JobFolder) -> None:
@@ -133,6 +135,7 @@ class Checkpointer:
             weights = read_state(folder.path / p["file"], p["sha256"])
             point = LengthPoint(int(p["timesteps"]), int(p["trained_steps"]), float(p["score"]))
             self.candidates.append(Candidate(point, dict(p["metrics"]), weights))
+            self._sha256[point.timesteps] = str(p["sha256"])
         done = {c.point.timesteps for c in self.candidates}
         self.pending = [n for n in self.pending if n not in done]
         self._saved_at = saved.num_timesteps
@@ -154,7 +157,8 @@ class Checkpointer:
         self.candidates.append(Candidate(point, metrics, policy_state(self.agent)))
         log.info("checkpoint %d (%d steps): validation %s = %.4f", length, steps, self.metric, point.score)
         if self.folder is not None:
-            self.folder[0].save_weights(f"ckpt-{length}.pt", self.candidates[-1].weights)
+            weights = self.candidates[-1].weights
+            self._sha256[length] = self.folder[0].save_weights(f"ckpt-{length}.pt", weights)
 
     def manifest_points(self) -> list[JsonDict]:
         assert self.folder is not None
@@ -168,7 +172,7 @@ class Checkpointer:
                     "score": c.point.score,
                     "metrics": c.metrics,
                     "file": name,
-                    "sha256": sha256_of(self.folder[0].path / name),
+                    "sha256": self._sha256[c.point.timesteps],
                 }
             )
         return out

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from rlpipe.data.slices import Slice, SliceSpec, check_no_leakage
+from rlpipe.data.slices import Slice, SliceSpec, check_no_leakage, recorded_training
 from rlpipe.data.sources import DataSpec
 from rlpipe.envs.sim import SimConfig
 from rlpipe.errors import SliceError
@@ -89,10 +89,7 @@ def _not_trained_on(job: EvaluateJob, meta: JsonDict) -> Guard:
     def guard(digest: str, slices: list[Slice]) -> None:
         if digest != meta.get("data_digest"):
             return
-        trained = [
-            Slice(f"model_train_{i}", "train", "unlabelled", pd.Timestamp(a), pd.Timestamp(b))
-            for i, (a, b) in enumerate(meta.get("train_windows", []))
-        ]
+        trained = recorded_training(meta.get("train_windows", []), "model_train")
         try:
             check_no_leakage([*trained, *slices], pd.Timedelta(meta.get("embargo", job.slices.embargo)))
         except SliceError as exc:

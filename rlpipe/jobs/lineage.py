@@ -33,7 +33,7 @@ from stable_baselines3.common.utils import LinearSchedule
 
 from rlpipe.agents.factory import AgentSpec
 from rlpipe.data.features import FeatureStats
-from rlpipe.data.slices import Slice, check_no_leakage
+from rlpipe.data.slices import Slice, check_no_leakage, recorded_training
 from rlpipe.errors import ConfigError, SliceError
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.policy import load_policy, resolve_model
@@ -100,10 +100,7 @@ def not_trained_by_ancestors(parent: Parent, embargo: str) -> Callable[[str, lis
     training windows plus the embargo."""
 
     def guard(_digest: str, slices: list[Slice]) -> None:
-        trained = [
-            Slice(f"generation_train_{i}", "train", "unlabelled", pd.Timestamp(a), pd.Timestamp(b))
-            for i, (a, b) in enumerate(parent.trained_windows)
-        ]
+        trained = recorded_training(parent.trained_windows, "generation_train")
         gap = max(pd.Timedelta(parent.embargo), pd.Timedelta(embargo))
         validation = [dataclasses.replace(s, role="test") for s in slices if s.role == "validation"]
         try:  # test slices keep the embargo from every generation's training; validation slices,
