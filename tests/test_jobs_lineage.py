@@ -130,3 +130,14 @@ def test_the_forgetting_guard_rule():
     assert forgetting_guard(2.0, 1.75, 0.1, "m").held is True
     assert forgetting_guard(-1.0, -1.05, 0.1, "m").held is False  # floor -1.1
     assert forgetting_guard(float("nan"), 1.0, 0.1, "m").held is False
+
+
+def test_a_child_on_newer_data_mixes_it_with_the_older_and_is_guarded_on_its_parents_slices(family):
+    # the parent trained on the regimes slices (until 2022-01-25); walk-forward trains into late 2022
+    # and tests after it, so 70% of the child's episodes come from the bars its parent never saw
+    child = run_train(family.job("timesteps=2048", "slices=walk_forward", "seed=3",
+                                 "init_from=models:/rlpipe-policy/1"))  # fmt: skip
+    t = MlflowClient(family.uri).get_run(child.run_id).data.tags
+    assert t["rlpipe.continuation_data"].startswith("mix: 70% of episodes from ")
+    assert "after the ancestors' training ended (2022-01-25 23:00:00+00:00)" in t["rlpipe.continuation_data"]
+    assert t["rlpipe.forgetting_guard"].endswith("on the parent's validation slices")

@@ -91,6 +91,7 @@ def train_job(cfg: DictConfig) -> TrainJob:
         init_from=None if cfg.init_from is None else str(cfg.init_from),
         lr_multiplier=float(cfg.lr_multiplier),
         lr_schedule=str(cfg.lr_schedule),
+        continuation=group(cfg.continuation),
     )
 
 

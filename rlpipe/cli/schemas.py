@@ -23,6 +23,7 @@ from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim import SimConfig
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.jobs.checkpoints import CheckpointConfig
+from rlpipe.jobs.continuation import ContinuationSpec
 from rlpipe.project import project_root
 from rlpipe.tracking.config import RegistryConfig, TrackingConfig
 
@@ -35,6 +36,7 @@ GROUPS: dict[str, type] = {
     "tracking": TrackingConfig,
     "registry": RegistryConfig,
     "checkpoint": CheckpointConfig,
+    "continuation": ContinuationSpec,
 }
 
 

@@ -33,6 +33,7 @@ def make_training_env(
     reward_cfg: RewardConfig,
     train_windows: Sequence[tuple[int, int]],
     seed: int,
+    shares: Sequence[float] | None = None,
 ) -> TrainingEnv:
     """Build the training VecEnv of `sim_cfg.kind` and seed it with `seed`.
 
@@ -42,6 +43,8 @@ def make_training_env(
         reward_cfg: the reward spec (unused by the dummy env).
         train_windows: training slices as bar ranges [lo, hi); episodes start inside them.
         seed: seeds env i with seed + i (SB3's VecEnv convention).
+        shares: each training window's probability (a continued model's data mix); None: every
+            admissible start equally likely.
     """
     venv: VecEnv
     set_progress: Callable[[float], None]
@@ -50,7 +53,7 @@ def make_training_env(
         venv = DummyVecEnv([lambda: DummyEnv(obs_dim, sim_cfg.episode_bars)] * sim_cfg.n_envs)
         set_progress = _ignore_progress
     else:
-        trading = VecTradingEnv(market, sim_cfg, reward_cfg, train_windows, full_infos=False)
+        trading = VecTradingEnv(market, sim_cfg, reward_cfg, train_windows, full_infos=False, shares=shares)
         venv, set_progress = trading, trading.set_progress
     venv.seed(seed)
     return TrainingEnv(venv, set_progress)

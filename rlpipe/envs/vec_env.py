@@ -38,10 +38,11 @@ class VecTradingEnv(VecEnv):
         windows: Sequence[tuple[int, int]],
         n_envs: int | None = None,
         full_infos: bool = True,
+        shares: Sequence[float] | None = None,
     ) -> None:
         n = n_envs or cfg.n_envs
         self.sim = BatchSim(market, cfg, reward, n)
-        self.sampler = EpisodeSampler(windows, cfg)
+        self.sampler = EpisodeSampler(windows, cfg, shares)
         self.rngs = [seeding.np_random(None)[0] for _ in range(n)]
         self.render_mode = None
         self.full_infos = full_infos

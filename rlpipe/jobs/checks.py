@@ -55,6 +55,8 @@ class TrainSpec(Protocol):
     def checkpoint(self) -> Any: ...
     @property
     def gates(self) -> Any: ...
+    @property
+    def continuation(self) -> Any: ...
 
 
 def check_train_job(job: TrainSpec) -> None:
@@ -75,6 +77,7 @@ def check_train_job(job: TrainSpec) -> None:
             "the usable cores divided by the launcher's parallel jobs"
         )
     job.agent.check()
+    job.continuation.check()
     check_checkpoints(job)
     check_slice_names(job.slices)
     check_tracking(job.tracking)

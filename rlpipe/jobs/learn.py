@@ -4,6 +4,7 @@ score the candidate lengths on validation and keep one (`rlpipe.gates.selection`
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -13,6 +14,7 @@ from rlpipe.agents.callbacks import ProgressCallback, RolloutHook, history_logge
 from rlpipe.agents.checkpoint_io import load_state, restore_policy
 from rlpipe.agents.factory import AgentSpec
 from rlpipe.agents.setup import deterministic_policy, seed_everything
+from rlpipe.data.slices import Window
 from rlpipe.envs import kernels
 from rlpipe.envs.factory import make_training_env
 from rlpipe.envs.rewards import RewardConfig
@@ -21,10 +23,10 @@ from rlpipe.evaluation.assessment import validate
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.gates.selection import LengthChoice, select_length
 from rlpipe.jobs.checkpoints import CheckpointConfig, Checkpointer, JobFolder, Saved
+from rlpipe.jobs.continuation import ContinuationSpec, Family, guard_windows, training_mix
 from rlpipe.jobs.lineage import Parent, learning_rate, warm_start
 from rlpipe.jobs.prepare import Prepared
 from rlpipe.tracking.tracker import RunLog
-from rlpipe.types import Metrics
 
 
 class LearnSpec(Protocol):
@@ -54,6 +56,8 @@ class LearnSpec(Protocol):
     def lr_multiplier(self) -> float: ...
     @property
     def lr_schedule(self) -> str: ...
+    @property
+    def continuation(self) -> ContinuationSpec: ...
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,8 @@ class Learned:
     """None without `checkpoints`: the last policy is kept."""
     resumed_from: int
     """Steps trained before this process started (0 unless resumed)."""
-    parent_metrics: Metrics | None = None
-    """A continued model's parent scored on this job's validation slices (before any update)."""
+    family: Family | None = None
+    """A continued model's data mix and forgetting-guard scores (None: trained from scratch)."""
 
 
 def learn(
@@ -86,15 +90,20 @@ def learn(
     given) and keep a length."""
     kernels.warm_up()  # load or compile the simulator once, outside the timed learn()
     seed_everything(job.seed)
-    env = make_training_env(data.market, job.env, job.reward, data.train_ranges, job.seed)
+    mix = None
+    if parent is not None:
+        mix = training_mix(job.continuation, parent, data.train_ranges, data.df.index, job.env)
+    ranges, shares = (mix.ranges, mix.shares) if mix else (data.train_ranges, None)
+    env = make_training_env(data.market, job.env, job.reward, ranges, job.seed, shares)
     agent = _agent_spec(job, parent).build(env.venv, job.seed, device)
     logger, history = history_logger()
     agent.set_logger(logger)
     timer = _Timer(deterministic_policy(agent), data, job)
-    parent_metrics = None
-    if parent is not None:
+    family, on_guard = None, None
+    if parent is not None and mix is not None:
         warm_start(agent, parent)
-        parent_metrics = timer.score()  # before any update the child is its parent
+        on_guard, where = guard_windows(parent, data.windows, data.df.index)
+        family = Family(mix, where, timer.score(on_guard))  # before any update the child is its parent
     start = load_state(agent, folder.state_file(), saved.state_sha256) if saved and folder else 0
     lengths = sorted({*job.checkpoints, job.timesteps}) if job.checkpoints else []
     ckpt = Checkpointer(agent, lengths, job.checkpoint.every, timer.score, job.gates.select_metric,
@@ -118,7 +127,9 @@ def learn(
                                job.gates.select_metric)  # fmt: skip
         restore_policy(agent, ckpt.weights_of(choice.selected.timesteps))
         _log_curve(run, ckpt)
-    return Learned(agent, learn_s, timer.seconds, choice, start, parent_metrics)
+    if family is not None:
+        family.child = timer.score(on_guard)
+    return Learned(agent, learn_s, timer.seconds, choice, start, family)
 
 
 def _agent_spec(job: LearnSpec, parent: Parent | None) -> AgentSpec:
@@ -137,10 +148,12 @@ class _Timer:
         self.policy, self.data, self.job = policy, data, job
         self.seconds = 0.0
 
-    def score(self) -> dict[str, float]:
+    def score(self, windows: Sequence[Window] | None = None) -> dict[str, float]:
+        """Validation aggregates on `windows` (default: the job's validation slices)."""
         t0 = time.perf_counter()
         d = self.data
-        metrics = validate(d.market, self.job.env, d.windows, self.policy, self.job.seed)
+        metrics = validate(d.market, self.job.env, d.windows if windows is None else windows, self.policy,
+                           self.job.seed)  # fmt: skip
         self.seconds += time.perf_counter() - t0
         return metrics
 

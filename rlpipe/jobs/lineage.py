@@ -12,8 +12,9 @@ steps trained across generations and, for a child, its parent's version and run.
 generation's training windows travel in the policy's meta, and a child whose validation or test
 slices overlap any of them (plus the embargo) is refused before it trains.
 
-Forgetting guard: the parent is scored on the child's validation slices before the first update
-(the warm-started child is the parent then); a child whose validation score falls more than
+Forgetting guard: the parent is scored on its own validation slices before the first update
+(the warm-started child is the parent then; `continuation.guard_windows`), the child on the same
+slices after training; a child whose validation score falls more than
 `gates.forgetting_tolerance` x |parent's| below it is held back: judged and registered, never
 staged or crowned, so the parent keeps its aliases.
 """
@@ -58,6 +59,8 @@ class Parent:
     trained_windows: list[list[str]]
     """[start, end] of every generation's training windows."""
     embargo: str
+    validation_windows: list[list[str]] = dataclasses.field(default_factory=list)
+    """[start, end] of the parent's own validation slices (what its forgetting guard scores on)."""
 
 
 def load_parent(tracker: Tracker, uri: str) -> Parent:
@@ -79,6 +82,7 @@ def load_parent(tracker: Tracker, uri: str) -> Parent:
         algo=str(meta.get("algo", "")),
         trained_windows=[list(w) for w in windows],
         embargo=str(meta.get("embargo", "0D")),
+        validation_windows=[list(w) for w in meta.get("validation_windows") or []],
     )
 
 

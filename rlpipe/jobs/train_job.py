@@ -27,8 +27,9 @@ from rlpipe.evaluation.assessment import Assessment, assess
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.jobs.checkpoints import CheckpointConfig, JobFolder, Saved
 from rlpipe.jobs.checks import check_train_job
+from rlpipe.jobs.continuation import ContinuationSpec, record_guard
 from rlpipe.jobs.learn import Learned, learn
-from rlpipe.jobs.lineage import Parent, forgetting_guard, lineage_tags, load_parent, not_trained_by_ancestors
+from rlpipe.jobs.lineage import Parent, lineage_tags, load_parent, not_trained_by_ancestors
 from rlpipe.jobs.prepare import Prepared, prepare
 from rlpipe.jobs.record import record_assessment, record_data
 from rlpipe.jobs.spec import RunContext, as_config, config_hash
@@ -81,6 +82,8 @@ class TrainJob:
     """The per-slice tear sheets (plots/<role>_<slice>.png, ~0.3 s each); false skips them."""
     lr_schedule: str = "constant"
     """constant, or linear (decays to 0 over the run; a checkpoint then differs from a shorter run)."""
+    continuation: ContinuationSpec = field(default_factory=ContinuationSpec)
+    """A continued model's training data (latest bars, a recent/older mix, or all)."""
 
     @property
     def label(self) -> str:
@@ -146,7 +149,7 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
         learned = learn(job, data, device, run, folder, saved, parent)
         a = assess(data.market, job.env, data.df, data.slices, data.windows, job.slices, job.gates,
                    deterministic_policy(learned.agent), job.seed)  # fmt: skip
-        held = _forgetting(run, job, learned, a)
+        held = record_guard(run, learned.family, job.gates, a, job.run_name)
         length = learned.choice.selected.timesteps if learned.choice else job.timesteps
         card = ModelCard(job.tracking.registered_model, job.seed, length, job.env.kind, job.reward.kind,
                          job.agent.name, chash, run.run_id, generation=parent.generation + 1 if parent else 0,
@@ -183,21 +186,6 @@ def _record_start(
     run.log_text(yaml.safe_dump(config, sort_keys=False), "config/config.yaml")
     run.log_text(yaml.safe_dump(list(ctx.overrides)), "config/overrides.yaml")
     run.log_dict(environment_info(str(resolved["device_resolved"])), "config/environment.json")
-
-
-def _forgetting(run: RunLog, job: TrainJob, learned: Learned, a: Assessment) -> bool:
-    """A continued model's forgetting guard: tagged, said in the verdict reason; True when held."""
-    if learned.parent_metrics is None:
-        return False
-    metric = job.gates.select_metric
-    child = a.aggregates.get("validation", {}).get(metric, math.nan)
-    found = forgetting_guard(learned.parent_metrics.get(metric, math.nan), child,
-                             job.gates.forgetting_tolerance, metric)  # fmt: skip
-    run.set_tags({T.FORGETTING: found.text, **({T.PROMOTABLE: "false"} if found.held else {})})
-    if found.held:
-        a.reason += f"; forgetting guard {found.text}: never staged or crowned, the parent keeps its aliases"
-        log.warning("%s: forgetting guard %s", job.run_name, found.text)
-    return found.held
 
 
 def _log_times(run: RunLog, job: TrainJob, learned: Learned, overhead_s: float) -> None:
@@ -273,6 +261,7 @@ def _register(
     no longer match it is refused on load.
     """
     own = [[str(w.slice.start), str(w.slice.end)] for w in data.windows_of("train")]
+    validation = [[str(w.slice.start), str(w.slice.end)] for w in data.windows_of("validation")]
     meta = {
         "algo": type(agent).__name__,
         "env_kind": "management" if job.env.kind == "management" else "baseline",
@@ -284,6 +273,7 @@ def _register(
         "data_digest": data.digest,
         "embargo": job.slices.embargo,
         "train_windows": own,
+        "validation_windows": validation,
         "lineage_train_windows": (parent.trained_windows if parent else []) + own,
     }
     logged = log_policy(run, agent, meta, data.df)

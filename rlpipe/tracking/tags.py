@@ -62,6 +62,8 @@ INIT_FROM = "rlpipe.init_from"
 """The parent's resolved URI (`models:/<name>/<version>`)."""
 FORGETTING = "rlpipe.forgetting_guard"
 """The forgetting guard's finding for a continued model (held back or passed, with the scores)."""
+CONTINUATION_DATA = "rlpipe.continuation_data"
+"""What a continued model trained on: its recent/older data mix."""
 # model-version tags
 TRANSITION_PREFIX = "rlpipe.transition."
 STAGE_REASON = "rlpipe.stage_reason"
