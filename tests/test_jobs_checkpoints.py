@@ -169,3 +169,15 @@ def test_a_job_killed_9_mid_run_is_reaped_then_resumed_in_the_same_run_to_the_sa
     assert int(runs[0].data.tags["rlpipe.resumed_from"]) == saved["num_timesteps"] > 0
     assert runs[0].data.metrics["train/num_timesteps"] == -(-100000 // ROLLOUT) * ROLLOUT
     assert not manifest.parent.exists()  # a finished job leaves no checkpoint behind
+
+
+def test_a_rerun_on_changed_data_trains_again(smoke_job, tracking_uri, tmp_path):
+    df = smoke_job().data.load().drop(columns=["regime"])
+    path = tmp_path / "bars.csv"
+    df.to_csv(path, index_label="timestamp")
+    data = ["data=csv", f"data.path={path}", "seed=4"]
+    first = run_train(smoke_job(*data), RunContext(sweep_id="week-1", root=ROOT))
+    assert run_train(smoke_job(*data), RunContext(sweep_id="week-1", root=ROOT)).run_id == first.run_id
+    df.iloc[-1, df.columns.get_loc("close")] *= 1.001  # the same file, one bar revised
+    df.to_csv(path, index_label="timestamp")
+    assert run_train(smoke_job(*data), RunContext(sweep_id="week-2", root=ROOT)).run_id != first.run_id

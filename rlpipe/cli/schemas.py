@@ -24,6 +24,7 @@ from rlpipe.envs.sim import SimConfig
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.jobs.checkpoints import CheckpointConfig
 from rlpipe.jobs.continuation import ContinuationSpec
+from rlpipe.jobs.weekly import WeeklySpec
 from rlpipe.project import project_root
 from rlpipe.tracking.config import RegistryConfig, TrackingConfig
 
@@ -78,6 +79,7 @@ def _train_schema() -> type:
         ("init_from", Optional[str], field(default=MISSING)),  # noqa: UP045
         ("lr_multiplier", float, field(default=MISSING)),
         ("lr_schedule", str, field(default=MISSING)),
+        ("weekly", Optional[schema_of(WeeklySpec)], field(default=None)),  # noqa: UP045
     ]
     return make_dataclass("TrainSchema", fields)
 
@@ -102,9 +104,15 @@ def _evaluate_schema() -> type:
     return make_dataclass("EvaluateSchema", fields)
 
 
+def _weekly_jobs(explorers: int, refiners: int, champion: int, seeds: Any) -> int:
+    """The number of sweep jobs of experiment=weekly: members x seeds."""
+    return (int(explorers) + int(refiners) + int(champion)) * len(seeds)
+
+
 def register_configs() -> None:
     """Register the root schema and the `rlpipe_root` resolver (idempotent)."""
     OmegaConf.register_new_resolver("rlpipe_root", project_root, replace=True)
+    OmegaConf.register_new_resolver("rlpipe_weekly_jobs", _weekly_jobs, replace=True)
     store = ConfigStore.instance()
     store.store(name="train_schema", node=_train_schema())
     store.store(name="promote_schema", node=_promote_schema())

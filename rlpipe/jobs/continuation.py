@@ -146,6 +146,8 @@ def record_guard(run: RunLog, family: Family | None, gates: GatesConfig, a: Asse
     found = forgetting_guard(family.parent.get(metric, math.nan), family.child.get(metric, math.nan),
                              gates.forgetting_tolerance, metric)  # fmt: skip
     text = f"{found.text}, on {family.where}"
+    run.log_metrics({T.FAMILY_PARENT: family.parent.get(metric, math.nan),
+                     T.FAMILY_CHILD: family.child.get(metric, math.nan)})  # fmt: skip
     run.set_tags({T.FORGETTING: text, T.CONTINUATION_DATA: family.mix.text,
                   **({T.PROMOTABLE: "false"} if found.held else {})})  # fmt: skip
     if found.held:

@@ -13,10 +13,12 @@ from rlpipe.types import JsonDict
 
 UNHASHED = (
     "seed", "tracking", "registry", "progress_bar", "plots", "threads", "checkpoint", "resume", "force",
+    "role", "role_note",
 )  # fmt: skip
 """Config keys that do not make a different configuration: the seed, where it is recorded and what
 the registry may do with it, display (progress bar, tear sheets), how many threads compute it,
-where its resumable state is saved, whether it continues one, whether an earlier run is reused."""
+where its resumable state is saved, whether it continues one, whether an earlier run is reused,
+and a weekly member's role (what it trains is in the rest)."""
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,15 @@ import numpy as np
 from rlpipe.errors import MissingArtifactError
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.gates.sweep import RunRecord, SweepDecision, evaluate_sweep
+from rlpipe.jobs.generations import generations
+from rlpipe.reports.format import json_safe
 from rlpipe.reports.plots import sweep_plot
 from rlpipe.reports.sweep_report import sweep_report
 from rlpipe.tracking import queries
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import TrackingConfig
 from rlpipe.tracking.reaper import reap
-from rlpipe.tracking.registry import Registry
+from rlpipe.tracking.registry import CHAMPION, Registry
 from rlpipe.tracking.rows import JobRow
 from rlpipe.tracking.tracker import Tracker
 
@@ -95,12 +97,18 @@ def run_sweep_step(tracking: TrackingConfig, gates: GatesConfig, sweep_id: str) 
         tracker.handle(run_id).set_tags({T.SWEEP_VERDICT: verdict})
     by_version = {r.model_version: c.verdict for c in decision.configs for r in c.runs if r.model_version}
     challengers = [r.model_version for r in decision.challengers]
+    before = registry.alias_version(CHAMPION)
     registry.apply_sweep(sweep_id, champion, challengers, _why(sweep_id, decision), by_version)
     versions = [r.model_version for c in decision.configs for r in c.runs if r.model_version]
     md, data = sweep_report(sweep_id, rows, decision, registry.history(versions))
+    gens = generations(tracker, registry, rows, before, sweep_id, gates.select_metric)
+    md += "\n".join(gens.lines)
+    data["generations"] = json_safe(gens.metrics)
     out = tracker.handle(parent)
     out.log_text(md, "sweep/report.md")
     out.log_dict(data, "sweep/report.json")
+    out.log_metrics(gens.metrics)
+    out.log_metric_series(gens.series)
     with TemporaryDirectory(prefix="rlpipe-") as tmp:
         champion_run = decision.champion.run_id if decision.champion else None
         out.log_files([sweep_plot(rows, verdicts, champion_run, Path(tmp) / "comparison.png")], "sweep")

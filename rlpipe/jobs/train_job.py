@@ -20,7 +20,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from rlpipe.agents.factory import AgentSpec
 from rlpipe.agents.setup import bound_threads, deterministic_policy, environment_info, resolve_device
 from rlpipe.data.slices import SliceSpec
-from rlpipe.data.sources import DataSpec
+from rlpipe.data.sources import DataSpec, data_digest
 from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim import SimConfig
 from rlpipe.evaluation.assessment import Assessment, assess
@@ -84,11 +84,16 @@ class TrainJob:
     """constant, or linear (decays to 0 over the run; a checkpoint then differs from a shorter run)."""
     continuation: ContinuationSpec = field(default_factory=ContinuationSpec)
     """A continued model's training data (latest bars, a recent/older mix, or all)."""
+    role: str = ""
+    """A weekly member (explorer-0, refiner-2, champion-0; `rlpipe.jobs.weekly`), else empty."""
+    role_note: str = ""
+    """What the member continues or explores, as its run records it."""
 
     @property
     def label(self) -> str:
         """The configuration's readable name, the same for every seed: agent-env-reward-t<timesteps>."""
-        return f"{self.agent.name}-{self.env.kind}-{self.reward.kind}-t{self.timesteps}"
+        base = f"{self.agent.name}-{self.env.kind}-{self.reward.kind}-t{self.timesteps}"
+        return f"{self.role}-{base}" if self.role else base
 
     @property
     def run_name(self) -> str:
@@ -210,11 +215,15 @@ def _log_times(run: RunLog, job: TrainJob, learned: Learned, overhead_s: float) 
 
 
 def _reuse(tracker: Tracker, job: TrainJob, ctx: RunContext, chash: str, code: str) -> TrainResult | None:
-    """The result of an earlier FINISHED run of this configuration and seed from the same code,
-    counted in this sweep instead of a rerun; None when there is none (or no checkout says what
-    the code is)."""
+    """The result of an earlier FINISHED run of this configuration and seed from the same code on
+    the same data, counted in this sweep instead of a rerun; None when there is none (or no
+    checkout says what the code is)."""
     row = queries.finished_job(tracker, chash, job.seed, code) if code != "unknown" else None
     if row is None:
+        return None
+    if row.data_digest != data_digest(job.data.load()):
+        log.info("%s: the data changed since FINISHED run %s of this configuration and seed: training again",
+                 job.run_name, row.run_id)  # fmt: skip
         return None
     if ctx.sweep_id and row.sweep_id != ctx.sweep_id:
         tracker.handle(row.run_id).set_tags({f"{T.REUSED_PREFIX}{ctx.sweep_id}": "true"})
@@ -237,6 +246,7 @@ def _run_tags(job: TrainJob, ctx: RunContext, tracker: Tracker, chash: str) -> d
         T.SEED: str(job.seed),
         T.KIND: T.JOB,
         T.PROMOTABLE: str(job.registry.promote).lower(),
+        **({T.ROLE: job.role, T.ROLE_NOTE: job.role_note} if job.role else {}),
     }
     parent = tracker.parent_run(ctx.sweep_id) if ctx.sweep_id else None
     if parent:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,13 @@ def job_row(r: Run) -> JobRow:
         sweep_id=t.get(T.SWEEP_ID, ""),
         candidates=_int(t.get(T.CANDIDATES)) or 1,
         timesteps_kept=_int(t.get(T.SELECTED_TIMESTEPS)),
+        data_digest=t.get(T.DATA_DIGEST, ""),
+        generation=_int(t.get(T.GENERATION)) or 0,
+        parent_run=t.get(T.PARENT_RUN, ""),
+        parent_version=t.get(T.PARENT_VERSION, ""),
+        role=t.get(T.ROLE, ""),
+        family_parent=m.get(T.FAMILY_PARENT, math.nan),
+        family_child=m.get(T.FAMILY_CHILD, math.nan),
     )
 
 
@@ -84,6 +92,12 @@ def finished_job(tracker: Tracker, config_hash: str, seed: int, git_sha: str) ->
     )
     found = tracker.search(query, order_by=["attributes.start_time DESC"], max_results=1)
     return job_row(found[0]) if found and found[0].data.tags.get(T.MODEL_VERSION) else None
+
+
+def explorer_sweeps(tracker: Tracker, sweep_id: str | None) -> int:
+    """How many sweeps other than `sweep_id` ran weekly explorers (the weeks before this one)."""
+    runs = tracker.search(f"tags.`{T.ROLE}` LIKE 'explorer-%'")
+    return len({r.data.tags.get(T.SWEEP_ID) for r in runs} - {sweep_id})
 
 
 def job_rows(tracker: Tracker, sweep_id: str) -> list[JobRow]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import logging
+import math
 import os
 import socket
 import time
@@ -119,6 +120,14 @@ class Registry:
         log.info(
             "registry: %s v%s -> %s%s (%s)", self.name, version, stage, f" @{alias}" if alias else "", why
         )
+
+    def all_versions(self) -> list[ModelVersion]:
+        """Every version of the registered model ([] when it does not exist yet)."""
+        return list(self.client.search_model_versions(f"name='{self.name}'"))
+
+    def run_metric(self, run_id: str, key: str) -> float:
+        """A version's run's metric `key` (NaN when absent)."""
+        return float(self.client.get_run(run_id).data.metrics.get(key, math.nan))
 
     def versions_of_sweep(self, sweep_id: str) -> list[ModelVersion]:
         """All versions registered by the jobs of `sweep_id`."""

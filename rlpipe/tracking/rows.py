@@ -45,6 +45,22 @@ class JobRow:
     """Training lengths the run chose among (`checkpoints`): trials for the deflated Sharpe ratio."""
     timesteps_kept: int | None = None
     """The training length whose policy the run kept (None when not recorded)."""
+    data_digest: str = ""
+    """The digest of the data it trained and was tested on (a rerun on changed data is not a reuse)."""
+    generation: int = 0
+    """0 for a model trained from scratch, its parent's + 1 for a continued one."""
+    parent_run: str = ""
+    parent_version: str = ""
+    role: str = ""
+    """A weekly member's role (explorer-0, refiner-2, champion-0), else empty."""
+    family_parent: float = math.nan
+    """A continued model: its parent's validation score on the parent's validation slices."""
+    family_child: float = math.nan
+    """... and its own on the same slices (the forgetting guard's numbers)."""
+
+    @property
+    def family_change(self) -> float:
+        return self.family_child - self.family_parent
 
     @property
     def finished(self) -> bool:

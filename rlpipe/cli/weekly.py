@@ -1,0 +1,44 @@
+"""A weekly sweep job's config: the member its `weekly.job` names, written into the composed config
+(seed, timesteps, checkpoints, init_from, lr_multiplier, the explorer's values) before the job is
+built, so the run records exactly what it trained."""
+
+from __future__ import annotations
+
+import logging
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from rlpipe.cli.compose import group
+from rlpipe.errors import ConfigError
+from rlpipe.jobs.weekly import Assignment, WeeklySpec, assign
+from rlpipe.tracking import queries
+from rlpipe.tracking.registry import Registry
+from rlpipe.tracking.tracker import Tracker
+
+log = logging.getLogger("rlpipe.train")
+
+
+def weekly_member(cfg: DictConfig, sweep_id: str | None) -> tuple[DictConfig, Assignment | None]:
+    """`cfg` with its weekly member's values (unchanged, None, without `weekly`)."""
+    if cfg.get("weekly") is None:
+        return cfg, None
+    spec: WeeklySpec = group(cfg.weekly)
+    tracking = group(cfg.tracking)
+    tracker = Tracker.of(tracking)
+    registry = Registry(tracker.client, tracking.registered_model)
+    week = queries.explorer_sweeps(tracker, sweep_id)
+    a = assign(spec, registry, str(cfg.gates.select_metric), sweep_id, week)
+    m = a.member
+    out = cfg.copy()
+    with open_dict(out):
+        out.seed, out.timesteps = m.seed, m.timesteps
+        out.checkpoints = sorted({int(f * m.timesteps) for f in spec.checkpoint_fractions} - {0, m.timesteps})
+        out.init_from, out.lr_multiplier = a.init_from, m.lr_multiplier
+        for key, value in a.choice.items():
+            if OmegaConf.select(out, key, default="__absent__") == "__absent__" and not key.startswith(
+                "agent."
+            ):
+                raise ConfigError(f"weekly.search: {key!r} is not a config key (--cfg job lists them)")
+            OmegaConf.update(out, key, value, force_add=key.startswith("agent."))
+    log.info("weekly job %d: %s, seed %d, %d steps", spec.job, a.note, m.seed, m.timesteps)
+    return out, a

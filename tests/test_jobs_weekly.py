@@ -1,0 +1,104 @@
+"""The weekly allocation's plan: counts, steps, the search grid, what refiners and the champion slot
+continue, and a young registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from rlpipe.errors import ConfigError
+from rlpipe.jobs.weekly import WeeklySpec, assign, grid, plan, ranked_versions
+
+SEARCH = {"agent.learning_rate": [1e-4, 3e-4, 1e-3], "agent.gamma": [0.95, 0.99]}
+
+
+def test_the_default_plan_spends_the_budget_60_30_10_over_21_members_and_their_seeds():
+    spec = WeeklySpec(search=SEARCH)
+    members = plan(spec)
+    assert len(members) == spec.jobs == 21 * 2
+    by_role = {r: [m for m in members if m.role == r] for r in ("explorer", "refiner", "champion")}
+    assert [len(v) for v in by_role.values()] == [30, 10, 2]
+    steps = {r: sum(m.timesteps for m in v) for r, v in by_role.items()}
+    assert steps == {"explorer": 21_300_000, "refiner": 10_650_000, "champion": 3_550_000}
+    assert sum(steps.values()) == 35_500_000
+    assert {m.lr_multiplier for m in by_role["refiner"]} == {0.5}
+    assert {m.lr_multiplier for m in by_role["champion"]} == {0.3}
+    assert [(m.slot, m.seed) for m in members[:4]] == [(0, 1), (0, 6), (1, 1), (1, 6)]
+
+
+def test_explorers_take_distinct_configurations_and_next_week_the_next_ones():
+    spec = WeeklySpec(explorers=3, refiners=0, champion=0, split=[1, 0, 0], seeds=[1], search=SEARCH)
+    configs = grid(spec)
+    assert len(configs) == 6 and len({tuple(sorted(c.items())) for c in configs}) == 6
+    empty = Registry()
+    week1 = [assign(WeeklySpec(**{**spec.__dict__, "job": j}), empty, "m", "w1", 0).choice for j in range(3)]
+    week2 = [assign(WeeklySpec(**{**spec.__dict__, "job": j}), empty, "m", "w2", 1).choice for j in range(3)]
+    assert week1 + week2 == configs
+
+
+def test_bad_plans_are_refused_naming_the_key():
+    with pytest.raises(ConfigError, match=r"weekly\.job=42: the plan has 42 jobs .*range\(0,42\)"):
+        plan(WeeklySpec(search=SEARCH, job=42))
+    with pytest.raises(ConfigError, match=r"weekly\.split=\[0\.5, 0\.3, 0\.1\]"):
+        plan(WeeklySpec(search=SEARCH, split=[0.5, 0.3, 0.1]))
+    with pytest.raises(ConfigError, match=r"weekly\.search is empty"):
+        plan(WeeklySpec())
+
+
+@dataclass
+class Version:
+    version: str
+    run_id: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Registry:
+    """The registry calls the plan makes, over plain versions."""
+
+    versions: list[Version] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)
+    champion: str | None = None
+    name: str = "rlpipe-policy"
+
+    def alias_version(self, alias: str) -> str | None:
+        return self.champion if alias == "champion" else None
+
+    def all_versions(self) -> list[Version]:
+        return self.versions
+
+    def run_metric(self, run_id: str, key: str) -> float:
+        return self.scores[run_id]
+
+
+def registry() -> Registry:
+    v = [
+        Version("1", "r1", {"rlpipe.verdict": "pass"}),
+        Version("2", "r2", {"rlpipe.verdict": "retest"}),
+        Version("3", "r3", {"rlpipe.verdict": "reject"}),  # never refined
+        Version("4", "r4", {"rlpipe.verdict": "pass", "rlpipe.promotable": "false"}),  # held back
+        Version("5", "r5", {"rlpipe.verdict": "pass", "rlpipe.sweep_id": "this-week"}),  # this week's own
+        Version("6", "r6", {"rlpipe.verdict": "pass"}),
+    ]
+    scores = {"r1": 0.5, "r2": 1.5, "r3": 9.0, "r4": 9.0, "r5": 9.0, "r6": 3.0}
+    return Registry(v, scores, champion="6")
+
+
+def test_refiners_continue_the_best_versions_by_validation_and_the_champion_slot_the_champion():
+    reg = registry()
+    assert ranked_versions(reg, "m", "this-week") == [("2", 1.5), ("1", 0.5)]  # not 6: the champion
+    spec = WeeklySpec(explorers=1, refiners=3, champion=1, seeds=[1], search=SEARCH)
+    jobs = [assign(WeeklySpec(**{**spec.__dict__, "job": j}), reg, "m", "this-week") for j in range(5)]
+    assert [j.member.name for j in jobs] == [
+        "explorer-0",
+        "refiner-0",
+        "refiner-1",
+        "refiner-2",
+        "champion-0",
+    ]
+    assert [j.init_from for j in jobs] == [
+        None, "models:/rlpipe-policy/2", "models:/rlpipe-policy/1", None, "models:/rlpipe-policy/6",
+    ]  # fmt: skip
+    assert "only 2 version(s) to refine" in jobs[3].note and jobs[3].choice  # a young registry explores
+    assert jobs[3].choice != jobs[0].choice
