@@ -24,6 +24,7 @@ from rlpipe.cli.weekly import weekly_member
 from rlpipe.errors import ConfigError
 from rlpipe.jobs.checks import check_tracking, check_train_job
 from rlpipe.jobs.evaluate_job import run_evaluate
+from rlpipe.jobs.pbt_job import run_round
 from rlpipe.jobs.spec import RunContext
 from rlpipe.jobs.train_job import run_train
 from rlpipe.project import project_root
@@ -57,7 +58,7 @@ def train(cfg: DictConfig) -> float:
     except Exception as exc:
         return _failed(exc, None, hc, multirun)
     try:
-        return run_train(job, ctx).sweep_metric
+        return run_round(job, ctx) if job.pbt else run_train(job, ctx).sweep_metric
     except Exception as exc:
         run_id = failed_run_id(job.tracking, since, T.JOB, ctx.sweep_id or T.SINGLE, job.run_name)
         return _failed(exc, run_id, hc, multirun)

@@ -92,6 +92,7 @@ def train_job(cfg: DictConfig) -> TrainJob:
         lr_multiplier=float(cfg.lr_multiplier),
         lr_schedule=str(cfg.lr_schedule),
         continuation=group(cfg.continuation),
+        pbt=None if cfg.get("pbt") is None else group(cfg.pbt),
     )
 
 

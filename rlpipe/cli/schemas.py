@@ -24,6 +24,7 @@ from rlpipe.envs.sim import SimConfig
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.jobs.checkpoints import CheckpointConfig
 from rlpipe.jobs.continuation import ContinuationSpec
+from rlpipe.jobs.pbt import PBTSpec
 from rlpipe.jobs.weekly import WeeklySpec
 from rlpipe.project import project_root
 from rlpipe.tracking.config import RegistryConfig, TrackingConfig
@@ -80,6 +81,7 @@ def _train_schema() -> type:
         ("lr_multiplier", float, field(default=MISSING)),
         ("lr_schedule", str, field(default=MISSING)),
         ("weekly", Optional[schema_of(WeeklySpec)], field(default=None)),  # noqa: UP045
+        ("pbt", Optional[schema_of(PBTSpec)], field(default=None)),  # noqa: UP045
     ]
     return make_dataclass("TrainSchema", fields)
 

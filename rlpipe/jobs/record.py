@@ -5,14 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+from rlpipe.envs.sim import SimConfig
 from rlpipe.evaluation.assessment import Assessment
 from rlpipe.evaluation.backtest import AGENT, curves_frame
 from rlpipe.gates.selection import LengthChoice
+from rlpipe.jobs.lineage import Parent
 from rlpipe.jobs.prepare import Prepared
 from rlpipe.reports.length import length_plot
 from rlpipe.reports.plots import slice_plots
 from rlpipe.reports.run_report import ModelCard, RunReportInput, build_report
 from rlpipe.tracking import tags as T
+from rlpipe.tracking.policy import log_policy
+from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import RunLog
 
 
@@ -69,4 +75,50 @@ def record_assessment(
             T.DEPLOYMENT: a.decisions["deployment"],
             T.REGIMES_MISSING: a.decisions["regimes_missing"],
         }
+    )
+
+
+def register_policy(
+    registry: Registry,
+    run: RunLog,
+    env: SimConfig,
+    seed: int,
+    embargo: str,
+    agent: BaseAlgorithm,
+    data: Prepared,
+    a: Assessment,
+    parent: Parent | None = None,
+    held: bool = False,
+    lineage: dict[str, str] | None = None,
+) -> str:
+    """Log the policy (weights, architecture, feature statistics, env layout) and register it as a version.
+
+    The sha256 of the policy's file manifest goes on the run and the version: a policy whose files
+    no longer match it is refused on load.
+    """
+    own = [[str(w.slice.start), str(w.slice.end)] for w in data.windows_of("train")]
+    validation = [[str(w.slice.start), str(w.slice.end)] for w in data.windows_of("validation")]
+    meta = {
+        "algo": type(agent).__name__,
+        "env_kind": "management" if env.kind == "management" else "baseline",
+        "feature_stats": data.stats.to_dict(),
+        "sim": env.__dict__,
+        "bar_hours": data.market.hours_per_bar,
+        "seed": seed,
+        "config_hash": run.tags[T.CONFIG_HASH],
+        "data_digest": data.digest,
+        "embargo": embargo,
+        "train_windows": own,
+        "validation_windows": validation,
+        "lineage_train_windows": (parent.trained_windows if parent else []) + own,
+    }
+    logged = log_policy(run, agent, meta, data.df)
+    run.set_tags({T.POLICY_SHA256: logged.sha256})
+    tags = {k: run.tags[k] for k in (T.CONFIG_HASH, T.SEED, T.SWEEP_ID, T.PROMOTABLE)}
+    if held:  # the forgetting guard: registered and judged, never a candidate for stages or aliases
+        tags[T.PROMOTABLE] = "false"
+    tags.update(lineage or {})  # the family tree, on the version too
+    # Nothing moves here: stages and aliases are the sweep step's, once every seed is judged.
+    return registry.register(
+        logged.model, run.run_id, {T.VERDICT: a.verdict, T.POLICY_SHA256: logged.sha256, **tags}
     )

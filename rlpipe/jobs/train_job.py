@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import yaml
-from stable_baselines3.common.base_class import BaseAlgorithm
 
 from rlpipe.agents.factory import AgentSpec
 from rlpipe.agents.setup import bound_threads, deterministic_policy, environment_info, resolve_device
@@ -23,22 +22,22 @@ from rlpipe.data.slices import SliceSpec
 from rlpipe.data.sources import DataSpec, data_digest
 from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim import SimConfig
-from rlpipe.evaluation.assessment import Assessment, assess
+from rlpipe.evaluation.assessment import assess
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.jobs.checkpoints import CheckpointConfig, JobFolder, Saved
 from rlpipe.jobs.checks import check_train_job
 from rlpipe.jobs.continuation import ContinuationSpec, record_guard
 from rlpipe.jobs.learn import Learned, learn
 from rlpipe.jobs.lineage import Parent, lineage_tags, load_parent, not_trained_by_ancestors
+from rlpipe.jobs.pbt import PBTSpec
 from rlpipe.jobs.prepare import Prepared, prepare
-from rlpipe.jobs.record import record_assessment, record_data
+from rlpipe.jobs.record import record_assessment, record_data, register_policy
 from rlpipe.jobs.spec import RunContext, as_config, config_hash
 from rlpipe.project import git_sha
 from rlpipe.reports.run_report import ModelCard
 from rlpipe.tracking import queries
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import RegistryConfig, TrackingConfig
-from rlpipe.tracking.policy import log_policy
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import RunLog, Tracker
 from rlpipe.types import JsonDict
@@ -84,6 +83,8 @@ class TrainJob:
     """constant, or linear (decays to 0 over the run; a checkpoint then differs from a shorter run)."""
     continuation: ContinuationSpec = field(default_factory=ContinuationSpec)
     """A continued model's training data (latest bars, a recent/older mix, or all)."""
+    pbt: PBTSpec | None = None
+    """A population-based-training round of one member (`rlpipe.jobs.pbt_job.run_round`)."""
     role: str = ""
     """A weekly member (explorer-0, refiner-2, champion-0; `rlpipe.jobs.weekly`), else empty."""
     role_note: str = ""
@@ -92,8 +93,10 @@ class TrainJob:
     @property
     def label(self) -> str:
         """The configuration's readable name, the same for every seed: agent-env-reward-t<timesteps>."""
-        base = f"{self.agent.name}-{self.env.kind}-{self.reward.kind}-t{self.timesteps}"
-        return f"{self.role}-{base}" if self.role else base
+        steps = self.pbt.interval * self.pbt.rounds if self.pbt else self.timesteps
+        base = f"{self.agent.name}-{self.env.kind}-{self.reward.kind}-t{steps}"
+        prefix = self.role or (f"pbt-{self.pbt.member}" if self.pbt else "")
+        return f"{prefix}-{base}" if prefix else base
 
     @property
     def run_name(self) -> str:
@@ -136,7 +139,7 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
     device = resolve_device(job.device)
     config = as_config(job)
     chash = config_hash(config)
-    tags = _run_tags(job, ctx, tracker, chash)
+    tags = run_tags(job, ctx, tracker, chash)
     reused = None if job.force else _reuse(tracker, job, ctx, chash, tags[T.GIT_SHA])
     if reused is not None:
         return reused
@@ -146,28 +149,40 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
     if saved is None:
         folder.clear()  # a fresh run: an older checkpoint of this job is not continued
     with tracker.run(job.run_name, tags, resume_id=saved.run_id if saved else None) as run:
-        _record_start(run, config, ctx, {"device_resolved": device, "threads_resolved": threads}, saved)
+        record_start(run, config, ctx, {"device_resolved": device, "threads_resolved": threads}, saved)
         # Data and slices first: bad input and leaky slices fail before any training.
         guard = not_trained_by_ancestors(parent, job.slices.embargo) if parent else None
         data = prepare(job.data, job.slices, parent.stats if parent else None, guard=guard)
         record_data(run, data)
         learned = learn(job, data, device, run, folder, saved, parent)
-        a = assess(data.market, job.env, data.df, data.slices, data.windows, job.slices, job.gates,
-                   deterministic_policy(learned.agent), job.seed)  # fmt: skip
-        held = record_guard(run, learned.family, job.gates, a, job.run_name)
-        length = learned.choice.selected.timesteps if learned.choice else job.timesteps
-        card = ModelCard(job.tracking.registered_model, job.seed, length, job.env.kind, job.reward.kind,
-                         job.agent.name, chash, run.run_id, generation=parent.generation + 1 if parent else 0,
-                         parent=parent.uri if parent else None)  # fmt: skip
-        record_assessment(run, a, card, step=length, length=learned.choice, plots=job.plots)
-        lineage = lineage_tags(parent, length)
-        run.set_tags(lineage)
-        registry = Registry(tracker.client, job.tracking.registered_model)
-        version = _register(registry, run, job, learned.agent, data, a, parent, held, lineage)
-        overhead_s = time.perf_counter() - t_start - learned.learn_s
-        _log_times(run, job, learned, overhead_s)
-        run.set_tags({T.MODEL_VERSION: version})
+        result = conclude(run, job, tracker, data, learned, parent, t_start)
     folder.clear()
+    return result
+
+
+def conclude(
+    run: RunLog, job: TrainJob, tracker: Tracker, data: Prepared, learned: Learned, parent: Parent | None,
+    t_start: float,
+) -> TrainResult:  # fmt: skip
+    """The end of a job after training: test slices and gates, the forgetting guard, the report,
+    lineage, the policy registered as a model version, timings."""
+    a = assess(data.market, job.env, data.df, data.slices, data.windows, job.slices, job.gates,
+               deterministic_policy(learned.agent), job.seed)  # fmt: skip
+    held = record_guard(run, learned.family, job.gates, a, job.run_name)
+    length = learned.choice.selected.timesteps if learned.choice else job.timesteps
+    chash = run.tags[T.CONFIG_HASH]
+    card = ModelCard(job.tracking.registered_model, job.seed, length, job.env.kind, job.reward.kind,
+                     job.agent.name, chash, run.run_id, generation=parent.generation + 1 if parent else 0,
+                     parent=parent.uri if parent else None)  # fmt: skip
+    record_assessment(run, a, card, step=length, length=learned.choice, plots=job.plots)
+    lineage = lineage_tags(parent, length)
+    run.set_tags(lineage)
+    registry = Registry(tracker.client, job.tracking.registered_model)
+    version = register_policy(registry, run, job.env, job.seed, job.slices.embargo, learned.agent, data, a,
+                              parent, held, lineage)  # fmt: skip
+    overhead_s = time.perf_counter() - t_start - learned.learn_s
+    _log_times(run, job, learned, overhead_s)
+    run.set_tags({T.MODEL_VERSION: version})
     score = a.aggregates.get("validation", {}).get(job.gates.select_metric, math.nan)
     total, drawdown = a.test.get("total", math.nan), a.test.get("max_drawdown", math.nan)
     result = TrainResult(
@@ -180,7 +195,7 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
     return result
 
 
-def _record_start(
+def record_start(
     run: RunLog, config: JsonDict, ctx: RunContext, resolved: JsonDict, saved: Saved | None
 ) -> None:
     """What a run records first: its config and environment; a resumed run only says from where."""
@@ -234,7 +249,7 @@ def _reuse(tracker: Tracker, job: TrainJob, ctx: RunContext, chash: str, code: s
                        row.test_metric("max_drawdown"), 0.0, 0.0, row.config_hash, score)  # fmt: skip
 
 
-def _run_tags(job: TrainJob, ctx: RunContext, tracker: Tracker, chash: str) -> dict[str, str]:
+def run_tags(job: TrainJob, ctx: RunContext, tracker: Tracker, chash: str) -> dict[str, str]:
     tags = {
         T.SWEEP_ID: ctx.sweep_id or T.SINGLE,
         T.CONFIG_HASH: chash,
@@ -252,47 +267,3 @@ def _run_tags(job: TrainJob, ctx: RunContext, tracker: Tracker, chash: str) -> d
     if parent:
         tags["mlflow.parentRunId"] = parent  # nests the job under its sweep in the MLflow UI
     return tags
-
-
-def _register(
-    registry: Registry,
-    run: RunLog,
-    job: TrainJob,
-    agent: BaseAlgorithm,
-    data: Prepared,
-    a: Assessment,
-    parent: Parent | None = None,
-    held: bool = False,
-    lineage: dict[str, str] | None = None,
-) -> str:
-    """Log the policy (weights, architecture, feature statistics, env layout) and register it as a version.
-
-    The sha256 of the policy's file manifest goes on the run and the version: a policy whose files
-    no longer match it is refused on load.
-    """
-    own = [[str(w.slice.start), str(w.slice.end)] for w in data.windows_of("train")]
-    validation = [[str(w.slice.start), str(w.slice.end)] for w in data.windows_of("validation")]
-    meta = {
-        "algo": type(agent).__name__,
-        "env_kind": "management" if job.env.kind == "management" else "baseline",
-        "feature_stats": data.stats.to_dict(),
-        "sim": job.env.__dict__,
-        "bar_hours": data.market.hours_per_bar,
-        "seed": job.seed,
-        "config_hash": run.tags[T.CONFIG_HASH],
-        "data_digest": data.digest,
-        "embargo": job.slices.embargo,
-        "train_windows": own,
-        "validation_windows": validation,
-        "lineage_train_windows": (parent.trained_windows if parent else []) + own,
-    }
-    logged = log_policy(run, agent, meta, data.df)
-    run.set_tags({T.POLICY_SHA256: logged.sha256})
-    tags = {k: run.tags[k] for k in (T.CONFIG_HASH, T.SEED, T.SWEEP_ID, T.PROMOTABLE)}
-    if held:  # the forgetting guard: registered and judged, never a candidate for stages or aliases
-        tags[T.PROMOTABLE] = "false"
-    tags.update(lineage or {})  # the family tree, on the version too
-    # Nothing moves here: stages and aliases are the sweep step's, once every seed is judged.
-    return registry.register(
-        logged.model, run.run_id, {T.VERDICT: a.verdict, T.POLICY_SHA256: logged.sha256, **tags}
-    )

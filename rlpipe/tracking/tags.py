@@ -69,6 +69,8 @@ ROLE_NOTE = "rlpipe.weekly_member"
 FAMILY_PARENT = "lineage/parent_validation"
 FAMILY_CHILD = "lineage/child_validation"
 """Metrics of a continued model: parent and child scored on the parent's validation slices."""
+PBT_COPY_PREFIX = "rlpipe.pbt.copy.r"
+"""On a PBT member's run, per round: which member it copied (weights, optimizer, hyperparameters)."""
 CONTINUATION_DATA = "rlpipe.continuation_data"
 """What a continued model trained on: its recent/older data mix."""
 # model-version tags

@@ -183,9 +183,12 @@ class Tracker:
             return found
 
     @contextmanager
-    def run(self, name: str, tags: Mapping[str, str], resume_id: str | None = None) -> Iterator[RunLog]:
+    def run(
+        self, name: str, tags: Mapping[str, str], resume_id: str | None = None, end: bool = True
+    ) -> Iterator[RunLog]:
         """Open a run (or reopen `resume_id`, a run of this experiment that did not finish); on an
-        exception mark it FAILED, log the traceback as an artifact, re-raise.
+        exception mark it FAILED, log the traceback as an artifact, re-raise; `end=False` leaves it
+        RUNNING when the block ends normally (a training that goes on in a later process).
 
         Ctrl-C (KeyboardInterrupt) and SIGTERM (`Terminated`, when the command turned it into an
         exception) mark it KILLED instead. The run records its process and a first heartbeat for
@@ -210,7 +213,8 @@ class Tracker:
                 self.client.set_terminated(run.run_id, "KILLED" if killed else "FAILED")
             raise
         else:
-            self.client.set_terminated(run.run_id, "FINISHED")
+            if end:
+                self.client.set_terminated(run.run_id, "FINISHED")
 
     def _reopen(self, run_id: str, exp_id: str, tags: Mapping[str, str]) -> RunLog:
         try:

@@ -1,0 +1,182 @@
+"""Population-based training: the population's plan, the exploit/explore step, and its ledger.
+
+A population of `population` members trains in `rounds` of `interval` steps. After each round
+every member is scored on the validation slices (the test slices stay untouched until the last
+round, which assesses, gates and registers each member like any job). Then the bottom `fraction`
+of the members (at least one) take a copy of a top member's training state (weights, optimizer
+state, step counter) and that member's hyperparameters, each of `mutate` multiplied by 1 +/-
+`perturb` (drawn from a generator seeded by `seed` and the round, so a rerun mutates alike).
+
+Each member's state lives in its own folder (`member-<i>/state.pt` + `member.json` with its sha256,
+its MLflow run, the last round it finished and its score); `pbt.json` (the ledger) holds every
+member's hyperparameters and every copy made, written after each round. A sweep killed mid-round
+resumes from the ledger: rounds already done are not redone, members that finished the current
+round are not retrained.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlpipe.agents.checkpoint_io import write_atomic
+from rlpipe.errors import CheckpointError, ConfigError
+
+LEDGER = "pbt.json"
+MEMBER = "member.json"
+STATE = "state.pt"
+
+
+@dataclass
+class PBTSpec:
+    """Population-based training (config key `pbt`, set by `experiment=pbt`)."""
+
+    population: int = 4
+    rounds: int = 4
+    interval: int = 500_000
+    """Training steps per member per round."""
+    fraction: float = 0.2
+    """The share of members replaced after each round (bottom) by copies of the top (at least one)."""
+    perturb: float = 0.2
+    """A copied member's hyperparameters in `mutate` are multiplied by 1 + or - this."""
+    mutate: list[str] = field(default_factory=lambda: ["agent.learning_rate", "agent.ent_coef"])
+    seed: int = 0
+    """Seeds the mutations; member i trains with the job's seed + i."""
+    member: int = 0
+    """This sweep job's member (set by the sweeper)."""
+    round: int = 0
+    """This sweep job's round, from 0 (set by the sweeper)."""
+    dir: str = ""
+    """The population's folder (set by the sweeper: <sweep dir>/pbt)."""
+
+    def check(self) -> None:
+        if self.population < 2 or self.rounds < 1 or self.interval < 1:
+            raise ConfigError(
+                f"pbt: population >= 2, rounds >= 1, interval >= 1 (got {self.population}, {self.rounds}, "
+                f"{self.interval})"
+            )
+        if not 0 < self.fraction <= 0.5 or not 0 <= self.perturb < 1:
+            raise ConfigError(
+                f"pbt.fraction={self.fraction} in (0, 0.5], pbt.perturb={self.perturb} in [0, 1)"
+            )
+
+    @property
+    def replaced(self) -> int:
+        return max(1, math.floor(self.fraction * self.population))
+
+    @property
+    def final(self) -> bool:
+        return self.round == self.rounds - 1
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One exploit/explore move after a round."""
+
+    round: int
+    member: int
+    source: int
+    scores: tuple[float, float]
+    """(member's, source's) validation score that decided it."""
+    hyper: dict[str, float]
+    """The member's hyperparameters from the next round on (the source's, mutated)."""
+
+    def text(self, metric: str) -> str:
+        values = ", ".join(f"{k}={v:.6g}" for k, v in self.hyper.items())
+        mine, theirs = self.scores
+        copied = f"copied member {self.source} ({metric} {theirs:.3f} vs {mine:.3f})"
+        return f"after round {self.round}: {copied} with {values}"
+
+
+def exploit_explore(
+    spec: PBTSpec, round_: int, scores: list[float], hyper: list[dict[str, float]]
+) -> list[Copy]:
+    """The bottom members (a NaN score is the worst) copy the top ones, hyperparameters mutated."""
+    order = sorted(range(len(scores)), key=lambda i: -scores[i] if math.isfinite(scores[i]) else math.inf)
+    k = spec.replaced
+    rng = np.random.default_rng([spec.seed, round_])
+    copies = []
+    for bottom, top in zip(order[::-1][:k], order[:k], strict=True):  # the worst copies the best
+        mutated = {
+            key: float(v * (1 + spec.perturb * rng.choice([-1.0, 1.0]))) for key, v in hyper[top].items()
+        }
+        copies.append(Copy(round_, bottom, top, (scores[bottom], scores[top]), mutated))
+    return copies
+
+
+@dataclass
+class Ledger:
+    """The population's record: rounds done, every member's hyperparameters, every copy."""
+
+    rounds_done: int
+    hyper: list[dict[str, float]]
+    copies: list[dict[str, Any]] = field(default_factory=list)
+    scores: list[list[float]] = field(default_factory=list)
+    """Per round, every member's validation score."""
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(folder / LEDGER, lambda f: f.write(json.dumps(asdict(self), indent=1).encode()))
+
+    @classmethod
+    def read(cls, folder: Path) -> Ledger | None:
+        path = folder / LEDGER
+        if not path.is_file():
+            return None
+        try:
+            raw = json.loads(path.read_text())
+            return cls(int(raw["rounds_done"]), [dict(h) for h in raw["hyper"]], list(raw["copies"]),
+                       [list(s) for s in raw["scores"]])  # fmt: skip
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(
+                f"PBT ledger {path} is unreadable ({exc}); delete {folder} to start over"
+            ) from exc
+
+
+@dataclass
+class MemberState:
+    """What a member's folder says: its run, its state file's sha256, the last round it finished."""
+
+    run_id: str
+    sha256: str
+    round: int
+    score: float
+
+    @staticmethod
+    def folder(root: Path, member: int) -> Path:
+        return root / f"member-{member}"
+
+    def save(self, root: Path, member: int) -> None:
+        path = self.folder(root, member) / MEMBER
+        write_atomic(path, lambda f: f.write(json.dumps(asdict(self)).encode()))
+
+    @classmethod
+    def read(cls, root: Path, member: int) -> MemberState | None:
+        path = cls.folder(root, member) / MEMBER
+        if not path.is_file():
+            return None
+        try:
+            raw = json.loads(path.read_text())
+            return cls(str(raw["run_id"]), str(raw["sha256"]), int(raw["round"]), float(raw["score"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(
+                f"PBT member file {path} is unreadable ({exc}); delete {path.parent}"
+            ) from exc
+
+
+def copy_state(root: Path, source: int, member: int) -> None:
+    """Give `member` the training state of `source` (weights, optimizer, steps); it keeps its run."""
+    src = MemberState.read(root, source)
+    dst = MemberState.read(root, member)
+    if src is None or dst is None:
+        raise CheckpointError(f"PBT: member {source} or {member} has no saved state in {root}")
+    folder = MemberState.folder(root, member)
+    shutil.copyfile(MemberState.folder(root, source) / STATE, folder / f"{STATE}.tmp")
+    (folder / f"{STATE}.tmp").replace(folder / STATE)
+    MemberState(dst.run_id, src.sha256, dst.round, dst.score).save(root, member)

@@ -1,0 +1,53 @@
+"""Population-based training's exploit/explore step, its ledger and the copy of a member's state."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rlpipe.errors import CheckpointError, ConfigError
+from rlpipe.jobs.pbt import Ledger, MemberState, PBTSpec, copy_state, exploit_explore
+
+
+def test_the_bottom_fifth_copies_the_top_fifth_with_hyperparameters_moved_20_percent():
+    spec = PBTSpec(population=10, fraction=0.2, perturb=0.2)
+    scores = [0.5, 2.0, math.nan, 1.0, 3.0, -1.0, 0.0, 0.7, 0.2, 1.5]
+    hyper = [{"agent.learning_rate": 1e-4 * (i + 1)} for i in range(10)]
+    copies = exploit_explore(spec, 0, scores, hyper)
+    assert [(c.member, c.source) for c in copies] == [(2, 4), (5, 1)]  # NaN is the worst: it copies the best
+    for c in copies:
+        ratio = c.hyper["agent.learning_rate"] / hyper[c.source]["agent.learning_rate"]
+        assert ratio == pytest.approx(0.8) or ratio == pytest.approx(1.2)
+        assert type(c.hyper["agent.learning_rate"]) is float  # written into a Hydra override
+    assert exploit_explore(spec, 0, scores, hyper) == copies  # seeded by (seed, round): a rerun alike
+    assert PBTSpec(population=3).replaced == 1
+
+
+def test_a_copy_takes_the_sources_state_and_keeps_its_own_run(tmp_path):
+    for member, run in ((0, "run-a"), (1, "run-b")):
+        folder = MemberState.folder(tmp_path, member)
+        folder.mkdir(parents=True)
+        (folder / "state.pt").write_bytes(run.encode())
+        MemberState(run, f"sha-{run}", 0, 1.0 + member).save(tmp_path, member)
+    copy_state(tmp_path, source=1, member=0)
+    assert (MemberState.folder(tmp_path, 0) / "state.pt").read_bytes() == b"run-b"
+    assert MemberState.read(tmp_path, 0) == MemberState("run-a", "sha-run-b", 0, 1.0)
+    with pytest.raises(CheckpointError, match="member 2 or 0 has no saved state"):
+        copy_state(tmp_path, source=2, member=0)
+
+
+def test_the_ledger_round_trips_and_a_corrupt_one_is_refused(tmp_path):
+    ledger = Ledger(1, [{"agent.learning_rate": 3e-4}], [{"round": 0}], [[1.0, 2.0]])
+    ledger.save(tmp_path)
+    assert Ledger.read(tmp_path) == ledger
+    (tmp_path / "pbt.json").write_text("{")
+    with pytest.raises(CheckpointError, match=r"PBT ledger .*pbt\.json is unreadable"):
+        Ledger.read(tmp_path)
+
+
+def test_bad_population_values_are_refused():
+    with pytest.raises(ConfigError, match="population >= 2"):
+        PBTSpec(population=1).check()
+    with pytest.raises(ConfigError, match=r"pbt\.fraction=0\.8"):
+        PBTSpec(fraction=0.8).check()
