@@ -9,7 +9,7 @@ SEEDS  ?= 1,6,11
 
 .DEFAULT_GOAL := help
 .PHONY: help env run test test-all ui bench lint clean
-.PHONY: server server-stop test-server bench-scale bench-gates bench-length
+.PHONY: server server-stop test-server bench-scale bench-gates bench-length bench-weekly
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ bench-gates: $(STAMP) ## False-promotion rate and power of the gates: K sweeps o
 
 bench-length: $(STAMP) ## Cost of scoring checkpoints on validation, the lengths kept, and resume after kill -9 (minutes)
 	$(BIN)/python -m benchmarks.length $(BENCH_ARGS)
+
+bench-weekly: $(STAMP) ## The full weekly allocation (35.5M steps) and a PBT population: wall time, steps/s, PBT overhead per round (20+ minutes)
+	$(BIN)/python -m benchmarks.weekly $(BENCH_ARGS)
 
 bench: $(STAMP) ## Side-by-side throughput tables vs. gym-anytrading and SB3 defaults (installs the `bench` extra)
 	$(BIN)/pip install -q -e '.[bench]'

@@ -73,6 +73,8 @@ def run_round(job: TrainJob, ctx: RunContext | None = None) -> float:
             + [(f"pbt/{k}", v, spec.round) for k, v in hyperparameters(job, spec).items()]
         )
         sha = save_state(learned.agent, MemberState.folder(root, spec.member) / STATE)
+        times = {"pbt/time/learn_s": learned.learn_s, "pbt/time/round_s": time.perf_counter() - t_start}
+        run.log_metric_series([(k, v, spec.round) for k, v in times.items()])  # before the last round's tail
         if spec.final:
             conclude(run, job, tracker, data, learned, None, t_start)
             # the member was chosen on validation at every round: trials for the deflated Sharpe

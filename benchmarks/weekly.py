@@ -1,0 +1,103 @@
+"""`make bench-weekly`: the weekly allocation and population-based training at their real sizes.
+
+1. weekly: `experiment=weekly` at `--budget` steps (default the full 35.5M: 15 explorers, 5
+   refiners, 1 champion continuation, 2 seeds each, 4 candidate lengths per job) on the joblib
+   launcher with `--jobs` parallel jobs, into a fresh store (the first week: the refiner and
+   champion slots explore; their steps are the same): wall time, steps/s, the time in training,
+   in scoring checkpoints and in the rest (data, backtests, gates, MLflow, registry).
+2. pbt: `experiment=pbt` (`--population` x `--rounds` x `--interval`, basic launcher): per member
+   and round, the job's wall time beyond training (data, state load/save, validation, MLflow;
+   the last round also assesses, gates and registers), and the sweeper's time between rounds.
+
+Each figure is one run of the real CLI read back from the store it wrote; results also go to
+bench_results/weekly.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mlflow.tracking import MlflowClient
+
+from benchmarks.length import ROOT, job_runs, train
+
+
+def weekly(tmp: Path, budget: int, jobs: int) -> dict[str, Any]:
+    uri = f"sqlite:///{tmp}/weekly/mlflow.db"
+    wall = train(
+        "-m", "experiment=weekly", f"weekly.budget={budget}", "progress_bar=false", "plots=false",
+        "hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}", f"tracking.uri={uri}",
+        f"hydra.sweep.dir={tmp}/weekly/multirun", f"checkpoint.dir={tmp}/weekly/states",
+    )  # fmt: skip
+    runs = job_runs(uri)
+    m = [r.data.metrics for r in runs]
+    steps = sum(int(r.data.params["timesteps"]) for r in runs)
+    learn = sum(x["time/learn_s"] for x in m)
+    scoring = sum(x["time/checkpoint_s"] for x in m)
+    overhead = sum(x["time/overhead_s"] for x in m)
+    roles: dict[str, int] = {}
+    for r in runs:
+        role = r.data.tags["rlpipe.weekly_role"].split("-")[0]
+        roles[role] = roles.get(role, 0) + 1
+    return {
+        "budget": budget, "jobs_parallel": jobs, "runs": len(runs), "runs_by_role": roles, "steps": steps,
+        "wall_s": round(wall, 1), "steps_per_s": round(steps / wall), "finished": sum(
+            r.info.status == "FINISHED" for r in runs),
+        "job_seconds": {"training": round(learn - scoring, 1), "checkpoint_scoring": round(scoring, 1),
+                        "rest": round(overhead, 1)},
+        "registered": sum(bool(r.data.tags.get("rlpipe.model_version")) for r in runs),
+    }  # fmt: skip
+
+
+def pbt(tmp: Path, population: int, rounds: int, interval: int) -> dict[str, Any]:
+    uri = f"sqlite:///{tmp}/pbt/mlflow.db"
+    wall = train(
+        "-m", "experiment=pbt", f"pbt.population={population}", f"pbt.rounds={rounds}",
+        f"pbt.interval={interval}", "progress_bar=false", "plots=false", f"tracking.uri={uri}",
+        f"hydra.sweep.dir={tmp}/pbt/multirun",
+    )  # fmt: skip
+    client = MlflowClient(uri)
+    per_round: list[list[float]] = [[] for _ in range(rounds)]
+    job_total = 0.0
+    for r in job_runs(uri):
+        learn = {h.step: h.value for h in client.get_metric_history(r.info.run_id, "pbt/time/learn_s")}
+        whole = {h.step: h.value for h in client.get_metric_history(r.info.run_id, "pbt/time/round_s")}
+        for k in range(rounds):
+            per_round[k].append(whole[k] - learn[k])
+        job_total += sum(whole.values())
+    final_tail = sum(r.data.metrics["time/overhead_s"] for r in job_runs(uri)) / population
+    return {
+        "population": population, "rounds": rounds, "interval": interval, "wall_s": round(wall, 1),
+        "overhead_per_member_round_s": [round(sum(x) / len(x), 2) for x in per_round],
+        "last_round_assess_register_s": round(final_tail, 2),
+        "sweeper_and_startup_s": round(wall - job_total, 1),
+    }  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--budget", type=int, default=35_500_000)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--population", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--interval", type=int, default=100_000)
+    ap.add_argument("--skip-weekly", action="store_true")
+    args = ap.parse_args()
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="rlpipe-bench-") as tmp:
+        out["pbt"] = pbt(Path(tmp), args.population, args.rounds, args.interval)
+        print(json.dumps(out["pbt"], indent=1), flush=True)
+        if not args.skip_weekly:
+            out["weekly"] = weekly(Path(tmp), args.budget, args.jobs)
+            print(json.dumps(out["weekly"], indent=1), flush=True)
+    results = ROOT / "bench_results"
+    results.mkdir(exist_ok=True)
+    (results / "weekly.json").write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
