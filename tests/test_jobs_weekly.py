@@ -71,6 +71,12 @@ class Registry:
     def run_metric(self, run_id: str, key: str) -> float:
         return self.scores[run_id]
 
+    def version(self, version: str) -> Version:
+        return next(v for v in self.versions if v.version == version)
+
+    def run_params(self, run_id: str) -> dict[str, str]:  # what the run was trained with, as text
+        return {"agent.learning_rate": "0.001", "agent.gamma": "0.95", "agent.n_steps": "64"}
+
 
 def registry() -> Registry:
     v = [
@@ -100,5 +106,8 @@ def test_refiners_continue_the_best_versions_by_validation_and_the_champion_slot
     assert [j.init_from for j in jobs] == [
         None, "models:/rlpipe-policy/2", "models:/rlpipe-policy/1", None, "models:/rlpipe-policy/6",
     ]  # fmt: skip
+    assert (
+        jobs[1].choice == jobs[4].choice == {"agent.learning_rate": 0.001, "agent.gamma": 0.95}
+    )  # inherited
     assert "only 2 version(s) to refine" in jobs[3].note and jobs[3].choice  # a young registry explores
     assert jobs[3].choice != jobs[0].choice

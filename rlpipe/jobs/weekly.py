@@ -5,9 +5,9 @@ The week's `budget` of training steps is split between three roles (default 60 /
   `search_seed` and taken in order, each week after the last week's, so no two explorers share
   a configuration until the grid runs out);
 - `refiners`: continue the top registry versions by validation score (not this sweep's own, not
-  the champion; only versions that passed their run gates and may be promoted) at
-  `refiner_lr_multiplier` x the agent's learning rate;
-- one continuation of `@champion` at `champion_lr_multiplier`.
+  the champion; only versions that passed their run gates and may be promoted) with the searched
+  hyperparameters they were trained with, at `refiner_lr_multiplier` x their learning rate;
+- one continuation of `@champion` likewise, at `champion_lr_multiplier`.
 Every member trains on each of `seeds`, so each is a configuration the sweep step can judge for
 seed stability; a member's steps are its role's share of the budget divided by its role's count
 and the seeds. With the defaults: 15 explorers x 710k, 5 refiners x 1.065M, 1 champion x 1.775M
@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import yaml
 
 from rlpipe.errors import ConfigError
 from rlpipe.tracking import tags as T
@@ -152,6 +153,14 @@ def ranked_versions(registry: Registry, metric: str, sweep_id: str | None) -> li
     return sorted(out, key=lambda vs: -vs[1])
 
 
+def inherited(spec: WeeklySpec, registry: Registry, version: str) -> dict[str, Any]:
+    """The searched hyperparameters a continued version was trained with (from its run's params), so
+    its child goes on with them (its learning rate then scaled by the role's multiplier)."""
+    run_id = registry.version(version).run_id
+    params = registry.run_params(run_id) if run_id else {}
+    return {k: yaml.safe_load(params[k]) for k in spec.search if k in params}
+
+
 @dataclass(frozen=True)
 class Assignment:
     """What one member job trains: its init_from (None: from scratch), values, steps, seed."""
@@ -181,12 +190,15 @@ def assign(
         if m.slot < len(ranked):
             version, score = ranked[m.slot]
             note = f"refiner {m.slot}: version {version} (validation {metric} {score:.3f}, rank {m.slot + 1})"
-            return Assignment(m, f"models:/{registry.name}/{version}", {}, note)
+            return Assignment(
+                m, f"models:/{registry.name}/{version}", inherited(spec, registry, version), note
+            )
         why = f"refiner {m.slot}: only {len(ranked)} version(s) to refine"
     else:
         champion = registry.alias_version("champion")
         if champion:
-            return Assignment(m, f"models:/{registry.name}/{champion}", {}, f"champion: version {champion}")
+            uri, values = f"models:/{registry.name}/{champion}", inherited(spec, registry, champion)
+            return Assignment(m, uri, values, f"champion: version {champion}")
         why = "champion: no @champion yet"
     slot = start + spec.explorers + m.slot + (spec.refiners if m.role == "champion" else 0)
     return Assignment(m, None, explore(spec, slot), f"{why}, so a new configuration from the search space")

@@ -129,6 +129,10 @@ class Registry:
         """A version's run's metric `key` (NaN when absent)."""
         return float(self.client.get_run(run_id).data.metrics.get(key, math.nan))
 
+    def run_params(self, run_id: str) -> dict[str, str]:
+        """A version's run's params (as MLflow stores them: text)."""
+        return dict(self.client.get_run(run_id).data.params)
+
     def versions_of_sweep(self, sweep_id: str) -> list[ModelVersion]:
         """All versions registered by the jobs of `sweep_id`."""
         found = self.client.search_model_versions(f"name='{self.name}'")
