@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -78,6 +79,7 @@ class PBTSweeper(Sweeper):
             _check_saved(root, spec, r, scores)
             ledger.scores.append(scores)
             if r < spec.rounds - 1:
+                t0 = time.perf_counter()
                 copies = exploit_explore(spec, r, scores, ledger.hyper)
                 for c in copies:
                     copy_state(root, c.source, c.member)
@@ -85,6 +87,7 @@ class PBTSweeper(Sweeper):
                     ledger.copies.append(asdict(c))
                     log.info("PBT member %d %s", c.member, c.text(str(cfg.gates.select_metric)))
                 record_copies(group(cfg.tracking), root, copies, str(cfg.gates.select_metric))
+                ledger.between_s.append(time.perf_counter() - t0)
             ledger.rounds_done = r + 1
             ledger.save(root)
         return returns

@@ -119,6 +119,8 @@ class Ledger:
     copies: list[dict[str, Any]] = field(default_factory=list)
     scores: list[list[float]] = field(default_factory=list)
     """Per round, every member's validation score."""
+    between_s: list[float] = field(default_factory=list)
+    """Per round but the last, the sweeper's seconds between rounds (ranking, copies, records)."""
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -132,7 +134,7 @@ class Ledger:
         try:
             raw = json.loads(path.read_text())
             return cls(int(raw["rounds_done"]), [dict(h) for h in raw["hyper"]], list(raw["copies"]),
-                       [list(s) for s in raw["scores"]])  # fmt: skip
+                       [list(s) for s in raw["scores"]], list(raw.get("between_s", [])))  # fmt: skip
         except (ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(
                 f"PBT ledger {path} is unreadable ({exc}); delete {folder} to start over"
