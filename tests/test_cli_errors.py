@@ -103,12 +103,26 @@ def run_case(case: Case, tmp: Path) -> Outcome:
     return Outcome(proc, tmp, uri)
 
 
+CHECKED_IN_PROCESS = ("seed=2**32", "agent target", "unwritable store", "slice name", "model name")
+"""Cases whose check is tested in process (tests/test_jobs_checks.py, test_agents_factory.py): through
+the CLI they run with the slow tests; the default suite keeps one case per path to exit status 2."""
+
+
+def run_cases(names: list[str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+    dirs = {name: tmp_path_factory.mktemp("case") for name in names}  # no '=' in an override value
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {name: pool.submit(run_case, CASES[name], dirs[name]) for name in names}
+        return {name: f.result() for name, f in futures.items()}
+
+
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
-    dirs = {name: tmp_path_factory.mktemp("case") for name in CASES}  # no '=' in an override value
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {name: pool.submit(run_case, CASES[name], dirs[name]) for name in CASES}
-        return {name: f.result() for name, f in futures.items()}
+    return run_cases([n for n in CASES if n not in CHECKED_IN_PROCESS], tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def slow_outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+    return run_cases(list(CHECKED_IN_PROCESS), tmp_path_factory)
 
 
 def job_runs(uri: str) -> list:
@@ -124,12 +138,17 @@ def recorded(out: Outcome) -> list:
     return [*job_runs(out.uri), *MlflowClient(out.uri).search_model_versions()]
 
 
-REFUSED_BEFORE_ANY_RUN = [n for n in CASES if n not in ("full error", "data error")]
+REFUSED_BEFORE_ANY_RUN = [
+    pytest.param(n, marks=[pytest.mark.slow] if n in CHECKED_IN_PROCESS else [])
+    for n in CASES
+    if n not in ("full error", "data error")
+]
 
 
 @pytest.mark.parametrize("name", REFUSED_BEFORE_ANY_RUN)
-def test_bad_input_exits_2_with_one_line_and_records_nothing(outcomes, name):
-    out = outcomes[name]
+def test_bad_input_exits_2_with_one_line_and_records_nothing(request, name):
+    fixture = "slow_outcomes" if name in CHECKED_IN_PROCESS else "outcomes"
+    out = request.getfixturevalue(fixture)[name]
     expect = CASES[name].expect.format(tmp=out.tmp)
     assert out.proc.returncode == USER_ERROR, out.output[-3000:]
     assert expect in out.proc.stderr
@@ -165,6 +184,7 @@ def test_data_error_exits_2_and_is_recorded_as_a_failed_run_with_its_traceback(o
     assert not MlflowClient(out.uri).search_model_versions()  # nothing trained, nothing registered
 
 
+@pytest.mark.slow  # ~30 s; a sweep with one failing job exits 2 in the default suite (test_cli_train)
 def test_multirun_with_one_bad_job_finishes_the_other_and_exits_2(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     proc = cli(

@@ -21,11 +21,11 @@ def test_a_tiny_week_has_explorers_refiners_and_the_champion_continuation_in_one
 ):
     # last week: two registered models, the first crowned by hand
     for seed in (1, 2):
-        run_train(smoke_job("timesteps=4096", f"seed={seed}", "registry.promote=true"))
+        run_train(smoke_job(f"seed={seed}", "registry.promote=true"))
     client = MlflowClient(tracking_uri)
     client.set_registered_model_alias("rlpipe-policy", "champion", "1")
     refinable = ranked_versions(Registry(client, "rlpipe-policy"), "sharpe_mean", None)
-    week = ["weekly.budget=20480", "weekly.explorers=1", "weekly.refiners=1", "weekly.seeds=[3]",
+    week = ["weekly.budget=10240", "weekly.explorers=1", "weekly.refiners=1", "weekly.seeds=[3]",
             "weekly.checkpoint_fractions=[0.5]"]  # fmt: skip
     proc = cli(
         "rlpipe.train", "-m", "experiment=weekly", *week, *SMALL, f"tracking.uri={tracking_uri}",
@@ -37,7 +37,7 @@ def test_a_tiny_week_has_explorers_refiners_and_the_champion_continuation_in_one
     runs = {r.data.tags["rlpipe.weekly_role"]: r for r in queries.job_runs(tracker, sweep)}
     assert sorted(runs) == ["champion-0", "explorer-0", "refiner-0"]
     explorer, refiner, champion = runs["explorer-0"], runs["refiner-0"], runs["champion-0"]
-    assert [r.data.params["timesteps"] for r in (explorer, refiner, champion)] == ["12288", "6144", "2048"]
+    assert [r.data.params["timesteps"] for r in (explorer, refiner, champion)] == ["6144", "3072", "1024"]
     search = yaml.safe_load((CONF / "experiment" / "weekly.yaml").read_text())["weekly"]["search"]
     first = grid(WeeklySpec(search=search))[0]
     assert float(explorer.data.params["agent.learning_rate"]) == first["agent.learning_rate"]

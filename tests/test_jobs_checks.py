@@ -16,6 +16,7 @@ from rlpipe.errors import ConfigError
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.jobs.checkpoints import CheckpointConfig
 from rlpipe.jobs.checks import SLICE_NAME_MAX, check_slice_names, check_store, check_tracking, check_train_job
+from rlpipe.jobs.continuation import ContinuationSpec
 from rlpipe.tracking.config import TrackingConfig
 
 WINDOW = {"role": "test", "regime": "bull", "start": "2022-01-01", "end": "2022-02-01"}
@@ -35,6 +36,7 @@ class Job:
     checkpoints: tuple[int, ...] = ()
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     gates: GatesConfig = field(default_factory=GatesConfig)
+    continuation: ContinuationSpec = field(default_factory=ContinuationSpec)
 
 
 @pytest.fixture

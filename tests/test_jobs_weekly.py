@@ -111,3 +111,16 @@ def test_refiners_continue_the_best_versions_by_validation_and_the_champion_slot
     )  # inherited
     assert "only 2 version(s) to refine" in jobs[3].note and jobs[3].choice  # a young registry explores
     assert jobs[3].choice != jobs[0].choice
+
+
+def test_the_weekly_experiment_sweeps_one_job_per_member_and_seed():
+    from hydra import compose, initialize_config_dir
+
+    from rlpipe.cli.schemas import register_configs
+    from tests.conftest import CONF
+
+    register_configs()
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("train", ["experiment=weekly", "weekly.explorers=4", "weekly.seeds=[1,2,3]"],
+                      return_hydra_config=True)  # fmt: skip
+    assert cfg.hydra.sweeper.params["weekly.job"] == "range(0,30)"  # (4 + 5 + 1) members x 3 seeds

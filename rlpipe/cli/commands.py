@@ -6,7 +6,6 @@ failed job is recorded and the sweep goes on.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from pathlib import Path
@@ -17,10 +16,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from rlpipe.agents.setup import usable_cores
-from rlpipe.cli.compose import check_keys, check_required, evaluate_job, group, train_job
+from rlpipe.cli.compose import check_keys, check_required, evaluate_job, group
 from rlpipe.cli.failures import FAILURE_FILE, Failure, end_command, failed_run_id, now_ms
 from rlpipe.cli.sweep import finish_sweep, sweep_id_for
-from rlpipe.cli.weekly import weekly_member
+from rlpipe.cli.weekly import job_of
 from rlpipe.errors import ConfigError
 from rlpipe.jobs.checks import check_tracking, check_train_job
 from rlpipe.jobs.evaluate_job import run_evaluate
@@ -50,10 +49,7 @@ def train(cfg: DictConfig) -> float:
     if multirun:  # a rerun into the same sweep folder: this attempt's outcome replaces the last one's
         (Path(hc.runtime.output_dir) / FAILURE_FILE).unlink(missing_ok=True)
     try:  # nothing is recorded until the job is checked
-        cfg, member = weekly_member(cfg, ctx.sweep_id)
-        job = train_job(cfg)
-        if member is not None:
-            job = dataclasses.replace(job, role=member.member.name, role_note=member.note)
+        job = job_of(cfg, ctx.sweep_id)
         check_train_job(job)
     except Exception as exc:
         return _failed(exc, None, hc, multirun)

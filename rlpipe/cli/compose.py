@@ -93,6 +93,7 @@ def train_job(cfg: DictConfig) -> TrainJob:
         lr_schedule=str(cfg.lr_schedule),
         continuation=group(cfg.continuation),
         pbt=None if cfg.get("pbt") is None else group(cfg.pbt),
+        weekly=None if cfg.get("weekly") is None else group(cfg.weekly),
     )
 
 

@@ -4,12 +4,14 @@ built, so the run records exactly what it trained."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from rlpipe.cli.compose import group
+from rlpipe.cli.compose import group, train_job
 from rlpipe.errors import ConfigError
+from rlpipe.jobs.train_job import TrainJob
 from rlpipe.jobs.weekly import Assignment, WeeklySpec, assign
 from rlpipe.tracking import queries
 from rlpipe.tracking.registry import Registry
@@ -42,3 +44,12 @@ def weekly_member(cfg: DictConfig, sweep_id: str | None) -> tuple[DictConfig, As
             OmegaConf.update(out, key, value, force_add=key.startswith("agent."))
     log.info("weekly job %d: %s, seed %d, %d steps", spec.job, a.note, m.seed, m.timesteps)
     return out, a
+
+
+def job_of(cfg: DictConfig, sweep_id: str | None) -> TrainJob:
+    """The training job of a composed config; a weekly sweep job becomes its member's job."""
+    cfg, member = weekly_member(cfg, sweep_id)
+    job = train_job(cfg)
+    if member is None:
+        return job
+    return dataclasses.replace(job, role=member.member.name, role_note=member.note)

@@ -13,12 +13,12 @@ from rlpipe.types import JsonDict
 
 UNHASHED = (
     "seed", "tracking", "registry", "progress_bar", "plots", "threads", "checkpoint", "resume", "force",
-    "role", "role_note",
+    "weekly",
 )  # fmt: skip
 """Config keys that do not make a different configuration: the seed, where it is recorded and what
 the registry may do with it, display (progress bar, tear sheets), how many threads compute it,
 where its resumable state is saved, whether it continues one, whether an earlier run is reused,
-and a weekly member's role (what it trains is in the rest)."""
+and the weekly plan (what a member trains is in the rest: seed, steps, init_from, values)."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,9 @@ def as_config(job: Any) -> JsonDict:
     This is the record of the job (params, config.yaml, config hash); it is derived from the
     typed job, so what is recorded is what ran.
     """
-    return {f.name: _node(getattr(job, f.name)) for f in dataclasses.fields(job)}
+    return {
+        f.name: _node(getattr(job, f.name)) for f in dataclasses.fields(job) if f.metadata.get("config", True)
+    }
 
 
 def _node(value: Any) -> Any:

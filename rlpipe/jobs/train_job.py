@@ -33,6 +33,7 @@ from rlpipe.jobs.pbt import PBTSpec
 from rlpipe.jobs.prepare import Prepared, prepare
 from rlpipe.jobs.record import record_assessment, record_data, register_policy
 from rlpipe.jobs.spec import RunContext, as_config, config_hash
+from rlpipe.jobs.weekly import WeeklySpec
 from rlpipe.project import git_sha
 from rlpipe.reports.run_report import ModelCard
 from rlpipe.tracking import queries
@@ -85,10 +86,12 @@ class TrainJob:
     """A continued model's training data (latest bars, a recent/older mix, or all)."""
     pbt: PBTSpec | None = None
     """A population-based-training round of one member (`rlpipe.jobs.pbt_job.run_round`)."""
-    role: str = ""
-    """A weekly member (explorer-0, refiner-2, champion-0; `rlpipe.jobs.weekly`), else empty."""
-    role_note: str = ""
-    """What the member continues or explores, as its run records it."""
+    weekly: WeeklySpec | None = None
+    """The weekly plan this job is a member of (recorded; what it trains is in the fields above)."""
+    role: str = field(default="", metadata={"config": False})
+    """A weekly member (explorer-0, refiner-2, champion-0; `rlpipe.jobs.weekly`), else empty; a tag."""
+    role_note: str = field(default="", metadata={"config": False})
+    """What the member continues or explores, as its run's tag records it."""
 
     @property
     def label(self) -> str:
