@@ -22,6 +22,8 @@ def test_the_bottom_fifth_copies_the_top_fifth_with_hyperparameters_moved_20_per
         assert type(c.hyper["agent.learning_rate"]) is float  # written into a Hydra override
     assert exploit_explore(spec, 0, scores, hyper) == copies  # seeded by (seed, round): a rerun alike
     assert PBTSpec(population=3).replaced == 1
+    ints = exploit_explore(spec, 0, scores, [{"agent.n_epochs": 4} for _ in range(10)])
+    assert {c.hyper["agent.n_epochs"] for c in ints} <= {3, 5}  # an integer keyword stays an integer
 
 
 def test_a_copy_takes_the_sources_state_and_keeps_its_own_run(tmp_path):

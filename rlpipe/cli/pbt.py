@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlpipe.cli.compose import group
 from rlpipe.errors import CheckpointError, ConfigError
-from rlpipe.jobs.pbt import Ledger, MemberState, PBTSpec, copy_state, exploit_explore
+from rlpipe.jobs.pbt import Ledger, MemberState, PBTSpec, copy_state, exploit_explore, scaled
 from rlpipe.jobs.pbt_job import record_copies
 
 log = logging.getLogger(__name__)
@@ -102,10 +102,10 @@ def initial_hyper(spec: PBTSpec, cfg: DictConfig) -> list[dict[str, float]]:
             raise ConfigError(
                 f"pbt.mutate: {key}={value!r} is not a number in this config; name numeric keys"
             )
-        base[key] = float(value)
+        base[key] = value
     rng = np.random.default_rng([spec.seed, 1_000_003])
     spread = [base] + [
-        {k: float(v * (1 + spec.perturb * rng.uniform(-1, 1))) for k, v in base.items()}
+        {k: scaled(v, 1 + spec.perturb * rng.uniform(-1, 1)) for k, v in base.items()}
         for _ in range(spec.population - 1)
     ]
     return spread

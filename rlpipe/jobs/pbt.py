@@ -103,11 +103,20 @@ def exploit_explore(
     rng = np.random.default_rng([spec.seed, round_])
     copies = []
     for bottom, top in zip(order[::-1][:k], order[:k], strict=True):  # the worst copies the best
+        sign = rng.choice([-1.0, 1.0], size=len(hyper[top]))
         mutated = {
-            key: float(v * (1 + spec.perturb * rng.choice([-1.0, 1.0]))) for key, v in hyper[top].items()
+            key: scaled(v, 1 + spec.perturb * float(d))
+            for (key, v), d in zip(hyper[top].items(), sign, strict=True)
         }
         copies.append(Copy(round_, bottom, top, (scores[bottom], scores[top]), mutated))
     return copies
+
+
+def scaled(value: float, factor: float) -> float:
+    """`value` x `factor`, an integer hyperparameter (n_epochs) staying a positive integer."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return max(1, round(value * factor))
+    return float(value * factor)
 
 
 @dataclass
