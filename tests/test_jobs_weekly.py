@@ -86,31 +86,31 @@ def registry() -> Registry:
         Version("4", "r4", {"rlpipe.verdict": "pass", "rlpipe.promotable": "false"}),  # held back
         Version("5", "r5", {"rlpipe.verdict": "pass", "rlpipe.sweep_id": "this-week"}),  # this week's own
         Version("6", "r6", {"rlpipe.verdict": "pass"}),
+        Version("7", "r7", {"rlpipe.verdict": "pass", "rlpipe.config_hash": "h2"}),  # seed 2 of a config:
+        Version("8", "r8", {"rlpipe.verdict": "pass", "rlpipe.config_hash": "h2"}),  # only its best counts
     ]
-    scores = {"r1": 0.5, "r2": 1.5, "r3": 9.0, "r4": 9.0, "r5": 9.0, "r6": 3.0}
+    scores = {"r1": 0.5, "r2": 1.5, "r3": 9.0, "r4": 9.0, "r5": 9.0, "r6": 3.0, "r7": 0.1, "r8": 0.2}
     return Registry(v, scores, champion="6")
 
 
 def test_refiners_continue_the_best_versions_by_validation_and_the_champion_slot_the_champion():
     reg = registry()
-    assert ranked_versions(reg, "m", "this-week") == [("2", 1.5), ("1", 0.5)]  # not 6: the champion
-    spec = WeeklySpec(explorers=1, refiners=3, champion=1, seeds=[1], search=SEARCH)
-    jobs = [assign(WeeklySpec(**{**spec.__dict__, "job": j}), reg, "m", "this-week") for j in range(5)]
-    assert [j.member.name for j in jobs] == [
-        "explorer-0",
-        "refiner-0",
-        "refiner-1",
-        "refiner-2",
-        "champion-0",
-    ]
-    assert [j.init_from for j in jobs] == [
-        None, "models:/rlpipe-policy/2", "models:/rlpipe-policy/1", None, "models:/rlpipe-policy/6",
-    ]  # fmt: skip
-    assert (
-        jobs[1].choice == jobs[4].choice == {"agent.learning_rate": 0.001, "agent.gamma": 0.95}
-    )  # inherited
-    assert "only 2 version(s) to refine" in jobs[3].note and jobs[3].choice  # a young registry explores
-    assert jobs[3].choice != jobs[0].choice
+    assert ranked_versions(reg, "m", "this-week") == [
+        ("2", 1.5),
+        ("1", 0.5),
+        ("8", 0.2),
+    ]  # not 6: the champion
+    spec = WeeklySpec(explorers=1, refiners=4, champion=1, seeds=[1], search=SEARCH)
+    jobs = [assign(WeeklySpec(**{**spec.__dict__, "job": j}), reg, "m", "this-week") for j in range(6)]
+    names = ["explorer-0", "refiner-0", "refiner-1", "refiner-2", "refiner-3", "champion-0"]
+    assert [j.member.name for j in jobs] == names
+    continued = [None, "models:/rlpipe-policy/2", "models:/rlpipe-policy/1", "models:/rlpipe-policy/8", None,
+                 "models:/rlpipe-policy/6"]  # fmt: skip
+    assert [j.init_from for j in jobs] == continued
+    inherited = {"agent.learning_rate": 0.001, "agent.gamma": 0.95}  # what the parent's run trained with
+    assert jobs[1].choice == jobs[5].choice == inherited
+    assert "only 3 version(s) to refine" in jobs[4].note and jobs[4].choice  # a young registry explores
+    assert jobs[4].choice != jobs[0].choice
 
 
 def test_the_weekly_experiment_sweeps_one_job_per_member_and_seed():

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 
 from rlpipe.cli.compose import group, train_job
 from rlpipe.errors import ConfigError
@@ -37,11 +37,10 @@ def weekly_member(cfg: DictConfig, sweep_id: str | None) -> tuple[DictConfig, As
         out.checkpoints = sorted({int(f * m.timesteps) for f in spec.checkpoint_fractions} - {0, m.timesteps})
         out.init_from, out.lr_multiplier = a.init_from, m.lr_multiplier
         for key, value in a.choice.items():
-            if OmegaConf.select(out, key, default="__absent__") == "__absent__" and not key.startswith(
-                "agent."
-            ):
+            open_keyword = key.startswith("agent.")  # the agent node takes any constructor keyword
+            if not open_keyword and OmegaConf.select(out, key, default=MISSING) is MISSING:
                 raise ConfigError(f"weekly.search: {key!r} is not a config key (--cfg job lists them)")
-            OmegaConf.update(out, key, value, force_add=key.startswith("agent."))
+            OmegaConf.update(out, key, value, force_add=open_keyword)
     log.info("weekly job %d: %s, seed %d, %d steps", spec.job, a.note, m.seed, m.timesteps)
     return out, a
 

@@ -77,8 +77,6 @@ class Member:
     seed: int
     timesteps: int
     lr_multiplier: float
-    choice: dict[str, Any]
-    """An explorer's values from the search space (a fallback slot's too)."""
 
     @property
     def name(self) -> str:
@@ -116,7 +114,7 @@ def plan(spec: WeeklySpec) -> list[Member]:
         lr = {"explorer": 1.0, "refiner": spec.refiner_lr_multiplier}.get(role, spec.champion_lr_multiplier)
         for slot in range(count):
             for seed in spec.seeds:
-                members.append(Member(role, slot, seed, steps, lr, {}))
+                members.append(Member(role, slot, seed, steps, lr))
     return members
 
 
@@ -138,9 +136,10 @@ def explore(spec: WeeklySpec, index: int) -> dict[str, Any]:
 
 def ranked_versions(registry: Registry, metric: str, sweep_id: str | None) -> list[tuple[str, float]]:
     """The versions a refiner may continue, best validation score first: passed their run gates,
-    may be promoted, not registered by this sweep, not the champion (its own slot continues it)."""
+    may be promoted, not registered by this sweep, not the champion (its own slot continues it),
+    one per configuration (its best seed), so the refiners continue different models."""
     champion = registry.alias_version("champion")
-    out = []
+    best: dict[str, tuple[str, float]] = {}
     for v in registry.all_versions():
         t = v.tags
         if str(v.version) == champion or t.get(T.PROMOTABLE) == "false" or t.get(T.VERDICT) == "reject":
@@ -148,9 +147,10 @@ def ranked_versions(registry: Registry, metric: str, sweep_id: str | None) -> li
         if sweep_id and t.get(T.SWEEP_ID) == sweep_id:
             continue
         score = registry.run_metric(v.run_id, f"validation/{metric}") if v.run_id else math.nan
-        if math.isfinite(score):
-            out.append((str(v.version), score))
-    return sorted(out, key=lambda vs: -vs[1])
+        config = t.get(T.CONFIG_HASH) or f"v{v.version}"
+        if math.isfinite(score) and (config not in best or score > best[config][1]):
+            best[config] = (str(v.version), score)
+    return sorted(best.values(), key=lambda vs: -vs[1])
 
 
 def inherited(spec: WeeklySpec, registry: Registry, version: str) -> dict[str, Any]:
