@@ -91,3 +91,18 @@ def test_parent_run_is_created_once_and_finished_on_request(tracking_uri):
     assert run.info.status == "RUNNING" and run.data.tags["rlpipe.kind"] == "sweep"
     tracker.finish(parent)
     assert tracker.client.get_run(parent).info.status == "FINISHED"
+
+
+def test_mlflow_telemetry_is_off_unless_the_user_turns_it_on():
+    import os
+    import subprocess
+    import sys
+
+    code = "import rlpipe.tracking.tracker, os; print(os.environ['MLFLOW_DISABLE_TELEMETRY'])"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_DISABLE_TELEMETRY"}
+    for given, expect in ((None, "true"), ("false", "false")):
+        run_env = env if given is None else {**env, "MLFLOW_DISABLE_TELEMETRY": given}
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=run_env, capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == expect
