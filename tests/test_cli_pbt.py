@@ -81,3 +81,12 @@ def test_a_population_on_the_joblib_launcher_killed_between_rounds_resumes(tmp_p
         "FINISHED"
     }
     assert len(Tracker(tracking_uri, "rlpipe").search("tags.`rlpipe.kind` = 'job'")) == 3  # no duplicate
+
+
+def test_a_population_refuses_a_sweep_of_values_in_one_line(tmp_path, tracking_uri):
+    proc = run([*pbt_args(tmp_path, tracking_uri), "seed=1,2"])
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        "error: experiment=pbt: seed=1,2 sweeps values; a population sweeps its members (pbt.population)"
+    ]

@@ -19,17 +19,23 @@ from typing import Any
 
 import numpy as np
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import CompactHydraException
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from rlpipe.cli.compose import group
-from rlpipe.errors import CheckpointError, ConfigError
+from rlpipe.cli.failures import Failure
+from rlpipe.errors import CheckpointError, ConfigError, RlpipeError
 from rlpipe.jobs.pbt import Ledger, MemberState, PBTSpec, copy_state, exploit_explore, scaled
 from rlpipe.jobs.pbt_job import record_copies
 
 log = logging.getLogger(__name__)
 SET_BY_SWEEPER = ("seed", "timesteps", "pbt.member", "pbt.round", "pbt.dir")
+
+
+class PopulationRefused(CompactHydraException):
+    """A user error in the population's plan or state: Hydra prints its message alone."""
 
 
 class PBTSweeper(Sweeper):
@@ -49,6 +55,13 @@ class PBTSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> Any:
+        """The population's rounds; a user error ends the sweep with its one line (exit status 2)."""
+        try:
+            return self._sweep(arguments)
+        except RlpipeError as exc:
+            raise PopulationRefused(Failure.of(exc).line()) from exc
+
+    def _sweep(self, arguments: list[str]) -> Any:
         assert self.config is not None and self.hydra_context is not None
         cfg = self.config
         if cfg.get("pbt") is None:
