@@ -22,6 +22,7 @@ from rlpipe.agents.checkpoint_io import load_state, save_state
 from rlpipe.agents.setup import bound_threads, deterministic_policy, resolve_device, seed_everything
 from rlpipe.envs import kernels
 from rlpipe.envs.factory import make_training_env
+from rlpipe.errors import CheckpointError, ConfigError
 from rlpipe.evaluation.assessment import validate
 from rlpipe.jobs.checks import check_train_job
 from rlpipe.jobs.learn import Learned
@@ -53,7 +54,10 @@ def run_round(job: TrainJob, ctx: RunContext | None = None) -> float:
         log.info("%s: round %d already done (validation %.4f)", job.run_name, spec.round, mine.score)
         return mine.score
     if spec.round > 0 and mine is None:
-        raise ValueError(f"PBT member {spec.member} has no state from round {spec.round - 1} in {root}")
+        raise CheckpointError(
+            f"PBT member {spec.member} has no state from round {spec.round - 1} in {root}; continue the "
+            "population with resume=true in its own hydra.sweep.dir, or start a new one"
+        )
     tracker = Tracker.of(job.tracking)
     threads = bound_threads(job.threads, ctx.parallel_jobs)
     device = resolve_device(job.device)
@@ -102,7 +106,7 @@ def hyperparameters(job: TrainJob, spec: PBTSpec) -> dict[str, float]:
     for key in spec.mutate:
         value: Any = job.agent.kwargs.get(key.removeprefix("agent."))
         if not key.startswith("agent.") or not isinstance(value, int | float):
-            raise ValueError(f"pbt.mutate: {key!r} is not a numeric agent keyword of this job's agent")
+            raise ConfigError(f"pbt.mutate: {key!r} is not a numeric agent keyword of this job's agent")
         out[key] = float(value)
     return out
 
