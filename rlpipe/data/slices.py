@@ -69,10 +69,10 @@ def parse_slices(items: Iterable[dict], key: str = "slices.windows") -> list[Sli
     return out
 
 
-def recorded_training(windows: Iterable[Sequence[str]], prefix: str) -> list[Slice]:
-    """Training windows recorded as [start, end] text (a policy's meta) as `train` slices."""
+def recorded_training(windows: Iterable[Sequence[str]], prefix: str, role: str = "train") -> list[Slice]:
+    """Windows recorded as [start, end] text (a policy's meta) as slices of `role` (training by default)."""
     return [
-        Slice(f"{prefix}_{i}", "train", "unlabelled", pd.Timestamp(a), pd.Timestamp(b))
+        Slice(f"{prefix}_{i}", role, "unlabelled", pd.Timestamp(a), pd.Timestamp(b))
         for i, (a, b) in enumerate(windows)
     ]
 

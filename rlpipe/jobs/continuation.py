@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from rlpipe.data.slices import Slice, Window, resolve
+from rlpipe.data.slices import Window, recorded_training, resolve
 from rlpipe.envs.sim import SimConfig
 from rlpipe.errors import ConfigError, SliceError
 from rlpipe.evaluation.assessment import Assessment
@@ -127,10 +127,7 @@ def guard_windows(parent: Parent, own: Sequence[Window], index: pd.DatetimeIndex
     mine = [w for w in own if w.slice.role == "validation"]
     if not parent.validation_windows:
         return mine, "the child's validation slices (the parent recorded none)"
-    slices = [
-        Slice(f"parent_validation_{i}", "validation", "unlabelled", pd.Timestamp(a), pd.Timestamp(b))
-        for i, (a, b) in enumerate(parent.validation_windows)
-    ]
+    slices = recorded_training(parent.validation_windows, "parent_validation", role="validation")
     try:
         return resolve(slices, index), "the parent's validation slices"
     except SliceError as exc:

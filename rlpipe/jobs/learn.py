@@ -16,7 +16,7 @@ from rlpipe.agents.factory import AgentSpec
 from rlpipe.agents.setup import deterministic_policy, seed_everything
 from rlpipe.data.slices import Window
 from rlpipe.envs import kernels
-from rlpipe.envs.factory import make_training_env
+from rlpipe.envs.factory import TrainingEnv, make_training_env
 from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim import SimConfig
 from rlpipe.evaluation.assessment import validate
@@ -90,9 +90,9 @@ def learn(
     given) and keep a length."""
     kernels.warm_up()  # load or compile the simulator once, outside the timed learn()
     seed_everything(job.seed)
-    mix = None
-    if parent is not None:
-        mix = training_mix(job.continuation, parent, data.train_ranges, data.df.index, job.env)
+    mix = (
+        training_mix(job.continuation, parent, data.train_ranges, data.df.index, job.env) if parent else None
+    )
     ranges, shares = (mix.ranges, mix.shares) if mix else (data.train_ranges, None)
     env = make_training_env(data.market, job.env, job.reward, ranges, job.seed, shares)
     agent = _agent_spec(job, parent).build(env.venv, job.seed, device)
@@ -100,7 +100,7 @@ def learn(
     agent.set_logger(logger)
     timer = _Timer(deterministic_policy(agent), data, job)
     family, on_guard = None, None
-    if parent is not None and mix is not None:
+    if parent and mix:
         warm_start(agent, parent)
         on_guard, where = guard_windows(parent, data.windows, data.df.index)
         family = Family(mix, where, timer.score(on_guard))  # before any update the child is its parent
@@ -110,14 +110,8 @@ def learn(
                         (folder, run.run_id) if folder else None)  # fmt: skip
     if saved and folder:
         ckpt.resume(saved, folder)
-    beat = run.heartbeat()  # the reaper tells a live job from a dead one by it
-
-    def on_progress(progress: float) -> None:
-        env.set_progress(progress)
-        beat()
-
     t_learn = time.perf_counter()
-    progress = ProgressCallback(job.timesteps, job.progress_bar, job.run_name, on_progress)
+    progress = progress_callback(job, env, run, job.timesteps)
     agent.learn(job.timesteps - start, [progress, RolloutHook(ckpt)], reset_num_timesteps=start == 0)
     learn_s = time.perf_counter() - t_learn
     run.log_metric_series(history.points)
@@ -130,6 +124,18 @@ def learn(
     if family is not None:
         family.child = timer.score(on_guard)
     return Learned(agent, learn_s, timer.seconds, choice, start, family)
+
+
+def progress_callback(job: LearnSpec, env: TrainingEnv, run: RunLog, total: int) -> ProgressCallback:
+    """The training progress (of `total` steps) to the env's reward curriculum, the run's heartbeat
+    (the reaper tells a live job from a dead one by it) and the optional progress bar."""
+    beat = run.heartbeat()
+
+    def on_progress(progress: float) -> None:
+        env.set_progress(progress)
+        beat()
+
+    return ProgressCallback(total, job.progress_bar, job.run_name, on_progress)
 
 
 def _agent_spec(job: LearnSpec, parent: Parent | None) -> AgentSpec:

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rlpipe.agents.callbacks import ProgressCallback
 from rlpipe.agents.checkpoint_io import load_state, save_state
 from rlpipe.agents.setup import bound_threads, deterministic_policy, resolve_device, seed_everything
 from rlpipe.envs import kernels
@@ -25,7 +24,7 @@ from rlpipe.envs.factory import make_training_env
 from rlpipe.errors import CheckpointError, ConfigError
 from rlpipe.evaluation.assessment import validate
 from rlpipe.jobs.checks import check_train_job
-from rlpipe.jobs.learn import Learned
+from rlpipe.jobs.learn import Learned, progress_callback
 from rlpipe.jobs.pbt import STATE, Copy, MemberState, PBTSpec
 from rlpipe.jobs.prepare import Prepared, prepare
 from rlpipe.jobs.record import record_data
@@ -129,14 +128,7 @@ def _train(
     folder = MemberState.folder(root, spec.member)
     folder.mkdir(parents=True, exist_ok=True)
     start = load_state(agent, folder / STATE, mine.sha256) if mine else 0
-    beat = run.heartbeat()
-
-    def on_progress(progress: float) -> None:
-        env.set_progress(progress)
-        beat()
-
     t0 = time.perf_counter()
-    total = spec.interval * spec.rounds
-    progress = ProgressCallback(total, job.progress_bar, job.run_name, on_progress)
+    progress = progress_callback(job, env, run, spec.interval * spec.rounds)
     agent.learn(spec.interval, [progress], reset_num_timesteps=start == 0)
     return Learned(agent, time.perf_counter() - t0, 0.0, None, start)

@@ -34,6 +34,10 @@ class Prepared:
     def windows_of(self, role: str) -> list[Window]:
         return [w for w in self.windows if w.slice.role == role]
 
+    def stamps_of(self, role: str) -> list[list[str]]:
+        """The windows of `role` as [start, end] text (how a policy's meta records them)."""
+        return [[str(w.slice.start), str(w.slice.end)] for w in self.windows_of(role)]
+
     @property
     def train_ranges(self) -> list[tuple[int, int]]:
         """Bar ranges [lo, hi) of the training windows (where episodes are drawn)."""

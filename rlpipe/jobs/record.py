@@ -96,8 +96,7 @@ def register_policy(
     The sha256 of the policy's file manifest goes on the run and the version: a policy whose files
     no longer match it is refused on load.
     """
-    own = [[str(w.slice.start), str(w.slice.end)] for w in data.windows_of("train")]
-    validation = [[str(w.slice.start), str(w.slice.end)] for w in data.windows_of("validation")]
+    own, validation = data.stamps_of("train"), data.stamps_of("validation")
     meta = {
         "algo": type(agent).__name__,
         "env_kind": "management" if env.kind == "management" else "baseline",
