@@ -43,3 +43,7 @@ class Terminated(BaseException):
 
 class CheckpointError(RlpipeError):
     """A training checkpoint cannot be used to resume: missing, corrupt, or from another job."""
+
+
+class JobBusyError(CheckpointError):
+    """The job is being run by a live process (names it)."""

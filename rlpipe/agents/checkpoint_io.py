@@ -1,10 +1,12 @@
 """A training state on disk: written atomically with its checksum, read back without unpickling code.
 
-`save_state` writes the policy's weights, its optimizer state, the step counter and torch's RNG
-state with `torch.save` to a temporary file, fsyncs it, renames it over the target (a reader sees
-the old file or the new one, never half of one) and returns its sha256. `load_state` refuses a
-file whose sha256 differs from the recorded one and reads it with `torch.load(weights_only=True)`,
-which accepts tensors and plain containers only, never code.
+`save_state` writes the policy's weights, its optimizer state and everything else the next update
+depends on (`rlpipe.agents.training_state`: random generators, the env's state, SB3's rollout
+position, a replay buffer), with the learning curves so far, with `torch.save` to a temporary
+file, fsyncs it, renames it over the target (a reader sees the old file or the new one, never
+half of one) and returns its sha256. `load_state` refuses a file whose sha256 differs from the
+recorded one and reads it with `torch.load(weights_only=True)`, which accepts tensors and plain
+containers only, never code.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from rlpipe.agents import training_state
 from rlpipe.errors import CheckpointError
 
 
@@ -54,14 +57,19 @@ def restore_policy(agent: BaseAlgorithm, state: dict[str, torch.Tensor]) -> None
     agent.policy.load_state_dict(state)
 
 
-def save_state(agent: BaseAlgorithm, path: Path) -> str:
-    """Write the agent's resumable training state to `path` atomically; returns its sha256."""
+Curve = tuple[str, float, int]
+"""A learning-curve point: (metric key, value, step)."""
+
+
+def save_state(agent: BaseAlgorithm, path: Path, curves: list[Curve] | None = None) -> str:
+    """Write the agent's resumable training state (and the learning curves logged so far) to
+    `path` atomically; returns its sha256."""
     state = {
         "policy": policy_state(agent),
         "optimizer": copy.deepcopy(agent.policy.optimizer.state_dict()),
         "num_timesteps": int(agent.num_timesteps),
-        "n_updates": int(getattr(agent, "_n_updates", 0)),
-        "torch_rng": torch.get_rng_state(),
+        "training": training_state.capture(agent),
+        "curves": [(str(k), float(v), int(n)) for k, v, n in curves or ()],
     }
     write_atomic(path, lambda f: torch.save(state, f))
     return sha256_of(path)
@@ -84,18 +92,26 @@ def read_state(path: Path, sha256: str) -> dict[str, Any]:
     return state
 
 
-def load_state(agent: BaseAlgorithm, path: Path, sha256: str) -> int:
-    """Restore the state saved at `path` into `agent` (built with the same spec); returns its steps."""
+def load_state(agent: BaseAlgorithm, path: Path, sha256: str, exact: bool = True) -> list[Curve]:
+    """Restore the state saved at `path` into `agent` (built with the same spec, on the same env);
+    returns the learning curves logged before it was saved.
+
+    `exact=False` restores the network, optimizer, step counters and torch's generator only: the
+    agent goes on with a fresh env (a PBT round, which trains each round on new episodes).
+    """
     state = read_state(path, sha256)
     try:
         agent.policy.load_state_dict(state["policy"])
         agent.policy.optimizer.load_state_dict(state["optimizer"])
-    except (KeyError, RuntimeError, ValueError) as exc:
+        if exact:
+            training_state.restore(agent, state["training"])
+        else:
+            agent.num_timesteps = int(state["num_timesteps"])
+            agent._n_updates = int(state["training"]["counters"].get("_n_updates", 0))
+            torch.set_rng_state(state["training"]["rng"]["torch"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         raise CheckpointError(
-            f"checkpoint {path} does not fit this job's network ({exc}); it was written by another "
-            "configuration: delete it or run with resume=false"
+            f"checkpoint {path} does not fit this job ({type(exc).__name__}: {exc}); it was written by "
+            "another configuration or version of rlpipe: delete it or run with resume=false"
         ) from exc
-    agent.num_timesteps = int(state["num_timesteps"])
-    agent._n_updates = int(state.get("n_updates", 0))
-    torch.set_rng_state(state["torch_rng"])
-    return agent.num_timesteps
+    return [(str(k), float(v), int(n)) for k, v, n in state["curves"]]

@@ -6,6 +6,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from stable_baselines3.common.vec_env import DummyVecEnv
 
 
 class DummyEnv(gym.Env):
@@ -40,3 +41,23 @@ class DummyEnv(gym.Env):
     def _get_obs(self) -> np.ndarray:
         self._obs = self.np_random.uniform(-3, 3, self.observation_space.shape).astype(np.float32)
         return self._obs
+
+
+class DummyVecTrainingEnv(DummyVecEnv):
+    """`DummyEnv`s stepped by SB3's `DummyVecEnv`, with the resumable state the trading env has."""
+
+    def get_state(self) -> dict[str, Any]:
+        """Each env's generator, last observation and step count."""
+        envs = [e.unwrapped for e in self.envs]
+        return {
+            "rngs": [e.np_random.bit_generator.state for e in envs],
+            "obs": [e._obs.copy() for e in envs],  # type: ignore[attr-defined]
+            "t": [e._t for e in envs],  # type: ignore[attr-defined]
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        for e, rng, obs, t in zip(self.envs, state["rngs"], state["obs"], state["t"], strict=True):
+            env = e.unwrapped
+            env.np_random.bit_generator.state = rng
+            env._obs, env._t = np.asarray(obs, np.float32), int(t)  # type: ignore[attr-defined]
+        self._reset_seeds()

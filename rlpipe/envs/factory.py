@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+from stable_baselines3.common.vec_env import VecEnv
 
-from rlpipe.envs.dummy import DummyEnv
+from rlpipe.envs.dummy import DummyEnv, DummyVecTrainingEnv
 from rlpipe.envs.market import Market
 from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim import SimConfig
@@ -50,7 +50,7 @@ def make_training_env(
     set_progress: Callable[[float], None]
     if sim_cfg.kind == "dummy":
         obs_dim = market.n_features + sim_cfg.n_position_vars
-        venv = DummyVecEnv([lambda: DummyEnv(obs_dim, sim_cfg.episode_bars)] * sim_cfg.n_envs)
+        venv = DummyVecTrainingEnv([lambda: DummyEnv(obs_dim, sim_cfg.episode_bars)] * sim_cfg.n_envs)
         set_progress = _ignore_progress
     else:
         trading = VecTradingEnv(market, sim_cfg, reward_cfg, train_windows, full_infos=False, shares=shares)

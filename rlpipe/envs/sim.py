@@ -29,6 +29,8 @@ from rlpipe.errors import ConfigError
 from rlpipe.types import BoolArray, FloatArray, IntArray
 
 __all__ = ["HOLD", "LONG", "SHORT", "BatchSim", "SimConfig", "StepResult"]
+_STATE_ARRAYS = ("_f", "_i", "_b", "slot_qty", "slot_px", "slot_t", "slot_fee")
+"""The simulator's whole state: packed counters and balances, and the position slots."""
 
 
 @dataclass
@@ -142,6 +144,16 @@ class BatchSim:
                 cfg.hours_scale,
             ]
         )
+
+    # ----------------------------------------------------------------- state
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Copies of every array the next step reads or writes (a resumable training state)."""
+        return {k: getattr(self, k).copy() for k in _STATE_ARRAYS}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Write `get_state()`'s arrays back in place (the named attributes are views into them)."""
+        for k in _STATE_ARRAYS:
+            getattr(self, k)[...] = state[k]
 
     # ----------------------------------------------------------------- reset
     def reset_rows(

@@ -106,6 +106,29 @@ class VecTradingEnv(VecEnv):
         """Diagnostics of every env as arrays (equity, PnL, fees, fills, open stake)."""
         return self.sim.info_arrays()
 
+    def get_state(self) -> dict[str, Any]:
+        """Everything the next step depends on: the simulator, each env's generator, the episode
+        counters and the curriculum progress (plain arrays and values; see `set_state`)."""
+        return {
+            "sim": self.sim.get_state(),
+            "rngs": [rng.bit_generator.state for rng in self.rngs],
+            "ep_return": self._ep_return.copy(),
+            "ep_start": self._ep_start.copy(),
+            "steps": self._steps,
+            "progress": self.progress,
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue exactly where `get_state()` was taken (a resumed training run)."""
+        self.sim.set_state(state["sim"])
+        for rng, saved in zip(self.rngs, state["rngs"], strict=True):
+            rng.bit_generator.state = saved
+        self._ep_return[:] = state["ep_return"]
+        self._ep_start[:] = state["ep_start"]
+        self._steps = int(state["steps"])
+        self.progress = float(state["progress"])
+        self._reset_seeds()  # the generators are restored: a pending `seed()` must not redo them
+
     def set_progress(self, progress: float) -> None:
         """Training progress in [0, 1] for the reward curriculum, passed to every later step."""
         self.progress = progress

@@ -8,8 +8,9 @@
   atomically with its sha256 in `checkpoint.json`, which names the MLflow run to continue.
 
 A resumed job (`resume=true`) reads the folder back, refuses a file whose checksum differs, and
-continues the same MLflow run from the saved step to the same final `num_timesteps`. The folder
-is deleted when the job finishes.
+continues the same MLflow run from the saved state, taking exactly the steps the uninterrupted run
+takes (`rlpipe.agents.training_state`). The folder is deleted when the job finishes; while the job
+runs it is locked by its process (`rlpipe.jobs.job_owner`).
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from typing import Any
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from rlpipe.agents.checkpoint_io import policy_state, read_state, save_state, sha256_of, write_atomic
+from rlpipe.agents.checkpoint_io import Curve, policy_state, read_state, save_state, sha256_of, write_atomic
 from rlpipe.errors import CheckpointError
 from rlpipe.gates.selection import LengthPoint
+from rlpipe.jobs.job_owner import FolderLock, read_owner, write_owner
 from rlpipe.types import JsonDict, Metrics
 
 log = logging.getLogger(__name__)
@@ -61,22 +63,38 @@ class Saved:
 
     run_id: str
     num_timesteps: int
-    state_sha256: str
+    state_sha256: str | None
+    """None: the job stopped before its first saved state (its run is reopened, training restarts)."""
     points: list[JsonDict] = field(default_factory=list)
 
 
 class JobFolder:
-    """The checkpoint folder of one job (configuration, seed and store)."""
+    """The checkpoint folder of one job (configuration, seed and store), owned by one process at a
+    time (`rlpipe.jobs.job_owner`): `claim` it before reading or clearing it."""
 
-    def __init__(self, root: Path, config_hash: str, seed: int, store: str) -> None:
+    def __init__(self, root: Path, config_hash: str, seed: int, store: str, job: str = "") -> None:
         tag = hashlib.sha1(store.encode()).hexdigest()[:6]
         self.path = root / f"{config_hash}-s{seed}-{tag}"
+        self.lock = FolderLock(self.path, job or self.path.name)
+
+    def claim(self) -> None:
+        """Lock the folder for this process; a live owner is refused (`JobBusyError`)."""
+        self.lock.acquire()
+
+    def release(self) -> None:
+        self.lock.release()
+
+    def record_run(self, run_id: str) -> None:
+        """Name this process and its run in the folder, before anything trains."""
+        write_owner(self.path, run_id)
 
     def read(self) -> Saved | None:
-        """The saved state, or None when there is none; a corrupt manifest is refused."""
+        """The saved state; the run of a job that stopped before its first state (no state to load);
+        or None when the folder holds neither. A corrupt manifest is refused."""
         manifest = self.path / MANIFEST
         if not manifest.is_file():
-            return None
+            owner = read_owner(self.path)
+            return Saved(str(owner["run_id"]), 0, None) if owner and owner.get("run_id") else None
         try:
             raw = json.loads(manifest.read_text())
             return Saved(
@@ -88,10 +106,10 @@ class JobFolder:
                 "resume=false to start over"
             ) from exc
 
-    def save(self, agent: BaseAlgorithm, run_id: str, points: list[JsonDict]) -> None:
+    def save(self, agent: BaseAlgorithm, run_id: str, points: list[JsonDict], curves: list[Curve]) -> None:
         """Write the agent's state, then the manifest that names it (each atomically)."""
         self.path.mkdir(parents=True, exist_ok=True)
-        sha = save_state(agent, self.path / STATE)
+        sha = save_state(agent, self.path / STATE, curves)
         steps = int(agent.num_timesteps)
         manifest = {"run_id": run_id, "num_timesteps": steps, "sha256": sha, "points": points}
         write_atomic(self.path / MANIFEST, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
@@ -106,6 +124,7 @@ class JobFolder:
         return self.path / STATE
 
     def clear(self) -> None:
+        """Delete the folder's contents (its lock file, beside it, stays with the lock's holder)."""
         shutil.rmtree(self.path, ignore_errors=True)
 
 
@@ -120,8 +139,11 @@ class Checkpointer:
         score: Callable[[], Metrics],
         metric: str,
         folder: tuple[JobFolder, str] | None = None,
+        curves: list[Curve] | None = None,
     ) -> None:
         self.agent, self.every, self.score, self.metric = agent, every, score, metric
+        self.curves = curves if curves is not None else []
+        """The learning curves so far (saved with the state, so a resumed run logs all of them)."""
         self.pending = sorted(set(lengths))
         self.folder = folder
         self.candidates: list[Candidate] = []
@@ -148,7 +170,7 @@ class Checkpointer:
         due = self.every > 0 and steps - self._saved_at >= self.every
         if self.folder is not None and not final and (taken or due):
             folder, run_id = self.folder
-            folder.save(self.agent, run_id, self.manifest_points())
+            folder.save(self.agent, run_id, self.manifest_points(), self.curves)
             self._saved_at = steps
 
     def _take(self, length: int, steps: int) -> None:

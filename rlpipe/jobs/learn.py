@@ -104,12 +104,15 @@ def learn(
         warm_start(agent, parent)
         on_guard, where = guard_windows(parent, data.windows, data.df.index)
         family = Family(mix, where, timer.score(on_guard))  # before any update the child is its parent
-    start = load_state(agent, folder.state_file(), saved.state_sha256) if saved and folder else 0
+    from_state = saved if saved is not None and saved.state_sha256 is not None and folder else None
+    if from_state is not None and folder is not None:  # the very state the run was in
+        history.points[:0] = load_state(agent, folder.state_file(), str(from_state.state_sha256))
+    start = int(agent.num_timesteps)
     lengths = sorted({*job.checkpoints, job.timesteps}) if job.checkpoints else []
     ckpt = Checkpointer(agent, lengths, job.checkpoint.every, timer.score, job.gates.select_metric,
-                        (folder, run.run_id) if folder else None)  # fmt: skip
-    if saved and folder:
-        ckpt.resume(saved, folder)
+                        (folder, run.run_id) if folder else None, history.points)  # fmt: skip
+    if from_state is not None and folder is not None:
+        ckpt.resume(from_state, folder)
     t_learn = time.perf_counter()
     progress = progress_callback(job, env, run, job.timesteps)
     agent.learn(job.timesteps - start, [progress, RolloutHook(ckpt)], reset_num_timesteps=start == 0)

@@ -127,7 +127,9 @@ def _train(
     agent = job.agent.build(env.venv, job.seed, device)
     folder = MemberState.folder(root, spec.member)
     folder.mkdir(parents=True, exist_ok=True)
-    start = load_state(agent, folder / STATE, mine.sha256) if mine else 0
+    if mine:  # a new round trains on new episodes: the network, optimizer and step counter go on
+        load_state(agent, folder / STATE, mine.sha256, exact=False)
+    start = agent.num_timesteps
     t0 = time.perf_counter()
     progress = progress_callback(job, env, run, spec.interval * spec.rounds)
     agent.learn(spec.interval, [progress], reset_num_timesteps=start == 0)

@@ -27,6 +27,7 @@ from rlpipe.gates.rules import GatesConfig
 from rlpipe.jobs.checkpoints import CheckpointConfig, JobFolder, Saved
 from rlpipe.jobs.checks import check_train_job
 from rlpipe.jobs.continuation import ContinuationSpec, record_guard
+from rlpipe.jobs.job_owner import watch_launcher
 from rlpipe.jobs.learn import Learned, learn
 from rlpipe.jobs.lineage import Parent, lineage_tags, load_parent, not_trained_by_ancestors
 from rlpipe.jobs.pbt import PBTSpec
@@ -39,6 +40,7 @@ from rlpipe.reports.run_report import ModelCard
 from rlpipe.tracking import queries
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import RegistryConfig, TrackingConfig
+from rlpipe.tracking.reaper import reap_job
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import RunLog, Tracker
 from rlpipe.types import JsonDict
@@ -130,7 +132,10 @@ class TrainResult:
 def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
     """Run one job and record it (run, metrics, report, policy, model version). A FINISHED run of the
     same configuration, seed and code is reused instead (`force=true` trains again); `resume=true`
-    continues the job's checkpointed run (`rlpipe.jobs.checkpoints`)."""
+    continues the job's checkpointed run (`rlpipe.jobs.checkpoints`).
+
+    The job first claims its folder (`rlpipe.jobs.job_owner`): a copy of it still running is refused
+    before anything is read, cleared, reused or recorded, and its dead predecessors are closed."""
     t_start = time.perf_counter()
     ctx = ctx or RunContext()
     check_train_job(job)  # bad values are refused before anything is recorded or trained
@@ -138,6 +143,22 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
     parent = load_parent(tracker, job.init_from) if job.init_from else None
     if parent is not None:  # the record names the version an alias pointed at when the job ran
         job = dataclasses.replace(job, init_from=parent.uri)
+    chash = config_hash(as_config(job))
+    store = f"{job.tracking.uri}|{job.tracking.experiment}"
+    folder = JobFolder(ctx.root / job.checkpoint.dir, chash, job.seed, store, job.run_name)
+    folder.claim()
+    try:
+        with watch_launcher():
+            reap_job(tracker, chash, job.seed, job.run_name)
+            return _run_claimed(job, ctx, tracker, folder, parent, t_start)
+    finally:
+        folder.release()
+
+
+def _run_claimed(
+    job: TrainJob, ctx: RunContext, tracker: Tracker, folder: JobFolder, parent: Parent | None, t_start: float
+) -> TrainResult:
+    """The job, once its folder is this process's: reuse, resume or start afresh, train, conclude."""
     threads = bound_threads(job.threads, ctx.parallel_jobs)
     device = resolve_device(job.device)
     config = as_config(job)
@@ -146,12 +167,11 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
     reused = None if job.force else _reuse(tracker, job, ctx, chash, tags[T.GIT_SHA])
     if reused is not None:
         return reused
-    store = f"{job.tracking.uri}|{job.tracking.experiment}"
-    folder = JobFolder(ctx.root / job.checkpoint.dir, chash, job.seed, store)
     saved = folder.read() if job.resume else None  # a corrupt checkpoint is refused here
     if saved is None:
         folder.clear()  # a fresh run: an older checkpoint of this job is not continued
     with tracker.run(job.run_name, tags, resume_id=saved.run_id if saved else None) as run:
+        folder.record_run(run.run_id)  # from now on a resume reopens this run, even before a state
         record_start(run, config, ctx, {"device_resolved": device, "threads_resolved": threads}, saved)
         # Data and slices first: bad input and leaky slices fail before any training.
         guard = not_trained_by_ancestors(parent, job.slices.embargo) if parent else None
