@@ -12,6 +12,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
+from rlpipe.tracking.process import process_alive
 from rlpipe.tracking.tracker import Tracker
 from tests.conftest import ROOT
 
@@ -69,3 +70,50 @@ def test_an_interrupted_sweep_is_closed_killed_and_resumed_by_the_same_command(t
         None
     }
     assert client.list_artifacts(by_key["sweep"].info.run_id, "sweep")
+
+
+@pytest.mark.slow  # ~2 min: a joblib sweep killed -9, its workers stopping, and the rerun
+def test_the_workers_of_a_killed_joblib_sweep_stop_and_the_rerun_resumes_their_runs(tmp_path, tracking_uri):
+    env = {**os.environ, "RLPIPE_ROOT": str(ROOT)}
+    args = [*sweep_args(tmp_path, tracking_uri), "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(
+        lambda: len(list(tmp_path.glob("checkpoints/*/checkpoint.json"))) == 2 or proc.poll() is not None
+    )
+    os.kill(proc.pid, signal.SIGKILL)  # the launcher dies; its loky workers are orphans now
+    proc.wait()
+    tracker = Tracker(tracking_uri, "rlpipe")
+    jobs = "tags.`rlpipe.kind` = 'job'"
+    wait_for(lambda: {r.info.status for r in tracker.search(jobs)} == {"KILLED"}, timeout=60)
+    owners = [r.data.tags["rlpipe.process"] for r in tracker.search(jobs)]
+    wait_for(lambda: not any(process_alive(t) for t in owners), timeout=90)  # no orphan trains on
+
+    again = subprocess.run([*args, "resume=true"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-3000:]
+    runs = tracker.search(jobs)
+    assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
+    assert all(int(r.data.tags["rlpipe.resumed_from"]) > 0 for r in runs)
+
+
+@pytest.mark.slow  # ~30 s: a job and a second copy of it started while it trains
+def test_a_second_copy_of_a_running_job_is_refused_with_one_line_naming_its_owner(tmp_path, tracking_uri):
+    env = {**os.environ, "RLPIPE_ROOT": str(ROOT)}
+    args = [
+        sys.executable, "-m", "rlpipe.train", "experiment=smoke", "seed=4", "timesteps=400000",
+        "checkpoint.every=20480", "threads=1", f"tracking.uri={tracking_uri}",
+        f"checkpoint.dir={tmp_path}/checkpoints", f"hydra.run.dir={tmp_path}/run",
+    ]  # fmt: skip
+    first = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: list(tmp_path.glob("checkpoints/*/checkpoint.json")) or first.poll() is not None)
+        for extra in ([], ["resume=true"]):
+            second = subprocess.run([*args, *extra], cwd=ROOT, env=env, capture_output=True, text=True)
+            assert second.returncode == 2, second.stderr[-2000:]
+            lines = [line for line in second.stderr.splitlines() if line.startswith("error:")]
+            assert len(lines) == 1 and f":{first.pid}:" in lines[0] and "already running" in lines[0]
+        assert first.poll() is None and list(tmp_path.glob("checkpoints/*/state.pt"))  # untouched
+    finally:
+        first.kill()
+        first.wait()
+    runs = Tracker(tracking_uri, "rlpipe").search("")
+    assert len(runs) == 1  # the copies opened no run

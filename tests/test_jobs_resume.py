@@ -32,7 +32,9 @@ CLOCK = ("train/time/", "time/")  # wall-clock bookkeeping (seconds, fps, SB3's 
 def _weights(uri: str, run_id: str) -> dict[str, torch.Tensor]:
     tracker = Tracker(uri, "rlpipe")
     version = tracker.client.get_run(run_id).data.tags[T.MODEL_VERSION]
-    return load_policy(tracker, resolve_model(tracker, f"models:/rlpipe-policy/{version}")).net.policy.state_dict()
+    return load_policy(
+        tracker, resolve_model(tracker, f"models:/rlpipe-policy/{version}")
+    ).net.policy.state_dict()
 
 
 def _metrics(uri: str, run_id: str) -> dict[str, float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,10 @@ from rlpipe.cli.compose import group
 from rlpipe.cli.failures import BUG, Failure, end_command, exit_status, is_user_error, read_failures
 from rlpipe.cli.sweep import finish_sweep, sweep_id_for
 from rlpipe.jobs.checks import check_tracking
+from rlpipe.jobs.job_owner import LAUNCHER_ENV
 from rlpipe.jobs.sweep_job import SweepOutcome, close_interrupted_sweep, reap_dead_runs, start_sweep
 from rlpipe.tracking.config import TrackingConfig
+from rlpipe.tracking.process import process_token
 
 log = logging.getLogger("rlpipe.sweep")
 
@@ -42,6 +45,8 @@ class SweepCallback(Callback):
             end_command(exc)
         self._open = (tracking, sweep_id)
         atexit.register(self._close_interrupted)
+        # Workers started from here (joblib/loky, submitit) stop when this process dies.
+        os.environ[LAUNCHER_ENV] = process_token()
         if reaped:
             log.warning("%d run(s) left RUNNING by a process that died were marked KILLED", len(reaped))
         log.info(
