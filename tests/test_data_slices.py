@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from itertools import pairwise
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
 from rlpipe.data.slices import (
     Slice,
@@ -20,9 +22,11 @@ from rlpipe.data.slices import (
     role_mask,
     walk_forward,
 )
+from rlpipe.data.synthetic import Segment, regime_schedule
 from rlpipe.errors import SliceError
 
 H = pd.Timedelta("1h")
+CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 def item(
@@ -145,8 +149,9 @@ def test_test_slice_overlapping_training_is_refused() -> None:
     assert "test slice 'test_1'" in msg and "training slice 'train_1'" in msg and "slices.embargo" in msg
     assert msg == (
         "test slice 'test_1' [2021-01-08 00:00:00+00:00 .. 2021-01-20 00:00:00+00:00] overlaps training "
-        "slice 'train_1' [2021-01-01 00:00:00+00:00 .. 2021-01-10 23:00:00+00:00] within the embargo of "
-        "0 days 00:00:00 (slices.embargo); move the window or shorten the training slice"
+        "slice 'train_1' [2021-01-01 00:00:00+00:00 .. 2021-01-10 23:00:00+00:00], within the embargo of "
+        "0 days 00:00:00 (slices.embargo); move or shorten one of the two windows so that more than "
+        "0 days 00:00:00 separates them, or lower slices.embargo"
     )
 
 
@@ -174,23 +179,67 @@ def test_test_slice_beyond_the_embargo_is_accepted(start: str, end: str) -> None
         check_no_leakage(_train_test(start, end), pd.Timedelta("25h"))
 
 
-def test_validation_slice_may_touch_training_but_test_may_not() -> None:
-    slices = parse_slices(
+def _train_validation_test(val_start: str, val_end: str) -> list[Slice]:
+    return parse_slices(
         [
-            item("train_1", start="2021-01-01", end="2021-01-10"),
-            item("val_1", role="validation", start="2021-01-10 01:00", end="2021-01-15"),
-            item("test_1", role="test", start="2021-01-20", end="2021-01-25"),
+            item("train_1", start="2021-01-01 00:00", end="2021-01-10 23:00"),
+            item("val_1", role="validation", start=val_start, end=val_end),
+            item("test_1", role="test", start="2021-02-01", end="2021-02-10"),
         ]
     )
-    assert check_no_leakage(slices, pd.Timedelta("48h")) is None
+
+
+def test_validation_slice_overlapping_training_is_refused() -> None:
+    with pytest.raises(SliceError) as err:
+        check_no_leakage(_train_validation_test("2021-01-10 12:00", "2021-01-20"), pd.Timedelta("7D"))
+    assert str(err.value) == (
+        "validation slice 'val_1' [2021-01-10 12:00:00+00:00 .. 2021-01-20 00:00:00+00:00] overlaps "
+        "training slice 'train_1' [2021-01-01 00:00:00+00:00 .. 2021-01-10 23:00:00+00:00], within the "
+        "embargo of 7 days 00:00:00 (slices.embargo); move or shorten one of the two windows so that "
+        "more than 7 days 00:00:00 separates them, or lower slices.embargo"
+    )
+
+
+def test_validation_slice_starting_within_the_embargo_after_training_is_refused() -> None:
+    # the bar right after training: what conf/slices/regimes.yaml declared before (val_bull_1)
+    with pytest.raises(SliceError) as err:
+        check_no_leakage(_train_validation_test("2021-01-11 00:00", "2021-01-20"), pd.Timedelta("7D"))
+    assert str(err.value) == (
+        "validation slice 'val_1' [2021-01-11 00:00:00+00:00 .. 2021-01-20 00:00:00+00:00] starts "
+        "0 days 01:00:00 after training slice 'train_1' [2021-01-01 00:00:00+00:00 .. "
+        "2021-01-10 23:00:00+00:00] ends, within the embargo of 7 days 00:00:00 (slices.embargo); move "
+        "or shorten one of the two windows so that more than 7 days 00:00:00 separates them, or lower "
+        "slices.embargo"
+    )
+    with pytest.raises(SliceError, match=r"validation slice 'val_1' .* starts 7 days 00:00:00 after"):
+        check_no_leakage(_train_validation_test("2021-01-17 23:00", "2021-01-20"), pd.Timedelta("7D"))
+
+
+def test_validation_slice_beyond_the_embargo_is_accepted_and_may_touch_test() -> None:
+    # 7 days and 1 hour after the last training bar; the test window may follow validation at once
+    slices = _train_validation_test("2021-01-18 00:00", "2021-01-31 23:00")
+    assert check_no_leakage(slices, pd.Timedelta("7D")) is None
+    with pytest.raises(SliceError, match="validation slice 'val_1'"):
+        check_no_leakage(slices, pd.Timedelta("7D1h"))
+
+
+def test_test_slice_touching_training_is_refused_naming_the_gap() -> None:
     touching = parse_slices(
         [
             item("train_1", start="2021-01-01", end="2021-01-10"),
             item("test_1", role="test", start="2021-01-10 01:00", end="2021-01-15"),
         ]
     )
-    with pytest.raises(SliceError, match=r"test slice 'test_1' .* overlaps training slice 'train_1'"):
+    with pytest.raises(SliceError, match=r"test slice 'test_1' .* starts 0 days 01:00:00 after training"):
         check_no_leakage(touching, pd.Timedelta("48h"))
+    before = parse_slices(
+        [
+            item("train_1", start="2021-01-10", end="2021-01-20"),
+            item("test_1", role="test", start="2021-01-01", end="2021-01-09"),
+        ]
+    )
+    with pytest.raises(SliceError, match=r"test slice 'test_1' .* ends 1 days 00:00:00 before training"):
+        check_no_leakage(before, pd.Timedelta("48h"))
 
 
 def test_leakage_check_requires_train_and_test_roles() -> None:
@@ -318,6 +367,9 @@ def test_walk_forward_folds_count_and_embargo(embargo: int, validation: int) -> 
         lo = windows["validation"].lo
         assert val.regime == label_regime(close[lo : lo + validation], 1.0) != "unlabelled"
     check_no_leakage(slices, embargo * H)
+    if validation:  # the embargo sits between training and validation, not only before the folds
+        with pytest.raises(SliceError, match=r"validation slice 'validation' .* after training slice"):
+            check_no_leakage(slices, (embargo + 1) * H)
     with pytest.raises(SliceError):
         check_no_leakage(slices, (embargo + validation + 1) * H)
 
@@ -406,6 +458,44 @@ def test_declared_spec_refuses_leakage_within_its_embargo() -> None:
     ]
 
 
+def test_declared_spec_refuses_a_validation_window_within_its_embargo_without_reading_data() -> None:
+    spec = _declared(
+        [
+            ("train_1", "train", "bull", "2021-01-01 00:00", "2021-01-10 23:00"),
+            ("val_1", "validation", "bear", "2021-01-12 00:00", "2021-01-15 23:00"),
+            ("test_1", "test", "bear", "2021-01-20", "2021-01-25"),
+        ],
+        embargo="3D",
+    )
+    with pytest.raises(SliceError, match=r"^validation slice 'val_1' .* starts 1 days 01:00:00 after"):
+        spec.declared()
+    shorter = SliceSpec(windows=spec.windows, embargo="1D")  # 1 day 1 hour apart: accepted
+    assert [s.name for s in shorter.declared()] == ["train_1", "val_1", "test_1"]
+    assert SliceSpec(kind="walk_forward").declared() == []  # generated windows need the data
+
+
+def test_an_embargo_pandas_cannot_read_is_refused_naming_the_key() -> None:
+    spec = _declared([("train_1", "train", "bull", "2021-01-01", "2021-01-10")], embargo="a week")
+    with pytest.raises(SliceError) as err:
+        spec.declared()
+    assert str(err.value) == "slices.embargo='a week' is not a time span; pass e.g. 7D or 36h"
+
+
+def test_shipped_regime_slices_keep_the_embargo_and_label_each_window_by_its_schedule_segment() -> None:
+    regimes = OmegaConf.to_container(OmegaConf.load(CONF / "slices" / "regimes.yaml"))
+    data = OmegaConf.load(CONF / "data" / "synthetic.yaml")
+    spec = SliceSpec(**{k: v for k, v in regimes.items() if k != "_target_"})  # type: ignore[union-attr]
+    slices = spec.declared()  # refuses any validation or test window within 7D of training
+    assert spec.embargo == "7D" and [s.role for s in slices].count("validation") == 3
+    (last_train,) = [s for s in slices if s.name == "bear_2"]
+    first_val = min((s for s in slices if s.role == "validation"), key=lambda s: s.start)
+    assert first_val.start - last_train.end == pd.Timedelta("7D1h")
+    segments = [Segment(**seg) for seg in data.segments]
+    schedule = regime_schedule(segments, data.start, data.freq)
+    for s in slices:  # each window lies inside one segment of its own regime
+        assert [r for r, first, last in schedule if first <= s.start and s.end <= last] == [s.regime], s.name
+
+
 def test_spec_without_windows_or_of_an_unknown_kind_is_refused() -> None:
     with pytest.raises(SliceError) as err:
         SliceSpec().build(hourly(10), np.ones(10))
@@ -476,7 +566,7 @@ def test_walk_forward_embargo_is_calendar_time_on_business_days() -> None:
     # Turning the embargo into bars with the first step (the old rule) leaks into the first fold.
     bars = int(np.ceil(pd.Timedelta("7D") / (index[1] - index[0])))
     old = walk_forward(index, close, folds=3, test_bars=60, embargo_bars=bars)
-    with pytest.raises(SliceError, match=r"overlaps training slice 'train' .* within the embargo of 7 days"):
+    with pytest.raises(SliceError, match=r"test slice 'fold1' .* after training slice 'train' .* of 7 days"):
         check_no_leakage(old, pd.Timedelta("7D"))
 
 

@@ -12,14 +12,18 @@ from mlflow.utils.validation import _validate_length_limit, _validate_metric_nam
 
 from rlpipe.agents.factory import AgentSpec
 from rlpipe.data.slices import SliceSpec
-from rlpipe.errors import ConfigError
+from rlpipe.errors import ConfigError, SliceError
 from rlpipe.gates.rules import GatesConfig
+from rlpipe.jobs import train_job
 from rlpipe.jobs.checkpoints import CheckpointConfig
 from rlpipe.jobs.checks import SLICE_NAME_MAX, check_slice_names, check_store, check_tracking, check_train_job
 from rlpipe.jobs.continuation import ContinuationSpec
 from rlpipe.tracking.config import TrackingConfig
 
 WINDOW = {"role": "test", "regime": "bull", "start": "2022-01-01", "end": "2022-02-01"}
+TRAIN = {"name": "train_1", "role": "train", "regime": "bear", "start": "2021-10-01", "end": "2021-12-01"}
+WINDOWS = (TRAIN, {"name": "bull_1", **WINDOW})
+"""A training window and a test window a month after it: declared slices that pass."""
 LONGEST_KEY = "validation/{}/baseline_buy_and_hold_total"  # the longest metric key of a slice
 
 
@@ -32,7 +36,7 @@ class Job:
     timesteps: int = 512
     threads: int | None = None
     agent: AgentSpec = field(default_factory=lambda: AgentSpec("stable_baselines3.PPO", {"n_steps": 64}))
-    slices: SliceSpec = field(default_factory=lambda: SliceSpec(windows=[{"name": "bull_1", **WINDOW}]))
+    slices: SliceSpec = field(default_factory=lambda: SliceSpec(windows=list(WINDOWS)))
     checkpoints: tuple[int, ...] = ()
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     gates: GatesConfig = field(default_factory=GatesConfig)
@@ -70,6 +74,30 @@ def test_the_smoke_job_passes_every_check_and_creates_nothing(smoke_job, tmp_pat
     job = smoke_job()
     check_train_job(job)
     assert not (tmp_path / "mlruns").exists()  # the store check looks, it does not create
+
+
+@pytest.mark.parametrize(
+    ("start", "how", "edge"),
+    [("2022-01-15 00:00", "overlaps", ""), ("2022-01-20 00:00", "starts 1 days 01:00:00 after", " ends")],
+    ids=["overlapping", "within_the_embargo"],
+)
+def test_a_leaky_validation_window_is_refused_before_anything_is_recorded_or_trained(
+    smoke_job, tmp_path, monkeypatch, start, how, edge
+):
+    # conf/slices/regimes.yaml: training ends 2022-01-18 23:00, val_bull_1 (windows[6]) starts 2022-01-26
+    job = smoke_job(f"slices.windows.6.start='{start}'")
+    trained = []
+    monkeypatch.setattr(train_job, "learn", lambda *a, **k: trained.append(a))
+    with pytest.raises(SliceError) as err:
+        train_job.run_train(job)
+    assert str(err.value) == (
+        f"validation slice 'val_bull_1' [{start}:00+00:00 .. 2022-03-11 23:00:00+00:00] {how} training "
+        f"slice 'bear_2' [2021-11-27 00:00:00+00:00 .. 2022-01-18 23:00:00+00:00]{edge}, within the "
+        "embargo of 7 days 00:00:00 (slices.embargo); move or shorten one of the two windows so that "
+        "more than 7 days 00:00:00 separates them, or lower slices.embargo"
+    )
+    assert trained == [] and not (tmp_path / "mlruns").exists()  # no store, no run, no training
+    assert not (tmp_path / "checkpoints").exists()
 
 
 def test_a_valid_job_passes_at_the_edges_of_the_seed_range(job):

@@ -15,8 +15,17 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from rlpipe.agents.setup import deterministic_policy
 from rlpipe.cli.compose import train_job
+from rlpipe.data.features import FeatureStats
+from rlpipe.data.slices import Slice, parse_slices
 from rlpipe.errors import SliceError
-from rlpipe.jobs.lineage import forgetting_guard, learning_rate, load_parent, warm_start
+from rlpipe.jobs.lineage import (
+    Parent,
+    forgetting_guard,
+    learning_rate,
+    load_parent,
+    not_trained_by_ancestors,
+    warm_start,
+)
 from rlpipe.jobs.spec import RunContext
 from rlpipe.jobs.sweep_job import run_sweep_step
 from rlpipe.jobs.train_job import TrainResult, run_train
@@ -125,6 +134,33 @@ def test_a_child_may_not_test_on_bars_an_ancestor_trained_on(family):
         run_train(family.job(f"init_from={name}"))
 
 
+def test_a_childs_validation_keeps_its_ancestors_embargo():
+    # the parent recorded a 7-day embargo; the child declares 1 day: the larger one holds
+    parent = Parent("models:/rlpipe-policy/1", "1", "r1", 0, 512, {}, FeatureStats((), (), ()), "PPO",
+                    [["2021-01-01 00:00:00+00:00", "2021-01-10 23:00:00+00:00"]], "7D")  # fmt: skip
+    guard = not_trained_by_ancestors(parent, "1D")
+
+    def child(val_start: str) -> list[Slice]:
+        return parse_slices([
+            {"name": "train_1", "role": "train", "start": "2020-12-01", "end": "2021-01-10 23:00"},
+            {"name": "val_1", "role": "validation", "start": val_start, "end": "2021-01-25"},
+            {"name": "test_1", "role": "test", "start": "2021-02-01", "end": "2021-02-10"},
+        ])  # fmt: skip
+
+    with pytest.raises(SliceError) as err:
+        guard("digest", child("2021-01-14 00:00"))
+    assert str(err.value) == (
+        "init_from=models:/rlpipe-policy/1: an ancestor trained on these bars (embargo: the larger of its 7D "
+        "and slices.embargo=1D), so they cannot validate or test its child: validation slice 'val_1' "
+        "[2021-01-14 00:00:00+00:00 .. 2021-01-25 00:00:00+00:00] starts 3 days 01:00:00 after training "
+        "slice 'generation_train_0' [2021-01-01 00:00:00+00:00 .. 2021-01-10 23:00:00+00:00] ends, within "
+        "the embargo of 7 days 00:00:00 (slices.embargo); move or shorten one of the two windows so that "
+        "more than 7 days 00:00:00 separates them, or lower slices.embargo; move the validation and test "
+        "slices after its training data"
+    )
+    assert guard("digest", child("2021-01-18 00:00")) is None  # 7 days 1 hour after: accepted
+
+
 def test_the_forgetting_guard_rule():
     assert forgetting_guard(2.0, 1.85, 0.1, "m").held is False  # within 10% of |2.0|
     assert forgetting_guard(2.0, 1.75, 0.1, "m").held is True
@@ -133,11 +169,11 @@ def test_the_forgetting_guard_rule():
 
 
 def test_a_child_on_newer_data_mixes_it_with_the_older_and_is_guarded_on_its_parents_slices(family):
-    # the parent trained on the regimes slices (until 2022-01-25); walk-forward trains into late 2022
+    # the parent trained on the regimes slices (until 2022-01-18); walk-forward trains into late 2022
     # and tests after it, so 70% of the child's episodes come from the bars its parent never saw
     child = run_train(family.job("timesteps=2048", "slices=walk_forward", "seed=3",
                                  "init_from=models:/rlpipe-policy/1"))  # fmt: skip
     t = MlflowClient(family.uri).get_run(child.run_id).data.tags
     assert t["rlpipe.continuation_data"].startswith("mix: 70% of episodes from ")
-    assert "after the ancestors' training ended (2022-01-25 23:00:00+00:00)" in t["rlpipe.continuation_data"]
+    assert "after the ancestors' training ended (2022-01-18 23:00:00+00:00)" in t["rlpipe.continuation_data"]
     assert t["rlpipe.forgetting_guard"].endswith("on the parent's validation slices")

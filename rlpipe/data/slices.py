@@ -77,21 +77,38 @@ def recorded_training(windows: Iterable[Sequence[str]], prefix: str, role: str =
     ]
 
 
+HELD_OUT = ("validation", "test")
+"""Roles no training bar may reach: validation chooses the checkpoint length and the champion, test
+judges them; bars the policy was fit on would make both look better than they are."""
+
+
 def check_no_leakage(slices: Sequence[Slice], embargo: pd.Timedelta) -> None:
-    """Refuse any test window that overlaps a training window widened by the embargo."""
+    """Refuse any validation or test window that overlaps a training window widened by the embargo."""
     train = [s for s in slices if s.role == "train"]
     if not train:
         raise SliceError("no slice has role 'train'; declare at least one training window")
     if not any(s.role == "test" for s in slices):
         raise SliceError("no slice has role 'test'; declare at least one test window")
-    for t in (s for s in slices if s.role == "test"):
+    for t in (s for s in slices if s.role in HELD_OUT):
         for tr in train:
             if t.start <= tr.end + embargo and tr.start - embargo <= t.end:
-                raise SliceError(
-                    f"test slice '{t.name}' [{t.start} .. {t.end}] overlaps training slice "
-                    f"'{tr.name}' [{tr.start} .. {tr.end}] within the embargo of {embargo} "
-                    f"(slices.embargo); move the window or shorten the training slice"
-                )
+                raise SliceError(_leak_message(t, tr, embargo))
+
+
+def _leak_message(held: Slice, tr: Slice, embargo: pd.Timedelta) -> str:
+    """Which held-out window touches which training window, how far apart they are, and what to do."""
+    if held.start > tr.end:
+        how, edge = f"starts {held.start - tr.end} after", " ends"
+    elif held.end < tr.start:
+        how, edge = f"ends {tr.start - held.end} before", " starts"
+    else:
+        how, edge = "overlaps", ""
+    return (
+        f"{held.role} slice '{held.name}' [{held.start} .. {held.end}] {how} training slice "
+        f"'{tr.name}' [{tr.start} .. {tr.end}]{edge}, within the embargo of {embargo} (slices.embargo); "
+        f"move or shorten one of the two windows so that more than {embargo} separates them, "
+        "or lower slices.embargo"
+    )
 
 
 def resolve(slices: Sequence[Slice], index: pd.DatetimeIndex, min_bars: int = 2) -> list[Window]:
@@ -204,7 +221,7 @@ class SliceSpec:
     kind: str = "declared"
     """'declared' (the windows below) or 'walk_forward' (generated folds)."""
     embargo: str = "7D"
-    """Least calendar time between training and test bars (walk_forward: before validation too)."""
+    """Least calendar time between a training bar and a validation or test bar."""
     windows: list[WindowSpec] = field(default_factory=list)
     """declared: the named windows with role and regime."""
     folds: int = 5
@@ -227,30 +244,38 @@ class SliceSpec:
         tests = [s for s in slices if s.role == "test"]
         return int(np.median([index.searchsorted(s.end) - index.searchsorted(s.start) for s in tests]))
 
-    def build(self, index: pd.DatetimeIndex, close: np.ndarray) -> list[Slice]:
-        """The slices for this data, checked for train/test leakage before anything trains."""
-        embargo = pd.Timedelta(self.embargo)
-        if self.kind == "declared":
-            if not self.windows:
-                raise SliceError("slices.windows is empty; declare train and test windows")
-            items = [w if isinstance(w, dict) else w.__dict__ for w in self.windows]
-            slices = parse_slices(items)
-        elif self.kind == "walk_forward":
-            slices = walk_forward(
-                index,
-                close,
-                self.folds,
-                self.test_bars,
-                train_bars=self.train_bars,
-                validation_bars=self.validation_bars,
-                regime_threshold=self.regime_threshold,
-                step_bars=self.step_bars,
-                embargo=embargo,
-            )
-        else:
+    def declared(self) -> list[Slice]:
+        """The declared windows, parsed and checked for leakage ([] for walk_forward: its windows need
+        the data). It reads no data, so `jobs.checks` refuses them before anything is recorded."""
+        if self.kind == "walk_forward":
+            return []
+        if self.kind != "declared":
             raise SliceError(f"slices.kind={self.kind!r}; expected declared or walk_forward")
-        check_no_leakage(slices, embargo)
+        if not self.windows:
+            raise SliceError("slices.windows is empty; declare train and test windows")
+        slices = parse_slices([w if isinstance(w, dict) else w.__dict__ for w in self.windows])
+        check_no_leakage(slices, self.embargo_time)
         return slices
+
+    def build(self, index: pd.DatetimeIndex, close: np.ndarray) -> list[Slice]:
+        """The slices for this data, checked for leakage into validation and test before anything trains."""
+        slices = self.declared()
+        if self.kind == "walk_forward":
+            slices = walk_forward(index, close, self.folds, self.test_bars, train_bars=self.train_bars,
+                                  validation_bars=self.validation_bars, step_bars=self.step_bars,
+                                  regime_threshold=self.regime_threshold,
+                                  embargo=self.embargo_time)  # fmt: skip
+            check_no_leakage(slices, self.embargo_time)
+        return slices
+
+    @property
+    def embargo_time(self) -> pd.Timedelta:
+        """`embargo` as a time span (refused, naming the key, when pandas cannot read it)."""
+        try:
+            return pd.Timedelta(self.embargo)
+        except ValueError as exc:
+            msg = f"slices.embargo={self.embargo!r} is not a time span; pass e.g. 7D or 36h"
+            raise SliceError(msg) from exc
 
 
 def regimes_offered(

@@ -1,6 +1,7 @@
 """Checks of a job's values that must fail before anything is recorded or trained.
 
-Each check raises `ConfigError` naming the config key, what is wrong and what to do. The name
+Each check raises `ConfigError` (`SliceError` for declared windows, parsed and checked for leakage
+by `SliceSpec.declared`) naming the config key, what is wrong and what to do. The name
 rules repeat MLflow's own (`mlflow.utils.validation`), so a bad slice name or model name is
 refused at start-up instead of after training, when MLflow refuses the metric or the model.
 """
@@ -80,6 +81,7 @@ def check_train_job(job: TrainSpec) -> None:
     job.continuation.check()
     check_checkpoints(job)
     check_slice_names(job.slices)
+    job.slices.declared()  # declared windows leaking training into validation or test: no data needed
     check_tracking(job.tracking)
 
 

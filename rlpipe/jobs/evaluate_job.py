@@ -1,8 +1,8 @@
 """Re-evaluate a logged or registered policy on other slices or other data, as a new MLflow run.
 
 The policy is loaded from the job's store with the feature statistics and the fill/fee model it
-was trained with. On the data it was trained on (same data digest), a test window that overlaps
-its training windows plus their embargo is refused before anything runs.
+was trained with. On the data it was trained on (same data digest), a validation or test window that
+overlaps its training windows plus their embargo is refused before anything runs.
 """
 
 from __future__ import annotations

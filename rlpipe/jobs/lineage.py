@@ -34,7 +34,7 @@ from stable_baselines3.common.utils import LinearSchedule
 
 from rlpipe.agents.factory import AgentSpec
 from rlpipe.data.features import FeatureStats
-from rlpipe.data.slices import Slice, check_no_leakage, recorded_training
+from rlpipe.data.slices import HELD_OUT, Slice, check_no_leakage, recorded_training
 from rlpipe.errors import ConfigError, SliceError
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.policy import load_policy, resolve_model
@@ -101,21 +101,18 @@ def lineage_tags(parent: Parent | None, kept_timesteps: int) -> dict[str, str]:
 
 def not_trained_by_ancestors(parent: Parent, embargo: str) -> Callable[[str, list[Slice]], None]:
     """A `prepare` guard: the child's validation and test slices stay out of every generation's
-    training windows plus the embargo."""
+    training windows plus the larger of the two embargoes."""
 
     def guard(_digest: str, slices: list[Slice]) -> None:
         trained = recorded_training(parent.trained_windows, "generation_train")
         gap = max(pd.Timedelta(parent.embargo), pd.Timedelta(embargo))
-        validation = [dataclasses.replace(s, role="test") for s in slices if s.role == "validation"]
-        try:  # test slices keep the embargo from every generation's training; validation slices,
-            # as in a single job, only may not overlap it
-            check_no_leakage([*trained, *(s for s in slices if s.role == "test")], gap)
-            if validation:
-                check_no_leakage([*trained, *validation], pd.Timedelta(0))
+        try:  # validation and test slices keep the embargo from every generation's training
+            check_no_leakage([*trained, *(s for s in slices if s.role in HELD_OUT)], gap)
         except SliceError as exc:
             raise SliceError(
-                f"init_from={parent.uri}: an ancestor trained on these bars, so they cannot test its "
-                f"child: {exc}; move the validation and test slices after its training data"
+                f"init_from={parent.uri}: an ancestor trained on these bars (embargo: the larger of its "
+                f"{parent.embargo} and slices.embargo={embargo}), so they cannot validate or test its child: "
+                f"{exc}; move the validation and test slices after its training data"
             ) from exc
 
     return guard
