@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import mlflow
 import pytest
 from hydra import compose, initialize_config_dir
@@ -11,6 +14,9 @@ from rlpipe.cli.compose import train_job
 from rlpipe.jobs.spec import RunContext
 from rlpipe.jobs.sweep_job import run_sweep_step, start_sweep
 from rlpipe.jobs.train_job import run_train
+from rlpipe.project import git_sha
+from rlpipe.tracking import queries
+from rlpipe.tracking.tracker import Tracker
 from tests.conftest import CONF
 
 
@@ -84,6 +90,95 @@ def test_a_sweep_without_runs_judges_nothing(smoke_job):
     job = smoke_job()
     outcome = run_sweep_step(job.tracking, job.gates, "empty")
     assert outcome.rows == [] and outcome.decision.configs == [] and outcome.decision.champion is None
+
+
+def compose_job(uri: str, *overrides: str):
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose(
+            "train", overrides=["experiment=smoke", "device=cpu", f"tracking.uri={uri}", *overrides]
+        )
+    return train_job(cfg)
+
+
+def test_reuse_matches_the_registered_model_and_registry_promote(sweep):
+    """s1 registered seeds 1 and 2 in rlpipe-policy with registry.promote=false: only a job of the
+    same model and the same promote flag may count them instead of training again."""
+    job, _, results = sweep
+    tracker = Tracker.of(job.tracking)
+    code = git_sha(Path.cwd())
+    assert code != "unknown"  # the suite runs from the checkout, so reuse is possible
+    found = queries.finished_job(tracker, results[0].config_hash, 1, code, "rlpipe-policy", False)
+    assert found is not None and found.run_id == results[0].run_id
+    assert found.registered_model == "rlpipe-policy" and found.model_version == results[0].model_version
+    assert queries.finished_job(tracker, results[0].config_hash, 1, code, "polB", False) is None
+    assert queries.finished_job(tracker, results[0].config_hash, 1, code, "rlpipe-policy", True) is None
+
+
+def test_a_sweep_step_never_moves_a_version_of_a_run_it_did_not_judge(sweep):
+    """A store written before reuse matched the registered model: s1's runs (rlpipe-policy v1, v2)
+    counted in a sweep of polB, whose v1 is another run's. The step judges them and moves nothing."""
+    job, _, results = sweep
+    tracker = Tracker.of(job.tracking)
+    client = MlflowClient(job.tracking.uri)
+    with tracker.run("seed-3", {"rlpipe.kind": "job", "rlpipe.sweep_id": "b0"}) as foreign:
+        pass  # polB v1 below: a run the legacy sweep never judged (its policy: any file will do)
+    client.create_registered_model("polB")
+    source = client.get_model_version("rlpipe-policy", results[0].model_version).source
+    assert client.create_model_version("polB", source, run_id=foreign.run_id).version == 1
+    assert results[0].model_version == "1"
+    for r in results:
+        tracker.handle(r.run_id).set_tags({"rlpipe.reused_in.legacy": "true"})
+    polb = dataclasses.replace(job.tracking, registered_model="polB")
+    outcome = run_sweep_step(polb, job.gates, "legacy")
+    assert {r.run_id for r in outcome.rows} == {r.run_id for r in results}
+    assert [r.model_version for r in outcome.rows] == ["", ""]  # no version of polB is theirs
+    v1 = client.get_model_version("polB", "1")
+    assert v1.run_id == foreign.run_id and v1.current_stage == "None" and v1.aliases == []
+    assert "rlpipe.sweep_verdict" not in v1.tags and not any(
+        k.startswith("rlpipe.transition.") for k in v1.tags
+    )
+
+
+def versions_state(uri: str, model: str) -> dict[str, tuple]:
+    client = MlflowClient(uri)
+    return {
+        v.run_id: (
+            v.version,
+            v.current_stage,
+            tuple(sorted(client.get_model_version(model, v.version).aliases)),
+            tuple(sorted(v.tags.items())),
+        )
+        for v in client.search_model_versions(f"name='{model}'")
+    }
+
+
+@pytest.mark.slow
+def test_the_same_seeds_into_another_model_train_and_register_their_own_versions(sweep):
+    """s1 registered seeds 1 and 2 in rlpipe-policy; b1 registers seed 3 in polB; b2 then asks for
+    seeds 1 and 2 in polB: they are not reused from s1, and b2's step moves only versions of runs
+    it judged (issue 17: it crowned polB v1, seed 3's policy, from s1's version numbers)."""
+    job, _, results = sweep
+    uri, promote = job.tracking.uri, "registry.promote=true"
+    run_train(compose_job(uri, "seed=3", "tracking.registered_model=polB", promote), RunContext("b1"))
+    jobs = [compose_job(uri, f"seed={s}", "tracking.registered_model=polB", promote) for s in (1, 2)]
+    mine = [run_train(j, RunContext(sweep_id="b2")) for j in jobs]
+    assert not {r.run_id for r in mine} & {r.run_id for r in results}  # trained, not reused from s1
+    client = MlflowClient(uri)
+    assert [client.get_model_version("polB", r.model_version).run_id for r in mine] == [
+        r.run_id for r in mine
+    ]
+    before = versions_state(uri, "polB")
+    outcome = run_sweep_step(jobs[0].tracking, jobs[0].gates, "b2")
+    judged = {r.run_id for r in outcome.rows}
+    assert judged == {r.run_id for r in mine}
+    assert [r.model_version for r in outcome.rows] == [r.model_version for r in mine]
+    after = versions_state(uri, "polB")
+    assert {k: v for k, v in after.items() if k not in judged} == {
+        k: v for k, v in before.items() if k not in judged
+    }  # every version of a run the step did not judge is as it was
+    champion = outcome.decision.champion
+    if champion is not None and champion.model_version:
+        assert client.get_model_version("polB", champion.model_version).run_id in judged
 
 
 def test_a_run_whose_artifacts_are_gone_is_skipped_and_the_step_goes_on(sweep):

@@ -99,15 +99,6 @@ def running_ids_in(uri: str) -> list[str]:
     return [r.info.run_id for r in Tracker(uri, "rlpipe").search("attributes.status = 'RUNNING'")]
 
 
-def test_the_reap_command_reports_what_it_marked(tracking_uri):
-    proc = subprocess.run(
-        [sys.executable, "-m", "rlpipe.runs", "reap", f"tracking.uri={tracking_uri}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.startswith(f"0 run(s) left RUNNING by a dead process marked KILLED in {tracking_uri}")
-
-
 def test_the_reap_command_refuses_anything_but_tracking_overrides(capsys):
     from rlpipe.cli.runs import main
 
@@ -123,3 +114,38 @@ def test_ctrl_c_inside_a_run_closes_it_as_killed(tracking_uri):
         raise KeyboardInterrupt
     r = MlflowClient(tracking_uri).get_run(run.run_id)
     assert r.info.status == "KILLED" and r.data.tags["rlpipe.error"] == "killed by Ctrl-C"
+
+
+def test_the_reap_command_works_outside_the_checkout(tmp_path):
+    """No conf/ in the working directory: the package's own config is used; ghosts and dead
+    holders' registry locks in the named store are cleared and listed."""
+    uri = f"sqlite:///{tmp_path}/store/mlflow.db"
+    tracker = Tracker(uri, "rlpipe")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()  # fmt: skip
+    token = f"{socket.gethostname()}:{dead}:1"
+    ghost = tracker.client.create_run(tracker.experiment_id(), run_name="ghost",
+                                      tags={T.KIND: T.JOB, T.PROCESS: token}).info.run_id  # fmt: skip
+    tracker.client.create_registered_model("m.lock", tags={T.PROCESS: token}, description="held by x")
+    env = {k: v for k, v in os.environ.items() if k != "RLPIPE_ROOT"} | {"PYTHONPATH": str(ROOT)}
+    reap_here = [sys.executable, "-m", "rlpipe.runs", "reap"]
+    proc = subprocess.run([*reap_here, f"tracking.uri={uri}"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout == (
+        f"1 run(s) left RUNNING by a dead process marked KILLED in {uri}\n  {ghost}\n"
+        "1 registry lock(s) whose holder is gone released\n  m.lock\n"
+    )
+    assert MlflowClient(uri).get_run(ghost).info.status == "KILLED"
+
+
+def test_the_reap_command_creates_no_store_where_there_is_none(tmp_path, monkeypatch, capsys):
+    from rlpipe.cli.runs import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RLPIPE_ROOT")  # outside the checkout: the default local store is under the cwd
+    main(["reap"])
+    assert capsys.readouterr().out == (
+        f"no store at {tmp_path}/mlruns/mlflow.db: nothing to reap (pass tracking.uri=... to name one)\n"
+    )
+    assert not (tmp_path / "mlruns").exists()

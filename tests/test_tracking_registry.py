@@ -9,7 +9,7 @@ import pytest
 from mlflow.pyfunc import PythonModel
 
 from rlpipe.errors import RegistryError
-from rlpipe.tracking import registry as registry_module
+from rlpipe.tracking import registry_lock as lock_module
 from rlpipe.tracking.registry import Registry, RegistryLock
 from rlpipe.tracking.tracker import Tracker
 
@@ -193,7 +193,7 @@ def test_the_registry_lock_is_exclusive_and_names_its_holder(store):
 def test_a_stale_lock_left_by_a_dead_process_is_broken(store, monkeypatch):
     tracker, _ = store
     tracker.client.create_registered_model("m.lock", description="held by a process that died")
-    monkeypatch.setattr(registry_module, "LOCK_STALE_S", 0.0)
+    monkeypatch.setattr(lock_module, "LOCK_STALE_S", 0.0)
     with RegistryLock(tracker.client, "m", wait_s=5):
         assert tracker.client.get_registered_model("m.lock").description.startswith("held by ")
 

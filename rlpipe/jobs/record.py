@@ -112,7 +112,7 @@ def register_policy(
         "lineage_train_windows": (parent.trained_windows if parent else []) + own,
     }
     logged = log_policy(run, agent, meta, data.df)
-    run.set_tags({T.POLICY_SHA256: logged.sha256})
+    run.set_tags({T.POLICY_SHA256: logged.sha256, T.REGISTERED_MODEL: registry.name})
     tags = {k: run.tags[k] for k in (T.CONFIG_HASH, T.SEED, T.SWEEP_ID, T.PROMOTABLE)}
     if held:  # the forgetting guard: registered and judged, never a candidate for stages or aliases
         tags[T.PROMOTABLE] = "false"

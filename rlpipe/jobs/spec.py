@@ -18,7 +18,10 @@ UNHASHED = (
 """Config keys that do not make a different configuration: the seed, where it is recorded and what
 the registry may do with it, display (progress bar, tear sheets), how many threads compute it,
 where its resumable state is saved, whether it continues one, whether an earlier run is reused,
-and the weekly plan (what a member trains is in the rest: seed, steps, init_from, values)."""
+and the weekly plan (what a member trains is in the rest: seed, steps, init_from, values).
+Reusing a FINISHED run needs more than the hash: the seed, the code, the data's digest, the store
+and experiment searched, and where its version is and may go (`tracking.registered_model`,
+`registry.promote`) must match too (`rlpipe.tracking.queries.finished_job`)."""
 
 
 @dataclass(frozen=True)

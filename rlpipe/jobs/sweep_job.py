@@ -25,7 +25,7 @@ from rlpipe.jobs.generations import generations
 from rlpipe.reports.format import json_safe
 from rlpipe.reports.plots import sweep_plot
 from rlpipe.reports.sweep_report import sweep_report
-from rlpipe.tracking import queries
+from rlpipe.tracking import queries, registry_lock
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import TrackingConfig
 from rlpipe.tracking.reaper import reap
@@ -66,6 +66,12 @@ def reap_dead_runs(tracking: TrackingConfig) -> list[str]:
     return reap(Tracker.of(tracking))
 
 
+def release_dead_locks(tracking: TrackingConfig) -> list[str]:
+    """Break the store's registry locks whose holder is gone (`rlpipe.tracking.registry_lock`);
+    returns their names."""
+    return registry_lock.release_dead_locks(Tracker.of(tracking).client)
+
+
 def close_interrupted_sweep(tracking: TrackingConfig, sweep_id: str) -> None:
     """Close the parent run of a sweep whose process ends before its sweep step, as KILLED."""
     tracker = Tracker.of(tracking)
@@ -88,15 +94,16 @@ def run_sweep_step(tracking: TrackingConfig, gates: GatesConfig, sweep_id: str) 
     tracker = Tracker.of(tracking)
     registry = Registry(tracker.client, tracking.registered_model)
     parent = tracker.ensure_parent_run(sweep_id)
-    rows, records = _records(tracker, current_rows(queries.job_rows(tracker, sweep_id)))
+    judged = registered_here(registry, current_rows(queries.job_rows(tracker, sweep_id)))
+    rows, records = _records(tracker, judged)
     trials = _trials(rows)
     decision = evaluate_sweep(records, gates, trials) if records else SweepDecision([], None, [], None, 0)
-    champion = decision.champion.model_version if decision.champion else None
+    champion = (decision.champion.model_version or None) if decision.champion else None
     verdicts = {r.run_id: c.verdict for c in decision.configs for r in c.runs}
     for run_id, verdict in verdicts.items():
         tracker.handle(run_id).set_tags({T.SWEEP_VERDICT: verdict})
     by_version = {r.model_version: c.verdict for c in decision.configs for r in c.runs if r.model_version}
-    challengers = [r.model_version for r in decision.challengers]
+    challengers = [r.model_version for r in decision.challengers if r.model_version]
     before = registry.alias_version(CHAMPION)
     registry.apply_sweep(sweep_id, champion, challengers, _why(sweep_id, decision), by_version)
     versions = [r.model_version for c in decision.configs for r in c.runs if r.model_version]
@@ -125,6 +132,22 @@ def run_sweep_step(tracking: TrackingConfig, gates: GatesConfig, sweep_id: str) 
     )  # fmt: skip
     judged = [dataclasses.replace(r, sweep_verdict=verdicts.get(r.run_id, r.sweep_verdict)) for r in rows]
     return SweepOutcome(sweep_id, judged, decision)
+
+
+def registered_here(registry: Registry, rows: list[JobRow]) -> list[JobRow]:
+    """The rows, each with its own run's version in the sweep's registered model, found by run id
+    (`Registry.versions_of_runs`), or none: a version number read from a run's tag may be another
+    model's, and the sweep step moves only versions of the runs it judges. A run without a version
+    here (registered in another model by a store older than reuse keyed on the model) is judged,
+    but nothing of the registry moves for it."""
+    versions = registry.versions_of_runs({r.run_id for r in rows})
+    for r in rows:
+        if r.model_version and versions.get(r.run_id) != r.model_version:
+            log.warning(
+                "sweep step: run %s has no version of %s (its tag names v%s of %s): judged, never moved",
+                r.run_id, registry.name, r.model_version, r.registered_model or "another model",
+            )  # fmt: skip
+    return [dataclasses.replace(r, model_version=versions.get(r.run_id, "")) for r in rows]
 
 
 def current_rows(rows: list[JobRow]) -> list[JobRow]:

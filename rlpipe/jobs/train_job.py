@@ -254,9 +254,13 @@ def _log_times(run: RunLog, job: TrainJob, learned: Learned, overhead_s: float) 
 
 def _reuse(tracker: Tracker, job: TrainJob, ctx: RunContext, chash: str, code: str) -> TrainResult | None:
     """The result of an earlier FINISHED run of this configuration and seed from the same code on
-    the same data, counted in this sweep instead of a rerun; None when there is none (or no
-    checkout says what the code is)."""
-    row = queries.finished_job(tracker, chash, job.seed, code) if code != "unknown" else None
+    the same data, registered in the same model with the same `registry.promote`, counted in this
+    sweep instead of a rerun; None when there is none (or no checkout says what the code is).
+    A run registered in another model is not reused: its version belongs to that model's history
+    and verdicts, so this job trains and registers its own (`queries.finished_job`)."""
+    found = code != "unknown"
+    row = queries.finished_job(tracker, chash, job.seed, code, job.tracking.registered_model,
+                               job.registry.promote) if found else None  # fmt: skip
     if row is None:
         return None
     if row.data_digest != data_digest(job.data.load()):

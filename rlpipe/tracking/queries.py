@@ -61,6 +61,7 @@ def job_row(r: Run) -> JobRow:
         role=t.get(T.ROLE, ""),
         family_parent=m.get(T.FAMILY_PARENT, math.nan),
         family_child=m.get(T.FAMILY_CHILD, math.nan),
+        registered_model=t.get(T.REGISTERED_MODEL) or p.get("tracking.registered_model", ""),
     )
 
 
@@ -83,12 +84,23 @@ def job_runs(tracker: Tracker, sweep_id: str) -> list[Run]:
     return sorted(own + [r for r in reused if r.info.run_id not in ids], key=lambda r: r.info.start_time)
 
 
-def finished_job(tracker: Tracker, config_hash: str, seed: int, git_sha: str) -> JobRow | None:
-    """The newest FINISHED job run of this configuration and seed from the same code, if any."""
+def finished_job(
+    tracker: Tracker, config_hash: str, seed: int, git_sha: str, registered_model: str, promote: bool
+) -> JobRow | None:
+    """The newest FINISHED job run of this configuration and seed from the same code, registered in
+    `registered_model` with the same `registry.promote`, if any.
+
+    The config hash leaves out where a run is recorded and what the registry may do with it; the
+    store and experiment scope this search, and the registered model and `registry.promote` are
+    matched here (as the run recorded them in its params), so a reused run's version is one of
+    `registered_model` and a promote=false run is never crowned by a promote=true sweep, nor the
+    other way round.
+    """
     query = (
         f"tags.`{T.KIND}` = '{T.JOB}' and tags.`{T.CONFIG_HASH}` = '{config_hash}' and "
         f"tags.`{T.SEED}` = '{seed}' and tags.`{T.GIT_SHA}` = '{git_sha}' and "
-        "attributes.status = 'FINISHED'"
+        f"params.`tracking.registered_model` = '{registered_model}' and "
+        f"params.`registry.promote` = '{promote}' and attributes.status = 'FINISHED'"
     )
     found = tracker.search(query, order_by=["attributes.start_time DESC"], max_results=1)
     return job_row(found[0]) if found and found[0].data.tags.get(T.MODEL_VERSION) else None

@@ -6,7 +6,9 @@ keeps no alias history, so every transition is also written as a version tag (wh
 
 Who moves what, with many writers:
 - a job registers a version tagged with its run verdict and moves nothing;
-- the sweep step alone moves stages and aliases, under the registry lock (`RegistryLock`):
+- the sweep step alone moves stages and aliases, under the registry lock
+  (`rlpipe.tracking.registry_lock`), and only versions of the runs it judged (it finds them by
+  run id, `versions_of_runs`, never by number from a run's tag):
   the champion becomes Production `@champion` (the one it replaces is archived and remembered
   for rollback); the challengers become Staging `@challenger`, `@challenger-2`, ... in rank
   order (an alias names one version, so the rank is in the alias) and replace the previous
@@ -17,40 +19,28 @@ Who moves what, with many writers:
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import logging
 import math
-import os
-import socket
-import time
 import warnings
 from datetime import UTC, datetime
 
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.tracking import MlflowClient
 
 from rlpipe.errors import RegistryError
 from rlpipe.tracking import tags as T
+from rlpipe.tracking.registry_lock import RegistryLock, already_exists
 from rlpipe.tracking.tracker import LoggedModelRef
 
 log = logging.getLogger(__name__)
 CHAMPION, CHALLENGER = "champion", "challenger"
-LOCK_WAIT_S = 120.0
-"""How long a sweep step waits for another one to release the registry."""
-LOCK_STALE_S = 600.0
-"""A lock older than this was left by a process that died; it is broken."""
 
 
 def challenger_alias(rank: int) -> str:
     """The alias of the challenger of rank `rank` (1-based): challenger, challenger-2, ..."""
     return CHALLENGER if rank == 1 else f"{CHALLENGER}-{rank}"
-
-
-def _already_exists(exc: MlflowException) -> bool:
-    return exc.error_code == ErrorCode.Name(RESOURCE_ALREADY_EXISTS)
 
 
 class Registry:
@@ -72,7 +62,7 @@ class Registry:
         try:
             self.client.create_registered_model(name, description=description)
         except MlflowException as exc:  # it exists (perhaps created meanwhile by a parallel job)
-            if not _already_exists(exc):
+            if not already_exists(exc):
                 raise
 
     def version(self, version: str) -> ModelVersion:
@@ -132,6 +122,16 @@ class Registry:
     def run_params(self, run_id: str) -> dict[str, str]:
         """A version's run's params (as MLflow stores them: text)."""
         return dict(self.client.get_run(run_id).data.params)
+
+    def versions_of_runs(self, run_ids: set[str]) -> dict[str, str]:
+        """run id -> its version in this registered model, for the runs of `run_ids` that have one
+        (the first, if a run was registered twice). What a sweep step may move is found this way,
+        by the version's own run id: a version number read from a run's tags may be another model's."""
+        found: dict[str, str] = {}
+        for mv in sorted(self.all_versions(), key=lambda v: int(v.version)):
+            if mv.run_id in run_ids:
+                found.setdefault(mv.run_id, str(mv.version))
+        return found
 
     def versions_of_sweep(self, sweep_id: str) -> list[ModelVersion]:
         """All versions registered by the jobs of `sweep_id`."""
@@ -216,65 +216,3 @@ class Registry:
     def link_evaluation(self, version: str, run_id: str) -> None:
         """Record on the version which run evaluated it last."""
         self.client.set_model_version_tag(self.name, version, T.LAST_EVALUATION_RUN, run_id)
-
-
-class RegistryLock:
-    """A mutex over the moves of one registered model, held in the store itself.
-
-    Creating a registered model is atomic in every MLflow store (its name is a primary key), so
-    the lock is the registered model `<name>.lock`, created on entry and deleted on exit: it works
-    across processes and machines sharing a tracking server, and on a local sqlite file. A lock
-    older than `LOCK_STALE_S` was left by a process that died and is broken.
-    """
-
-    def __init__(self, client: MlflowClient, name: str, wait_s: float = LOCK_WAIT_S) -> None:
-        self.client = client
-        self.name = f"{name}.lock"
-        self.wait_s = wait_s
-
-    def __enter__(self) -> RegistryLock:
-        holder = f"held by {getpass.getuser()}@{socket.gethostname()} pid {os.getpid()}"
-        deadline, pause = time.monotonic() + self.wait_s, 0.05
-        while True:
-            try:
-                self.client.create_registered_model(self.name, description=holder)
-                return self
-            except MlflowException as exc:
-                if not _already_exists(exc):
-                    raise
-            self._break_if_stale()
-            if time.monotonic() > deadline:
-                raise RegistryError(self._held_message())
-            time.sleep(pause)
-            pause = min(pause * 2, 2.0)
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self.client.delete_registered_model(self.name)
-        except MlflowException:
-            log.warning("registry lock %s was already gone (broken as stale?)", self.name)
-
-    def _age_s(self) -> float | None:
-        try:
-            created = self.client.get_registered_model(self.name).creation_timestamp
-        except MlflowException:
-            return None  # released meanwhile
-        return time.time() - created / 1000.0
-
-    def _break_if_stale(self) -> None:
-        age = self._age_s()
-        if age is not None and age > LOCK_STALE_S:
-            log.warning("breaking the registry lock %s: %.0f s old, its holder died", self.name, age)
-            with contextlib.suppress(MlflowException):  # another waiter broke it first
-                self.client.delete_registered_model(self.name)
-
-    def _held_message(self) -> str:
-        try:
-            holder = self.client.get_registered_model(self.name).description
-        except MlflowException:
-            holder = "unknown"
-        return (
-            f"the registry is busy: registered model '{self.name}' ({holder}) has been held for over "
-            f"{self.wait_s:.0f} s by another sweep step; wait and rerun, or if no sweep step is "
-            f"running delete that registered model (it is broken by itself after {LOCK_STALE_S:.0f} s)"
-        )

@@ -32,6 +32,7 @@ class JobRow:
     regimes_missing: tuple[str, ...]
     """Regimes the data offers that the run's test slices miss."""
     model_version: str
+    """The run's version in `registered_model` (the sweep step checks it against the registry)."""
     error: str
     promotable: bool = True
     """False when the job ran with registry.promote=false: judged, never staged or crowned."""
@@ -57,6 +58,8 @@ class JobRow:
     """A continued model: its parent's validation score on the parent's validation slices."""
     family_child: float = math.nan
     """... and its own on the same slices (the forgetting guard's numbers)."""
+    registered_model: str = ""
+    """The registered model its policy was registered in (`tracking.registered_model`)."""
 
     @property
     def family_change(self) -> float:
