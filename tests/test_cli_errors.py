@@ -306,13 +306,22 @@ def test_a_tracking_server_that_is_not_running_stops_a_sweep_before_any_job(tmp_
 @pytest.mark.parametrize(
     ("override", "line"),
     [
-        ("checkpoints=128", "error: Error merging override checkpoints=128; Invalid value assigned: int is not "
-                            "a ListConfig, list or tuple. full_key: checkpoints"),
-        ("agent=ppx", "error: In 'train': Could not find 'agent/ppx'; Available options in 'agent': a2c; dqn; ppo"),
-        ("seed=abc", "error: Error merging override seed=abc; Value 'abc' of type 'str' could not be converted "
-                     "to Integer; full_key: seed"),
+        (
+            "checkpoints=128",
+            "error: Error merging override checkpoints=128; Invalid value assigned: int is not "
+            "a ListConfig, list or tuple. full_key: checkpoints",
+        ),
+        (
+            "agent=ppx",
+            "error: In 'train': Could not find 'agent/ppx'; Available options in 'agent': a2c; dqn; ppo",
+        ),
+        (
+            "seed=abc",
+            "error: Error merging override seed=abc; Value 'abc' of type 'str' could not be converted "
+            "to Integer; full_key: seed",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_hydra_composition_error_is_one_error_line_and_exit_2(monkeypatch, capsys, override, line):
     """Hydra reports these itself before our code runs (4-9 lines, exit 1); its report is replaced."""
     from hydra.core.global_hydra import GlobalHydra

@@ -147,18 +147,22 @@ def test_a_child_on_newer_data_mixes_it_with_the_older_and_is_guarded_on_its_par
 @pytest.mark.parametrize(
     ("uri", "why"),
     [
-        ("models:/nope@champion", "Registered model alias champion not found"),
+        ("models:/nope@champion", "Registered Model with name=nope not found"),
         ("models:/rlpipe-policy/99", "Model Version (name=rlpipe-policy, version=99) not found"),
-        ("runs:/0123456789abcdef0123456789abcdef/policy", "Run '0123456789abcdef0123456789abcdef' not found"),
+        (
+            "runs:/0123456789abcdef0123456789abcdef/policy",
+            "Run with id=0123456789abcdef0123456789abcdef not found",
+        ),
     ],
 )
-def test_a_parent_the_store_does_not_hold_is_a_user_error_naming_init_from(family, uri, why):
+def test_a_parent_the_store_does_not_hold_is_a_user_error_naming_init_from(tmp_path, uri, why):
+    store = f"sqlite:///{tmp_path}/mlflow.db"
     with pytest.raises(RegistryError) as e:
-        load_parent(Tracker(family.uri, "rlpipe"), uri)
-    assert str(e.value).startswith(f"init_from={uri}: not in the store at {family.uri} (")
+        load_parent(Tracker(store, "rlpipe"), uri)
+    assert str(e.value).startswith(f"init_from={uri}: not in the store at {store} (")
     assert why in str(e.value) and "`make ui` lists them" in str(e.value)
 
 
-def test_a_model_to_evaluate_the_store_does_not_hold_is_a_user_error_naming_model(family):
+def test_a_model_to_evaluate_the_store_does_not_hold_is_a_user_error_naming_model(tmp_path):
     with pytest.raises(RegistryError, match=r"^model=models:/nope/1: not in the store at "):
-        resolve_model(Tracker(family.uri, "rlpipe"), "models:/nope/1")
+        resolve_model(Tracker(f"sqlite:///{tmp_path}/mlflow.db", "rlpipe"), "models:/nope/1")

@@ -57,7 +57,11 @@ def train(cfg: DictConfig) -> float:
         return run_round(job, ctx) if job.pbt else run_train(job, ctx).sweep_metric
     except Exception as exc:  # a store that went away is not asked again which run failed
         gone = isinstance(exc, StoreUnavailable)
-        run_id = None if gone else failed_run_id(job.tracking, since, T.JOB, ctx.sweep_id or T.SINGLE, job.run_name)
+        run_id = (
+            None
+            if gone
+            else failed_run_id(job.tracking, since, T.JOB, ctx.sweep_id or T.SINGLE, job.run_name)
+        )
         return _failed(exc, run_id, hc, multirun)
 
 
@@ -93,7 +97,10 @@ def evaluate(cfg: DictConfig) -> None:
     try:
         run_evaluate(job)
     except Exception as exc:
-        end_command(exc, None if isinstance(exc, StoreUnavailable) else failed_run_id(job.tracking, since, T.EVALUATION))
+        end_command(
+            exc,
+            None if isinstance(exc, StoreUnavailable) else failed_run_id(job.tracking, since, T.EVALUATION),
+        )
 
 
 def promote(cfg: DictConfig) -> None:

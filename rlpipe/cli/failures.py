@@ -206,7 +206,9 @@ class _HydraReportHeld:
 
     def write(self, text: str) -> int:
         caller = sys._getframe(1)
-        if caller.f_code.co_name == "run_and_report" and caller.f_globals.get("__name__", "").startswith("hydra."):
+        if caller.f_code.co_name == "run_and_report" and caller.f_globals.get("__name__", "").startswith(
+            "hydra."
+        ):
             self.held.append(text)
             return len(text)
         return int(self.stream.write(text))

@@ -28,7 +28,6 @@ from rlpipe.jobs.lineage import Parent, learning_rate, warm_start
 from rlpipe.jobs.prepare import Prepared
 from rlpipe.tracking.tracker import RunLog
 
-
 LR_USED = "agent.learning_rate_used"
 """Param of a continued model's run: the learning rate it trained with (the agent's x lr_multiplier)."""
 

@@ -92,7 +92,9 @@ def check(spec: WeeklySpec) -> None:
             f"weekly.split={list(spec.split)}: three shares (explorers, refiners, champion) summing to 1"
         )
     if not spec.seeds or len(set(spec.seeds)) != len(spec.seeds):
-        raise ConfigError(f"weekly.seeds={list(spec.seeds)}: at least one seed, no repeats; pass e.g. weekly.seeds=[1,6]")
+        raise ConfigError(
+            f"weekly.seeds={list(spec.seeds)}: at least one seed, no repeats; pass e.g. weekly.seeds=[1,6]"
+        )
     short = [r for r, n, steps in zip(ROLES, spec.counts, role_steps(spec), strict=True) if n and steps < 1]
     if short:
         raise ConfigError(

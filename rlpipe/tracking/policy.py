@@ -24,9 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import BAD_REQUEST, INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST, ErrorCode
 import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import (
+    BAD_REQUEST,
+    INVALID_PARAMETER_VALUE,
+    RESOURCE_DOES_NOT_EXIST,
+    ErrorCode,
+)
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from rlpipe.agents.policy_io import save_policy_net
@@ -121,9 +126,9 @@ def resolve_model(tracker: Tracker, model_uri: str, key: str = "model") -> Model
             raise
         first = str(exc.message).strip().splitlines()[0][:300] if str(exc.message).strip() else exc.error_code
         raise RegistryError(
-            f"{key}={model_uri}: not in the store at {tracker.uri} ({first}); pass a registered version "
-            "(models:/<name>/<version>), an alias that is set (models:/<name>@champion) or runs:/<run id>/policy "
-            "of a run in that store (`make ui` lists them)"
+            f"{key}={model_uri}: not in the store at {tracker.uri} ({first}); pass a registered "
+            "version (models:/<name>/<version>), an alias that is set (models:/<name>@champion) or "
+            "runs:/<run id>/policy of a run in that store (`make ui` lists them)"
         ) from exc
 
 

@@ -82,7 +82,9 @@ class RetryingClient(MlflowClient):
     the waits).
     """
 
-    def __init__(self, uri: str, retry_s: float = DEFAULT_RETRY_S, timeout_s: int = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self, uri: str, retry_s: float = DEFAULT_RETRY_S, timeout_s: int = DEFAULT_TIMEOUT_S
+    ) -> None:
         super().__init__(tracking_uri=uri, registry_uri=uri)
         self._store_uri, self._retry_s, self._timeout_s = uri, retry_s, timeout_s
         self._http = uri.startswith(("http://", "https://"))
@@ -109,7 +111,9 @@ class RetryingClient(MlflowClient):
 
     def fetch_artifacts(self, artifact_uri: str, dst_path: str) -> str:
         """Download `artifact_uri` (a model's files) with this client's retries and HTTP bounds."""
-        return str(download_artifacts(artifact_uri=artifact_uri, dst_path=dst_path, tracking_uri=self._store_uri))
+        return str(
+            download_artifacts(artifact_uri=artifact_uri, dst_path=dst_path, tracking_uri=self._store_uri)
+        )
 
 
 @contextmanager

@@ -218,7 +218,11 @@ class Tracker:
         hides `exc`, the error the user must read.
         """
         killed = isinstance(exc, KeyboardInterrupt | Terminated)
-        what = "killed by Ctrl-C" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"[:5000]
+        what = (
+            "killed by Ctrl-C"
+            if isinstance(exc, KeyboardInterrupt)
+            else f"{type(exc).__name__}: {exc}"[:5000]
+        )
         with one_try(self.client) if isinstance(exc, StoreUnavailable) else nullcontext():
             try:
                 run.log_text("".join(traceback.format_exception(exc)), "error/traceback.txt")
@@ -228,8 +232,9 @@ class Tracker:
             try:
                 self.client.set_terminated(run.run_id, "KILLED" if killed else "FAILED")
             except Exception as close:
-                log.warning("run %s stays RUNNING, the store refused to close it (%s); `python -m rlpipe.runs "
-                            "reap` marks it KILLED", run.run_id, str(close)[:300])  # fmt: skip
+                reap = "`python -m rlpipe.runs reap` marks it KILLED"
+                log.warning("run %s stays RUNNING: the store refused to close it (%s); %s",
+                            run.run_id, str(close)[:300], reap)  # fmt: skip
 
     def _reopen(self, run_id: str, exp_id: str, tags: Mapping[str, str]) -> RunLog:
         try:
