@@ -29,6 +29,10 @@ class StoreError(RlpipeError):
     """The tracking store cannot be reached or stays unwritable (names tracking.uri)."""
 
 
+class StoreUnavailable(StoreError):
+    """The store went away or stayed read-only past `tracking.retry_s` in the middle of a command."""
+
+
 class ServerError(RlpipeError):
     """The local tracking server or its PostgreSQL cannot be started, reached or stopped."""
 

@@ -14,10 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import hydra
 import mlflow
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, InstantiationException
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from rlpipe.cli.failures import (
@@ -31,7 +33,7 @@ from rlpipe.cli.failures import (
     read_failures,
     run_main,
 )
-from rlpipe.errors import ConfigError, DataError
+from rlpipe.errors import ConfigError, DataError, StoreUnavailable
 from tests.conftest import CONF, ROOT
 
 
@@ -299,3 +301,60 @@ def test_a_tracking_server_that_is_not_running_stops_a_sweep_before_any_job(tmp_
         "tries (connection refused); start one with `make server` (PostgreSQL + MLflow on 127.0.0.1), "
         "or point tracking.uri at a running server (tracking=local records to the local sqlite store)"
     )
+
+
+@pytest.mark.parametrize(
+    ("override", "line"),
+    [
+        (
+            "checkpoints=128",
+            "error: Error merging override checkpoints=128; Invalid value assigned: int is not "
+            "a ListConfig, list or tuple. full_key: checkpoints",
+        ),
+        (
+            "agent=ppx",
+            "error: In 'train': Could not find 'agent/ppx'; Available options in 'agent': a2c; dqn; ppo",
+        ),
+        (
+            "seed=abc",
+            "error: Error merging override seed=abc; Value 'abc' of type 'str' could not be converted "
+            "to Integer; full_key: seed",
+        ),
+    ],
+)
+def test_a_hydra_composition_error_is_one_error_line_and_exit_2(monkeypatch, capsys, override, line):
+    """Hydra reports these itself before our code runs (4-9 lines, exit 1); its report is replaced."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    @hydra.main(version_base="1.3", config_path=str(CONF), config_name="train")
+    def main(cfg) -> None:  # as rlpipe.train's, found by path in a test
+        raise AssertionError("the config should not compose")
+
+    monkeypatch.setattr(sys, "argv", ["train.py", override])
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    try:
+        with pytest.raises(SystemExit) as stop:
+            run_main(main)
+    finally:
+        GlobalHydra.instance().clear()
+    assert stop.value.code == USER_ERROR
+    assert capsys.readouterr().err == line + "\n"
+
+
+def test_a_store_gone_mid_command_is_one_line_with_a_local_traceback(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no Hydra output folder: the working directory
+    cause = MlflowException("attempt to write a readonly database")
+    with pytest.raises(SystemExit) as stop:
+        try:
+            raise StoreUnavailable("tracking.uri=sqlite:///x/mlflow.db: the store went away") from cause
+        except StoreUnavailable as exc:
+            end_command(exc)
+    kept = tmp_path / "error" / "traceback.txt"
+    assert stop.value.code == USER_ERROR
+    assert capsys.readouterr().err == (
+        f"error: tracking.uri=sqlite:///x/mlflow.db: the store went away; full traceback in {kept}\n"
+    )
+    assert "attempt to write a readonly database" in kept.read_text()  # the cause, with its frames
+    failure = Failure.of(StoreUnavailable("gone"), job="0 (seed=1)", folder=tmp_path / "0")
+    assert failure.traceback_file == str(tmp_path / "0" / "error" / "traceback.txt")  # a multirun job's own
+    assert Failure.of(ConfigError("seed=-1")).traceback_file is None  # the store keeps the others

@@ -3,9 +3,14 @@ with generations and champion longevity on the sweep's parent run."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import yaml
+from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
+from rlpipe.cli.callbacks import SweepCallback
 from rlpipe.jobs.train_job import run_train
 from rlpipe.jobs.weekly import WeeklySpec, grid, ranked_versions
 from rlpipe.tracking import queries
@@ -53,3 +58,39 @@ def test_a_tiny_week_has_explorers_refiners_and_the_champion_continuation_in_one
     report = queries.sweep_report(tracker, sweep)
     assert report["generations"]["lineage/continued_runs"] == 1 + bool(refinable)
     assert len(report["configurations"]) == 3  # judged together: every member is a trial
+
+
+@pytest.mark.parametrize(
+    ("override", "line"),
+    [
+        (
+            "weekly.seeds=[]",
+            "error: weekly.seeds=[]: at least one seed, no repeats; pass e.g. weekly.seeds=[1,6]",
+        ),
+        (
+            "weekly.budget=0",
+            "error: weekly.budget=0: the explorer/refiner/champion members would train 0 steps "
+            "(budget x split [0.6, 0.3, 0.1] / (members x seeds)); raise weekly.budget, e.g. "
+            "weekly.budget=35500000",
+        ),
+    ],
+)
+def test_a_weekly_plan_that_cannot_run_stops_the_sweep_once_before_any_job(
+    tmp_path, tracking_uri, capsys, override, line
+):
+    """Before: an empty sweep that exited 0, or one error per job after every job had started."""
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[
+                "experiment=weekly",
+                override,
+                f"tracking.uri={tracking_uri}",
+                f"hydra.sweep.dir={tmp_path}/sweep",
+            ],
+            return_hydra_config=True,
+        )
+    with pytest.raises(SystemExit) as stop:
+        SweepCallback().on_multirun_start(cfg)
+    assert stop.value.code == 2 and capsys.readouterr().err == line + "\n"
+    assert not Path(tracking_uri.removeprefix("sqlite:///")).exists()  # no store, no parent run

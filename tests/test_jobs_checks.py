@@ -3,7 +3,8 @@ the config key, the rule and what to do; the name rules agree with MLflow's own 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,7 @@ class Job:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     gates: GatesConfig = field(default_factory=GatesConfig)
     continuation: ContinuationSpec = field(default_factory=ContinuationSpec)
+    lr_multiplier: float = 0.5
 
 
 @pytest.fixture
@@ -208,3 +210,13 @@ def test_a_new_nested_store_folder_is_accepted_and_not_created(tmp_path):
     check_store("sqlite:///mlflow.db")  # relative to the working directory
     check_store("http://127.0.0.1:5000")  # a server is not checked here
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("multiplier", [0.0, -1.0, math.nan, math.inf])
+def test_a_learning_rate_multiplier_that_is_not_a_finite_positive_number_is_refused(job, multiplier):
+    """0 would train at learning rate 0 and register a copy of the parent; -1 and nan fail late."""
+    with pytest.raises(ConfigError) as e:
+        check_train_job(replace(job, lr_multiplier=multiplier))
+    assert str(e.value).startswith(f"lr_multiplier={multiplier}: a continued model trains at")
+    assert str(e.value).endswith("must be a finite number > 0 (0 would train nothing and register a copy "
+                                 "of its parent); pass e.g. lr_multiplier=0.5")  # fmt: skip

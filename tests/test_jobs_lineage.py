@@ -17,7 +17,7 @@ from rlpipe.agents.setup import deterministic_policy
 from rlpipe.cli.compose import train_job
 from rlpipe.data.features import FeatureStats
 from rlpipe.data.slices import Slice, parse_slices
-from rlpipe.errors import SliceError
+from rlpipe.errors import RegistryError, SliceError
 from rlpipe.jobs.lineage import (
     Parent,
     forgetting_guard,
@@ -98,6 +98,7 @@ def test_a_child_records_its_lineage_and_its_learning_rate(family):
     assert run.data.params["init_from"] == "models:/rlpipe-policy/1"  # the version the alias named
     lr = [v for k, v in run.data.metrics.items() if k.endswith("learning_rate")]
     assert lr == [pytest.approx(0.5 * 3e-4)]
+    assert float(run.data.params["agent.learning_rate_used"]) == pytest.approx(0.5 * 3e-4)
     version = MlflowClient(family.uri).get_model_version("rlpipe-policy", child.model_version)
     assert version.run_id == child.run_id
 
@@ -177,3 +178,27 @@ def test_a_child_on_newer_data_mixes_it_with_the_older_and_is_guarded_on_its_par
     assert t["rlpipe.continuation_data"].startswith("mix: 70% of episodes from ")
     assert "after the ancestors' training ended (2022-01-18 23:00:00+00:00)" in t["rlpipe.continuation_data"]
     assert t["rlpipe.forgetting_guard"].endswith("on the parent's validation slices")
+
+
+@pytest.mark.parametrize(
+    ("uri", "why"),
+    [
+        ("models:/nope@champion", "Registered Model with name=nope not found"),
+        ("models:/rlpipe-policy/99", "Model Version (name=rlpipe-policy, version=99) not found"),
+        (
+            "runs:/0123456789abcdef0123456789abcdef/policy",
+            "Run with id=0123456789abcdef0123456789abcdef not found",
+        ),
+    ],
+)
+def test_a_parent_the_store_does_not_hold_is_a_user_error_naming_init_from(tmp_path, uri, why):
+    store = f"sqlite:///{tmp_path}/mlflow.db"
+    with pytest.raises(RegistryError) as e:
+        load_parent(Tracker(store, "rlpipe"), uri)
+    assert str(e.value).startswith(f"init_from={uri}: not in the store at {store} (")
+    assert why in str(e.value) and "`make ui` lists them" in str(e.value)
+
+
+def test_a_model_to_evaluate_the_store_does_not_hold_is_a_user_error_naming_model(tmp_path):
+    with pytest.raises(RegistryError, match=r"^model=models:/nope/1: not in the store at "):
+        resolve_model(Tracker(f"sqlite:///{tmp_path}/mlflow.db", "rlpipe"), "models:/nope/1")

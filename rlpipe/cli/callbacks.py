@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from rlpipe.cli.compose import group
 from rlpipe.cli.failures import BUG, Failure, end_command, exit_status, is_user_error, read_failures
 from rlpipe.cli.sweep import finish_sweep, sweep_id_for
+from rlpipe.jobs import weekly
 from rlpipe.jobs.checks import check_tracking
 from rlpipe.jobs.job_owner import LAUNCHER_ENV
 from rlpipe.jobs.sweep_job import SweepOutcome, close_interrupted_sweep, reap_dead_runs, start_sweep
@@ -36,7 +37,9 @@ class SweepCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_id = sweep_id_for(config.hydra.sweep.dir)
-        try:  # a bad store stops the sweep before any job (SystemExit passes Hydra's callback guard)
+        try:  # a bad plan or store stops the sweep before any job (SystemExit passes Hydra's callback guard)
+            if config.get("weekly") is not None:
+                weekly.check(group(config.weekly))  # once, not once per job
             tracking = group(config.tracking)
             check_tracking(tracking)
             reaped = reap_dead_runs(tracking)  # ghosts of killed jobs: KILLED before anything new starts

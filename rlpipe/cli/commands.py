@@ -20,7 +20,7 @@ from rlpipe.cli.compose import check_keys, check_required, evaluate_job, group
 from rlpipe.cli.failures import FAILURE_FILE, Failure, end_command, failed_run_id, now_ms
 from rlpipe.cli.sweep import finish_sweep, sweep_id_for
 from rlpipe.cli.weekly import job_of
-from rlpipe.errors import ConfigError
+from rlpipe.errors import ConfigError, StoreUnavailable
 from rlpipe.jobs.checks import check_tracking, check_train_job
 from rlpipe.jobs.evaluate_job import run_evaluate
 from rlpipe.jobs.pbt_job import run_round
@@ -55,8 +55,13 @@ def train(cfg: DictConfig) -> float:
         return _failed(exc, None, hc, multirun)
     try:
         return run_round(job, ctx) if job.pbt else run_train(job, ctx).sweep_metric
-    except Exception as exc:
-        run_id = failed_run_id(job.tracking, since, T.JOB, ctx.sweep_id or T.SINGLE, job.run_name)
+    except Exception as exc:  # a store that went away is not asked again which run failed
+        gone = isinstance(exc, StoreUnavailable)
+        run_id = (
+            None
+            if gone
+            else failed_run_id(job.tracking, since, T.JOB, ctx.sweep_id or T.SINGLE, job.run_name)
+        )
         return _failed(exc, run_id, hc, multirun)
 
 
@@ -92,7 +97,10 @@ def evaluate(cfg: DictConfig) -> None:
     try:
         run_evaluate(job)
     except Exception as exc:
-        end_command(exc, failed_run_id(job.tracking, since, T.EVALUATION))
+        end_command(
+            exc,
+            None if isinstance(exc, StoreUnavailable) else failed_run_id(job.tracking, since, T.EVALUATION),
+        )
 
 
 def promote(cfg: DictConfig) -> None:

@@ -19,12 +19,13 @@ import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException, InstantiationException
 from omegaconf.errors import OmegaConfBaseException
 
-from rlpipe.errors import RlpipeError, Terminated
+from rlpipe.errors import RlpipeError, StoreUnavailable, Terminated
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import TrackingConfig
 from rlpipe.tracking.tracker import Tracker
@@ -37,6 +38,9 @@ FAILURE_FILE = "failure.json"
 TRACEBACK_ARTIFACT = "error/traceback.txt"
 # OmegaConf's error text ends with lines about its own node types: noise for a user.
 _NOISE = ("reference_type=", "object_type=")
+_SEARCH_PATH = "Config search path:"
+TRACEBACK_FILE = Path("error") / "traceback.txt"
+"""Where, under the command's output folder, the traceback of an error the store could not take goes."""
 
 
 def is_user_error(exc: BaseException | None) -> bool:
@@ -62,6 +66,7 @@ def one_line(exc: BaseException) -> str:
     text = str(own if own is not None else exc)
     if own is None and isinstance(exc.__cause__, OmegaConfBaseException):
         text += "\n" + str(exc.__cause__)
+    text = text.split(_SEARCH_PATH)[0]  # an unknown option: the options are named, the search path is noise
     out = ""
     for part in (p.strip() for p in text.splitlines()):
         if part and not part.startswith(_NOISE):
@@ -79,10 +84,17 @@ class Failure:
     """The run recorded as FAILED (its traceback is an artifact), if one was opened."""
     job: str = ""
     """In a multirun: the job's number and overrides."""
+    traceback_file: str | None = None
+    """A local copy of the traceback, written when the store itself failed and could not keep it."""
 
     @classmethod
-    def of(cls, exc: BaseException, run_id: str | None = None, job: str = "") -> Failure:
-        return cls(one_line(exc), is_user_error(exc), run_id, job)
+    def of(
+        cls, exc: BaseException, run_id: str | None = None, job: str = "", folder: Path | None = None
+    ) -> Failure:
+        """The failure of `exc`; when the store went away, its traceback is kept under `folder`
+        (default: the command's output folder)."""
+        kept = keep_traceback(exc, folder or output_folder()) if _store_gone(exc) else None
+        return cls(one_line(exc), is_user_error(exc), run_id, job, str(kept) if kept else None)
 
     def line(self) -> str:
         where = f"job {self.job}: " if self.job else ""
@@ -91,11 +103,35 @@ class Failure:
             if self.run_id
             else ""
         )
-        return f"error: {where}{self.message}{run}"
+        kept = f"; full traceback in {self.traceback_file}" if self.traceback_file else ""
+        return f"error: {where}{self.message}{run}{kept}"
 
     def write(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / FAILURE_FILE).write_text(json.dumps(asdict(self)))
+
+
+def _store_gone(exc: BaseException) -> bool:
+    return isinstance(_rlpipe_error(exc), StoreUnavailable)
+
+
+def output_folder() -> Path:
+    """The command's Hydra output folder (a multirun job's own), else the working directory."""
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path.cwd()
+
+
+def keep_traceback(exc: BaseException, folder: Path) -> Path | None:
+    """Write `exc`'s traceback to `<folder>/error/traceback.txt` (the store could not take it);
+    None when the folder cannot be written either (the one line still says what happened)."""
+    path = folder / TRACEBACK_FILE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(traceback.format_exception(exc)))
+    except OSError:
+        return None
+    return path.resolve()
 
 
 def read_failures(sweep_dir: Path) -> list[Failure]:
@@ -160,28 +196,59 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated("killed by SIGTERM")
 
 
-def run_main(main: Callable[[], object]) -> None:
-    """Call a `@hydra.main` function so that a config error Hydra reported exits with status 2, not 1.
+class _HydraReportHeld:
+    """`sys.stderr` while a command runs: what Hydra's own error report (`run_and_report`) writes is
+    held back, so that a config error it reports becomes our one line; all else passes at once."""
 
-    SIGTERM is raised as `Terminated` (like Ctrl-C's KeyboardInterrupt), so an open run is closed
-    as KILLED on the way out; either ends the command with one line and 143 / 130.
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.held: list[str] = []
+
+    def write(self, text: str) -> int:
+        caller = sys._getframe(1)
+        if caller.f_code.co_name == "run_and_report" and caller.f_globals.get("__name__", "").startswith(
+            "hydra."
+        ):
+            self.held.append(text)
+            return len(text)
+        return int(self.stream.write(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def run_main(main: Callable[[], object]) -> None:
+    """Call a `@hydra.main` function so that a config error Hydra reported is one line and exit status 2.
+
+    Hydra composes the config before any of our code runs and prints a composition error itself
+    (4-9 lines), then exits 1; its report is held back here and replaced by one `error:` line
+    naming the key (`HYDRA_FULL_ERROR=1` still shows everything). SIGTERM is raised as
+    `Terminated` (like Ctrl-C's KeyboardInterrupt), so an open run is closed as KILLED on the way
+    out; either ends the command with one line and 143 / 130.
     """
     signal.signal(signal.SIGTERM, _raise_terminated)
+    real, report = sys.stderr, _HydraReportHeld(sys.stderr)
+    sys.stderr = report
     try:
         main()
     except (KeyboardInterrupt, Terminated) as stop:
         sig = signal.SIGINT if isinstance(stop, KeyboardInterrupt) else signal.SIGTERM
-        sys.stderr.write(f"error: killed by {sig.name}; the open run, if any, is marked KILLED\n")
+        real.write(f"error: killed by {sig.name}; the open run, if any, is marked KILLED\n")
         raise SystemExit(KILLED_BY[sig]) from None
     except SystemExit as stop:
-        # Hydra prints a composition error (a bad override) briefly, then calls sys.exit(1) inside
-        # its `except` block: the error it handled is the SystemExit's context.
+        # Hydra prints an error it caught, then calls sys.exit(1) inside its `except` block: the
+        # error it handled is the SystemExit's context.
         if stop.code == BUG and not stop.__suppress_context__ and is_user_error(stop.__context__):
+            report.held.clear()
+            real.write(Failure.of(stop.__context__).line() + "\n")  # type: ignore[arg-type]
             raise SystemExit(USER_ERROR) from None
         raise
     except Exception as exc:  # HYDRA_FULL_ERROR=1: Hydra re-raised it; the traceback was asked for
         if not is_user_error(exc):
             raise
-        traceback.print_exception(exc)
-        sys.stderr.write(Failure.of(exc).line() + "\n")
+        traceback.print_exception(exc, file=real)
+        real.write(Failure.of(exc).line() + "\n")
         raise SystemExit(USER_ERROR) from None
+    finally:
+        sys.stderr = real
+        real.writelines(report.held)  # a bug's report, as Hydra wrote it

@@ -8,6 +8,7 @@ refused at start-up instead of after training, when MLflow refuses the metric or
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterable
@@ -58,6 +59,8 @@ class TrainSpec(Protocol):
     def gates(self) -> Any: ...
     @property
     def continuation(self) -> Any: ...
+    @property
+    def lr_multiplier(self) -> float: ...
 
 
 def check_train_job(job: TrainSpec) -> None:
@@ -76,6 +79,12 @@ def check_train_job(job: TrainSpec) -> None:
         raise ConfigError(
             f"threads={job.threads}: a job needs at least one thread; pass threads=null to take "
             "the usable cores divided by the launcher's parallel jobs"
+        )
+    if not (math.isfinite(job.lr_multiplier) and job.lr_multiplier > 0):
+        raise ConfigError(
+            f"lr_multiplier={job.lr_multiplier}: a continued model trains at the agent's learning rate x "
+            "lr_multiplier, which must be a finite number > 0 (0 would train nothing and register a copy "
+            "of its parent); pass e.g. lr_multiplier=0.5"
         )
     job.agent.check()
     job.continuation.check()

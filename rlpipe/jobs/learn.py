@@ -28,6 +28,9 @@ from rlpipe.jobs.lineage import Parent, learning_rate, warm_start
 from rlpipe.jobs.prepare import Prepared
 from rlpipe.tracking.tracker import RunLog
 
+LR_USED = "agent.learning_rate_used"
+"""Param of a continued model's run: the learning rate it trained with (the agent's x lr_multiplier)."""
+
 
 class LearnSpec(Protocol):
     """What training reads of a `TrainJob` (read-only)."""
@@ -102,6 +105,7 @@ def learn(
     family, on_guard = None, None
     if parent and mix:
         warm_start(agent, parent)
+        run.log_params({LR_USED: float(agent.lr_schedule(1.0))})  # the run says what it trained with
         on_guard, where = guard_windows(parent, data.windows, data.df.index)
         family = Family(mix, where, timer.score(on_guard))  # before any update the child is its parent
     from_state = saved if saved is not None and saved.state_sha256 is not None and folder else None

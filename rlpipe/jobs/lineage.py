@@ -65,7 +65,7 @@ class Parent:
 
 def load_parent(tracker: Tracker, uri: str) -> Parent:
     """Resolve and load `uri` (files checked against their sha256) with its lineage."""
-    ref = resolve_model(tracker, uri)
+    ref = resolve_model(tracker, uri, key="init_from")
     model = load_policy(tracker, ref)
     run_tags = tracker.client.get_run(ref.run_id).data.tags if ref.run_id else {}
     meta = model.meta

@@ -92,7 +92,19 @@ def check(spec: WeeklySpec) -> None:
             f"weekly.split={list(spec.split)}: three shares (explorers, refiners, champion) summing to 1"
         )
     if not spec.seeds or len(set(spec.seeds)) != len(spec.seeds):
-        raise ConfigError(f"weekly.seeds={list(spec.seeds)}: at least one seed, no repeats")
+        raise ConfigError(
+            f"weekly.seeds={list(spec.seeds)}: at least one seed, no repeats; pass e.g. weekly.seeds=[1,6]"
+        )
+    short = [r for r, n, steps in zip(ROLES, spec.counts, role_steps(spec), strict=True) if n and steps < 1]
+    if short:
+        raise ConfigError(
+            f"weekly.budget={spec.budget}: the {'/'.join(short)} members would train 0 steps (budget x "
+            f"split {list(spec.split)} / (members x seeds)); raise weekly.budget, e.g. weekly.budget=35500000"
+        )
+    for key in ("refiner_lr_multiplier", "champion_lr_multiplier"):
+        value = getattr(spec, key)
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"weekly.{key}={value}: a learning-rate multiplier must be a finite number > 0")
     if not 0 <= spec.job < spec.jobs:
         raise ConfigError(
             f"weekly.job={spec.job}: the plan has {spec.jobs} jobs ({sum(spec.counts)} members x "
@@ -109,13 +121,20 @@ def plan(spec: WeeklySpec) -> list[Member]:
     """Every job of the week, in `weekly.job` order: members role by role, each on every seed."""
     check(spec)
     members = []
-    for role, count, share in zip(ROLES, spec.counts, spec.split, strict=True):
-        steps = int(spec.budget * share / max(count * len(spec.seeds), 1))
+    for role, count, steps in zip(ROLES, spec.counts, role_steps(spec), strict=True):
         lr = {"explorer": 1.0, "refiner": spec.refiner_lr_multiplier}.get(role, spec.champion_lr_multiplier)
         for slot in range(count):
             for seed in spec.seeds:
                 members.append(Member(role, slot, seed, steps, lr))
     return members
+
+
+def role_steps(spec: WeeklySpec) -> list[int]:
+    """Steps of one member on one seed, per role: its share of the budget / (its count x seeds)."""
+    return [
+        int(spec.budget * share / max(count * len(spec.seeds), 1))
+        for count, share in zip(spec.counts, spec.split, strict=True)
+    ]
 
 
 def grid(spec: WeeklySpec) -> list[dict[str, Any]]:

@@ -15,11 +15,13 @@ class TrackingConfig:
     """MLflow experiment name."""
     registered_model: str = "rlpipe-policy"
     """Registered model that every evaluated run adds a version to."""
-    retries: int = 6
-    """Tries after a transient store error (a locked or read-only database, a server restarting),
-    with backoff 0.5, 1, 2, 4... s (6: about 30 s in all); also MLflow's HTTP retries per request."""
+    retry_s: float = 30.0
+    """Seconds a store call keeps retrying a transient error (a locked or read-only database, a
+    server restarting or gone), with backoff 0.5, 1, 2, 4... s; then the command stops with one
+    line naming the store (exit status 2). 0: one try."""
     timeout_s: int = 30
-    """Seconds an HTTP request to a tracking server may take before it counts as failed."""
+    """Seconds an HTTP request to a tracking server may take before it counts as failed (a server
+    that accepts connections but never answers costs up to this per try)."""
 
 
 @dataclass

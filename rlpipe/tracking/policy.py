@@ -25,7 +25,13 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow.artifacts import download_artifacts
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import (
+    BAD_REQUEST,
+    INVALID_PARAMETER_VALUE,
+    RESOURCE_DOES_NOT_EXIST,
+    ErrorCode,
+)
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from rlpipe.agents.policy_io import save_policy_net
@@ -36,6 +42,8 @@ from rlpipe.tracking.integrity import verify_manifest, write_manifest
 from rlpipe.tracking.policy_model import ARTIFACTS, META, PolicyModel, input_example, signature
 from rlpipe.tracking.tracker import LoggedModelRef, RunLog, Tracker
 
+_NOT_THERE = {ErrorCode.Name(c) for c in (RESOURCE_DOES_NOT_EXIST, INVALID_PARAMETER_VALUE, BAD_REQUEST)}
+"""MLflow's answers to a model, version, alias or run that does not exist (or a malformed one)."""
 ARTIFACT = "policy"
 """Name of the logged model of a job run (`runs:/<run id>/policy`)."""
 CODE = Path(__file__).with_name("served_policy.py")
@@ -104,8 +112,27 @@ def _requirements() -> list[str]:
     return [f"{p}=={version(p)}" for p in pkgs] + [f"# python=={platform.python_version()}"]
 
 
-def resolve_model(tracker: Tracker, model_uri: str) -> ModelRef:
-    """Resolve models:/name@alias, models:/name/N, models:/<model id> or runs:/<run id>/<name>."""
+def resolve_model(tracker: Tracker, model_uri: str, key: str = "model") -> ModelRef:
+    """Resolve models:/name@alias, models:/name/N, models:/<model id> or runs:/<run id>/<name>.
+
+    Raises:
+        RegistryError: a malformed URI, or a model, version, alias or run the store does not hold
+            (named with the config `key` it came from), before anything is recorded or trained.
+    """
+    try:
+        return _resolve(tracker, model_uri, key)
+    except MlflowException as exc:
+        if exc.error_code not in _NOT_THERE:
+            raise
+        first = str(exc.message).strip().splitlines()[0][:300] if str(exc.message).strip() else exc.error_code
+        raise RegistryError(
+            f"{key}={model_uri}: not in the store at {tracker.uri} ({first}); pass a registered "
+            "version (models:/<name>/<version>), an alias that is set (models:/<name>@champion) or "
+            "runs:/<run id>/policy of a run in that store (`make ui` lists them)"
+        ) from exc
+
+
+def _resolve(tracker: Tracker, model_uri: str, key: str) -> ModelRef:
     client = tracker.client
     if model_uri.startswith("models:/m-"):
         model = client.get_logged_model(model_uri.removeprefix("models:/"))
@@ -126,7 +153,7 @@ def resolve_model(tracker: Tracker, model_uri: str) -> ModelRef:
         location, digest = _logged_model_of(tracker, run_id, name or ARTIFACT)
         return ModelRef(model_uri, None, None, run_id, location, digest)
     raise RegistryError(
-        f"model={model_uri!r}: expected models:/<name>@<alias>, models:/<name>/<version> "
+        f"{key}={model_uri!r}: expected models:/<name>@<alias>, models:/<name>/<version> "
         "or runs:/<run id>/policy"
     )
 
@@ -155,6 +182,6 @@ def load_policy(tracker: Tracker, ref: ModelRef) -> PolicyModel:
             "again by re-running its training job"
         )
     with tempfile.TemporaryDirectory(prefix="rlpipe-") as tmp:
-        local = Path(download_artifacts(artifact_uri=ref.source, dst_path=tmp, tracking_uri=tracker.uri))
+        local = Path(tracker.client.fetch_artifacts(ref.source, tmp))
         verify_manifest(local, ref.sha256, ref.uri)
         return PolicyModel.from_files({name: local / "artifacts" / file for name, file in ARTIFACTS.items()})

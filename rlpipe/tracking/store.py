@@ -1,14 +1,21 @@
-"""Connecting to a tracking store: a client that survives the faults of a store many processes share.
+"""Connecting to a tracking store: a client that survives the faults of a store many processes share,
+and gives up on a store that went away within a bounded time.
 
 - A local sqlite store is first touched under an inter-process file lock (`<db>.lock`): MLflow
   builds its schema with alembic migrations on the first call, and two processes doing that at
   once crash, or leave the database broken for good (`table _alembic_tmp_tags already exists`).
 - A tracking server must answer `/health` within seconds, or the command stops with an error
-  naming `tracking.uri` and how to start one; MLflow's own HTTP retries per request are bounded by
-  `tracking.retries` and `tracking.timeout_s` (its defaults retry for about 4.5 minutes).
+  naming `tracking.uri` and how to start one.
 - Every client call is retried on a transient store error (a locked or read-only database or
-  folder, a server answering "temporarily unavailable") with backoff 0.5, 1, 2, 4... s.
-  Retrying is safe: a failed sqlite or server call has rolled its transaction back.
+  folder, a server answering "temporarily unavailable" or not answering at all) with backoff
+  0.5, 1, 2, 4... s, for at most `tracking.retry_s` seconds in all; then `StoreUnavailable`
+  (a user error) names the store and what to do. Retrying is safe: a failed sqlite or server
+  call has rolled its transaction back.
+- MLflow's own HTTP retries (about 4.5 minutes per request by default) are turned off during
+  this client's calls, so the one retry loop above owns the time; the request timeout is
+  `tracking.timeout_s`. Both are set only around each call and only where the user has not set
+  MLflow's variables (`MLFLOW_HTTP_REQUEST_MAX_RETRIES`, `MLFLOW_HTTP_REQUEST_TIMEOUT`), so two
+  trackers in one process each keep their own settings.
 """
 
 from __future__ import annotations
@@ -17,47 +24,71 @@ import errno
 import functools
 import logging
 import os
+import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import requests
 from filelock import FileLock
+from mlflow.artifacts import download_artifacts
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import TEMPORARILY_UNAVAILABLE, ErrorCode
+from mlflow.protos.databricks_pb2 import REQUEST_LIMIT_EXCEEDED, TEMPORARILY_UNAVAILABLE, ErrorCode
 from mlflow.tracking import MlflowClient
 
-from rlpipe.errors import StoreError
+from rlpipe.errors import StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
-DEFAULT_RETRIES, DEFAULT_TIMEOUT_S = 6, 30
+DEFAULT_RETRY_S, DEFAULT_TIMEOUT_S = 30.0, 30
 PROBE_TRIES = 3
 """Tries of a server's /health, one second apart, before the command stops."""
+FIRST_PAUSE_S = 0.5
+"""The first pause after a transient error; each next one doubles, cut to the budget left."""
+_TRANSIENT_CODES = {ErrorCode.Name(TEMPORARILY_UNAVAILABLE), ErrorCode.Name(REQUEST_LIMIT_EXCEEDED)}
+_WRAPPING = ("(raised as a result of", "[SQL:", "[parameters:", "(Background on this error")
+_GATEWAY = re.compile(r"failed with error code (408|429|502|503|504)\b")
 # MLflow logs every database error with its traceback before raising it; rlpipe retries or reports it.
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 
 def is_transient(exc: BaseException) -> bool:
-    """A store error that may clear by itself: locked or read-only database, read-only folder."""
+    """A store error that may clear by itself: a locked or read-only database or folder, a server
+    that is restarting, overloaded or not answering."""
     if isinstance(exc, MlflowException):
-        return exc.error_code == ErrorCode.Name(TEMPORARILY_UNAVAILABLE)
+        if exc.error_code in _TRANSIENT_CODES or _GATEWAY.search(str(exc)):
+            return True
+        return _lost_connection(exc)  # MLflow wraps requests' errors, which stay as the context
     return isinstance(exc, PermissionError) or (isinstance(exc, OSError) and exc.errno == errno.EROFS)
 
 
+def _lost_connection(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(8):
+        seen = seen.__cause__ or seen.__context__ if seen is not None else None
+        if isinstance(seen, requests.ConnectionError | requests.Timeout):
+            return True
+    return False
+
+
 class RetryingClient(MlflowClient):
-    """An `MlflowClient` whose public calls are retried on transient store errors.
+    """An `MlflowClient` whose public calls are retried on transient store errors for at most
+    `retry_s` seconds each, then end in `StoreUnavailable`.
 
     Only the outermost call retries (a client method calling another would otherwise multiply
     the waits).
     """
 
-    def __init__(self, uri: str, retries: int = DEFAULT_RETRIES) -> None:
+    def __init__(
+        self, uri: str, retry_s: float = DEFAULT_RETRY_S, timeout_s: int = DEFAULT_TIMEOUT_S
+    ) -> None:
         super().__init__(tracking_uri=uri, registry_uri=uri)
-        self._retries = retries
-        self._depth = threading.local()
+        self._store_uri, self._retry_s, self._timeout_s = uri, retry_s, timeout_s
+        self._http = uri.startswith(("http://", "https://"))
+        self._state = threading.local()
 
     def __getattribute__(self, name: str) -> Any:
         attr = object.__getattribute__(self, name)
@@ -66,53 +97,109 @@ class RetryingClient(MlflowClient):
         return functools.partial(object.__getattribute__(self, "_call"), attr)
 
     def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        depth = getattr(self._depth, "n", 0)
-        self._depth.n = depth + 1
-        try:
-            return fn(*args, **kwargs) if depth else with_retries(fn, self._retries, *args, **kwargs)
-        finally:
-            self._depth.n = depth
-
-
-def with_retries(fn: Callable[..., Any], retries: int, *args: Any, **kwargs: Any) -> Any:
-    """`fn(*args, **kwargs)`, tried again up to `retries` times on a transient store error."""
-    for attempt in range(retries + 1):
-        try:
+        state = self._state
+        depth = getattr(state, "depth", 0)
+        if depth:
             return fn(*args, **kwargs)
+        state.depth = 1
+        try:
+            budget = 0.0 if getattr(state, "once", False) else self._retry_s
+            with _http_bounds(self._timeout_s) if self._http else nullcontext():
+                return with_retries(functools.partial(fn, *args, **kwargs), budget, self._store_uri)
+        finally:
+            state.depth = 0
+
+    def fetch_artifacts(self, artifact_uri: str, dst_path: str) -> str:
+        """Download `artifact_uri` (a model's files) with this client's retries and HTTP bounds."""
+        return str(
+            download_artifacts(artifact_uri=artifact_uri, dst_path=dst_path, tracking_uri=self._store_uri)
+        )
+
+
+@contextmanager
+def one_try(client: MlflowClient) -> Iterator[None]:
+    """Calls on `client` inside the block are tried once: closing a run after the store went away
+    must not spend another retry budget per call (the reaper closes what stays RUNNING)."""
+    if not isinstance(client, RetryingClient):
+        yield
+        return
+    state = client._state
+    before = getattr(state, "once", False)
+    state.once = True
+    try:
+        yield
+    finally:
+        state.once = before
+
+
+def with_retries(call: Callable[[], Any], budget_s: float, uri: str = "") -> Any:
+    """`call()`, tried again on a transient store error with backoff 0.5, 1, 2... s until `budget_s`
+    seconds have passed since the first try; then `StoreUnavailable` (the last error its cause)."""
+    start = time.monotonic()
+    for attempt in range(1, 10_000):
+        try:
+            return call()
         except Exception as exc:
-            if attempt == retries or not is_transient(exc):
+            if not is_transient(exc):
                 raise
-            pause = 0.5 * 2**attempt
-            first_line = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            left = budget_s - (time.monotonic() - start)
+            if left <= 0:
+                raise StoreUnavailable(_gone(uri, exc, attempt, time.monotonic() - start, budget_s)) from exc
+            pause = min(FIRST_PAUSE_S * 2 ** (attempt - 1), left)
             log.warning(
-                "transient store error in %s (%s); retry %d of %d in %.1f s",
-                getattr(fn, "__name__", "call"), first_line, attempt + 1, retries, pause,
+                "transient store error in %s (%s); try %d again in %.1f s (%.0f s of tracking.retry_s left)",
+                getattr(call, "__name__", getattr(getattr(call, "func", None), "__name__", "call")),
+                _first_line(exc), attempt + 1, pause, left,
             )  # fmt: skip
             time.sleep(pause)
     raise AssertionError("unreachable")
 
 
-def connect(uri: str, retries: int = DEFAULT_RETRIES, timeout_s: int = DEFAULT_TIMEOUT_S) -> MlflowClient:
+def _first_line(exc: BaseException) -> str:
+    """The line that says what happened (SQLAlchemy wraps it in notes about autoflush and SQL)."""
+    lines = [x.strip() for x in str(exc).strip().splitlines()]
+    said = [x for x in lines if x and not x.startswith(_WRAPPING)]
+    return (said or lines or [type(exc).__name__])[0][:200] or type(exc).__name__
+
+
+def _gone(uri: str, exc: BaseException, tries: int, elapsed: float, budget: float) -> str:
+    """The one line a user reads when the store stays unusable: where, why, what happens next."""
+    where = f"tracking.uri={uri}" if uri else "the tracking store"
+    return (
+        f"{where}: the store went away or turned read-only ({_first_line(exc)}); still failing after "
+        f"{tries} tr{'y' if tries == 1 else 'ies'} in {elapsed:.0f} s (tracking.retry_s={budget:g}); the "
+        "runs this command could not close stay RUNNING until `python -m rlpipe.runs reap` (with the "
+        "same tracking overrides) marks them KILLED; rerun the command once the store is writable again"
+    )
+
+
+@contextmanager
+def _http_bounds(timeout_s: int) -> Iterator[None]:
+    """MLflow's HTTP settings for one call: no retries of its own (ours are bounded in time) and
+    `timeout_s` per request; a value the user set in the environment wins and is left alone."""
+    ours = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout_s)}
+    added = [k for k in ours if k not in os.environ]
+    os.environ.update({k: ours[k] for k in added})
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
+def connect(uri: str, retry_s: float = DEFAULT_RETRY_S, timeout_s: int = DEFAULT_TIMEOUT_S) -> RetryingClient:
     """A retrying client of the store at `uri` (tracking and registry), checked as described above."""
     if uri.startswith(("http://", "https://")):
-        _bound_http(retries, timeout_s)
         probe_server(uri, timeout_s)
     if not uri.startswith("sqlite:///"):
-        return RetryingClient(uri, retries)
+        return RetryingClient(uri, retry_s, timeout_s)
     db = Path(uri.removeprefix("sqlite:///"))
     db.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(f"{db}.lock", timeout=300):  # the schema is built (or migrated) by one process
-        client = RetryingClient(uri, retries)
+        client = RetryingClient(uri, retry_s, timeout_s)
         client.search_experiments(max_results=1)
         client.search_registered_models(max_results=1)
     return client
-
-
-def _bound_http(retries: int, timeout_s: int) -> None:
-    """MLflow reads its HTTP retry policy from the environment; a value the user set there wins."""
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(retries))
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(timeout_s))
 
 
 def probe_server(uri: str, timeout_s: int = DEFAULT_TIMEOUT_S) -> None:

@@ -16,7 +16,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,11 +27,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
 
-from rlpipe.errors import CheckpointError, Terminated
+from rlpipe.errors import CheckpointError, StoreUnavailable, Terminated
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import TrackingConfig
 from rlpipe.tracking.process import process_token
-from rlpipe.tracking.store import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, connect
+from rlpipe.tracking.store import DEFAULT_RETRY_S, DEFAULT_TIMEOUT_S, connect, one_try
 
 log = logging.getLogger(__name__)
 MAX_PARAM_LEN = 6000
@@ -145,17 +145,17 @@ class Tracker:
     """Runs of one experiment in one store (tracking URI), with that store's model registry."""
 
     def __init__(
-        self, uri: str, experiment: str, retries: int = DEFAULT_RETRIES, timeout_s: int = DEFAULT_TIMEOUT_S
+        self, uri: str, experiment: str, retry_s: float = DEFAULT_RETRY_S, timeout_s: int = DEFAULT_TIMEOUT_S
     ) -> None:
         self.uri = uri
         self.experiment = experiment
-        self.client = connect(uri, retries, timeout_s)
+        self.client = connect(uri, retry_s, timeout_s)
         self._experiment_id: str | None = None
 
     @classmethod
     def of(cls, tracking: TrackingConfig) -> Tracker:
         """The tracker of a `tracking` config group."""
-        return cls(tracking.uri, tracking.experiment, tracking.retries, tracking.timeout_s)
+        return cls(tracking.uri, tracking.experiment, tracking.retry_s, tracking.timeout_s)
 
     def experiment_id(self) -> str:
         """The experiment's id, creating the experiment once."""
@@ -204,17 +204,37 @@ class Tracker:
         try:
             yield run
         except BaseException as exc:
-            killed = isinstance(exc, KeyboardInterrupt | Terminated)
-            try:
-                run.log_text("".join(traceback.format_exception(exc)), "error/traceback.txt")
-                what = f"{type(exc).__name__}: {exc}"[:5000]
-                run.set_tags({T.ERROR: "killed by Ctrl-C" if isinstance(exc, KeyboardInterrupt) else what})
-            finally:
-                self.client.set_terminated(run.run_id, "KILLED" if killed else "FAILED")
+            self._close_on_error(run, exc)
             raise
         else:
             if end:
                 self.client.set_terminated(run.run_id, "FINISHED")
+
+    def _close_on_error(self, run: RunLog, exc: BaseException) -> None:
+        """Mark `run` FAILED (KILLED for Ctrl-C or SIGTERM) with the traceback as an artifact.
+
+        After the store itself went away each call is tried once, not retried for another
+        `tracking.retry_s`; whatever cannot be written is logged and left to the reaper, and never
+        hides `exc`, the error the user must read.
+        """
+        killed = isinstance(exc, KeyboardInterrupt | Terminated)
+        what = (
+            "killed by Ctrl-C"
+            if isinstance(exc, KeyboardInterrupt)
+            else f"{type(exc).__name__}: {exc}"[:5000]
+        )
+        with one_try(self.client) if isinstance(exc, StoreUnavailable) else nullcontext():
+            try:
+                run.log_text("".join(traceback.format_exception(exc)), "error/traceback.txt")
+                run.set_tags({T.ERROR: what})
+            except Exception as note:
+                log.warning("run %s: the error could not be recorded (%s)", run.run_id, str(note)[:300])
+            try:
+                self.client.set_terminated(run.run_id, "KILLED" if killed else "FAILED")
+            except Exception as close:
+                reap = "`python -m rlpipe.runs reap` marks it KILLED"
+                log.warning("run %s stays RUNNING: the store refused to close it (%s); %s",
+                            run.run_id, str(close)[:300], reap)  # fmt: skip
 
     def _reopen(self, run_id: str, exp_id: str, tags: Mapping[str, str]) -> RunLog:
         try:
