@@ -75,7 +75,10 @@ def test_an_interrupted_sweep_is_closed_killed_and_resumed_by_the_same_command(t
 @pytest.mark.slow  # ~2 min: a joblib sweep killed -9, its workers stopping, and the rerun
 def test_the_workers_of_a_killed_joblib_sweep_stop_and_the_rerun_resumes_their_runs(tmp_path, tracking_uri):
     env = {**os.environ, "RLPIPE_ROOT": str(ROOT)}
-    args = [*sweep_args(tmp_path, tracking_uri), "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    args = [
+        *(a for a in sweep_args(tmp_path, tracking_uri) if not a.startswith("timesteps=")),
+        "timesteps=600000", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+    ]  # fmt: skip
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(
         lambda: len(list(tmp_path.glob("checkpoints/*/checkpoint.json"))) == 2 or proc.poll() is not None
@@ -99,7 +102,7 @@ def test_the_workers_of_a_killed_joblib_sweep_stop_and_the_rerun_resumes_their_r
 def test_a_second_copy_of_a_running_job_is_refused_with_one_line_naming_its_owner(tmp_path, tracking_uri):
     env = {**os.environ, "RLPIPE_ROOT": str(ROOT)}
     args = [
-        sys.executable, "-m", "rlpipe.train", "experiment=smoke", "seed=4", "timesteps=400000",
+        sys.executable, "-m", "rlpipe.train", "experiment=smoke", "seed=4", "timesteps=5000000",
         "checkpoint.every=20480", "threads=1", f"tracking.uri={tracking_uri}",
         f"checkpoint.dir={tmp_path}/checkpoints", f"hydra.run.dir={tmp_path}/run",
     ]  # fmt: skip

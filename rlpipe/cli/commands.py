@@ -17,10 +17,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlpipe.agents.setup import usable_cores
 from rlpipe.cli.compose import check_keys, check_required, evaluate_job, group
-from rlpipe.cli.failures import FAILURE_FILE, Failure, end_command, failed_run_id, now_ms
+from rlpipe.cli.failures import FAILURE_FILE, Failure, end_command
 from rlpipe.cli.sweep import finish_sweep, sweep_id_for
 from rlpipe.cli.weekly import job_of
-from rlpipe.errors import ConfigError, StoreUnavailable
+from rlpipe.errors import ConfigError
 from rlpipe.jobs.checks import check_tracking, check_train_job
 from rlpipe.jobs.evaluate_job import run_evaluate
 from rlpipe.jobs.pbt_job import run_round
@@ -28,9 +28,8 @@ from rlpipe.jobs.spec import RunContext
 from rlpipe.jobs.train_job import run_train
 from rlpipe.project import project_root
 from rlpipe.tracking import queries
-from rlpipe.tracking import tags as T
 from rlpipe.tracking.registry import Registry
-from rlpipe.tracking.tracker import Tracker
+from rlpipe.tracking.tracker import Tracker, run_id_of
 
 log = logging.getLogger("rlpipe.train")
 
@@ -45,7 +44,6 @@ def train(cfg: DictConfig) -> float:
         root=Path(hc.runtime.cwd or project_root()),
         parallel_jobs=parallel_jobs(hc.launcher),
     )
-    since = now_ms()
     if multirun:  # a rerun into the same sweep folder: this attempt's outcome replaces the last one's
         (Path(hc.runtime.output_dir) / FAILURE_FILE).unlink(missing_ok=True)
     try:  # nothing is recorded until the job is checked
@@ -55,14 +53,8 @@ def train(cfg: DictConfig) -> float:
         return _failed(exc, None, hc, multirun)
     try:
         return run_round(job, ctx) if job.pbt else run_train(job, ctx).sweep_metric
-    except Exception as exc:  # a store that went away is not asked again which run failed
-        gone = isinstance(exc, StoreUnavailable)
-        run_id = (
-            None
-            if gone
-            else failed_run_id(job.tracking, since, T.JOB, ctx.sweep_id or T.SINGLE, job.run_name)
-        )
-        return _failed(exc, run_id, hc, multirun)
+    except Exception as exc:
+        return _failed(exc, run_id_of(exc), hc, multirun)
 
 
 def _failed(exc: Exception, run_id: str | None, hc: Any, multirun: bool) -> float:
@@ -88,7 +80,6 @@ def parallel_jobs(launcher: DictConfig) -> int:
 
 def evaluate(cfg: DictConfig) -> None:
     """Re-evaluate `cfg.model` on `cfg.data` / `cfg.slices` as a new run."""
-    since = now_ms()
     try:
         job = evaluate_job(cfg)
         check_tracking(job.tracking)
@@ -97,10 +88,7 @@ def evaluate(cfg: DictConfig) -> None:
     try:
         run_evaluate(job)
     except Exception as exc:
-        end_command(
-            exc,
-            None if isinstance(exc, StoreUnavailable) else failed_run_id(job.tracking, since, T.EVALUATION),
-        )
+        end_command(exc, run_id_of(exc))
 
 
 def promote(cfg: DictConfig) -> None:

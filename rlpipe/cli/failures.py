@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import sys
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -26,9 +25,6 @@ from hydra.errors import CompactHydraException, InstantiationException
 from omegaconf.errors import OmegaConfBaseException
 
 from rlpipe.errors import RlpipeError, StoreUnavailable, Terminated
-from rlpipe.tracking import tags as T
-from rlpipe.tracking.config import TrackingConfig
-from rlpipe.tracking.tracker import Tracker
 
 USER_ERROR = 2
 """Exit status of a command stopped by a user error (data, config, slices, store)."""
@@ -81,7 +77,8 @@ class Failure:
     message: str
     user_error: bool
     run_id: str | None = None
-    """The run recorded as FAILED (its traceback is an artifact), if one was opened."""
+    """The run the failure ended (recorded FAILED with its traceback, unless the store went away),
+    if one was opened: the sweep counts the job's failure once, by it."""
     job: str = ""
     """In a multirun: the job's number and overrides."""
     traceback_file: str | None = None
@@ -98,11 +95,11 @@ class Failure:
 
     def line(self) -> str:
         where = f"job {self.job}: " if self.job else ""
-        run = (
-            f" (recorded as FAILED run {self.run_id}; traceback in its artifact {TRACEBACK_ARTIFACT})"
-            if self.run_id
-            else ""
-        )
+        run = ""
+        if self.run_id and self.traceback_file:  # the store went away: the run could not be closed
+            run = f" (run {self.run_id})"
+        elif self.run_id:
+            run = f" (recorded as FAILED run {self.run_id}; traceback in its artifact {TRACEBACK_ARTIFACT})"
         kept = f"; full traceback in {self.traceback_file}" if self.traceback_file else ""
         return f"error: {where}{self.message}{run}{kept}"
 
@@ -161,31 +158,6 @@ def end_command(exc: Exception, run_id: str | None = None) -> NoReturn:
         traceback.print_exception(exc)
     sys.stderr.write(Failure.of(exc, run_id).line() + "\n")
     raise SystemExit(USER_ERROR) from None
-
-
-def now_ms() -> int:
-    """Wall-clock milliseconds, as MLflow stamps a run's start."""
-    return int(time.time() * 1000)
-
-
-def failed_run_id(
-    tracking: TrackingConfig, since_ms: int, kind: str, sweep_id: str | None = None, name: str | None = None
-) -> str | None:
-    """The run of kind `kind` this command opened and marked FAILED since `since_ms`, if there is one."""
-    terms = [
-        "attributes.status = 'FAILED'",
-        f"attributes.start_time >= {since_ms}",
-        f"tags.`{T.KIND}` = '{kind}'",
-        *([f"tags.`{T.SWEEP_ID}` = '{sweep_id}'"] if sweep_id else []),
-        *([f"attributes.run_name = '{name}'"] if name else []),
-    ]
-    try:
-        found = Tracker.of(tracking).search(
-            " and ".join(terms), order_by=["attributes.start_time DESC"], max_results=1
-        )
-    except Exception:  # the store itself may be what failed: the error matters more than its run
-        return None
-    return str(found[0].info.run_id) if found else None
 
 
 KILLED_BY = {signal.SIGINT: 130, signal.SIGTERM: 143}

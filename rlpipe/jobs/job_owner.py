@@ -9,26 +9,26 @@ the process that launched it.
   its MLflow run is opened, the run id, so a job killed before its first saved state is resumed in
   that same run.
 - `watch_launcher`: a job running in a worker process (joblib/loky, submitit) whose launching
-  process has died stops itself (Ctrl-C in its main thread: the run is closed KILLED and resumable)
-  instead of training on as an orphan. The sweep sets `RLPIPE_LAUNCHER` (its process token) before
+  process has died stops itself (its run is closed KILLED and stays resumable) and its worker
+  exits, instead of training on as an orphan. The sweep sets `RLPIPE_LAUNCHER` (its process token) before
   the workers start; a job in the launching process itself, or on another host, is not watched.
 """
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import fcntl
 import json
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from rlpipe.agents.checkpoint_io import write_atomic
-from rlpipe.errors import JobBusyError
+from rlpipe.errors import JobBusyError, Terminated
 from rlpipe.tracking.process import process_alive, process_token
 
 log = logging.getLogger(__name__)
@@ -93,25 +93,41 @@ def read_owner(folder: Path) -> dict[str, str] | None:
 @contextlib.contextmanager
 def watch_launcher(token: str | None = None) -> Iterator[None]:
     """While the block runs, stop this job if the process that launched it dies (see the module
-    docstring); `token` defaults to `RLPIPE_LAUNCHER` from the environment."""
+    docstring); `token` defaults to `RLPIPE_LAUNCHER` from the environment.
+
+    The watcher thread signals the job's own process (SIGUSR1; a sweep worker ignores SIGINT); the
+    handler raises `Terminated` in the job, which closes its run KILLED on the way out, and the
+    orphaned worker then exits instead of waiting for work from a launcher that is gone.
+    """
     token = token if token is not None else os.environ.get(LAUNCHER_ENV, "")
-    if not token or token == process_token() or process_alive(token) is not True:
-        yield  # not a worker, a launcher on another host, or one already gone before we started
+    watched = bool(token) and token != process_token() and process_alive(token) is True
+    if not watched or threading.current_thread() is not threading.main_thread():
+        yield  # not a worker, a launcher on another host or already gone, or no signals here
         return
-    done = threading.Event()
-    watcher = threading.Thread(target=_watch, args=(token, done), name="rlpipe-launcher-watch", daemon=True)
+    orphaned, done = threading.Event(), threading.Event()
+    previous = signal.signal(signal.SIGUSR1, _stop_orphan)
+    watcher = threading.Thread(target=_watch, args=(token, orphaned, done), daemon=True)
     watcher.start()
     try:
         yield
     finally:
         done.set()
+        signal.signal(signal.SIGUSR1, previous)
+        if orphaned.is_set():
+            logging.shutdown()
+            os._exit(143)  # nobody is left to take the job's outcome: the run is closed, the worker ends
 
 
-def _watch(token: str, done: threading.Event) -> None:
+def _stop_orphan(signum: int, frame: object) -> None:
+    raise Terminated("the process that launched this job died")
+
+
+def _watch(token: str, orphaned: threading.Event, done: threading.Event) -> None:
     while not done.wait(WATCH_EVERY_S):
         if process_alive(token) is False:
             log.error("the process that launched this job (%s) is gone: stopping the job", token)
-            _thread.interrupt_main()  # KeyboardInterrupt in the job: its run is closed KILLED
+            orphaned.set()
+            os.kill(os.getpid(), signal.SIGUSR1)
             if not done.wait(GRACE_S):
-                os._exit(143)
+                os._exit(143)  # the job did not stop in time (e.g. stuck in a store call)
             return

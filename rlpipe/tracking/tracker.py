@@ -34,6 +34,15 @@ from rlpipe.tracking.process import process_token
 from rlpipe.tracking.store import DEFAULT_RETRY_S, DEFAULT_TIMEOUT_S, connect, one_try
 
 log = logging.getLogger(__name__)
+RUN_ID_ATTR = "rlpipe_run_id"
+"""The attribute `Tracker.run` sets on an exception that ended a run: the id of the run it closed."""
+
+
+def run_id_of(exc: BaseException) -> str | None:
+    """The run an exception ended (set by `Tracker.run`), or None when it ended none."""
+    return getattr(exc, RUN_ID_ATTR, None)
+
+
 MAX_PARAM_LEN = 6000
 """MLflow's limit on a param value's length; longer values are cut."""
 
@@ -204,6 +213,7 @@ class Tracker:
         try:
             yield run
         except BaseException as exc:
+            setattr(exc, RUN_ID_ATTR, getattr(exc, RUN_ID_ATTR, None) or run.run_id)  # innermost run wins
             self._close_on_error(run, exc)
             raise
         else:
