@@ -8,8 +8,8 @@ SERVER_PORT ?= 5001
 SEEDS  ?= 1,6,11
 
 .DEFAULT_GOAL := help
-.PHONY: help env run test test-all ui bench lint clean
-.PHONY: server server-stop test-server bench-scale bench-gates bench-length bench-weekly
+.PHONY: help env run test test-all test-reliability ui bench lint clean
+.PHONY: server server-stop test-server bench-scale bench-gates bench-length bench-weekly bench-faults
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,6 +28,10 @@ run: $(STAMP) ## Run the main job: a 3-seed sweep on the synthetic market (JOBS=
 
 test: $(STAMP) ## Run the default test suite (a few minutes on 2 cores)
 	$(BIN)/python -m pytest -q
+
+test-reliability: $(STAMP) ## The slow kill / resume / ownership / reuse tests (README "Reliability"; CI runs them; a few minutes)
+	$(BIN)/python -m pytest -q -m slow tests/test_cli_resume.py tests/test_jobs_checkpoints.py \
+		tests/test_tracking_reaper.py tests/test_jobs_sweep_job.py
 
 test-all: $(STAMP) ## Run every test, with the peer libraries as oracles and every launcher (installs extras)
 	$(BIN)/pip install -q -e '.[oracles,slurm,ray,server]'
@@ -61,6 +65,9 @@ bench-length: $(STAMP) ## Cost of scoring checkpoints on validation, the lengths
 
 bench-weekly: $(STAMP) ## The full weekly allocation (35.5M steps) and a PBT population: wall time, steps/s, PBT overhead per round (20+ minutes)
 	$(BIN)/python -m benchmarks.weekly $(BENCH_ARGS)
+
+bench-faults: $(STAMP) ## What a store fault mid-job costs at the default tracking.retry_s: read-only sqlite, a stopped server (a minute)
+	$(BIN)/python -m benchmarks.faults
 
 bench: $(STAMP) ## Side-by-side throughput tables vs. gym-anytrading and SB3 defaults (installs the `bench` extra)
 	$(BIN)/pip install -q -e '.[bench]'

@@ -1,4 +1,18 @@
-"""Errors a user can act on: each says what was wrong and where."""
+"""Errors a user can act on: each says what was wrong and where; and which run an error ended."""
+
+RUN_ID_ATTR = "rlpipe_run_id"
+
+
+def mark_run(exc: BaseException, run_id: str) -> None:
+    """Note on `exc` the run it ended (the innermost run wins): the command's failure names that run,
+    and a sweep counts the job's failure once, by it."""
+    if getattr(exc, RUN_ID_ATTR, None) is None:
+        setattr(exc, RUN_ID_ATTR, run_id)
+
+
+def run_id_of(exc: BaseException) -> str | None:
+    """The run `exc` ended (`mark_run`, called by `Tracker.run`), or None when it ended none."""
+    return getattr(exc, RUN_ID_ATTR, None)
 
 
 class RlpipeError(Exception):

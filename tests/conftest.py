@@ -97,3 +97,13 @@ def smoke_runs(smoke_sweep_ids: tuple[str, str, Path]) -> pd.DataFrame:
 
     uri, sweep_id, _ = smoke_sweep_ids
     return compare.runs_frame(uri, "rlpipe", sweep_id)
+
+
+def crownable(uri: str, runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs a sweep step may crown: sweep verdict promote, and recorded with registry.promote=true
+    (the smoke preset's runs are judged, never crowned)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    promote = runs["run_id"].map(lambda r: client.get_run(r).data.params.get("registry.promote") == "True")
+    return runs[(runs["sweep_verdict"] == "promote") & promote]

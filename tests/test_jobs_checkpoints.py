@@ -142,6 +142,7 @@ SLOW_JOB = [
 ]  # fmt: skip
 
 
+@pytest.mark.slow  # a CLI job killed -9 (~11 s): `make test-reliability`, which CI runs
 def test_a_job_killed_9_mid_run_is_reaped_then_resumed_in_the_same_run_to_the_same_timesteps(
     smoke_job, tracking_uri, tmp_path
 ):

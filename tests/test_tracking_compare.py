@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from rlpipe.tracking import compare, queries
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import CONF
+from tests.conftest import CONF, crownable
 
 EXPERIMENT = "rlpipe"
 TEST_SLICES = {"test_bear_1", "test_bull_1", "test_sideways_1", "test_bull_2", "test_bear_2"}
@@ -138,7 +138,7 @@ def test_champion_and_challengers_match_the_sweep_report_and_registry(smoke_swee
     uri, sweep_id, _ = smoke_sweep_ids
     picks = compare.champion_and_challengers(uri, EXPERIMENT, sweep_id, "rlpipe-policy")
     assert picks["sweep_id"] == sweep_id and picks["parent_run_id"]
-    promoted = smoke_runs[smoke_runs["sweep_verdict"] == "promote"]
+    promoted = crownable(uri, smoke_runs)
     assert picks["promoted"] == (not promoted.empty)
     if picks["promoted"]:
         assert picks["champion"]["run_id"] in set(promoted["run_id"])

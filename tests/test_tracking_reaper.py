@@ -76,6 +76,7 @@ def test_jobs_on_other_hosts_are_reaped_by_their_heartbeat_and_parents_never(tra
     assert sorted(running_ids(tracking_uri)) == sorted([made["fresh job"], made["stale parent"]])
 
 
+@pytest.mark.slow  # a CLI job and SIGTERM (~11 s): `make test-reliability`, which CI runs
 def test_sigterm_closes_a_training_run_as_killed_and_exits_143(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     args = ["experiment=smoke", "timesteps=50000000", f"tracking.uri={uri}", f"hydra.run.dir={tmp_path}/out"]

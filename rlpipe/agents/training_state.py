@@ -78,10 +78,12 @@ def restore(agent: BaseAlgorithm, state: dict[str, Any]) -> None:
     agent._last_episode_starts = _unpack(state["last_episode_starts"])
     if hasattr(agent, "_last_original_obs"):
         agent._last_original_obs = _unpack(state["last_original_obs"])
-    logger = agent.logger
-    logger.name_to_value.update({k: _untyped(v) for k, v in state["logger"]["value"].items()})
-    logger.name_to_count.update(state["logger"]["count"])
-    logger.name_to_excluded.update({k: tuple(v) if v else v for k, v in state["logger"]["excluded"].items()})
+    logger = getattr(agent, "_logger", None)  # set by `set_logger` or `learn`
+    saved = state["logger"]
+    if logger is not None:
+        logger.name_to_value.update({k: _untyped(v) for k, v in saved["value"].items()})
+        logger.name_to_count.update(saved["count"])
+        logger.name_to_excluded.update({k: tuple(v) if v else v for k, v in saved["excluded"].items()})
     window = agent._stats_window_size
     agent.ep_info_buffer = deque(state["ep_info"], maxlen=window)
     agent.ep_success_buffer = deque(state["ep_success"], maxlen=window)
@@ -95,7 +97,9 @@ def restore(agent: BaseAlgorithm, state: dict[str, Any]) -> None:
 
 def _pending_logs(agent: BaseAlgorithm) -> dict[str, dict[str, Any]]:
     """What the last update recorded and SB3 dumps only at the next rollout (its logger's buffer)."""
-    logger = agent.logger
+    logger = getattr(agent, "_logger", None)  # none before the agent's first `learn`
+    if logger is None:
+        return {"value": {}, "count": {}, "excluded": {}}
     return {
         "value": {k: _typed(v) for k, v in logger.name_to_value.items() if isinstance(v, NUMBER)},
         "count": {k: int(v) for k, v in logger.name_to_count.items()},

@@ -20,7 +20,7 @@ from rlpipe.cli.compose import check_keys, check_required, evaluate_job, group
 from rlpipe.cli.failures import FAILURE_FILE, Failure, end_command
 from rlpipe.cli.sweep import finish_sweep, sweep_id_for
 from rlpipe.cli.weekly import job_of
-from rlpipe.errors import ConfigError
+from rlpipe.errors import ConfigError, run_id_of
 from rlpipe.jobs.checks import check_tracking, check_train_job
 from rlpipe.jobs.evaluate_job import run_evaluate
 from rlpipe.jobs.pbt_job import run_round
@@ -29,7 +29,7 @@ from rlpipe.jobs.train_job import run_train
 from rlpipe.project import project_root
 from rlpipe.tracking import queries
 from rlpipe.tracking.registry import Registry
-from rlpipe.tracking.tracker import Tracker, run_id_of
+from rlpipe.tracking.tracker import Tracker
 
 log = logging.getLogger("rlpipe.train")
 

@@ -27,22 +27,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
 
-from rlpipe.errors import CheckpointError, StoreUnavailable, Terminated
+from rlpipe.errors import CheckpointError, StoreUnavailable, Terminated, mark_run
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import TrackingConfig
 from rlpipe.tracking.process import process_token
 from rlpipe.tracking.store import DEFAULT_RETRY_S, DEFAULT_TIMEOUT_S, connect, one_try
 
 log = logging.getLogger(__name__)
-RUN_ID_ATTR = "rlpipe_run_id"
-"""The attribute `Tracker.run` sets on an exception that ended a run: the id of the run it closed."""
-
-
-def run_id_of(exc: BaseException) -> str | None:
-    """The run an exception ended (set by `Tracker.run`), or None when it ended none."""
-    return getattr(exc, RUN_ID_ATTR, None)
-
-
 MAX_PARAM_LEN = 6000
 """MLflow's limit on a param value's length; longer values are cut."""
 
@@ -213,7 +204,7 @@ class Tracker:
         try:
             yield run
         except BaseException as exc:
-            setattr(exc, RUN_ID_ATTR, getattr(exc, RUN_ID_ATTR, None) or run.run_id)  # innermost run wins
+            mark_run(exc, run.run_id)
             self._close_on_error(run, exc)
             raise
         else:
@@ -228,11 +219,8 @@ class Tracker:
         hides `exc`, the error the user must read.
         """
         killed = isinstance(exc, KeyboardInterrupt | Terminated)
-        what = (
-            "killed by Ctrl-C"
-            if isinstance(exc, KeyboardInterrupt)
-            else f"{type(exc).__name__}: {exc}"[:5000]
-        )
+        ctrl_c = isinstance(exc, KeyboardInterrupt)
+        what = "killed by Ctrl-C" if ctrl_c else f"{type(exc).__name__}: {exc}"[:5000]
         with one_try(self.client) if isinstance(exc, StoreUnavailable) else nullcontext():
             try:
                 run.log_text("".join(traceback.format_exception(exc)), "error/traceback.txt")
