@@ -19,17 +19,89 @@ CLIP = 3.0
 RETURN_HORIZONS: tuple[int, ...] = (1, 4, 12, 24, 48)
 
 
+COLUMNS: tuple[str, ...] = (
+    *(f"ret_{h}" for h in RETURN_HORIZONS), "vol_24", "range_1", "close_vs_ma_48", "volume_z_48",
+)  # fmt: skip
+HISTORY = 49
+"""Bars a feature row reads: bar t and the 48 before it (`ret_48`, the 48-bar means)."""
+
+
 def raw_features(df: pd.DataFrame) -> pd.DataFrame:
     """Raw (unnormalised) feature columns, each computed from bars <= t only."""
-    log_close = np.log(df["close"])
-    ret1 = log_close.diff()
-    out = {f"ret_{h}": log_close.diff(h) for h in RETURN_HORIZONS}
-    out["vol_24"] = ret1.rolling(24).std()
-    out["range_1"] = np.log(df["high"] / df["low"])
-    out["close_vs_ma_48"] = log_close - np.log(df["close"].rolling(48).mean())
-    log_vol = np.log1p(df["volume"])
-    out["volume_z_48"] = log_vol - log_vol.rolling(48).mean()
-    return pd.DataFrame(out, index=df.index)
+    rows = feature_rows(*(df[c].to_numpy(np.float64) for c in ("close", "high", "low", "volume")))
+    return pd.DataFrame(rows, index=df.index, columns=list(COLUMNS))
+
+
+def feature_rows(close: FloatArray, high: FloatArray, low: FloatArray, volume: FloatArray) -> FloatArray:
+    """`raw_features` on arrays, shape (bars, len(COLUMNS)); NaN where the history is too short.
+
+    Every value at bar t is computed from bars t-48..t alone, with the same operations in the same
+    order wherever t sits in the arrays, so the row of bar t from the last `HISTORY` bars is
+    bit-identical to the row from the whole frame (what `FeatureStream` relies on).
+    """
+    log_close = np.log(close)
+    ret1 = _diff(log_close, 1)
+    cols = [_diff(log_close, h) for h in RETURN_HORIZONS]
+    cols.append(_rolling_std(ret1, 24))
+    cols.append(np.log(high / low))
+    cols.append(log_close - np.log(_rolling_mean(close, 48)))
+    log_vol = np.log1p(volume)
+    cols.append(log_vol - _rolling_mean(log_vol, 48))
+    return np.column_stack(cols)
+
+
+def _diff(x: FloatArray, h: int) -> FloatArray:
+    out = np.full(len(x), np.nan)
+    out[h:] = x[h:] - x[:-h]
+    return out
+
+
+def _rolling_mean(x: FloatArray, n: int) -> FloatArray:
+    """Mean of x[t-n+1..t], summed left to right (one fixed order: no running sum carried over)."""
+    out = np.full(len(x), np.nan)
+    if len(x) >= n:
+        m = len(x) - n + 1
+        total = x[0:m].copy()
+        for i in range(1, n):
+            total += x[i : i + m]
+        out[n - 1 :] = total / n
+    return out
+
+
+def _rolling_std(x: FloatArray, n: int) -> FloatArray:
+    """Sample standard deviation (ddof 1) of x[t-n+1..t], in the same fixed order."""
+    out = np.full(len(x), np.nan)
+    if len(x) >= n:
+        m = len(x) - n + 1
+        mean = _rolling_mean(x, n)[n - 1 :]
+        sq = (x[0:m] - mean) ** 2
+        for i in range(1, n):
+            sq += (x[i : i + m] - mean) ** 2
+        out[n - 1 :] = np.sqrt(sq / (n - 1))
+    return out
+
+
+class FeatureStream:
+    """Feature rows bar by bar: `push` a bar, get its raw row, equal to `raw_features` of every bar
+    so far at that bar (a paper or live session sees bar t once, and never a later one)."""
+
+    def __init__(self) -> None:
+        self._bars = np.full((HISTORY, 4), np.nan)  # close, high, low, volume of the last bars
+        self.count = 0
+
+    def push(self, close: float, high: float, low: float, volume: float) -> FloatArray:
+        self._bars = np.roll(self._bars, -1, axis=0)
+        self._bars[-1] = (close, high, low, volume)
+        self.count += 1
+        have = self._bars[-min(self.count, HISTORY) :]
+        return feature_rows(*(np.ascontiguousarray(have[:, j]) for j in range(4)))[-1]
+
+    def state(self) -> dict[str, object]:
+        return {"bars": self._bars.tolist(), "count": self.count}
+
+    def restore(self, state: dict[str, object]) -> None:
+        self._bars = np.asarray(state["bars"], np.float64).reshape(HISTORY, 4)
+        self.count = int(state["count"])  # type: ignore[call-overload]
 
 
 @dataclass(frozen=True)
