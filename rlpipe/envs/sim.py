@@ -155,6 +155,16 @@ class BatchSim:
         for k in _STATE_ARRAYS:
             getattr(self, k)[...] = state[k]
 
+    def rebind(self, market: Market) -> None:
+        """Read prices and features from `market` from now on (a session's market grows bar by bar;
+        the state, kept by bar position, stays)."""
+        self.m = market
+        self._prices = np.stack([market.high, market.low, market.close, market.bid, market.ask])
+
+    def write_bar(self, t: int, prices: FloatArray) -> None:
+        """Bar t's high, low, close, bid, ask, once it is known (the market's arrays already hold it)."""
+        self._prices[:, t] = prices
+
     # ----------------------------------------------------------------- reset
     def reset_rows(
         self, rows: IntArray, start: IntArray, end: IntArray, init_side: IntArray | None = None

@@ -15,7 +15,7 @@ import os
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +34,7 @@ from rlpipe.tracking.process import process_token
 from rlpipe.tracking.store import DEFAULT_RETRY_S, DEFAULT_TIMEOUT_S, connect, one_try
 
 log = logging.getLogger(__name__)
+Point = tuple[str, float, int] | tuple[str, float, int, int]
 MAX_PARAM_LEN = 6000
 """MLflow's limit on a param value's length; longer values are cut."""
 
@@ -96,9 +97,9 @@ class RunLog:
         """Log a flat dict of metrics at one step."""
         self.log_metric_series([(k, float(v), step) for k, v in metrics.items()])
 
-    def log_metric_series(self, points: list[tuple[str, float, int]]) -> None:
-        """Log (key, value, step) points in batches of 1000."""
-        ms = [Metric(k, v, 0, s) for k, v, s in points]
+    def log_metric_series(self, points: Sequence[Point]) -> None:
+        """Log (key, value, step[, timestamp in ms]) points in batches of 1000."""
+        ms = [Metric(p[0], p[1], p[3] if len(p) > 3 else 0, p[2]) for p in points]
         for i in range(0, len(ms), 1000):
             self.client.log_batch(self.run_id, metrics=ms[i : i + 1000])
 

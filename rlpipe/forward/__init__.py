@@ -1,0 +1,1 @@
+"""Forward in time: a policy traded bar by bar on bars it has never seen (paper trading)."""

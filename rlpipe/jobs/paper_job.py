@@ -1,0 +1,219 @@
+"""Paper trading: a registered (or logged) policy traded bar by bar on bars it has never seen, as one
+MLflow run of kind `paper` linked to its model version.
+
+Before anything runs: the model resolves and loads through its checked files, the bars are spaced
+as the policy's training bars, and no traded bar lies inside any of the model's recorded training
+or validation windows (its ancestors' training included) plus the embargo. The session then feeds
+the bars one at a time (`rlpipe.forward.session`): from a finished file, or (`follow=true`) from a
+file another process appends to, polled every `poll_s`. Every `save_every` bars, and when it
+stops, the job logs the bars' points (equity, position, fills, fees, buy-and-hold, stepped by bar
+and stamped with the bar's time), appends the decisions to its folder's `decisions.csv` and saves
+the session's state there, atomically, last: a killed session resumes (`resume=true`) from the
+bar after the last saved one, and acts on no bar twice. The folder is locked by its process, as a
+training job's is (`rlpipe.jobs.job_owner`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rlpipe.data.features import HISTORY
+from rlpipe.data.sources import DataSpec
+from rlpipe.envs.sim import SimConfig
+from rlpipe.errors import DataError, PolicyError, SliceError
+from rlpipe.forward.broker import PRICES, SimBroker
+from rlpipe.forward.session import Decision, Session
+from rlpipe.jobs.job_owner import FolderLock
+from rlpipe.jobs.paper_record import PaperRecord
+from rlpipe.tracking import tags as T
+from rlpipe.tracking.config import TrackingConfig
+from rlpipe.tracking.policy import ModelRef, load_policy, resolve_model
+from rlpipe.tracking.policy_model import PolicyModel
+from rlpipe.tracking.tracker import RunLog, Tracker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PaperJob:
+    """A policy to paper trade (models:/name@alias, models:/name/N or runs:/<id>/policy) on `data`."""
+
+    model: str
+    data: DataSpec
+    tracking: TrackingConfig
+    follow: bool = False
+    """Keep reading the file as another process appends bars to it, until stopped (SIGTERM)."""
+    resume: bool = False
+    """Continue the session this model and file left (its run and its last saved bar)."""
+    poll_s: float = 0.2
+    """Seconds between looks at a followed file."""
+    idle_stop_s: float = 0.0
+    """Following: end the session when no bar arrived for this long (0: never)."""
+    save_every: int = 500
+    """Bars between logged points and saved state (following: every bar)."""
+    dir: str = "paper"
+    """Folder of the sessions' states and decisions, one subfolder per model and file."""
+    root: Path = field(default_factory=Path.cwd)
+
+
+@dataclass(frozen=True)
+class PaperResult:
+    run_id: str
+    bars: int
+    total: float
+    hold_total: float
+    model_version: str | None
+
+
+def run_paper(job: PaperJob) -> PaperResult:
+    """Trade `job.model` bar by bar on `job.data`; see the module docstring."""
+    tracker = Tracker.of(job.tracking)
+    ref = resolve_model(tracker, job.model)
+    policy = load_policy(tracker, ref)
+    df = job.data.load()
+    check_bars(df, policy, job.model)
+    folder = job.root / job.dir / _key(ref, job)
+    lock = FolderLock(folder, f"paper {ref.uri} on {job.data.path or 'synthetic'}")
+    lock.acquire()
+    try:
+        record = PaperRecord(folder)
+        saved = record.read() if job.resume else None
+        if saved is None:
+            record.clear()
+        with tracker.run(_name(ref), _tags(ref, job), resume_id=saved.run_id if saved else None) as run:
+            record.start(run.run_id)
+            session = _session(policy)
+            if saved is not None:
+                session.restore(saved.state)
+            total = _trade(job, session, record, run, df, saved.last_time if saved else None)
+        _link(tracker, ref, run.run_id)
+        record.clear()
+    finally:
+        lock.release()
+    return PaperResult(run.run_id, session.bars, *total, ref.version)
+
+
+def check_bars(df: pd.DataFrame, policy: PolicyModel, model: str) -> None:
+    """Refuse bars at another spacing than the policy's, and traded bars inside its recorded training
+    or validation windows (+ embargo)."""
+    meta = policy.meta
+    step = pd.Series(df.index).diff().median() / pd.Timedelta(hours=1)
+    if len(df) > 1 and not np.isclose(step, float(meta["bar_hours"]), rtol=0.01):
+        raise PolicyError(f"{model} was trained on {meta['bar_hours']:g} h bars but the data's bars are "
+                          f"{step:g} h apart (median); resample them to {meta['bar_hours']:g} h")  # fmt: skip
+    if len(df) < HISTORY:
+        raise DataError(f"the data has {len(df)} bars; paper trading needs {HISTORY} for the first features")
+    embargo = pd.Timedelta(meta.get("embargo", "0D"))
+    traded = df.index[HISTORY - 1 :]
+    recorded = [("training", w) for w in meta.get("lineage_train_windows") or meta.get("train_windows") or []]
+    recorded += [("validation", w) for w in meta.get("validation_windows") or []]
+    for role, (start, end) in recorded:
+        lo, hi = pd.Timestamp(start) - embargo, pd.Timestamp(end) + embargo
+        inside = traded[(traded >= lo) & (traded <= hi)]
+        if len(inside):
+            raise SliceError(
+                f"{model} has seen these bars: traded bars {inside[0]} .. {inside[-1]} lie inside its {role} "
+                f"window {start} .. {end} (+ embargo {embargo}); paper trade it on bars after {hi}"
+            )
+
+
+def _trade(
+    job: PaperJob, session: Session, record: PaperRecord, run: RunLog, df: pd.DataFrame, after: str | None
+) -> tuple[float, float]:
+    """Feed every bar (after the last one saved) to the session; returns (total, buy-and-hold total)."""
+    pending: list[Decision] = []
+    last: Decision | None = None
+    try:
+        for stamp, bar, volume in _bars(job, df, after):
+            last = session.on_bar(stamp, bar, volume)
+            pending.append(last)
+            if job.follow or len(pending) >= job.save_every:
+                record.flush(run, pending, session.state())
+                pending = []
+        if last is not None:
+            pending.append(session.end(last.time, last.close))
+    finally:  # a stop (SIGTERM, Ctrl-C) keeps every bar already traded
+        record.flush(run, pending, session.state())
+    return record.finish(run, session.first)
+
+
+Bar = tuple[pd.Timestamp, np.ndarray, float]
+"""A bar's time, its high, low, close, bid, ask, and its volume."""
+
+
+def _bars(job: PaperJob, df: pd.DataFrame, after: str | None) -> Iterator[Bar]:
+    """The bars after `after` (an ISO stamp), then, following, the ones appended to the file."""
+    seen = pd.Timestamp(after) if after else None
+    idle_since = time.monotonic()
+    while True:
+        new = df if seen is None else df[df.index > seen]
+        prices = _quotes(new)
+        for i, stamp in enumerate(new.index):
+            yield stamp, prices[i], float(new["volume"].iloc[i])
+        if len(new):
+            seen, idle_since = new.index[-1], time.monotonic()
+        if not job.follow or (job.idle_stop_s and time.monotonic() - idle_since > job.idle_stop_s):
+            return
+        time.sleep(job.poll_s)
+        df = _reload(job.data)
+
+
+def _quotes(df: pd.DataFrame) -> np.ndarray:
+    """high, low, close, bid, ask per bar (the quote is close -/+ 1 bp without bid/ask columns, as
+    `rlpipe.envs.market.make_market` assumes)."""
+    close = df["close"].to_numpy(np.float64)
+    bid = df["bid"].to_numpy(np.float64) if "bid" in df else close * (1 - 1e-4)
+    ask = df["ask"].to_numpy(np.float64) if "ask" in df else close * (1 + 1e-4)
+    cols = {"high": df["high"].to_numpy(np.float64), "low": df["low"].to_numpy(np.float64), "close": close,
+            "bid": bid, "ask": ask}  # fmt: skip
+    return np.column_stack([cols[k] for k in PRICES])
+
+
+def _reload(data: DataSpec) -> pd.DataFrame:
+    """The followed file again; a half-written last line is read again at the next look."""
+    for _ in range(10):
+        try:
+            return data.load()
+        except DataError:
+            time.sleep(0.1)
+    return data.load()
+
+
+def _session(policy: PolicyModel) -> Session:
+    meta = policy.meta
+    sim = SimConfig(**meta["sim"])
+    broker = SimBroker(sim, float(meta["bar_hours"]), len(policy.stats.columns))
+    return Session(policy.observation_policy(), policy.stats, broker)
+
+
+def _key(ref: ModelRef, job: PaperJob) -> str:
+    where = f"{ref.uri}|{job.data.path or 'synthetic'}|{job.tracking.uri}|{job.tracking.experiment}"
+    return hashlib.sha1(where.encode()).hexdigest()[:12]
+
+
+def _name(ref: ModelRef) -> str:
+    return f"paper-{ref.name or 'run'}-v{ref.version or ref.run_id}"
+
+
+def _tags(ref: ModelRef, job: PaperJob) -> dict[str, str]:
+    return {
+        T.KIND: T.PAPER,
+        T.MODEL_URI: job.model,
+        T.MODEL_NAME: ref.name or "",
+        T.MODEL_VERSION: ref.version or "",
+        T.SOURCE_RUN_ID: ref.run_id or "",
+        T.DATA_PATH: str(job.data.path or "synthetic"),
+    }
+
+
+def _link(tracker: Tracker, ref: ModelRef, run_id: str) -> None:
+    if ref.name and ref.version:
+        tracker.client.set_model_version_tag(ref.name, ref.version, T.LAST_PAPER_RUN, run_id)
