@@ -16,13 +16,14 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from rlpipe.agents.setup import usable_cores
-from rlpipe.cli.compose import check_keys, check_required, evaluate_job, group
+from rlpipe.cli.compose import check_keys, check_required, evaluate_job, group, paper_job
 from rlpipe.cli.failures import FAILURE_FILE, Failure, end_command
 from rlpipe.cli.sweep import finish_sweep, sweep_id_for
 from rlpipe.cli.weekly import job_of
 from rlpipe.errors import ConfigError, run_id_of
 from rlpipe.jobs.checks import check_tracking, check_train_job
 from rlpipe.jobs.evaluate_job import run_evaluate
+from rlpipe.jobs.paper_job import run_paper
 from rlpipe.jobs.pbt_job import run_round
 from rlpipe.jobs.spec import RunContext
 from rlpipe.jobs.train_job import run_train
@@ -89,6 +90,21 @@ def evaluate(cfg: DictConfig) -> None:
         run_evaluate(job)
     except Exception as exc:
         end_command(exc, run_id_of(exc))
+
+
+def paper(cfg: DictConfig) -> None:
+    """Paper trade `cfg.model` on `cfg.data`, bar by bar, as a new (or resumed) paper run."""
+    try:
+        job = paper_job(cfg)
+        check_tracking(job.tracking)
+    except Exception as exc:
+        end_command(exc)
+    try:
+        result = run_paper(job)
+    except Exception as exc:
+        end_command(exc, run_id_of(exc))
+    log.info("paper session %s: %d bars, total after fees %+.2f%% (buy-and-hold %+.2f%%)",
+             result.run_id, result.bars, 100 * result.total, 100 * result.hold_total)  # fmt: skip
 
 
 def promote(cfg: DictConfig) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from hydra.utils import instantiate
@@ -11,7 +12,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from rlpipe.agents.factory import AgentSpec
 from rlpipe.errors import ConfigError
 from rlpipe.jobs.evaluate_job import EvaluateJob
+from rlpipe.jobs.paper_job import PaperJob
 from rlpipe.jobs.train_job import TrainJob
+from rlpipe.project import project_root
 
 
 def check_required(cfg: DictConfig) -> None:
@@ -108,4 +111,19 @@ def evaluate_job(cfg: DictConfig) -> EvaluateJob:
         tracking=group(cfg.tracking),
         model=str(cfg.model),
         seed=int(cfg.seed),
+    )
+
+
+def paper_job(cfg: DictConfig) -> PaperJob:
+    """The paper-trading job of a composed conf/paper.yaml."""
+    check_required(cfg)
+    check_keys(cfg)
+    return PaperJob(
+        model=str(cfg.model),
+        data=group(cfg.data),
+        tracking=group(cfg.tracking),
+        follow=bool(cfg.follow),
+        resume=bool(cfg.resume),
+        paper=group(cfg.paper),
+        root=Path(project_root()),  # a relative paper.dir is under it (an absolute one stays as it is)
     )

@@ -24,6 +24,7 @@ from rlpipe.envs.sim import SimConfig
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.jobs.checkpoints import CheckpointConfig
 from rlpipe.jobs.continuation import ContinuationSpec
+from rlpipe.jobs.paper_job import PaperConfig
 from rlpipe.jobs.pbt import PBTSpec
 from rlpipe.jobs.weekly import WeeklySpec
 from rlpipe.project import project_root
@@ -106,6 +107,19 @@ def _evaluate_schema() -> type:
     return make_dataclass("EvaluateSchema", fields)
 
 
+def _paper_schema() -> type:
+    fields: list[tuple[str, Any, Any]] = [
+        (g, schema_of(GROUPS[g]), field(default=MISSING)) for g in ("data", "tracking")
+    ]
+    fields += [
+        ("paper", schema_of(PaperConfig), field(default=MISSING)),
+        ("model", str, field(default=MISSING)),
+        ("follow", bool, field(default=MISSING)),
+        ("resume", bool, field(default=MISSING)),
+    ]
+    return make_dataclass("PaperSchema", fields)
+
+
 def _weekly_jobs(explorers: int, refiners: int, champion: int, seeds: Any) -> int:
     """The number of sweep jobs of experiment=weekly: members x seeds."""
     return (int(explorers) + int(refiners) + int(champion)) * len(seeds)
@@ -119,3 +133,4 @@ def register_configs() -> None:
     store.store(name="train_schema", node=_train_schema())
     store.store(name="promote_schema", node=_promote_schema())
     store.store(name="evaluate_schema", node=_evaluate_schema())
+    store.store(name="paper_schema", node=_paper_schema())

@@ -16,6 +16,7 @@ training job's is (`rlpipe.jobs.job_owner`).
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 import time
 from collections.abc import Iterator
@@ -28,8 +29,8 @@ import pandas as pd
 from rlpipe.data.features import HISTORY
 from rlpipe.data.sources import DataSpec
 from rlpipe.envs.sim import SimConfig
-from rlpipe.errors import DataError, PolicyError, SliceError
-from rlpipe.forward.broker import PRICES, SimBroker
+from rlpipe.errors import ConfigError, DataError, PolicyError, SliceError
+from rlpipe.forward.broker import PRICES, Broker, SimBroker
 from rlpipe.forward.session import Decision, Session
 from rlpipe.jobs.job_owner import FolderLock
 from rlpipe.jobs.paper_record import PaperRecord
@@ -43,6 +44,29 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class PaperConfig:
+    """How a paper session runs (config node `paper`)."""
+
+    poll_s: float = 0.2
+    """Seconds between looks at a followed file."""
+    idle_stop_s: float = 0.0
+    """Following: end the session when no bar arrived for this long (0: never; SIGTERM stops it)."""
+    save_every: int = 500
+    """Bars between logged points and saved state of a finished file (following: every bar)."""
+    dir: str = "paper"
+    """Folder of the sessions' states and decisions, one subfolder per model, file and store;
+    relative paths are under the project root."""
+    broker: str = ""
+    """`package.module.Class` of a `rlpipe.forward.broker.Broker` (built with the policy's SimConfig,
+    bar hours and feature count); empty: the simulated broker."""
+
+    def __post_init__(self) -> None:
+        if not (self.poll_s > 0 and self.save_every >= 1 and self.idle_stop_s >= 0):
+            raise ConfigError(f"paper.poll_s={self.poll_s} must be > 0, paper.save_every={self.save_every} "
+                              f">= 1 and paper.idle_stop_s={self.idle_stop_s} >= 0")  # fmt: skip
+
+
+@dataclass(frozen=True)
 class PaperJob:
     """A policy to paper trade (models:/name@alias, models:/name/N or runs:/<id>/policy) on `data`."""
 
@@ -53,14 +77,7 @@ class PaperJob:
     """Keep reading the file as another process appends bars to it, until stopped (SIGTERM)."""
     resume: bool = False
     """Continue the session this model and file left (its run and its last saved bar)."""
-    poll_s: float = 0.2
-    """Seconds between looks at a followed file."""
-    idle_stop_s: float = 0.0
-    """Following: end the session when no bar arrived for this long (0: never)."""
-    save_every: int = 500
-    """Bars between logged points and saved state (following: every bar)."""
-    dir: str = "paper"
-    """Folder of the sessions' states and decisions, one subfolder per model and file."""
+    paper: PaperConfig = field(default_factory=PaperConfig)
     root: Path = field(default_factory=Path.cwd)
 
 
@@ -80,7 +97,7 @@ def run_paper(job: PaperJob) -> PaperResult:
     policy = load_policy(tracker, ref)
     df = job.data.load()
     check_bars(df, policy, job.model)
-    folder = job.root / job.dir / _key(ref, job)
+    folder = job.root / job.paper.dir / _key(ref, job)
     lock = FolderLock(folder, f"paper {ref.uri} on {job.data.path or 'synthetic'}")
     lock.acquire()
     try:
@@ -90,7 +107,7 @@ def run_paper(job: PaperJob) -> PaperResult:
             record.clear()
         with tracker.run(_name(ref), _tags(ref, job), resume_id=saved.run_id if saved else None) as run:
             record.start(run.run_id)
-            session = _session(policy)
+            session = _session(policy, job.paper.broker)
             if saved is not None:
                 session.restore(saved.state)
             total = _trade(job, session, record, run, df, saved.last_time if saved else None)
@@ -135,7 +152,7 @@ def _trade(
         for stamp, bar, volume in _bars(job, df, after):
             last = session.on_bar(stamp, bar, volume)
             pending.append(last)
-            if job.follow or len(pending) >= job.save_every:
+            if job.follow or len(pending) >= job.paper.save_every:
                 record.flush(run, pending, session.state())
                 pending = []
         if last is not None:
@@ -160,9 +177,10 @@ def _bars(job: PaperJob, df: pd.DataFrame, after: str | None) -> Iterator[Bar]:
             yield stamp, prices[i], float(new["volume"].iloc[i])
         if len(new):
             seen, idle_since = new.index[-1], time.monotonic()
-        if not job.follow or (job.idle_stop_s and time.monotonic() - idle_since > job.idle_stop_s):
+        idle = job.paper.idle_stop_s and time.monotonic() - idle_since > job.paper.idle_stop_s
+        if not job.follow or idle:
             return
-        time.sleep(job.poll_s)
+        time.sleep(job.paper.poll_s)
         df = _reload(job.data)
 
 
@@ -187,11 +205,23 @@ def _reload(data: DataSpec) -> pd.DataFrame:
     return data.load()
 
 
-def _session(policy: PolicyModel) -> Session:
+def _session(policy: PolicyModel, broker_class: str) -> Session:
     meta = policy.meta
-    sim = SimConfig(**meta["sim"])
-    broker = SimBroker(sim, float(meta["bar_hours"]), len(policy.stats.columns))
+    args = (SimConfig(**meta["sim"]), float(meta["bar_hours"]), len(policy.stats.columns))
+    broker: Broker = _broker_class(broker_class)(*args) if broker_class else SimBroker(*args)
     return Session(policy.observation_policy(), policy.stats, broker)
+
+
+def _broker_class(path: str) -> type:
+    module, _, name = path.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigError(
+            f"paper.broker={path!r} cannot be imported ({exc}); give package.module.Class of a Broker "
+            "(rlpipe.forward.broker), or leave it empty for the simulated broker"
+        ) from exc
+    return found
 
 
 def _key(ref: ModelRef, job: PaperJob) -> str:
