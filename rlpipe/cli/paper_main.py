@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
@@ -9,8 +11,11 @@ from rlpipe.cli import commands
 from rlpipe.cli.failures import run_main
 from rlpipe.cli.schemas import register_configs
 
+CONF = Path(__file__).resolve().parents[2] / "conf"
+"""The package's own config tree (an absolute path: Hydra resolves a relative one as a module)."""
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="paper")
+
+@hydra.main(version_base="1.3", config_path=str(CONF), config_name="paper")
 def _paper(cfg: DictConfig) -> None:
     commands.paper(cfg)
 

@@ -132,13 +132,15 @@ def check_bars(df: pd.DataFrame, policy: PolicyModel, model: str) -> None:
     traded = df.index[HISTORY - 1 :]
     recorded = [("training", w) for w in meta.get("lineage_train_windows") or meta.get("train_windows") or []]
     recorded += [("validation", w) for w in meta.get("validation_windows") or []]
+    after = max((pd.Timestamp(end) + embargo for _, (_, end) in recorded), default=None)
     for role, (start, end) in recorded:
         lo, hi = pd.Timestamp(start) - embargo, pd.Timestamp(end) + embargo
         inside = traded[(traded >= lo) & (traded <= hi)]
         if len(inside):
             raise SliceError(
                 f"{model} has seen these bars: traded bars {inside[0]} .. {inside[-1]} lie inside its {role} "
-                f"window {start} .. {end} (+ embargo {embargo}); paper trade it on bars after {hi}"
+                f"window {start} .. {end} (+ embargo {embargo}); paper trade it on bars after {after} (the "
+                f"first {HISTORY - 1} bars of the file only warm the features up and may be earlier)"
             )
 
 

@@ -23,13 +23,15 @@ from rlpipe.evaluation import metrics as mx
 from rlpipe.evaluation.backtest import AGENT, SliceResult
 from rlpipe.forward.session import Decision
 from rlpipe.reports.plots import slice_plots
-from rlpipe.tracking.tracker import RunLog
+from rlpipe.tracking.tracker import Point, RunLog
 
 STATE, ARRAYS, DECISIONS = "session.json", "session.npz", "decisions.csv"
 HOURLY_YEAR = 24 * 365.0
 POINTS = {"equity": "equity", "position": "position", "fees": "fees", "fills": "fills",
           "hold_equity": "buy_and_hold"}  # fmt: skip
-"""Decision field -> the run's metric `paper/<name>`, one point per bar."""
+"""Decision field -> the run's metric `paper/<name>`."""
+STEPPED = ("position", "fees", "fills")
+"""Fields logged only at the bars where they change."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class PaperRecord:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.run_id = ""
+        self._last: dict[str, float] = {}
 
     def read(self) -> Saved | None:
         """The saved session, or None; a state that cannot be read is refused, naming the file."""
@@ -72,10 +75,7 @@ class PaperRecord:
         """Log the bars' points, append their decisions, then save the state (see the module docstring)."""
         if not decisions:
             return
-        run.log_metric_series([
-            (f"paper/{name}", float(getattr(d, attr)), d.bar, int(d.time.timestamp() * 1000))
-            for d in decisions for attr, name in POINTS.items()
-        ])  # fmt: skip
+        run.log_metric_series(self._points(decisions))
         frame = pd.DataFrame([d.row() for d in decisions])
         path = self.folder / DECISIONS
         frame.to_csv(path, mode="a", header=not path.exists(), index=False)
@@ -85,6 +85,20 @@ class PaperRecord:
         np.savez(buf, **arrays)  # type: ignore[arg-type]
         write_atomic(self.folder / ARRAYS, lambda f: f.write(buf.getvalue()))
         write_atomic(self.folder / STATE, lambda f: f.write(json.dumps(raw).encode()))
+
+    def _points(self, decisions: list[Decision]) -> list[Point]:
+        """Equity and buy-and-hold at every bar; position, fees and fills where they changed (a
+        step function: its points are where it steps), stamped with the bar's time."""
+        out: list[Point] = []
+        for d in decisions:
+            stamp = int(d.time.timestamp() * 1000)
+            for attr, name in POINTS.items():
+                value = float(getattr(d, attr))
+                if attr in STEPPED and self._last.get(attr) == value:
+                    continue
+                self._last[attr] = value
+                out.append((f"paper/{name}", value, d.bar, stamp))
+        return out
 
     def finish(self, run: RunLog, first: int) -> tuple[float, float]:
         """The session's summary, tear sheet and decisions on its run; returns (total, buy-and-hold total)."""
