@@ -107,3 +107,32 @@ def crownable(uri: str, runs: pd.DataFrame) -> pd.DataFrame:
     client = MlflowClient(uri)
     promote = runs["run_id"].map(lambda r: client.get_run(r).data.params.get("registry.promote") == "True")
     return runs[(runs["sweep_verdict"] == "promote") & promote]
+
+
+def recorded_version(tracker, registry, name: str, curves: list, tags: dict[str, str] | None = None,
+                     metrics: dict[str, float] | None = None) -> str:  # fmt: skip
+    """A FINISHED run holding the agent's test curves (`curves/equity.parquet`, one equity array per
+    test slice) and `metrics`, its model (a constant pyfunc) registered as a version of `registry`
+    with the run's `tags`; returns the version. A stand-in for a trained job where only what the
+    job records matters (the sweep step, the health monitor)."""
+    import mlflow
+    import numpy as np
+    from mlflow.pyfunc import PythonModel
+
+    class Constant(PythonModel):
+        def predict(self, context, model_input, params=None):
+            return [0] * len(model_input)
+
+    slices = [
+        {"slice": f"test_{i}", "role": "test", "regime": "bull", "policy": "agent", "bar": np.arange(len(c)),
+         "equity": np.asarray(c, dtype=float)}
+        for i, c in enumerate(curves)
+    ]  # fmt: skip
+    frame = pd.concat([pd.DataFrame(s) for s in slices], ignore_index=True)
+    with tracker.run(name, tags or {}) as run:
+        run.log_table(frame, "curves/equity.parquet")
+        run.log_metrics({"data/bars_per_year": 8760.0, **(metrics or {})})
+        folder = Path(tracker.client.tracking_uri.removeprefix("sqlite:///")).parent / "models" / name
+        mlflow.pyfunc.save_model(str(folder), python_model=Constant(), pip_requirements=["mlflow"])
+        model = run.log_model_dir(folder, "policy")
+        return registry.register(model, run.run_id, dict(tags or {}))

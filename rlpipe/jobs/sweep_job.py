@@ -19,7 +19,8 @@ from tempfile import TemporaryDirectory
 import numpy as np
 
 from rlpipe.errors import MissingArtifactError
-from rlpipe.gates.rules import GatesConfig
+from rlpipe.evaluation.metrics import returns as per_bar_returns
+from rlpipe.gates.rules import PAPER, GatesConfig
 from rlpipe.gates.sweep import RunRecord, SweepDecision, evaluate_sweep
 from rlpipe.jobs.generations import generations
 from rlpipe.reports.format import json_safe
@@ -105,7 +106,8 @@ def run_sweep_step(tracking: TrackingConfig, gates: GatesConfig, sweep_id: str) 
     by_version = {r.model_version: c.verdict for c in decision.configs for r in c.runs if r.model_version}
     challengers = [r.model_version for r in decision.challengers if r.model_version]
     before = registry.alias_version(CHAMPION)
-    registry.apply_sweep(sweep_id, champion, challengers, _why(sweep_id, decision), by_version)
+    paper = decision.champion is not None and decision.champion.deployment == PAPER
+    registry.apply_sweep(sweep_id, champion, challengers, _why(sweep_id, decision), by_version, paper)
     versions = [r.model_version for c in decision.configs for r in c.runs if r.model_version]
     md, data = sweep_report(sweep_id, rows, decision, registry.history(versions))
     gens = generations(tracker, registry, rows, before, sweep_id, gates.select_metric)
@@ -208,12 +210,7 @@ def _records(tracker: Tracker, rows: list[JobRow]) -> tuple[list[JobRow], list[R
 
 def _record(tracker: Tracker, row: JobRow) -> RunRecord:
     """What the sweep gates need of a finished run: its recorded verdicts and its test returns."""
-    curves = queries.equity_curves(tracker.client, row.run_id)
-    test = curves[(curves["role"] == "test") & (curves["policy"] == "agent")]
-    returns = [
-        np.diff(g["equity"].to_numpy()) / g["equity"].to_numpy()[:-1]
-        for _, g in test.groupby("slice", sort=False)
-    ]
+    returns = [per_bar_returns(c) for c in queries.agent_test_curves(tracker.client, row.run_id)]
     return RunRecord(
         run_id=row.run_id,
         config_hash=row.config_hash,

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rlpipe.errors import ConfigError
+
+ON_DEGRADED = ("flag", "rollback")
+
 
 @dataclass
 class TrackingConfig:
@@ -31,3 +35,14 @@ class RegistryConfig:
     promote: bool = True
     """False: the job's versions are judged and tagged but never staged or crowned (smoke runs,
     experiments that must not reach Production)."""
+    on_degraded: str = "flag"
+    """What a `degraded` health verdict on the @champion does (`rlpipe.jobs.health_job`): flag
+    records it on the version (and the paper run); rollback also restores the previous champion
+    through `Registry.rollback`, with the verdict's reasons in the registry history."""
+
+    def __post_init__(self) -> None:
+        if self.on_degraded not in ON_DEGRADED:
+            raise ConfigError(
+                f"registry.on_degraded={self.on_degraded!r}: expected flag (record the verdict) or "
+                "rollback (also restore the previous @champion)"
+            )

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
@@ -154,3 +155,14 @@ def equity_curves(client: MlflowClient, run_id: str) -> pd.DataFrame:
                 f"run {run_id}: its {path} cannot be read from the store ({type(exc).__name__}: "
                 f"{str(exc)[:200]})"
             ) from exc
+
+
+def agent_test_curves(client: MlflowClient, run_id: str) -> list[np.ndarray]:
+    """The agent's equity curve on each test slice of a run (from `curves/equity.parquet`), in the
+    order the run recorded its slices, each in bar order: what its sweep gates and its health
+    expectation are computed from."""
+    curves = equity_curves(client, run_id)
+    test = curves[(curves["role"] == "test") & (curves["policy"] == "agent")]
+    return [
+        g.sort_values("bar")["equity"].to_numpy(dtype=float) for _, g in test.groupby("slice", sort=False)
+    ]

@@ -14,7 +14,14 @@ Who moves what, with many writers:
   order (an alias names one version, so the rank is in the alias) and replace the previous
   sweep's challengers; a sweep that promotes nothing leaves every alias as it was;
 - every version of a judged sweep carries its run verdict (`rlpipe.verdict`) and its sweep
-  verdict (`rlpipe.sweep_verdict`).
+  verdict (`rlpipe.sweep_verdict`);
+- `@paper` names the newest champion that a sweep crowned with the deployment decision `paper`
+  (`rlpipe.gates.rules.deployment`): a paper session follows `models:/<name>@paper`. It moves only
+  when a sweep crowns such a champion (so never for a registry.promote=false sweep, which crowns
+  nothing), never on a rollback; a champion decided `live` keeps its decision as the tag
+  `rlpipe.deployment`, for people to act on;
+- a health verdict (`rlpipe.jobs.health_job`) may roll the champion back (registry.on_degraded),
+  with its reasons in the history.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from datetime import UTC, datetime
 
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
 
 from rlpipe.errors import RegistryError
@@ -35,7 +43,7 @@ from rlpipe.tracking.registry_lock import RegistryLock, already_exists
 from rlpipe.tracking.tracker import LoggedModelRef
 
 log = logging.getLogger(__name__)
-CHAMPION, CHALLENGER = "champion", "challenger"
+CHAMPION, CHALLENGER, PAPER = "champion", "challenger", "paper"
 
 
 def challenger_alias(rank: int) -> str:
@@ -67,6 +75,23 @@ class Registry:
 
     def version(self, version: str) -> ModelVersion:
         return self.client.get_model_version(self.name, version)
+
+    def run_of(self, version: str) -> str:
+        """The run that registered `version`; a RegistryError names a version the model lacks."""
+        try:
+            run_id = self.version(version).run_id
+        except MlflowException as exc:
+            if exc.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+                raise
+            raise RegistryError(
+                f"registered model '{self.name}' has no version {version!r}: pass the number that "
+                f"models:/{self.name}@champion (or @paper) resolves to"
+            ) from exc
+        if not run_id:
+            raise RegistryError(
+                f"{self.name} v{version} names no run: its recorded test slices cannot be read"
+            )
+        return str(run_id)
 
     def aliases(self) -> dict[str, str]:
         """Every alias of the registered model -> its version ({} when the model does not exist)."""
@@ -103,13 +128,22 @@ class Registry:
             )
         if alias:
             self.client.set_registered_model_alias(self.name, alias, version)
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%S.%fZ")  # tag keys allow no '+'; sortable
-        text = f"{stage}{' @' + alias if alias else ''} by {getpass.getuser()}: {why}"
-        self.client.set_model_version_tag(self.name, version, f"{T.TRANSITION_PREFIX}{stamp}", text)
+        self._remember(version, f"{stage}{' @' + alias if alias else ''}", why)
         self.client.set_model_version_tag(self.name, version, T.STAGE_REASON, why)
-        log.info(
-            "registry: %s v%s -> %s%s (%s)", self.name, version, stage, f" @{alias}" if alias else "", why
-        )
+
+    def point(self, alias: str, version: str, why: str) -> None:
+        """Point `alias` at `version` without a stage change (unless it does already), with history."""
+        if self.alias_version(alias) == version:
+            return
+        self.client.set_registered_model_alias(self.name, alias, version)
+        self._remember(version, f"@{alias}", why)
+
+    def _remember(self, version: str, move: str, why: str) -> None:
+        """Write a move into the version's history (a tag per transition: when, who, why)."""
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%S.%fZ")  # tag keys allow no '+'; sortable
+        text = f"{move} by {getpass.getuser()}: {why}"
+        self.client.set_model_version_tag(self.name, version, f"{T.TRANSITION_PREFIX}{stamp}", text)
+        log.info("registry: %s v%s -> %s (%s)", self.name, version, move, why)
 
     def all_versions(self) -> list[ModelVersion]:
         """Every version of the registered model ([] when it does not exist yet)."""
@@ -145,17 +179,21 @@ class Registry:
         challengers: list[str],
         why: dict[str, str],
         verdicts: dict[str, str] | None = None,
+        paper: bool = False,
     ) -> None:
         """Move the registry to a sweep's decision; a second call with the same decision changes nothing.
 
         `verdicts` (version -> sweep verdict) are tagged on the versions. A sweep with neither a
         champion nor challengers moves no alias: the previous sweep's vetted versions stay.
+        `paper`: the champion's deployment decision is paper, so it also gets `@paper`.
         """
         with RegistryLock(self.client, self.name):
             for v, verdict in (verdicts or {}).items():
                 self.tag_version(v, {T.SWEEP_VERDICT: verdict})
             if champion is not None:
                 self._crown(champion, why[champion])
+                if paper:
+                    self.point(PAPER, champion, f"{why[champion]}; deployment decision: paper")
             own = {str(mv.version): mv for mv in self.versions_of_sweep(sweep_id)}
             kept = [v for v in self.challengers() if v != champion and v not in own]
             ranked = challengers or kept
@@ -189,19 +227,30 @@ class Registry:
             self.client.set_model_version_tag(self.name, champion, T.PREVIOUS_CHAMPION, previous)
         self.transition(champion, "Production", CHAMPION, why)
 
-    def rollback(self) -> tuple[str, str]:
-        """Restore the previous champion; returns (restored version, retired version)."""
+    def rollback(self, why: str = "", only: str | None = None) -> tuple[str, str]:
+        """Restore the previous champion; returns (restored version, retired version).
+
+        `why` goes into both versions' history; `only`: roll back only if @champion is still that
+        version (checked under the lock: a sweep may have crowned another meanwhile).
+        """
         with RegistryLock(self.client, self.name):
             current = self.alias_version(CHAMPION)
             if current is None:
                 raise RegistryError(f"registered model '{self.name}' has no @champion to roll back")
+            if only is not None and current != only:
+                raise RegistryError(
+                    f"{self.name} @champion is v{current} now, not v{only}: nothing rolled back"
+                )
             previous = self.version(current).tags.get(T.PREVIOUS_CHAMPION)
             if not previous:
                 raise RegistryError(
                     f"{self.name} v{current} is the first champion: there is no previous champion to restore"
                 )
-            self.transition(current, "Archived", None, f"rolled back to v{previous}")
-            self.transition(previous, "Production", CHAMPION, f"rollback: restored in place of v{current}")
+            because = f": {why}" if why else ""
+            self.transition(current, "Archived", None, f"rolled back to v{previous}{because}")
+            self.transition(
+                previous, "Production", CHAMPION, f"rollback: restored in place of v{current}{because}"
+            )
             return previous, current
 
     def history(self, versions: list[str]) -> list[tuple[str, str, str]]:
