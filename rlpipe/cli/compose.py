@@ -125,5 +125,7 @@ def paper_job(cfg: DictConfig) -> PaperJob:
         follow=bool(cfg.follow),
         resume=bool(cfg.resume),
         paper=group(cfg.paper),
+        registry=group(cfg.registry),
+        health=group(cfg.health),
         root=Path(project_root()),  # a relative paper.dir is under it (an absolute one stays as it is)
     )

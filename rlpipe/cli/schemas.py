@@ -21,6 +21,7 @@ from rlpipe.data.slices import SliceSpec
 from rlpipe.data.sources import DataSpec
 from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim import SimConfig
+from rlpipe.gates.health import HealthConfig
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.jobs.checkpoints import CheckpointConfig
 from rlpipe.jobs.continuation import ContinuationSpec
@@ -113,6 +114,8 @@ def _paper_schema() -> type:
     ]
     fields += [
         ("paper", schema_of(PaperConfig), field(default=MISSING)),
+        ("registry", schema_of(RegistryConfig), field(default=MISSING)),
+        ("health", schema_of(HealthConfig), field(default=MISSING)),
         ("model", str, field(default=MISSING)),
         ("follow", bool, field(default=MISSING)),
         ("resume", bool, field(default=MISSING)),

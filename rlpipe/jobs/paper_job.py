@@ -15,11 +15,12 @@ training job's is (`rlpipe.jobs.job_owner`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,10 +33,12 @@ from rlpipe.envs.sim import SimConfig
 from rlpipe.errors import ConfigError, DataError, PolicyError, SliceError
 from rlpipe.forward.broker import PRICES, Broker, SimBroker
 from rlpipe.forward.session import Decision, Session
+from rlpipe.gates.health import HealthConfig
+from rlpipe.jobs.health_job import judge_version
 from rlpipe.jobs.job_owner import FolderLock
 from rlpipe.jobs.paper_record import PaperRecord
 from rlpipe.tracking import tags as T
-from rlpipe.tracking.config import TrackingConfig
+from rlpipe.tracking.config import RegistryConfig, TrackingConfig
 from rlpipe.tracking.policy import ModelRef, load_policy, resolve_model
 from rlpipe.tracking.policy_model import PolicyModel
 from rlpipe.tracking.tracker import RunLog, Tracker
@@ -59,6 +62,8 @@ class PaperConfig:
     broker: str = ""
     """`package.module.Class` of a `rlpipe.forward.broker.Broker` (built with the policy's SimConfig,
     bar hours and feature count); empty: the simulated broker."""
+    judge_every: int = 24
+    """Following: bars between health verdicts of the record (a finished file: one, at its end)."""
 
     def __post_init__(self) -> None:
         if not (self.poll_s > 0 and self.save_every >= 1 and self.idle_stop_s >= 0):
@@ -78,6 +83,9 @@ class PaperJob:
     resume: bool = False
     """Continue the session this model and file left (its run and its last saved bar)."""
     paper: PaperConfig = field(default_factory=PaperConfig)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
+    """`on_degraded`: what a degraded verdict of the @champion's record does (flag or rollback)."""
+    health: HealthConfig = field(default_factory=HealthConfig)
     root: Path = field(default_factory=Path.cwd)
 
 
@@ -110,7 +118,9 @@ def run_paper(job: PaperJob) -> PaperResult:
             session = _session(policy, job.paper.broker)
             if saved is not None:
                 session.restore(saved.state)
-            total = _trade(job, session, record, run, df, saved.last_time if saved else None)
+            judge = _judge(job, ref, record, run, session)
+            total = _trade(job, session, record, run, df, saved.last_time if saved else None, judge)
+            judge()
         _link(tracker, ref, run.run_id)
         record.clear()
     finally:
@@ -145,7 +155,13 @@ def check_bars(df: pd.DataFrame, policy: PolicyModel, model: str) -> None:
 
 
 def _trade(
-    job: PaperJob, session: Session, record: PaperRecord, run: RunLog, df: pd.DataFrame, after: str | None
+    job: PaperJob,
+    session: Session,
+    record: PaperRecord,
+    run: RunLog,
+    df: pd.DataFrame,
+    after: str | None,
+    judge: Callable[[], None],
 ) -> tuple[float, float]:
     """Feed every bar (after the last one saved) to the session; returns (total, buy-and-hold total)."""
     pending: list[Decision] = []
@@ -157,6 +173,8 @@ def _trade(
             if job.follow or len(pending) >= job.paper.save_every:
                 record.flush(run, pending, session.state())
                 pending = []
+            if job.follow and session.first >= 0 and (last.bar - session.first) % job.paper.judge_every == 0:
+                judge()
         if last is not None:
             pending.append(session.end(last.time, last.close))
     finally:  # a stop (SIGTERM, Ctrl-C) keeps every bar already traded
@@ -166,6 +184,20 @@ def _trade(
 
 Bar = tuple[pd.Timestamp, np.ndarray, float]
 """A bar's time, its high, low, close, bid, ask, and its volume."""
+
+
+def _judge(
+    job: PaperJob, ref: ModelRef, record: PaperRecord, run: RunLog, session: Session
+) -> Callable[[], None]:
+    """The health verdict of the record so far (`rlpipe.jobs.health_job`), for a registered version."""
+
+    def judge() -> None:
+        equity = record.equity(session.first)
+        if ref.name and ref.version and len(equity) > 1:
+            tracking = dataclasses.replace(job.tracking, registered_model=ref.name)
+            judge_version(tracking, job.registry, ref.version, equity, job.health, run)
+
+    return judge
 
 
 def _bars(job: PaperJob, df: pd.DataFrame, after: str | None) -> Iterator[Bar]:

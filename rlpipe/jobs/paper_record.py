@@ -100,6 +100,14 @@ class PaperRecord:
                 out.append((f"paper/{name}", value, d.bar, stamp))
         return out
 
+    def equity(self, first: int) -> np.ndarray:
+        """The policy's equity at every bar it traded so far (the record a health verdict judges)."""
+        path = self.folder / DECISIONS
+        if not path.exists() or first < 0:
+            return np.zeros(0)
+        frame = pd.read_csv(path, usecols=["bar", "equity"])
+        return frame[frame["bar"] >= first].drop_duplicates("bar", keep="last")["equity"].to_numpy(float)
+
     def finish(self, run: RunLog, first: int) -> tuple[float, float]:
         """The session's summary, tear sheet and decisions on its run; returns (total, buy-and-hold total)."""
         path = self.folder / DECISIONS
