@@ -9,7 +9,7 @@ SEEDS  ?= 1,6,11
 
 .DEFAULT_GOAL := help
 .PHONY: help env run test test-all test-reliability ui bench lint clean
-.PHONY: server server-stop test-server bench-scale bench-gates bench-length bench-weekly bench-faults
+.PHONY: server server-stop test-server bench-scale bench-gates bench-length bench-weekly bench-faults bench-paper
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -68,6 +68,9 @@ bench-weekly: $(STAMP) ## The full weekly allocation (35.5M steps) and a PBT pop
 
 bench-faults: $(STAMP) ## What a store fault mid-job costs at the default tracking.retry_s: read-only sqlite, a stopped server (a minute)
 	$(BIN)/python -m benchmarks.faults
+
+bench-paper: $(STAMP) ## Paper trading speed: a year of hourly bars from a file, one new bar in follow mode (a minute)
+	$(BIN)/python -m benchmarks.paper
 
 bench: $(STAMP) ## Side-by-side throughput tables vs. gym-anytrading and SB3 defaults (installs the `bench` extra)
 	$(BIN)/pip install -q -e '.[bench]'
