@@ -160,14 +160,14 @@ def test_a_killed_session_resumes_after_its_last_saved_bar_and_acts_on_no_bar_tw
 
 
 def test_following_a_file_that_grows_trades_each_bar_as_it_arrives(trained, tmp_path):
-    bars = trained.bars.loc[FORWARD[0] : "2022-07-20"]
+    bars = trained.bars.loc[FORWARD[0] : "2022-06-27"]
     path = tmp_path / "live.csv"
     bars.iloc[:100].to_csv(path, index_label="timestamp")
 
     def writer() -> None:
-        for i in range(100, len(bars), 40):
+        for i in range(100, len(bars), 20):
             time.sleep(0.05)
-            bars.iloc[i : i + 40].to_csv(path, mode="a", header=False)
+            bars.iloc[i : i + 20].to_csv(path, mode="a", header=False)
 
     thread = threading.Thread(target=writer)
     thread.start()
@@ -177,3 +177,43 @@ def test_following_a_file_that_grows_trades_each_bar_as_it_arrives(trained, tmp_
     finished = run_paper(_job(trained, data, tmp_path / "file"))
     assert followed.bars == finished.bars == len(bars)
     assert followed.total == finished.total
+
+
+def _momentum_loses(bars: pd.DataFrame) -> pd.DataFrame:
+    """The same bars with each bar's move undoing the one before: the drift of every move flips
+    sign, and a policy that learned to follow the planted momentum loses."""
+    r = np.log(bars["close"]).diff().fillna(0.0).to_numpy()
+    close = bars["close"].iloc[0] * np.exp(np.cumsum(np.concatenate([[0.0], -r[:-1]])))
+    out = bars.mul(close / bars["close"].to_numpy(), axis=0)
+    out["volume"] = bars["volume"]
+    out["high"] = np.maximum(out["high"], out[["open", "close"]].max(axis=1))
+    out["low"] = np.minimum(out["low"], out[["open", "close"]].min(axis=1))
+    return out
+
+
+@pytest.mark.slow  # ~30 s: a model trained long enough to follow the planted momentum
+def test_a_champion_whose_market_flips_after_training_is_degraded_and_rolled_back(trained, tmp_path):
+    from rlpipe.tracking.config import RegistryConfig, TrackingConfig
+    from rlpipe.tracking.registry import Registry
+
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        where = [f"tracking.uri={trained.uri}", f"checkpoint.dir={tmp_path}/ck"]
+        overrides = ["experiment=smoke", "device=cpu", *where, "seed=2", "timesteps=150000"]
+        cfg = compose("train", overrides=overrides)
+    skilled = run_train(train_job(cfg), RunContext(root=ROOT)).model_version
+    first = trained.model.rsplit("/", 1)[1]
+    registry = Registry(Tracker(trained.uri, "rlpipe").client, "rlpipe-policy")
+    registry.apply_sweep("week-1", first, [], {first: "week-1 champion"})
+    registry.apply_sweep("week-2", skilled, [], {skilled: "week-2 champion"})
+    path = tmp_path / "flipped.csv"
+    _momentum_loses(trained.bars.loc[FORWARD[0] :]).to_csv(path, index_label="timestamp")
+    data, tracking = DataSpec(source="csv", path=str(path)), TrackingConfig(uri=trained.uri)
+    rollback = RegistryConfig(on_degraded="rollback")
+    job = PaperJob("models:/rlpipe-policy@champion", data, tracking, registry=rollback, root=tmp_path)
+    result = run_paper(job)
+    version = MlflowClient(trained.uri).get_model_version("rlpipe-policy", skilled)
+    assert result.model_version == skilled and version.tags[T.HEALTH] == "degraded"
+    assert registry.alias_version("champion") == first  # the previous champion is back
+    assert version.tags[T.HEALTH_ACTION] == f"rolled back to v{first}"
+    history = " ".join(text for _, _, text in registry.history([first, skilled]))
+    assert "health degraded after" in history
