@@ -17,7 +17,7 @@ import yaml
 
 from rlpipe.data.sources import DataSpec, data_digest, frame_from_table, load_market
 from rlpipe.data.synthetic import Segment, make_synthetic_market
-from rlpipe.errors import DataError
+from rlpipe.errors import ConfigError, DataError
 
 FORMATS = ["csv", "parquet"]
 COLUMNS = ["open", "high", "low", "close", "volume", "bid", "ask"]
@@ -297,3 +297,14 @@ def test_data_digest_hashes_nanosecond_stamps_then_the_price_columns() -> None:
     expected = hashlib.sha256(stamps_ns.tobytes())
     expected.update(np.column_stack(list(values.values())).tobytes())
     assert data_digest(df) == expected.hexdigest()[:16]  # the regime column is not part of it
+
+
+def test_data_end_drops_every_later_bar_as_the_data_is_read(good: pd.DataFrame, tmp_path: Path) -> None:
+    path = write(good, "csv", tmp_path)
+    end = pd.Timestamp(good["timestamp"].iloc[len(good) // 2]).tz_convert("UTC")
+    cut = DataSpec(source="csv", path=str(path), end=str(end), max_gap="1h").load()
+    assert cut.index[-1] == end and len(cut) == len(good) // 2 + 1
+    with pytest.raises(ConfigError, match=r"data.end='soon' is not a timestamp"):
+        DataSpec(source="csv", path=str(path), end="soon").load()
+    with pytest.raises(DataError, match=r"data.end=1999-01-01: no bar is at or before it"):
+        DataSpec(source="csv", path=str(path), end="1999-01-01").load()

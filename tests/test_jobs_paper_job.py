@@ -217,3 +217,20 @@ def test_a_champion_whose_market_flips_after_training_is_degraded_and_rolled_bac
     assert version.tags[T.HEALTH_ACTION] == f"rolled back to v{first}"
     history = " ".join(text for _, _, text in registry.history([first, skilled]))
     assert "health degraded after" in history
+
+
+def test_a_huge_move_planted_after_a_bar_changes_no_decision_up_to_that_bar(trained, tmp_path):
+    bars = trained.bars.loc[FORWARD[0] : "2022-07-20"]
+    cut = bars.index[400]
+    planted = bars.copy()
+    planted.loc[planted.index > cut, ["open", "high", "low", "close"]] *= 3.0  # a 200% jump right after t
+    runs = []
+    for name, frame in (("plain", bars), ("planted", planted)):
+        frame.to_csv(tmp_path / f"{name}.csv", index_label="timestamp")
+        data = DataSpec(source="csv", path=str(tmp_path / f"{name}.csv"))
+        result = run_paper(_job(trained, data, tmp_path / name, start=str(bars.index[100])))
+        runs.append(_decisions(trained.uri, result.run_id, tmp_path / name))
+    plain, moved = (r[r["bar"] <= 400].drop_duplicates("bar") for r in runs)
+    pd.testing.assert_frame_equal(plain, moved)  # decisions, fills and equity up to t: the same
+    assert (plain["action"].iloc[:100] == "warmup").all() and plain["action"].iloc[100] != "warmup"
+    assert runs[1]["equity"].iloc[-1] != runs[0]["equity"].iloc[-1]  # the move did reach later bars

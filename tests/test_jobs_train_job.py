@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import yaml
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
@@ -97,3 +98,25 @@ def test_a_job_is_a_frozen_value(smoke_job):
     job = smoke_job()
     other = dataclasses.replace(job, seed=job.seed + 1)
     assert job.label == other.label and job.run_name != other.run_name
+
+
+def test_a_huge_move_planted_after_data_end_changes_nothing_that_decides(smoke_job, tmp_path):
+    """Training, validation, selection and gates at an as-of date never read a later bar."""
+    df = smoke_job().data.load().drop(columns=["regime"])
+    later = df.iloc[-200:].copy()
+    later.index = later.index + (df.index[-1] - later.index[0]) + (df.index[1] - df.index[0])
+    later[["open", "high", "low", "close"]] *= 3.0  # a 200% jump right after the last bar
+    df.to_csv(tmp_path / "asof.csv", index_label="timestamp")
+    pd.concat([df, later]).to_csv(tmp_path / "planted.csv", index_label="timestamp")
+    end = f"data.end={df.index[-1].isoformat()}"
+    metrics, digests = [], []
+    for name in ("asof", "planted"):
+        job = smoke_job("data=csv", f"data.path={tmp_path / name}.csv", end, "seed=2",
+                        f"tracking.uri=sqlite:///{tmp_path}/{name}/mlflow.db")  # fmt: skip
+        result = run_train(job, RunContext(root=tmp_path))
+        run = MlflowClient(job.tracking.uri).get_run(result.run_id)
+        clock = ("time/", "train/time/")
+        metrics.append({k: v for k, v in run.data.metrics.items() if not k.startswith(clock)})
+        digests.append(run.data.tags["rlpipe.data_digest"])
+    assert digests[0] == digests[1] and len(metrics[0]) > 100
+    np.testing.assert_equal(metrics[0], metrics[1])

@@ -103,6 +103,9 @@ class DataSpec:
     """Synthetic: planted learnable drift in units of sigma (0: pure regime noise)."""
     signal_persistence: float | None = None
     """Synthetic: AR(1) coefficient of the planted signal."""
+    end: str | None = None
+    """The last bar to use (a timestamp, inclusive): later bars are dropped as the data is read, so
+    nothing after it reaches features, slices, training or selection (an as-of date). None: all."""
 
     def load(self) -> pd.DataFrame:
         """Load and validate the market frame this spec describes.
@@ -119,6 +122,8 @@ class DataSpec:
             df = parts[0][0] if len(parts) == 1 else pd.concat([frame for frame, _ in parts])
         else:
             raise DataError(f"data.source={self.source!r}; expected synthetic, csv or parquet")
+        if self.end is not None:
+            df, parts = self._until(df, parts)
         calendar, inferred = self.calendar(df), self.max_gap is None
         for frame, name in parts:
             check_gaps(frame.index, name, calendar, inferred)
@@ -126,6 +131,22 @@ class DataSpec:
             joint = pd.DatetimeIndex([a.index[-1], b.index[0]])
             check_gaps(joint, f"{name_a} and {name_b}", calendar, inferred)
         return df
+
+    def _until(
+        self, df: pd.DataFrame, parts: list[tuple[pd.DataFrame, str]]
+    ) -> tuple[pd.DataFrame, list[tuple[pd.DataFrame, str]]]:
+        """The frame and its files cut at `data.end` (inclusive)."""
+        try:
+            end = pd.Timestamp(self.end)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"data.end={self.end!r} is not a timestamp (e.g. '2022-06-30 23:00')") from exc
+        end = end.tz_localize(self.timezone) if end.tzinfo is None else end
+        cut = [(frame[frame.index <= end], name) for frame, name in parts]
+        cut = [(frame, name) for frame, name in cut if len(frame)]
+        if not cut:
+            first = df.index[0]
+            raise DataError(f"data.end={self.end}: no bar is at or before it (the data starts at {first})")
+        return df[df.index <= end], cut
 
     def calendar(self, df: pd.DataFrame) -> Calendar:
         """The calendar of the frame's stamps, with data.max_gap and data.bars_per_year when set."""

@@ -52,8 +52,11 @@ class Decision:
 class Session:
     """One policy, one broker, one stream of bars (see the module docstring)."""
 
-    def __init__(self, policy: Policy, stats: FeatureStats, broker: Broker) -> None:
-        self.policy, self.stats, self.broker = policy, stats, broker
+    def __init__(
+        self, policy: Policy, stats: FeatureStats, broker: Broker, start: pd.Timestamp | None = None
+    ) -> None:
+        """`start`: the first bar the policy may decide at; earlier bars only warm the features up."""
+        self.policy, self.stats, self.broker, self.start = policy, stats, broker, start
         self.stream = FeatureStream()
         self.bars = 0
         """Bars seen so far; the next bar's position."""
@@ -67,7 +70,7 @@ class Session:
         features = normalise(self.stream.push(close, high, low, volume)[None, :], self.stats)[0]
         account = self.broker.bar(t, bar, features)
         self.bars += 1
-        if self.first < 0 and self.stream.count >= HISTORY:
+        if self.first < 0 and self.stream.count >= HISTORY and (self.start is None or time >= self.start):
             self.first = t
             self.broker.open(t)
         if self.first < 0:

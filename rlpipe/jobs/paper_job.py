@@ -64,6 +64,9 @@ class PaperConfig:
     bar hours and feature count); empty: the simulated broker."""
     judge_every: int = 24
     """Following: bars between health verdicts of the record (a finished file: one, at its end)."""
+    start: str | None = None
+    """The first bar to trade (a timestamp): earlier bars of the file only warm the features up and
+    may lie anywhere; None: trade from the first bar whose features are complete."""
 
     def __post_init__(self) -> None:
         if not (self.poll_s > 0 and self.save_every >= 1 and self.idle_stop_s >= 0):
@@ -104,7 +107,7 @@ def run_paper(job: PaperJob) -> PaperResult:
     ref = resolve_model(tracker, job.model)
     policy = load_policy(tracker, ref)
     df = job.data.load()
-    check_bars(df, policy, job.model)
+    check_bars(df, policy, job.model, first_bar(job, df))
     folder = job.root / job.paper.dir / _key(ref, job)
     lock = FolderLock(folder, f"paper {ref.uri} on {job.data.path or 'synthetic'}")
     lock.acquire()
@@ -115,7 +118,7 @@ def run_paper(job: PaperJob) -> PaperResult:
             record.clear()
         with tracker.run(_name(ref), _tags(ref, job), resume_id=saved.run_id if saved else None) as run:
             record.start(run.run_id)
-            session = _session(policy, job.paper.broker)
+            session = _session(policy, job.paper.broker, first_bar(job, df))
             if saved is not None:
                 session.restore(saved.state)
             judge = _judge(job, ref, record, run, session)
@@ -128,7 +131,7 @@ def run_paper(job: PaperJob) -> PaperResult:
     return PaperResult(run.run_id, session.bars, *total, ref.version)
 
 
-def check_bars(df: pd.DataFrame, policy: PolicyModel, model: str) -> None:
+def check_bars(df: pd.DataFrame, policy: PolicyModel, model: str, start: pd.Timestamp) -> None:
     """Refuse bars at another spacing than the policy's, and traded bars inside its recorded training
     or validation windows (+ embargo)."""
     meta = policy.meta
@@ -139,18 +142,18 @@ def check_bars(df: pd.DataFrame, policy: PolicyModel, model: str) -> None:
     if len(df) < HISTORY:
         raise DataError(f"the data has {len(df)} bars; paper trading needs {HISTORY} for the first features")
     embargo = pd.Timedelta(meta.get("embargo", "0D"))
-    traded = df.index[HISTORY - 1 :]
+    traded = df.index[df.index >= start]
     recorded = [("training", w) for w in meta.get("lineage_train_windows") or meta.get("train_windows") or []]
     recorded += [("validation", w) for w in meta.get("validation_windows") or []]
     after = max((pd.Timestamp(end) + embargo for _, (_, end) in recorded), default=None)
-    for role, (start, end) in recorded:
-        lo, hi = pd.Timestamp(start) - embargo, pd.Timestamp(end) + embargo
+    for role, (lo_w, end) in recorded:
+        lo, hi = pd.Timestamp(lo_w) - embargo, pd.Timestamp(end) + embargo
         inside = traded[(traded >= lo) & (traded <= hi)]
         if len(inside):
             raise SliceError(
                 f"{model} has seen these bars: traded bars {inside[0]} .. {inside[-1]} lie inside its {role} "
-                f"window {start} .. {end} (+ embargo {embargo}); paper trade it on bars after {after} (the "
-                f"first {HISTORY - 1} bars of the file only warm the features up and may be earlier)"
+                f"window {lo_w} .. {end} (+ embargo {embargo}); paper trade it on bars after {after} "
+                "(paper.start: earlier bars of the file only warm the features up)"
             )
 
 
@@ -239,11 +242,24 @@ def _reload(data: DataSpec) -> pd.DataFrame:
     return data.load()
 
 
-def _session(policy: PolicyModel, broker_class: str) -> Session:
+def _session(policy: PolicyModel, broker_class: str, start: pd.Timestamp) -> Session:
     meta = policy.meta
     args = (SimConfig(**meta["sim"]), float(meta["bar_hours"]), len(policy.stats.columns))
     broker: Broker = _broker_class(broker_class)(*args) if broker_class else SimBroker(*args)
-    return Session(policy.observation_policy(), policy.stats, broker)
+    return Session(policy.observation_policy(), policy.stats, broker, start)
+
+
+def first_bar(job: PaperJob, df: pd.DataFrame) -> pd.Timestamp:
+    """The first bar the session may trade: `paper.start`, and not before the features are complete."""
+    complete = df.index[min(HISTORY - 1, len(df) - 1)]
+    if not job.paper.start:
+        return complete
+    try:
+        start = pd.Timestamp(job.paper.start)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"paper.start={job.paper.start!r} is not a timestamp") from exc
+    start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
+    return max(start, complete)
 
 
 def _broker_class(path: str) -> type:
