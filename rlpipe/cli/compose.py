@@ -13,6 +13,7 @@ from rlpipe.agents.factory import AgentSpec
 from rlpipe.errors import ConfigError
 from rlpipe.jobs.evaluate_job import EvaluateJob
 from rlpipe.jobs.paper_job import PaperJob
+from rlpipe.jobs.routine_job import RoutineJob
 from rlpipe.jobs.train_job import TrainJob
 from rlpipe.project import project_root
 
@@ -128,4 +129,19 @@ def paper_job(cfg: DictConfig) -> PaperJob:
         registry=group(cfg.registry),
         health=group(cfg.health),
         root=Path(project_root()),  # a relative paper.dir is under it (an absolute one stays as it is)
+    )
+
+
+def routine_job(cfg: DictConfig) -> RoutineJob:
+    """The replayed routine of a composed conf/routine.yaml."""
+    check_required(cfg)
+    check_keys(cfg)
+    return RoutineJob(
+        routine=group(cfg.routine),
+        data=group(cfg.data),
+        tracking=group(cfg.tracking),
+        registry=group(cfg.registry),
+        health=group(cfg.health),
+        resume=bool(cfg.resume),
+        root=Path(project_root()),
     )

@@ -27,6 +27,7 @@ from rlpipe.jobs.checkpoints import CheckpointConfig
 from rlpipe.jobs.continuation import ContinuationSpec
 from rlpipe.jobs.paper_job import PaperConfig
 from rlpipe.jobs.pbt import PBTSpec
+from rlpipe.jobs.routine_job import RoutineSpec
 from rlpipe.jobs.weekly import WeeklySpec
 from rlpipe.project import project_root
 from rlpipe.tracking.config import RegistryConfig, TrackingConfig
@@ -123,6 +124,18 @@ def _paper_schema() -> type:
     return make_dataclass("PaperSchema", fields)
 
 
+def _routine_schema() -> type:
+    fields: list[tuple[str, Any, Any]] = [
+        (g, schema_of(GROUPS[g]), field(default=MISSING)) for g in ("data", "tracking", "registry")
+    ]
+    fields += [
+        ("routine", schema_of(RoutineSpec), field(default=MISSING)),
+        ("health", schema_of(HealthConfig), field(default=MISSING)),
+        ("resume", bool, field(default=MISSING)),
+    ]
+    return make_dataclass("RoutineSchema", fields)
+
+
 def _weekly_jobs(explorers: int, refiners: int, champion: int, seeds: Any) -> int:
     """The number of sweep jobs of experiment=weekly: members x seeds."""
     return (int(explorers) + int(refiners) + int(champion)) * len(seeds)
@@ -137,3 +150,4 @@ def register_configs() -> None:
     store.store(name="promote_schema", node=_promote_schema())
     store.store(name="evaluate_schema", node=_evaluate_schema())
     store.store(name="paper_schema", node=_paper_schema())
+    store.store(name="routine_schema", node=_routine_schema())

@@ -106,7 +106,7 @@ POLICY_SHA256 = "rlpipe.policy_sha256"
 """sha256 of the policy's file manifest, recorded when it is logged (on the logged model, the run
 and the model version); a policy whose files do not match it is refused on load."""
 
-JOB, SWEEP, EVALUATION, PAPER = "job", "sweep", "evaluation", "paper"
+JOB, SWEEP, EVALUATION, PAPER, ROUTINE = "job", "sweep", "evaluation", "paper", "routine"
 """Values of KIND."""
 SINGLE = "single"
 """SWEEP_ID of a job run outside a multirun."""
