@@ -42,6 +42,7 @@ def _crowning(smoke_job, stop_at: int | None = None):
     return run
 
 
+@pytest.mark.slow  # ~45 s: two steps, each a trained job and a paper week (`make test-reliability`)
 def test_each_step_trades_its_champion_on_the_week_after_its_as_of_date(smoke_job, tmp_path):
     job = _routine(smoke_job, tmp_path)
     weeks = run_routine(job, _crowning(smoke_job))
@@ -64,6 +65,7 @@ def test_each_step_trades_its_champion_on_the_week_after_its_as_of_date(smoke_jo
                                                                  str(tmp_path))).read_text()  # fmt: skip
 
 
+@pytest.mark.slow  # ~40 s (`make test-reliability`)
 def test_a_killed_routine_continues_at_the_step_it_reached(smoke_job, tmp_path):
     job = _routine(smoke_job, tmp_path)
     with pytest.raises(KeyboardInterrupt):
