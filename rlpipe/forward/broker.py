@@ -56,6 +56,8 @@ class Account:
     filled: bool
     """An order settled against this bar."""
     hold: float
+    turnover: float = 0.0
+    """Notional traded so far (multiples of the starting capital)."""
 
 
 class Broker(Protocol):
@@ -135,7 +137,7 @@ class SimBroker:
     def _account(self, filled: bool) -> Account:
         s = self.sim
         return Account(float(s.equity[0]), float(s.qty[0]), float(s.fees[0]), int(s.fill_count[0]), filled,
-                       float(s.equity[1]))  # fmt: skip
+                       float(s.equity[1]), float(s.turnover[0]))  # fmt: skip
 
     def state(self) -> dict[str, Any]:
         n = int(self.sim.t[0]) + 1 if self._first >= 0 else 0

@@ -43,6 +43,8 @@ class Decision:
     fills: int
     hold_equity: float
     """Buy-and-hold through the same fills and fees."""
+    turnover: float = 0.0
+    """Notional traded so far (multiples of the starting capital)."""
     note: str = ""
 
     def row(self) -> dict[str, Any]:
@@ -99,4 +101,5 @@ class Session:
 
 
 def _decision(time: pd.Timestamp, t: int, close: float, action: str, a: Account, note: str = "") -> Decision:
-    return Decision(time, t, close, action, a.filled, a.equity, a.qty, a.fees, a.fills, a.hold, note)
+    account = (a.filled, a.equity, a.qty, a.fees, a.fills, a.hold, a.turnover)
+    return Decision(time, t, close, action, *account, note=note)

@@ -137,8 +137,11 @@ def _result(policy: str, equity: np.ndarray, times: pd.DatetimeIndex, traded: pd
         "fees": float(traded["fees"].iloc[-1]) if policy == AGENT else float("nan"),
         "fills": float(traded["fills"].iloc[-1]) if policy == AGENT else float("nan"),
     }
+    agent = policy == AGENT
+    fees = traded["fees"].to_numpy(float) if agent else np.full(len(equity), np.nan)
+    turnover = traded["turnover"].to_numpy(float) if agent else np.full(len(equity), np.nan)
     return SliceResult("paper", "paper", "forward", policy, metrics, equity, str(times[0]), str(times[-1]),
-                       times, bars_per_year=per_year)  # fmt: skip
+                       times, fees, turnover, bars_per_year=per_year)  # fmt: skip
 
 
 def _flatten(obj: Any, key: str) -> tuple[Any, dict[str, np.ndarray]]:
