@@ -82,3 +82,21 @@ def test_a_week_without_a_champion_is_flat(smoke_job, tmp_path):
     weeks = run_routine(_routine(smoke_job, tmp_path, steps=1), lambda step, asof, folder: None)
     assert weeks[0].champion is None and weeks[0].total == 0.0 and set(weeks[0].equity) == {1.0}
     assert np.isfinite(weeks[0].hold_total) and len(weeks[0].hold) == len(weeks[0].equity)
+
+
+def test_the_report_counts_how_long_each_champion_held_and_the_rollbacks(tmp_path):
+    from rlpipe.reports.routine_report import Week, _markdown
+
+    week = dict(asof="a", until="b", hold_total=0.0, equity=[1.0], hold=[1.0], paper_run="", health="healthy")
+    degraded = {**week, "health": "degraded", "action": "rolled back to v1"}
+    weeks = [
+        Week(0, champion="1", total=0.01, **week),
+        Week(1, champion="1", total=0.03, **week),
+        Week(2, champion=None, total=0.0, **week),
+        Week(3, champion="2", total=-0.05, **degraded),
+    ]
+    counts = {"routine/weeks": 4.0, "routine/weeks_with_champion": 3.0, "routine/champion_changes": 2.0}
+    text = _markdown(weeks, {"routine/total": 0.0, "routine/buy_and_hold_total": 0.0, **counts})
+    assert "Champion longevity (consecutive weeks held): v1: 2, v2: 1" in text
+    assert "Rollbacks: step 3: v2 rolled back to v1" in text
+    assert "| 1 | a | b | v1 | +3.00% | +2.00 pp |" in text and "none (flat)" in text

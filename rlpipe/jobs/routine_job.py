@@ -126,8 +126,9 @@ def _week(
     local = tracker.client.download_artifacts(result.run_id, "paper/decisions.csv", folder)
     decided = pd.read_csv(local).drop_duplicates("bar", keep="last")  # the closing `end` row: the last bar
     traded = decided["equity"].to_numpy(float)[-len(hold_curve) :].tolist()
-    health = Registry(tracker.client, name).version(champion).tags.get(T.HEALTH, "")
-    return Week(k, str(t0), str(t1), champion, result.total, hold, traded, hold_curve, result.run_id, health)
+    tags = Registry(tracker.client, name).version(champion).tags
+    return Week(k, str(t0), str(t1), champion, result.total, hold, traded, hold_curve, result.run_id,
+                tags.get(T.HEALTH, ""), tags.get(T.HEALTH_ACTION, ""))  # fmt: skip
 
 
 def _buy_and_hold(df: pd.DataFrame, t0: pd.Timestamp, t1: pd.Timestamp) -> tuple[float, list[float]]:

@@ -40,6 +40,8 @@ class Week:
     """Buy-and-hold's equity at the same bars."""
     paper_run: str
     health: str
+    action: str = ""
+    """What the health verdict did to the registry (e.g. `rolled back to v3`), if anything."""
 
 
 def stitched(weeks: list[Week], field: str) -> np.ndarray:
@@ -83,14 +85,33 @@ def _markdown(weeks: list[Week], s: dict[str, float]) -> str:
         f"{int(s['routine/weeks_with_champion'])} with a champion, {int(s['routine/champion_changes'])} "
         "champion change(s).",
         "",
-        "| step | as of | until | champion | week | buy-and-hold | health |",
-        "|---|---|---|---|---|---|---|",
+        "| step | as of | until | champion | week | week over week | buy-and-hold | health |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for w in weeks:
+    for i, w in enumerate(weeks):
         champion = f"v{w.champion}" if w.champion else "none (flat)"
-        lines.append(f"| {w.step} | {w.asof} | {w.until} | {champion} | {100 * w.total:+.2f}% | "
-                     f"{100 * w.hold_total:+.2f}% | {w.health or '-'} |")  # fmt: skip
+        change = f"{100 * (w.total - weeks[i - 1].total):+.2f} pp" if i else "-"
+        health = f"{w.health} ({w.action})" if w.action.startswith("rolled back") else (w.health or "-")
+        lines.append(f"| {w.step} | {w.asof} | {w.until} | {champion} | {100 * w.total:+.2f}% | {change} | "
+                     f"{100 * w.hold_total:+.2f}% | {health} |")  # fmt: skip
+    lines += ["", "Champion longevity (consecutive weeks held): " + (", ".join(_longevity(weeks)) or "none")]
+    rolled = [w for w in weeks if w.action.startswith("rolled back")]
+    rollbacks = [f"step {w.step}: v{w.champion} {w.action}" for w in rolled]
+    lines += ["", "Rollbacks: " + ("; ".join(rollbacks) if rollbacks else "none")]
     return "\n".join(lines) + "\n"
+
+
+def _longevity(weeks: list[Week]) -> list[str]:
+    """`v3: 2` for every run of consecutive weeks one champion held."""
+    runs: list[list] = []
+    previous = None
+    for w in weeks:
+        if w.champion is not None and w.champion == previous:
+            runs[-1][1] += 1
+        elif w.champion is not None:
+            runs.append([w.champion, 1])
+        previous = w.champion
+    return [f"v{v}: {n}" for v, n in runs]
 
 
 def _figure(agent: np.ndarray, hold: np.ndarray, path: Path) -> Path:
