@@ -33,6 +33,15 @@ class Market:
         return int(self.features.shape[1])
 
 
+def quotes(df: pd.DataFrame, spread_bps: float) -> tuple[FloatArray, FloatArray]:
+    """Each bar's bid and ask: its own columns, else close -/+ half of `spread_bps` (a full spread)."""
+    close = df["close"].to_numpy(np.float64)
+    half = spread_bps * 1e-4 / 2
+    bid = df["bid"].to_numpy(np.float64) if "bid" in df.columns else close * (1 - half)
+    ask = df["ask"].to_numpy(np.float64) if "ask" in df.columns else close * (1 + half)
+    return bid, ask
+
+
 def make_market(
     df: pd.DataFrame, features: Float32Array, spread_bps: float = 2.0, bars_per_year: float | None = None
 ) -> Market:
@@ -47,9 +56,7 @@ def make_market(
             the calendar from the frame's stamps.
     """
     close = df["close"].to_numpy(dtype=np.float64)
-    half = spread_bps * 1e-4 / 2
-    bid = df["bid"].to_numpy(np.float64) if "bid" in df.columns else close * (1 - half)
-    ask = df["ask"].to_numpy(np.float64) if "ask" in df.columns else close * (1 + half)
+    bid, ask = quotes(df, spread_bps)
     step = pd.Series(df.index).diff().median()
     hours = step / pd.Timedelta(hours=1)
     if bars_per_year is None:

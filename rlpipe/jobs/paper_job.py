@@ -29,6 +29,7 @@ import pandas as pd
 
 from rlpipe.data.features import HISTORY
 from rlpipe.data.sources import DataSpec
+from rlpipe.envs.market import quotes
 from rlpipe.envs.sim import SimConfig
 from rlpipe.errors import ConfigError, DataError, PolicyError, SliceError
 from rlpipe.forward.broker import PRICES, Broker, SimBroker
@@ -209,7 +210,7 @@ def _bars(job: PaperJob, df: pd.DataFrame, after: str | None) -> Iterator[Bar]:
     idle_since = time.monotonic()
     while True:
         new = df if seen is None else df[df.index > seen]
-        prices = _quotes(new)
+        prices = _quotes(new, job.data.spread_bps)
         for i, stamp in enumerate(new.index):
             yield stamp, prices[i], float(new["volume"].iloc[i])
         if len(new):
@@ -221,15 +222,11 @@ def _bars(job: PaperJob, df: pd.DataFrame, after: str | None) -> Iterator[Bar]:
         df = _reload(job.data)
 
 
-def _quotes(df: pd.DataFrame) -> np.ndarray:
-    """high, low, close, bid, ask per bar (the quote is close -/+ 1 bp without bid/ask columns, as
-    `rlpipe.envs.market.make_market` assumes)."""
-    close = df["close"].to_numpy(np.float64)
-    bid = df["bid"].to_numpy(np.float64) if "bid" in df else close * (1 - 1e-4)
-    ask = df["ask"].to_numpy(np.float64) if "ask" in df else close * (1 + 1e-4)
-    cols = {"high": df["high"].to_numpy(np.float64), "low": df["low"].to_numpy(np.float64), "close": close,
-            "bid": bid, "ask": ask}  # fmt: skip
-    return np.column_stack([cols[k] for k in PRICES])
+def _quotes(df: pd.DataFrame, spread_bps: float) -> np.ndarray:
+    """high, low, close, bid, ask per bar, quoted as `rlpipe.envs.market.make_market` quotes them."""
+    bid, ask = quotes(df, spread_bps)
+    cols = {"high": df["high"], "low": df["low"], "close": df["close"], "bid": bid, "ask": ask}
+    return np.column_stack([np.asarray(cols[k], np.float64) for k in PRICES])
 
 
 def _reload(data: DataSpec) -> pd.DataFrame:

@@ -114,7 +114,7 @@ def _week(
     """Step k's forward week: the champion at t0 paper traded from t0's close to t1, or flat."""
     name = job.tracking.registered_model
     champion = Registry(tracker.client, name).alias_version("champion")
-    hold, hold_curve = _buy_and_hold(df, t0, t1)
+    hold, hold_curve = _buy_and_hold(df, t0, t1, job.data.spread_bps)
     if champion is None:
         log.info("routine step %d (%s): no champion: flat", k, t0)
         return Week(k, str(t0), str(t1), None, 0.0, hold, [1.0] * len(hold_curve), hold_curve, "", "")
@@ -131,12 +131,14 @@ def _week(
                 tags.get(T.HEALTH, ""), tags.get(T.HEALTH_ACTION, ""))  # fmt: skip
 
 
-def _buy_and_hold(df: pd.DataFrame, t0: pd.Timestamp, t1: pd.Timestamp) -> tuple[float, list[float]]:
+def _buy_and_hold(
+    df: pd.DataFrame, t0: pd.Timestamp, t1: pd.Timestamp, spread_bps: float
+) -> tuple[float, list[float]]:
     """Buy-and-hold on the bars from t0 to t1 through the simulator's fills and fees."""
     week = df[(df.index >= t0) & (df.index <= t1)]
     if len(week) < 2:
         return math.nan, []
-    market = make_market(week, np.zeros((len(week), 1), np.float32))
+    market = make_market(week, np.zeros((len(week), 1), np.float32), spread_bps)
     window = Window(Slice("week", "test", "unlabelled", week.index[0], week.index[-1]), 0, len(week))
     (hold,) = backtest(market, SimConfig(), [window], None, 0, baselines=("buy_and_hold",))
     return float(hold.metrics["total"]), [float(v) for v in hold.equity]
