@@ -57,7 +57,11 @@ def test_a_tiny_week_has_explorers_refiners_and_the_champion_continuation_in_one
     assert parent.data.metrics["champion/sweeps_held"] >= 1
     report = queries.sweep_report(tracker, sweep)
     assert report["generations"]["lineage/continued_runs"] == 1 + bool(refinable)
-    assert len(report["configurations"]) == 3  # judged together: every member is a trial
+    assert len(report["configurations"]) == 3  # judged together
+    # the explorers are one hypothesis (their pick by validation), each continuation another
+    assert report["n_trials"] == 1 + 1 + bool(refinable)
+    verdicts = {r.data.tags["rlpipe.weekly_role"]: r.data.tags["rlpipe.sweep_verdict"] for r in runs.values()}
+    assert (verdicts["refiner-0"] == "unpicked") == (not refinable)  # an unrefined slot explores
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from rlpipe.gates.pooling import seed_mean
 from rlpipe.gates.rules import (
     APPROVED,
     DROP,
@@ -19,10 +20,11 @@ from rlpipe.gates.rules import (
     RETEST,
     RETRAIN,
     REVIEW,
+    UNPICKED,
     GatesConfig,
 )
 from rlpipe.gates.statistics import deflated_sharpe, pbo_cscv, sharpe_per_period
-from rlpipe.gates.sweep import ConfigDecision, RunRecord, SweepDecision, evaluate_sweep, seed_mean
+from rlpipe.gates.sweep import ConfigDecision, RunRecord, SweepDecision, evaluate_sweep
 
 CFG = GatesConfig()
 GOOD_TEST = {
@@ -364,13 +366,61 @@ def test_without_validation_scores_no_champion_is_chosen_and_the_decision_says_w
     assert d.selection.startswith("no champion: the promoted configurations have no validation/sharpe_mean")
 
 
-def test_training_lengths_a_run_chose_among_count_as_trials_for_the_deflated_sharpe():
+def test_hypotheses_the_sweep_cannot_see_count_as_trials_for_the_deflated_sharpe():
     runs = [record("a", s, drift=0.0008) for s in (1, 2, 3)]
     one = evaluate_sweep(runs, CFG)
-    four = evaluate_sweep(runs, CFG, trials=4)  # e.g. checkpoints=[...] with 4 candidate lengths
+    four = evaluate_sweep(runs, CFG, trials=4)  # e.g. three more configurations whose runs failed
     assert (one.n_trials, four.n_trials) == (1, 4)
     pooled = seed_mean([r.returns for r in runs])
     # one configuration: the spread of the unseen trials is the chance spread of its Sharpe, 1/T
     assert four.configs[0].deflated_sharpe == pytest.approx(deflated_sharpe(pooled, 4, 1 / len(pooled)))
     assert four.configs[0].deflated_sharpe < one.configs[0].deflated_sharpe
     assert "given 4 trial(s)" in four.configs[0].gates[1].rule
+
+
+def searched(config: str, seed: int, **kw) -> RunRecord:
+    r = record(config, seed, **kw)
+    r.search = True
+    return r
+
+
+def test_a_search_is_tested_through_its_pick_by_validation_alone():
+    # the best on test ("b") is not the best on validation ("a"): the search's pick is "a"
+    runs = [searched("a", s, val=1.5, total=0.1) for s in (1, 2)]
+    runs += [searched("b", s, drift=0.01, val=1.0, total=0.9) for s in (1, 2)]
+    runs += [searched("c", s, val=0.5) for s in (1, 2)]
+    d = evaluate_sweep(runs, CFG)
+    a, b, c = d.configs
+    assert a.verdict == PROMOTE and d.champion is not None and d.champion.config_hash == "a"
+    assert (b.verdict, c.verdict) == (UNPICKED, UNPICKED)
+    assert (
+        b.reason == "not the search's pick (a, mean validation sharpe_mean 1.500); "
+        "the search is tested through its pick alone"
+    )
+    assert math.isnan(b.deflated_sharpe) and [g.name for g in b.gates] == ["seed_stability"]
+    assert d.n_trials == 1 and "given 1 trial(s)" in a.gates[1].rule
+    assert [r.run_id for r in d.challengers] == ["a-2"]  # an unpicked configuration is never staged
+
+
+def test_continued_models_are_each_a_hypothesis_beside_the_search_pick():
+    runs = [searched(h, s, drift=0.004, val=v) for h, v in (("a", 1.0), ("b", 2.0)) for s in (1, 2)]
+    runs += [record(h, s, drift=0.004, val=0.5) for h in ("r", "q") for s in (1, 2)]  # continuations
+    d = evaluate_sweep(runs, CFG)
+    assert {c.config_hash: c.verdict for c in d.configs} == {
+        "a": UNPICKED,
+        "b": PROMOTE,
+        "r": PROMOTE,
+        "q": PROMOTE,
+    }
+    assert d.n_trials == 3  # the pick and two continuations
+    assert d.champion is not None and d.champion.config_hash == "b"
+    assert {r.config_hash for r in d.challengers} == {"b", "r", "q"}
+
+
+def test_a_search_without_validation_scores_has_no_pick_and_promotes_nothing():
+    runs = [searched(h, s) for h in "ab" for s in (1, 2)]
+    for r in runs:
+        r.validation = {}
+    d = evaluate_sweep(runs, CFG)
+    assert [c.verdict for c in d.configs] == [UNPICKED, UNPICKED] and d.champion is None
+    assert d.configs[0].reason == "no searched configuration has a validation sharpe_mean to pick by"

@@ -116,7 +116,8 @@ def test_markdown_lists_every_configuration_with_its_gates_and_verdict() -> None
     assert md.startswith("# Sweep report: sw-1\n")
     assert (
         "Runs: 6 (1 failed, 0 skipped); configurations: 2; trials for the deflated Sharpe ratio "
-        "(configurations tried x training lengths chosen among): 2; probability of backtest overfitting: "
+        "(configurations the test slices judge, a search's through its pick): 2; probability of backtest "
+        "overfitting: "
         f"{num(d.pbo.pbo)}." in md  # type: ignore[union-attr]
     )
     a, b = d.configs

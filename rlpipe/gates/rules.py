@@ -11,7 +11,8 @@ fails its gate. The run verdict is one of three:
 A run passes its run gates when its verdict is "pass" or "retest" (`passed_run_gates`). Neither is
 "promote": seed stability, the deflated Sharpe ratio and the probability of backtest overfitting
 are properties of a configuration across seeds and trials, so only the sweep-level step
-(`rlpipe.gates.sweep`), whose verdicts are "promote", "retest" and "reject", can promote.
+(`rlpipe.gates.sweep`), whose verdicts are "promote", "retest", "reject" and "unpicked" (a
+searched configuration other than the search's pick), can promote.
 
 Fitness, a score in [0, 1], is the mean of four sub-scores, each clipped to [0, 1]:
 consistency (the positive-fold fraction), Sharpe (mean fold Sharpe / `fitness_sharpe_full`),
@@ -29,6 +30,8 @@ import numpy as np
 from rlpipe.types import Metrics
 
 PROMOTE, REJECT, RETEST = "promote", "reject", "retest"
+UNPICKED = "unpicked"
+"""A sweep verdict: a searched configuration other than the search's pick (`rlpipe.gates.sweep`)."""
 PASS = "pass"
 APPROVED, REVIEW, DROP = "APPROVED", "REVIEW", "DROP"
 LIVE, PAPER, RETRAIN, DROP_MODEL = "live", "paper", "retrain", "drop"

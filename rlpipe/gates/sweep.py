@@ -25,18 +25,36 @@ other passing runs of promoted configurations, best validation first. Test resul
 never rank; without validation slices no champion is chosen. Nothing that failed a gate is ever
 promoted, and a configuration run with registry.promote=false (the smoke preset) is judged but
 never champion or challenger.
+
+A search is judged as the search it is: the configurations of records marked `search` (a weekly
+sweep's members trained from scratch, `rlpipe.jobs.weekly`) are one hypothesis, their pick, the
+searched configuration with the best mean validation score. Only the pick goes through the sweep
+gates; the others are `unpicked` (never promoted, kept for later weeks to refine). Every other
+configuration (an ordinary sweep's, a continued model's) is tested on its own. The deflated Sharpe
+ratio counts the hypotheses the test slices judge (at least the configurations tested here);
+choices made on validation (the pick, a run's training length) are not trials on the test slices.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from rlpipe.gates.rules import PROMOTE, REJECT, RETEST, GateResult, GatesConfig, gate, passed_run_gates
-from rlpipe.gates.statistics import PBOResult, deflated_sharpe, pbo_cscv, sharpe_per_period
+from rlpipe.gates.pooling import null_sharpe_variance, pbo_gate_of, seed_mean
+from rlpipe.gates.rules import (
+    PROMOTE,
+    REJECT,
+    RETEST,
+    UNPICKED,
+    GateResult,
+    GatesConfig,
+    gate,
+    passed_run_gates,
+)
+from rlpipe.gates.statistics import PBOResult, deflated_sharpe, sharpe_per_period
 from rlpipe.types import FloatArray, Metrics
 
 
@@ -71,6 +89,9 @@ class RunRecord:
     challenger."""
     validation: Metrics = field(default_factory=dict)
     """The job's validation-role aggregates: what ranks it (never its test results)."""
+    search: bool = False
+    """One configuration of a search (a weekly member trained from scratch): the sweep tests only the
+    search's pick, its best searched configuration by mean validation score."""
 
 
 @dataclass
@@ -104,6 +125,7 @@ class SweepDecision:
     challengers: list[RunRecord]
     pbo: PBOResult | None
     n_trials: int
+    """Hypotheses the test slices judged, for the deflated Sharpe ratio."""
     selection: str = ""
     """How the champion was chosen, or why none was (validation score, PBO caveat)."""
 
@@ -120,42 +142,30 @@ def _seed_stability(runs: Sequence[RunRecord], cfg: GatesConfig) -> GateResult:
     return gate("seed_stability", frac, cfg.min_seed_pass_fraction, ok, rule)
 
 
-def _pbo(
-    records: Sequence[RunRecord], hashes: list[str], cfg: GatesConfig
-) -> tuple[GateResult, PBOResult | None]:
-    if len(hashes) < 2:
-        rule = "not applicable: one configuration, so no selection between configurations to overfit"
-        return GateResult("pbo", True, math.nan, cfg.max_pbo, rule, hard=False), None
-    columns = [seed_mean([r.returns for r in records if r.config_hash == h]) for h in hashes]
-    n = min(len(c) for c in columns)
-    try:
-        result = pbo_cscv(np.column_stack([c[:n] for c in columns]), cfg.pbo_splits)
-    except ValueError as exc:
-        return gate("pbo", math.nan, cfg.max_pbo, False, f"cannot be computed: {exc}", hard=False), None
-    rule = (
-        f"probability of backtest overfitting (CSCV, {cfg.pbo_splits} blocks) <= {cfg.max_pbo}; "
-        "judges the choice between configurations, rejects none"
-    )
-    return gate("pbo", result.pbo, cfg.max_pbo, result.pbo <= cfg.max_pbo, rule, hard=False), result
-
-
 def evaluate_sweep(records: Sequence[RunRecord], cfg: GatesConfig, trials: int = 0) -> SweepDecision:
     """Judge every configuration of a sweep and choose the champion and challengers by validation.
 
-    `trials` (for the deflated Sharpe ratio) counts every configuration tried and every training
-    length a run chose among; at least the number of configurations judged here.
+    `trials` (for the deflated Sharpe ratio) counts the hypotheses the sweep's test slices judge,
+    including configurations whose runs failed; at least the configurations tested here.
     """
     hashes = list(dict.fromkeys(r.config_hash for r in records))
-    trials = max(trials, len(hashes))
-    pooled = {h: seed_mean([r.returns for r in records if r.config_hash == h]) for h in hashes}
+    by_hash = {h: [r for r in records if r.config_hash == h] for h in hashes}
+    pick = search_pick(by_hash, cfg)
+    tested = [h for h in hashes if h == pick or not by_hash[h][0].search]
+    trials = max(trials, len(tested))
+    pooled = {h: seed_mean([r.returns for r in by_hash[h]]) for h in hashes}
     trial_sr = np.array([sharpe_per_period(pooled[h]) for h in hashes], dtype=float)
     finite = trial_sr[np.isfinite(trial_sr)]
     sr_var = float(np.var(finite, ddof=1)) if len(finite) > 1 else 0.0
-    if trials > 1:  # trials this sweep cannot see (checkpoints, failed configs) vary at least by chance
-        sr_var = max(sr_var, _null_sharpe_variance(pooled.values()))
-    pbo_gate, pbo = _pbo(records, hashes, cfg)
-    by_hash = {h: [r for r in records if r.config_hash == h] for h in hashes}
-    configs = [_judge(by_hash[h], pooled[h], trials, sr_var, pbo_gate, cfg) for h in hashes]
+    if trials > 1:  # trials this sweep cannot see (failed configs) vary at least by chance
+        sr_var = max(sr_var, null_sharpe_variance(pooled.values()))
+    pbo_gate, pbo = pbo_gate_of([pooled[h] for h in hashes], cfg)
+    configs = [
+        _judge(by_hash[h], pooled[h], trials, sr_var, pbo_gate, cfg)
+        if h in tested
+        else _unpicked(by_hash[h], by_hash.get(pick or ""), cfg)
+        for h in hashes
+    ]
     promoted = [c for c in configs if c.verdict == PROMOTE and all(r.promotable for r in c.runs)]
     ranked = sorted(
         (c for c in promoted if math.isfinite(c.mean_validation)), key=lambda c: -c.mean_validation
@@ -168,20 +178,34 @@ def evaluate_sweep(records: Sequence[RunRecord], cfg: GatesConfig, trials: int =
     )
 
 
-def seed_mean(series: Sequence[FloatArray]) -> FloatArray:
-    """A configuration's test returns: per bar, the mean across its seeds (cut to the shortest)."""
-    series = [s for s in series if len(s)]
-    if not series:
-        return np.array([], dtype=float)
-    n = min(len(s) for s in series)
-    return np.asarray(np.mean([s[:n] for s in series], axis=0), dtype=float)
+def search_pick(by_hash: dict[str, list[RunRecord]], cfg: GatesConfig) -> str | None:
+    """The search's pick: of the configurations whose records are marked `search`, the one with the
+    best mean validation score (`cfg.select_metric`) across its seeds; None when none has one."""
+    scores = {h: _mean_validation(runs, cfg) for h, runs in by_hash.items() if runs[0].search}
+    scored = {h: s for h, s in scores.items() if math.isfinite(s)}
+    return max(scored, key=lambda h: scored[h]) if scored else None
 
 
-def _null_sharpe_variance(series: Iterable[FloatArray]) -> float:
-    """Sampling variance of a per-period Sharpe estimate near zero, 1 / T (T: mean series length):
-    how much no-skill trials' Sharpe ratios differ by chance alone."""
-    lengths = [len(s) for s in series if len(s)]
-    return 1.0 / float(np.mean(lengths)) if lengths else 0.0
+def _mean_validation(runs: Sequence[RunRecord], cfg: GatesConfig) -> float:
+    scores = [_score(r, cfg) for r in runs]
+    return float(np.mean(scores)) if scores and all(math.isfinite(x) for x in scores) else math.nan
+
+
+def _unpicked(runs: list[RunRecord], pick: list[RunRecord] | None, cfg: GatesConfig) -> ConfigDecision:
+    """A searched configuration that is not the search's pick: the test slices do not judge it."""
+    metric = cfg.select_metric
+    reason = (
+        f"not the search's pick ({pick[0].label}, mean validation {metric} "
+        f"{_mean_validation(pick, cfg):.3f}); the search is tested through its pick alone"
+        if pick
+        else f"no searched configuration has a validation {metric} to pick by"
+    )
+    candidate = max(runs, key=lambda r: _rank_value(r, cfg))
+    totals = [r.test.get("total", math.nan) for r in runs]
+    return ConfigDecision(
+        runs[0].config_hash, runs[0].label, runs, [_seed_stability(runs, cfg)], UNPICKED, reason,
+        candidate, float(np.mean(totals)), math.nan, _mean_validation(runs, cfg),
+    )  # fmt: skip
 
 
 def _score(r: RunRecord, cfg: GatesConfig) -> float:
@@ -213,11 +237,9 @@ def _judge(
     candidate = max(passing or runs, key=lambda r: _rank_value(r, cfg))
     verdict, reason = _verdict(runs, passing, candidate, gates, cfg)
     totals = [r.test.get("total", math.nan) for r in runs]
-    scores = [_score(r, cfg) for r in runs]
-    mean_val = float(np.mean(scores)) if all(math.isfinite(x) for x in scores) else math.nan
     return ConfigDecision(
         runs[0].config_hash, runs[0].label, runs, gates, verdict, reason, candidate,
-        float(np.mean(totals)), float(dsr), mean_val,
+        float(np.mean(totals)), float(dsr), _mean_validation(runs, cfg),
     )  # fmt: skip
 
 

@@ -169,12 +169,16 @@ def current_rows(rows: list[JobRow]) -> list[JobRow]:
 
 
 def _trials(rows: list[JobRow]) -> int:
-    """Trials for the deflated Sharpe ratio: every configuration tried (finished or not), each
-    counted once per training length its runs chose among."""
-    per_config: dict[str, int] = {}
-    for r in rows:
-        per_config[r.config_hash] = max(per_config.get(r.config_hash, 1), r.candidates)
-    return sum(per_config.values())
+    """Hypotheses the sweep's test slices judge, for the deflated Sharpe ratio: every configuration
+    tried (finished or not) counts once, a search's configurations (`searched`) once in all (its
+    pick). Choices made on validation, such as a run's training length, are not trials on test."""
+    configs = {r.config_hash for r in rows if not searched(r)}
+    return len(configs) + any(searched(r) for r in rows)
+
+
+def searched(row: JobRow) -> bool:
+    """A configuration of a search: a weekly member trained from scratch (a role, no parent)."""
+    return bool(row.role) and not row.parent_version
 
 
 def _why(sweep_id: str, decision: SweepDecision) -> dict[str, str]:
@@ -225,6 +229,7 @@ def _record(tracker: Tracker, row: JobRow) -> RunRecord:
         regimes_missing=row.regimes_missing,
         promotable=row.promotable,
         validation=row.validation,
+        search=searched(row),
     )
 
 

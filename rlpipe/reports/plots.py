@@ -237,7 +237,7 @@ def sweep_plot(
     return path
 
 
-SWEEP_COLORS = {"promote": "C2", "retest": "C1", "reject": "C3"}
+SWEEP_COLORS = {"promote": "C2", "retest": "C1", "reject": "C3", "unpicked": "C7"}
 
 
 def _sweep_xy(r: JobRow) -> tuple[float, float]:

@@ -31,7 +31,8 @@ def sweep_report(
         f"# Sweep report: {sweep_id}",
         "",
         f"Runs: {len(rows)} ({n_failed} failed, {len(skipped)} skipped); configurations: {len(d.configs)}; "
-        f"trials for the deflated Sharpe ratio (configurations tried x training lengths chosen among): "
+        f"trials for the deflated Sharpe ratio (configurations the test slices judge, a search's "
+        f"through its pick): "
         f"{d.n_trials}; probability of backtest overfitting: {pbo}.",
         "",
     ]
