@@ -67,11 +67,14 @@ CASES = {
     ),
     "+foo=1": Case("rlpipe.train", ("+foo=1",), "error: unknown config key(s) foo: no schema declares them"),
     "hydra override": Case("rlpipe.train", ("env.stakee=1",), "Could not override 'env.stakee'."),
-    "promote": Case("rlpipe.promote", (), "error: sweep_id=<id> is required"),
+    "promote": Case("rlpipe.promote", (), "error: no sweep in experiment 'rlpipe' at sqlite:"),
     "evaluate": Case("rlpipe.evaluate", ("model=bogus",), "error: model='bogus': expected models:/"),
     "full error": Case("rlpipe.train", ("timesteps=0",), "error: timesteps=0: the number", full_error=True),
-    "data error": Case(
+    "missing file": Case(
         "rlpipe.train", ("data=csv", "data.path={tmp}/nope.csv"), "error: data.path={tmp}/nope.csv: no such"
+    ),
+    "data error": Case(
+        "rlpipe.train", ("data=csv", "data.path={tmp}/bad.csv"), "error: {tmp}/bad.csv: column 'close' has"
     ),
 }  # fmt: skip
 
@@ -97,6 +100,12 @@ def cli(module: str, args: list[str], full_error: bool = False) -> subprocess.Co
 
 def run_case(case: Case, tmp: Path) -> Outcome:
     (tmp / "afile").write_text("")
+    bars = [
+        "timestamp,open,high,low,close,volume",
+        "2024-01-01 00:00,1,2,0.5,1.5,10",
+        "2024-01-01 01:00,1,2,0.5,-3,10",
+    ]
+    (tmp / "bad.csv").write_text("\n".join(bars) + "\n")  # a bar found bad only as the file is read
     uri = f"sqlite:///{tmp}/mlflow.db"
     args = [a.format(tmp=tmp) for a in case.args]
     base = ["experiment=smoke"] if case.module == "rlpipe.train" else []
@@ -178,8 +187,9 @@ def test_data_error_exits_2_and_is_recorded_as_a_failed_run_with_its_traceback(o
     assert run.info.status == "FAILED"
     line = next(x for x in out.proc.stderr.splitlines() if x.startswith("error: "))
     assert line == (
-        f"error: data.path={out.tmp}/nope.csv: no such file (resolved to {out.tmp}/nope.csv) "
-        f"(recorded as FAILED run {run.info.run_id}; traceback in its artifact error/traceback.txt)"
+        f"error: {out.tmp}/bad.csv: column 'close' has a non-positive price at 2024-01-01 01:00:00+00:00; "
+        f"fix or drop that bar in the file (recorded as FAILED run {run.info.run_id}; traceback in its "
+        "artifact error/traceback.txt)"
     )
     tb = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/error/traceback.txt")
     assert "Traceback" in tb and "DataError" in tb

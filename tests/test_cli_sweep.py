@@ -123,10 +123,11 @@ def test_a_martingale_market_promotes_nothing(noise):
 def test_promote_by_hand_is_idempotent(signal):
     _, uri, sweep_id = signal
     before = registry_state(uri)
-    for _ in range(2):
-        proc = cli("rlpipe.promote", f"sweep_id={sweep_id}", f"tracking.uri={uri}")
+    for given in ([f"sweep_id={sweep_id}"], []):  # without sweep_id: the newest sweep, said so
+        proc = cli("rlpipe.promote", *given, f"tracking.uri={uri}")
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert registry_state(uri) == before
+    assert f"no sweep_id given: judging the newest sweep, {sweep_id}" in proc.stderr
 
 
 def test_rollback_without_a_previous_champion_is_refused_clearly(signal):

@@ -13,7 +13,8 @@ from mlflow.utils.validation import _validate_length_limit, _validate_metric_nam
 
 from rlpipe.agents.factory import AgentSpec
 from rlpipe.data.slices import SliceSpec
-from rlpipe.errors import ConfigError, SliceError
+from rlpipe.data.sources import DataSpec
+from rlpipe.errors import ConfigError, DataError, SliceError
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.jobs import train_job
 from rlpipe.jobs.checkpoints import CheckpointConfig
@@ -43,6 +44,7 @@ class Job:
     gates: GatesConfig = field(default_factory=GatesConfig)
     continuation: ContinuationSpec = field(default_factory=ContinuationSpec)
     lr_multiplier: float = 0.5
+    data: DataSpec = field(default_factory=DataSpec)
 
 
 @pytest.fixture
@@ -220,3 +222,17 @@ def test_a_learning_rate_multiplier_that_is_not_a_finite_positive_number_is_refu
     assert str(e.value).startswith(f"lr_multiplier={multiplier}: a continued model trains at")
     assert str(e.value).endswith("must be a finite number > 0 (0 would train nothing and register a copy "
                                  "of its parent); pass e.g. lr_multiplier=0.5")  # fmt: skip
+
+
+def test_a_data_file_that_is_not_there_is_refused_before_a_run_is_opened(job, tmp_path):
+    here = tmp_path / "bars.csv"
+    here.write_text("timestamp,open,high,low,close\n")
+    data = DataSpec(source="csv", path=[str(here), str(tmp_path / "2021.csv")])
+    with pytest.raises(DataError) as err:
+        check_train_job(replace(job, data=data))
+    assert str(err.value) == (
+        f"data.path={tmp_path}/2021.csv: no such file (resolved to {tmp_path}/2021.csv); pass the path of an "
+        "existing file (relative paths are read from the directory the command runs in)"
+    )
+    assert not (tmp_path / "mlruns").exists()  # nothing opened
+    check_train_job(replace(job, data=DataSpec(source="csv", path=str(here))))  # contents are read later

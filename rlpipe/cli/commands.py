@@ -21,7 +21,7 @@ from rlpipe.cli.failures import FAILURE_FILE, Failure, end_command
 from rlpipe.cli.sweep import finish_sweep, sweep_id_for
 from rlpipe.cli.weekly import job_of
 from rlpipe.errors import ConfigError, run_id_of
-from rlpipe.jobs.checks import check_tracking, check_train_job
+from rlpipe.jobs.checks import check_data_files, check_tracking, check_train_job
 from rlpipe.jobs.evaluate_job import run_evaluate
 from rlpipe.jobs.paper_job import run_paper
 from rlpipe.jobs.pbt_job import run_round
@@ -29,6 +29,7 @@ from rlpipe.jobs.spec import RunContext
 from rlpipe.jobs.train_job import run_train
 from rlpipe.project import project_root
 from rlpipe.tracking import queries
+from rlpipe.tracking.config import TrackingConfig
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import Tracker
 
@@ -83,6 +84,7 @@ def evaluate(cfg: DictConfig) -> None:
     """Re-evaluate `cfg.model` on `cfg.data` / `cfg.slices` as a new run."""
     try:
         job = evaluate_job(cfg)
+        check_data_files(job.data)
         check_tracking(job.tracking)
     except Exception as exc:
         end_command(exc)
@@ -96,6 +98,7 @@ def paper(cfg: DictConfig) -> None:
     """Paper trade `cfg.model` on `cfg.data`, bar by bar, as a new (or resumed) paper run."""
     try:
         job = paper_job(cfg)
+        check_data_files(job.data)
         check_tracking(job.tracking)
     except Exception as exc:
         end_command(exc)
@@ -115,6 +118,20 @@ def promote(cfg: DictConfig) -> None:
         end_command(exc)
 
 
+def _newest_sweep(tracker: Tracker, tracking: TrackingConfig) -> str:
+    """The sweep `promote` judges when no sweep_id is given: the newest one, said in the log."""
+    sweep_id = queries.latest_sweep_id(tracker)
+    if sweep_id is None:
+        raise ConfigError(
+            f"no sweep in experiment '{tracking.experiment}' at {tracking.uri} to judge; pass "
+            "sweep_id=<id> (the tag rlpipe.sweep_id of a sweep's runs), or rollback=true"
+        )
+    log.warning(
+        "promote: no sweep_id given: judging the newest sweep, %s (pass sweep_id=<id> for another)", sweep_id
+    )
+    return sweep_id
+
+
 def _promote(cfg: DictConfig) -> None:
     check_required(cfg)
     check_keys(cfg)
@@ -127,16 +144,14 @@ def _promote(cfg: DictConfig) -> None:
             "rollback: %s v%s is @champion again (v%s archived)", tracking.registered_model, restored, retired
         )
         return
-    if not cfg.sweep_id:
-        raise ConfigError(
-            "sweep_id=<id> is required (the tag rlpipe.sweep_id of the sweep's runs), or rollback=true"
-        )
-    if not queries.job_rows(Tracker.of(tracking), str(cfg.sweep_id)):
+    tracker = Tracker.of(tracking)
+    sweep_id = str(cfg.sweep_id) if cfg.sweep_id else _newest_sweep(tracker, tracking)
+    if not queries.job_rows(tracker, sweep_id):
         raise ConfigError(  # refused before the sweep step writes anything (a parent run, a report)
-            f"sweep_id={cfg.sweep_id}: no job runs in experiment '{tracking.experiment}' at {tracking.uri}; "
+            f"sweep_id={sweep_id}: no job runs in experiment '{tracking.experiment}' at {tracking.uri}; "
             "the id is the tag rlpipe.sweep_id that a sweep prints in its table (or see `make ui`)"
         )
-    outcome = finish_sweep(cfg, str(cfg.sweep_id))
+    outcome = finish_sweep(cfg, sweep_id)
     if not outcome.decision.configs:
         raise ConfigError(
             f"sweep_id={cfg.sweep_id}: no finished job runs in experiment '{tracking.experiment}'"

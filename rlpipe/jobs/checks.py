@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 from rlpipe.agents.factory import AgentSpec
 from rlpipe.data.slices import SliceSpec
-from rlpipe.errors import ConfigError
+from rlpipe.data.sources import DataSpec
+from rlpipe.errors import ConfigError, DataError
 from rlpipe.evaluation.backtest import BASELINES
 from rlpipe.tracking.config import TrackingConfig
 from rlpipe.types import ROLES
@@ -47,6 +48,8 @@ class TrainSpec(Protocol):
     def threads(self) -> int | None: ...
     @property
     def agent(self) -> AgentSpec: ...
+    @property
+    def data(self) -> DataSpec: ...
     @property
     def slices(self) -> SliceSpec: ...
     @property
@@ -91,7 +94,20 @@ def check_train_job(job: TrainSpec) -> None:
     check_checkpoints(job)
     check_slice_names(job.slices)
     job.slices.declared()  # declared windows leaking training into validation or test: no data needed
+    check_data_files(job.data)
     check_tracking(job.tracking)
+
+
+def check_data_files(data: DataSpec) -> None:
+    """Refuse a data file that is not there before a run is opened for it (synthetic data has none)."""
+    if data.source not in ("csv", "parquet"):
+        return
+    for path in data.paths():
+        file = Path(path).expanduser()
+        if not file.is_file():
+            raise DataError(f"data.path={path}: no such file (resolved to {file.resolve()}); pass the path "
+                            "of an existing file (relative paths are read from the directory the command "
+                            "runs in)")  # fmt: skip
 
 
 def check_checkpoints(job: TrainSpec) -> None:
