@@ -11,8 +11,17 @@ SEEDS  ?= 1,6,11
 .PHONY: help env run test test-all test-reliability ui bench lint clean
 .PHONY: server server-stop test-server bench-scale bench-gates bench-length bench-weekly bench-faults bench-paper
 
+STORE  ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
+
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
+	@echo "Variables (make <target> NAME=value):"
+	@printf "  %-16s %s\n" "SEEDS=$(SEEDS)" "make run: the seeds" \
+		"JOBS=N" "make run: N jobs at once (joblib launcher); default one at a time" \
+		"ARGS='...'" "make run: more overrides, e.g. ARGS='timesteps=100000 reward=pnl'" \
+		"PORT=$(PORT)" "make ui: the UI's port" \
+		"STORE=URI" "make ui: the tracking store to show (default: the project's mlruns/mlflow.db)" \
+		"BENCH_ARGS='...'" "make bench*: the benchmark's options"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,8 +32,8 @@ $(STAMP): pyproject.toml
 
 env: $(STAMP) ## Create the virtual environment (torch first, then the project)
 
-run: $(STAMP) ## Run the main job: a 3-seed sweep on the synthetic market (JOBS=N: N jobs at once)
-	$(BIN)/python -m rlpipe.train -m experiment=seed_sweep seed=$(SEEDS)$(if $(JOBS), hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS))
+run: $(STAMP) ## Run the main job: a 3-seed sweep on the synthetic market (SEEDS, JOBS, ARGS: see below)
+	$(BIN)/python -m rlpipe.train -m experiment=seed_sweep seed=$(SEEDS)$(if $(JOBS), hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS)) $(ARGS)
 
 test: $(STAMP) ## Run the default test suite (a few minutes on 2 cores)
 	$(BIN)/python -m pytest -q
@@ -38,10 +47,10 @@ test-all: $(STAMP) ## Run every test, with the peer libraries as oracles and eve
 	$(BIN)/pip install -q -e '.[oracles,slurm,ray,server]'
 	$(BIN)/python -m pytest -q -m ""
 
-ui: $(STAMP) ## Start the MLflow UI on 127.0.0.1:$(PORT) over the local store
+ui: $(STAMP) ## Start the MLflow UI on 127.0.0.1 (PORT, default 5000) over the project's store (or STORE=URI)
 	@mkdir -p mlruns
-	$(BIN)/mlflow ui --host 127.0.0.1 --port $(PORT) \
-		--backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --default-artifact-root $(CURDIR)/mlruns/artifacts
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --host 127.0.0.1 --port $(PORT) --workers 2 \
+		--backend-store-uri $(STORE) --default-artifact-root $(CURDIR)/mlruns/artifacts
 
 server: $(STAMP) ## MLflow tracking server on PostgreSQL at 127.0.0.1:$(SERVER_PORT), in the background (installs the `server` extra)
 	@$(BIN)/python -c 'import pgserver, psycopg' 2>/dev/null || $(BIN)/pip install -q -e '.[server]'

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from rlpipe.cli.table import COLUMNS, print_table, table_rows
+from rlpipe.cli.table import SweepView, columns, print_table, swept, table_rows, where_to_compare
 from rlpipe.gates.rules import PASS, PROMOTE, REJECT
 from rlpipe.tracking.rows import JobRow
+from tests.conftest import ROOT
 from tests.test_reports_sweep_report import LABEL_A, LABEL_B, job_row
 
 RUN_IDS = (
@@ -17,56 +20,93 @@ RUN_IDS = (
 
 
 def rows() -> list[JobRow]:
+    a = job_row(
+        RUN_IDS[0],
+        seed=1,
+        verdict=PASS,
+        sweep_verdict=PROMOTE,
+        version="4",
+        test={"total": 0.1234, "max_drawdown": 0.0567, "sharpe_mean": 1.5, "excess_total": 0.02},
+    )
+    b = job_row(
+        RUN_IDS[1],
+        seed=2,
+        config_hash="b",
+        label=LABEL_B,
+        verdict=REJECT,
+        sweep_verdict="",
+        test={"total": -0.0421, "max_drawdown": 0.2, "sharpe_mean": -0.4, "excess_total": -0.1},
+    )
+    failed = job_row(RUN_IDS[2], seed=None, status="FAILED", verdict="failed")
     return [
-        job_row(
-            RUN_IDS[0],
-            seed=1,
-            verdict=PASS,
-            sweep_verdict=PROMOTE,
-            version="4",
-            test={"total": 0.1234, "max_drawdown": 0.0567, "consistency": 0.8},
-        ),
-        job_row(
-            RUN_IDS[1],
-            seed=2,
-            config_hash="b",
-            label=LABEL_B,
-            verdict=REJECT,
-            sweep_verdict="",
-            test={"total": -0.0421, "max_drawdown": 0.2, "consistency": 0.25},
-        ),
-        job_row(RUN_IDS[2], seed=None, status="FAILED", verdict="failed"),
-    ]
+        replace(failed, params={"seed": "3", "reward.kind": "pnl", "weekly.job": "2"}),
+        replace(b, validation={"sharpe_mean": 0.9}, params={"seed": "2", "reward.kind": "pnl_fees"},
+                sweep_id="sw-old"),
+        replace(a, validation={"sharpe_mean": 1.2}, params={"seed": "1", "reward.kind": "pnl"},
+                sweep_id="sw"),
+    ]  # fmt: skip
 
 
-def test_table_rows_are_one_tuple_per_run_in_column_order() -> None:
-    assert COLUMNS == (
-        "run", "seed", "status", "run verdict", "sweep verdict", "test total", "max DD", "positive",
-        "version", "run id",
+VIEW = SweepView("sw", "sharpe_mean", champion="4")
+
+
+def test_runs_are_ranked_by_validation_with_the_swept_values_and_the_champion_marked() -> None:
+    assert columns(rows(), VIEW) == (
+        "run", "seed", "kind", "validation sharpe_mean", "test total", "test Sharpe", "vs buy&hold", "max DD",
+        "run verdict", "sweep verdict", "version", "run id",
     )  # fmt: skip
     a, b, failed = RUN_IDS
-    assert table_rows(rows()) == [
-        (f"{LABEL_A}-s1", "1", "FINISHED", "pass", "promote", "+12.34%", "+5.67%", "+80.00%", "4", a),
-        (f"{LABEL_B}-s2", "2", "FINISHED", "reject", "-", "-4.21%", "+20.00%", "+25.00%", "-", b),
-        (LABEL_A, "-", "FAILED", "failed", "-", "n/a", "n/a", "n/a", "-", failed),
+    assert table_rows(rows(), VIEW) == [
+        (f"{LABEL_A}-s1", "1", "pnl", "1.200", "+12.34%", "1.50", "+2.00%", "5.67%", "pass", "promote",
+         "4 champion", a),
+        (f"{LABEL_B}-s2 (reused)", "2", "pnl_fees", "0.900", "-4.21%", "-0.40", "-10.00%", "20.00%", "reject",
+         "-", "-", b),
+        (LABEL_A, "-", "pnl", "n/a", "n/a", "n/a", "n/a", "n/a", "failed", "-", "-", failed),
     ]  # fmt: skip
-    assert all(len(cells) == len(COLUMNS) for cells in table_rows(rows()))
-    assert table_rows([]) == []
+    assert table_rows([], VIEW) == [] and swept([]) == []
 
 
-def test_print_table_shows_every_run_and_the_filter_hint(
+def test_only_values_that_differ_get_a_column_and_bookkeeping_never_does() -> None:
+    same = [replace(r, params={"seed": str(i), "weekly.job": str(i), "agent.gamma": "0.99"})
+            for i, r in enumerate(rows())]  # fmt: skip
+    assert swept(same) == []
+    assert columns(same, VIEW)[:3] == ("run", "seed", "validation sharpe_mean")
+
+
+@pytest.mark.parametrize(
+    ("uri", "hint"),
+    [
+        (
+            "http://10.0.0.5:5001",
+            "Compare the runs: open http://10.0.0.5:5001 (the tracking server) and filter",
+        ),
+        (
+            "sqlite:////tmp/store/mlflow.db",
+            "Compare the runs: `make ui STORE=sqlite:////tmp/store/mlflow.db`, then",
+        ),
+        (
+            f"sqlite:///{ROOT}/mlruns/mlflow.db",
+            "Compare the runs: `make ui`, then open http://127.0.0.1:5000 and",
+        ),
+    ],
+)
+def test_the_closing_hint_names_the_store_that_was_used(uri: str, hint: str) -> None:
+    assert where_to_compare(uri, "sw").startswith(hint)
+    assert where_to_compare(uri, "sw").endswith("filter with tags.`rlpipe.sweep_id` = 'sw'")
+
+
+def test_print_table_shows_every_run_and_the_hint(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COLUMNS", "250")  # wide enough that rich wraps no cell
     uri = "sqlite:////tmp/store/mlflow.db"
-    print_table("sweep-20240501-1000", rows(), uri)
+    print_table(rows(), VIEW, uri)
     out = capsys.readouterr().out
-    assert "sweep sweep-20240501-1000" in out  # the title
-    for col in COLUMNS:
+    assert "sweep sw: runs ranked by validation sharpe_mean" in out  # the title
+    for col in columns(rows(), VIEW):
         assert col in out
     lines = out.splitlines()
     for run_id, total in zip(RUN_IDS, ("+12.34%", "-4.21%", "n/a"), strict=True):
         (line,) = [line for line in lines if run_id in line]
         assert total in line
-    assert f"Tracking store: {uri}" in out
-    assert "filter with tags.`rlpipe.sweep_id` = 'sweep-20240501-1000'" in out
+    assert f"Tracking store: {uri}" in out and where_to_compare(uri, "sw") in out

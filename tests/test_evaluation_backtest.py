@@ -371,6 +371,7 @@ def test_aggregates_summarise_the_agents_test_slices() -> None:
     assert agg["sharpe_std"] == pytest.approx(statistics.stdev([1.0, -0.5, 2.0]))
     # excess over buy-and-hold: s1 +0.05, s2 -0.02, s3 -0.01 -> 1 of 3
     assert agg["beats_buy_and_hold"] == pytest.approx(1 / 3)
+    assert agg["excess_total"] == pytest.approx(0.05 - 0.02 - 0.01)  # the edge over buy-and-hold
 
 
 def test_aggregates_of_another_role_use_only_that_roles_slices() -> None:
@@ -383,6 +384,7 @@ def test_aggregates_of_another_role_use_only_that_roles_slices() -> None:
     ) == (1.0, 1, 5.0, 1.0)
     assert agg["sharpe_std"] == 0.0  # one slice
     assert math.isnan(agg["beats_buy_and_hold"])  # no buy-and-hold row for the training slice
+    assert math.isnan(agg["excess_total"])
 
 
 def test_aggregates_without_agent_slices_of_the_role_are_empty() -> None:

@@ -108,7 +108,7 @@ def test_report_follows_the_template_and_its_json_has_no_nan() -> None:
             regime,
             f"{m['trades']:.0f}",
             f"{m['wins']:.0f}/{m['losses']:.0f}",
-            pct(m["max_drawdown"]),
+            pct(m["max_drawdown"], signed=False),
             pct(m["pnl_before_fees"]),
             pct(m["fees"]),
             pct(m["total"]),

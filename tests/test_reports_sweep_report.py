@@ -146,7 +146,7 @@ def test_markdown_runs_table_has_one_row_per_run_the_failed_one_included() -> No
         "FINISHED",
         PASS,
         "+30.00%",
-        "+5.00%",
+        "5.00%",
         "+80.00%",
         "2",
     ]
@@ -156,7 +156,7 @@ def test_markdown_runs_table_has_one_row_per_run_the_failed_one_included() -> No
         "FINISHED",
         REJECT,
         "-10.00%",
-        "+5.00%",
+        "5.00%",
         "+80.00%",
         "-",
     ]

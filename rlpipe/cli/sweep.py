@@ -9,7 +9,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from rlpipe.cli.compose import group
-from rlpipe.cli.table import print_table
+from rlpipe.cli.table import SweepView, print_table
 from rlpipe.jobs.sweep_job import SweepOutcome, run_sweep_step
 
 log = logging.getLogger("rlpipe.sweep")
@@ -23,9 +23,10 @@ def sweep_id_for(sweep_dir: str) -> str:
 
 def finish_sweep(cfg: DictConfig, sweep_id: str) -> SweepOutcome:
     """Run the sweep step for `sweep_id`, print the table of its runs and name the champion."""
-    tracking = group(cfg.tracking)
-    outcome = run_sweep_step(tracking, group(cfg.gates), sweep_id)
-    print_table(sweep_id, outcome.rows, tracking.uri)
+    tracking, gates = group(cfg.tracking), group(cfg.gates)
+    outcome = run_sweep_step(tracking, gates, sweep_id)
     champ = outcome.decision.champion
+    view = SweepView(sweep_id, gates.select_metric, champ.model_version if champ else None)
+    print_table(outcome.rows, view, tracking.uri)
     log.info("champion: %s", f"v{champ.model_version} (run {champ.run_id})" if champ else "none promoted")
     return outcome

@@ -1,48 +1,109 @@
-"""The terminal table of a sweep's runs and verdicts, and where to look next."""
+"""The terminal table of a sweep's runs and verdicts, and where to look next.
+
+Runs are listed best validation score first (what ranks them; test results gate, never rank), with
+the values the sweep varied as columns, the champion marked and runs reused from an earlier sweep
+said so.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from rlpipe.reports.format import pct
+from rlpipe.project import project_root
+from rlpipe.reports.format import num, pct
 from rlpipe.tracking.rows import JobRow
 
-COLUMNS = ("run", "seed", "status", "run verdict", "sweep verdict", "test total", "max DD", "positive",
-           "version", "run id")  # fmt: skip
+FIXED = ("validation {metric}", "test total", "test Sharpe", "vs buy&hold", "max DD", "run verdict",
+         "sweep verdict", "version", "run id")  # fmt: skip
+"""The columns after run, seed and the swept values."""
+BOOKKEEPING = frozenset({"seed", "weekly.job"})
+"""Params that differ between the runs of a sweep without being a value it compares."""
+MAX_SWEPT = 5
+"""At most this many swept values get a column (the run name and config label carry the rest)."""
 
 
-def table_rows(rows: Sequence[JobRow]) -> list[tuple[str, ...]]:
-    """One line of text cells per run, in the order of `COLUMNS`."""
+@dataclass(frozen=True)
+class SweepView:
+    """What the table needs beside the rows: the sweep, what ranks, the champion's version."""
+
+    sweep_id: str
+    select_metric: str = "sharpe_mean"
+    champion: str | None = None
+
+
+def swept(rows: Sequence[JobRow]) -> list[str]:
+    """The params whose values differ between the runs (the seed aside), in name order."""
+    keys = sorted({k for r in rows for k in r.params} - BOOKKEEPING)
+    return [k for k in keys if len({r.params.get(k) for r in rows}) > 1][:MAX_SWEPT]
+
+
+def columns(rows: Sequence[JobRow], view: SweepView) -> tuple[str, ...]:
+    """The header: run, seed, the swept values (by their last name part), then `FIXED`."""
+    fixed = tuple(c.format(metric=view.select_metric) for c in FIXED)
+    return ("run", "seed", *(k.rsplit(".", 1)[-1] for k in swept(rows)), *fixed)
+
+
+def ranked(rows: Sequence[JobRow], view: SweepView) -> list[JobRow]:
+    """Best validation score first; runs without one (failed, not judged) after, in their order."""
+
+    def key(r: JobRow) -> float:
+        score = r.validation.get(view.select_metric, math.nan)
+        return -score if math.isfinite(score) else math.inf
+
+    return sorted(rows, key=key)
+
+
+def table_rows(rows: Sequence[JobRow], view: SweepView) -> list[tuple[str, ...]]:
+    """One line of text cells per run, ranked, in the order of `columns`."""
+    keys = swept(rows)
     return [
         (
-            r.run_name,
+            r.run_name + (" (reused)" if r.sweep_id and r.sweep_id != view.sweep_id else ""),
             str(r.seed if r.seed is not None else "-"),
-            r.status,
-            r.verdict,
-            r.sweep_verdict or "-",
+            *(r.params.get(k, "-") for k in keys),
+            num(r.validation.get(view.select_metric, math.nan), 3),
             pct(r.test_metric("total")),
-            pct(r.test_metric("max_drawdown")),
-            pct(r.test_metric("consistency")),
-            r.model_version or "-",
+            num(r.test_metric("sharpe_mean")),
+            pct(r.test_metric("excess_total")),
+            pct(r.test_metric("max_drawdown"), signed=False),
+            r.verdict if r.finished or r.verdict == "failed" else r.status.lower(),
+            r.sweep_verdict or "-",
+            _version(r, view),
             r.run_id,
         )
-        for r in rows
+        for r in ranked(rows, view)
     ]
 
 
-def print_table(sweep_id: str, rows: Sequence[JobRow], uri: str) -> None:
+def _version(r: JobRow, view: SweepView) -> str:
+    if not r.model_version:
+        return "-"
+    return f"{r.model_version} champion" if r.model_version == view.champion else r.model_version
+
+
+def where_to_compare(uri: str, sweep_id: str) -> str:
+    """The closing hint: how to open this store's UI on the sweep's runs."""
+    runs = f"filter with tags.`rlpipe.sweep_id` = '{sweep_id}'"
+    if uri.startswith(("http://", "https://")):
+        return f"Compare the runs: open {uri} (the tracking server) and {runs}"
+    if uri == f"sqlite:///{Path(project_root()) / 'mlruns' / 'mlflow.db'}":
+        return f"Compare the runs: `make ui`, then open http://127.0.0.1:5000 and {runs}"
+    return f"Compare the runs: `make ui STORE={uri}`, then open http://127.0.0.1:5000 and {runs}"
+
+
+def print_table(rows: Sequence[JobRow], view: SweepView, uri: str) -> None:
     """Print the sweep's runs and verdicts, and how to compare them in the MLflow UI."""
-    table = Table(title=f"sweep {sweep_id}")
-    for col in COLUMNS:
+    table = Table(title=f"sweep {view.sweep_id}: runs ranked by validation {view.select_metric}")
+    for col in columns(rows, view):
         table.add_column(col)
-    for cells in table_rows(rows):
+    for cells in table_rows(rows, view):
         table.add_row(*cells)
     console = Console(width=max(Console().width, 180))
     console.print(table)
-    console.print(
-        f"Tracking store: {uri}\nCompare the runs: `make ui`, then open http://127.0.0.1:5000 "
-        f"and filter with tags.`rlpipe.sweep_id` = '{sweep_id}'"
-    )
+    console.print(f"Tracking store: {uri}\n{where_to_compare(uri, view.sweep_id)}")

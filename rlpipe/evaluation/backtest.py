@@ -240,7 +240,7 @@ def aggregates(results: Sequence[SliceResult], role: str = "test") -> Metrics:
     total, best-fold share of the net total, Sharpe range / mean / std across folds (and the std
     in units of a fold Sharpe's sampling error: ~1 means the folds differ no more than noise), the
     profit factor of all closed trades, the fraction of folds that beat buy-and-hold after
-    fees, and the regimes the folds cover.
+    fees and the edge over it (the folds' totals minus buy-and-hold's, summed).
     """
     agent = [r for r in results if r.policy == AGENT and r.role == role]
     totals = [r.metrics["total"] for r in agent]
@@ -273,6 +273,7 @@ def aggregates(results: Sequence[SliceResult], role: str = "test") -> Metrics:
             float(sum(r.metrics.get("gross_loss", np.nan) for r in agent)),
         ),
         "beats_buy_and_hold": float(np.mean([e > 0 for e in excess])) if excess else float("nan"),
+        "excess_total": float(np.sum(excess)) if excess else float("nan"),  # edge over buy-and-hold
     }
 
 

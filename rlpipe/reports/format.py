@@ -6,9 +6,12 @@ import math
 from typing import Any
 
 
-def pct(x: float | None) -> str:
-    """A fraction as a signed percentage; n/a for a missing or non-finite value."""
-    return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:+.2f}%"
+def pct(x: float | None, signed: bool = True) -> str:
+    """A fraction as a percentage, signed unless told (a drawdown is a size); n/a for a missing or
+    non-finite value."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    return f"{100 * x:+.2f}%" if signed else f"{100 * x:.2f}%"
 
 
 def num(x: float | None, digits: int = 2) -> str:

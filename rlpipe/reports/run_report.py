@@ -126,7 +126,7 @@ def _role_section(role: str, results: Sequence[SliceResult], agg: Metrics, bh: d
         m = r.metrics
         lines.append(
             f"| {r.slice} | {r.regime} | {m['trades']:.0f} | {m['wins']:.0f}/{m['losses']:.0f} | "
-            f"{pct(m['max_drawdown'])} | {pct(m['pnl_before_fees'])} | {pct(m['fees'])} | "
+            f"{pct(m['max_drawdown'], signed=False)} | {pct(m['pnl_before_fees'])} | {pct(m['fees'])} | "
             f"{pct(m['total'])} | {pct(m['total'] - bh.get(r.slice, math.nan))} | {num(m['sharpe'])} |"
         )
     if agg and role == "test":
@@ -162,8 +162,8 @@ def _baselines_section(results: Sequence[SliceResult]) -> list[str]:
         "|---|---|---:|---:|---:|",
     ]
     lines += [
-        f"| {r.slice} | {r.policy} | {r.metrics['trades']:.0f} | {pct(r.metrics['max_drawdown'])} | "
-        f"{pct(r.metrics['total'])} |"
+        f"| {r.slice} | {r.policy} | {r.metrics['trades']:.0f} | "
+        f"{pct(r.metrics['max_drawdown'], signed=False)} | {pct(r.metrics['total'])} |"
         for r in base
     ]
     return [*lines, ""]

@@ -76,7 +76,7 @@ def _runs_section(rows: Sequence[JobRow]) -> list[str]:
     for r in rows:
         lines.append(
             f"| {r.run_name} | {r.seed} | {r.status} | {r.verdict} | {pct(r.test_metric('total'))} | "
-            f"{pct(r.test_metric('max_drawdown'))} | {pct(r.test_metric('consistency'))} | "
+            f"{pct(r.test_metric('max_drawdown'), signed=False)} | {pct(r.test_metric('consistency'))} | "
             f"{r.model_version or '-'} |"
         )
     return lines

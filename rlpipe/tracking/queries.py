@@ -63,6 +63,7 @@ def job_row(r: Run) -> JobRow:
         family_parent=m.get(T.FAMILY_PARENT, math.nan),
         family_child=m.get(T.FAMILY_CHILD, math.nan),
         registered_model=t.get(T.REGISTERED_MODEL) or p.get("tracking.registered_model", ""),
+        params=dict(p),
     )
 
 

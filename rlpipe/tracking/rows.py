@@ -43,7 +43,7 @@ class JobRow:
     sweep_id: str = ""
     """The sweep that ran it (a later sweep may count it too, see `queries.job_runs`)."""
     candidates: int = 1
-    """Training lengths the run chose among (`checkpoints`): trials for the deflated Sharpe ratio."""
+    """Training lengths the run chose among on validation (`checkpoints`)."""
     timesteps_kept: int | None = None
     """The training length whose policy the run kept (None when not recorded)."""
     data_digest: str = ""
@@ -60,6 +60,8 @@ class JobRow:
     """... and its own on the same slices (the forgetting guard's numbers)."""
     registered_model: str = ""
     """The registered model its policy was registered in (`tracking.registered_model`)."""
+    params: dict[str, str] = field(default_factory=dict)
+    """The run's params as recorded (the config it ran, flattened)."""
 
     @property
     def family_change(self) -> float:
