@@ -65,6 +65,11 @@ CASES = {
         "rlpipe.train", ("tracking.registered_model=team/policy",),
         "error: tracking.registered_model='team/policy': MLflow refuses model names",
     ),
+    "routine preset": Case(
+        "rlpipe.train", ("experiment=routine_smoke",),
+        "error: experiment=routine and experiment=routine_smoke (the `routine` group) are presets of the "
+        "replayed routine, not of a training job: run python -m rlpipe.routine experiment=routine_smoke",
+    ),
     "+foo=1": Case("rlpipe.train", ("+foo=1",), "error: unknown config key(s) foo: no schema declares them"),
     "hydra override": Case("rlpipe.train", ("env.stakee=1",), "Could not override 'env.stakee'."),
     "promote": Case("rlpipe.promote", (), "error: no sweep in experiment 'rlpipe' at sqlite:"),
@@ -114,7 +119,9 @@ def run_case(case: Case, tmp: Path) -> Outcome:
     return Outcome(proc, tmp, uri)
 
 
-CHECKED_IN_PROCESS = ("seed=2**32", "agent target", "unwritable store", "slice name", "model name")
+CHECKED_IN_PROCESS = (
+    "seed=2**32", "agent target", "unwritable store", "slice name", "model name", "routine preset",
+)  # fmt: skip
 """Cases whose check is tested in process (tests/test_jobs_checks.py, test_agents_factory.py): through
 the CLI they run with the slow tests; the default suite keeps one case per path to exit status 2."""
 

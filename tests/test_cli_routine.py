@@ -1,5 +1,5 @@
-"""`python -m rlpipe.routine routine=smoke` as a user runs it: three steps, each its own sweep on the
-data cut at its as-of date, the weeks in the ledger and on the routine's parent run."""
+"""`python -m rlpipe.routine experiment=routine_smoke` as a user runs it: three steps, each its own
+sweep on the data cut at its as-of date, the weeks in the ledger and on the routine's parent run."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from tests.conftest import cli
 @pytest.mark.slow  # ~2.5 min: three smoke sweeps through the CLI (`make test-reliability`)
 def test_the_smoke_routine_runs_three_steps_each_on_data_up_to_its_date(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    proc = cli("rlpipe.routine", "routine=smoke", f"tracking.uri={uri}", f"routine.dir={tmp_path}/routine")
+    proc = cli(
+        "rlpipe.routine", "experiment=routine_smoke", f"tracking.uri={uri}", f"routine.dir={tmp_path}/routine"
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ledger = json.loads((tmp_path / "routine" / "routine.json").read_text())
     assert [w["step"] for w in ledger["weeks"]] == [0, 1, 2]

@@ -8,9 +8,10 @@ from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from rlpipe.cli.compose import agent_spec
+from rlpipe.cli.compose import agent_spec, routine_job, train_job
 from rlpipe.cli.schemas import GROUPS
 from rlpipe.errors import ConfigError
+from rlpipe.jobs.routine_job import RoutineSpec
 from tests.conftest import CONF
 
 EXPECTED = GROUPS  # every group with a schema instantiates to its runtime dataclass
@@ -33,12 +34,35 @@ def test_every_group_option_composes_and_instantiates(compose_cfg, group, option
     assert isinstance(obj, EXPECTED[group])
 
 
-@pytest.mark.parametrize("preset", options("experiment"))
-def test_every_preset_composes(compose_cfg, preset):
+ROUTINE_PRESETS = {"routine": "default", "routine_smoke": "smoke"}
+"""The presets of `python -m rlpipe.routine` (conf/routine.yaml), each selecting a `routine` option;
+every other preset is one of `python -m rlpipe.train` (conf/train.yaml)."""
+
+
+@pytest.mark.parametrize("preset", sorted(set(options("experiment")) - set(ROUTINE_PRESETS)))
+def test_every_training_preset_composes(compose_cfg, preset):
     cfg = compose_cfg(f"experiment={preset}", smoke=False)
-    assert cfg.timesteps > 0
+    assert cfg.timesteps > 0 and cfg.routine is None
     for group, cls in EXPECTED.items():
         assert isinstance(instantiate(cfg[group], _convert_="all"), cls)
+
+
+def _routine_cfg(*overrides: str):
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        return compose("routine", overrides=list(overrides))
+
+
+@pytest.mark.parametrize(("preset", "option"), sorted(ROUTINE_PRESETS.items()))
+def test_every_routine_preset_composes_with_the_routine_config_as_its_routine_option(preset, option):
+    job = routine_job(_routine_cfg(f"experiment={preset}"))
+    assert isinstance(job.routine, RoutineSpec)
+    assert job.routine == routine_job(_routine_cfg(f"routine={option}")).routine  # routine=smoke still works
+
+
+@pytest.mark.parametrize("preset", sorted(ROUTINE_PRESETS))
+def test_a_training_job_refuses_a_routine_preset_naming_the_routine_command(compose_cfg, preset):
+    with pytest.raises(ConfigError, match=r"run python -m rlpipe\.routine experiment=routine_smoke"):
+        train_job(compose_cfg(f"experiment={preset}", smoke=False))
 
 
 def test_smoke_preset_trains_a_single_ppo_rollout_in_short_episodes(compose_cfg):

@@ -70,7 +70,13 @@ def agent_spec(node: DictConfig) -> AgentSpec:
 
 
 def train_job(cfg: DictConfig) -> TrainJob:
-    """The training job of a composed conf/train.yaml."""
+    """The training job of a composed conf/train.yaml (refused when a routine preset selected `routine`)."""
+    if cfg.get("routine") is not None:
+        raise ConfigError(
+            "experiment=routine and experiment=routine_smoke (the `routine` group) are presets of the "
+            "replayed routine, not of a training job: run python -m rlpipe.routine experiment=routine_smoke "
+            "(or experiment=routine); it runs each step's training sweep itself"
+        )
     check_required(cfg)
     check_keys(cfg)
     return TrainJob(

@@ -85,6 +85,8 @@ def _train_schema() -> type:
         ("lr_schedule", str, field(default=MISSING)),
         ("weekly", Optional[schema_of(WeeklySpec)], field(default=None)),  # noqa: UP045
         ("pbt", Optional[schema_of(PBTSpec)], field(default=None)),  # noqa: UP045
+        # set by a routine preset only, so that a training job can refuse it by name (`train_job`)
+        ("routine", Optional[schema_of(RoutineSpec)], field(default=None)),  # noqa: UP045
     ]
     return make_dataclass("TrainSchema", fields)
 
