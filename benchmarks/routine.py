@@ -13,7 +13,8 @@ sweep here, so a change to the preset's slices reaches this benchmark.
 Printed per step: as-of date, champion version and its role (explorer, refiner, champion
 continuation), the week's total after fees, buy-and-hold, child minus parent, and the step's wall
 time split into training, scoring, paper trading, registry and the rest (`rlpipe.jobs.routine_times`);
-then the totals. Results also go to bench_results/routine.json.
+then each step's run verdicts (why a week had no champion) and the totals. Results also go to
+bench_results/routine.json.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 from hydra import compose, initialize_config_dir
 
+from benchmarks.length import job_runs
 from rlpipe.cli.schemas import register_configs
 from rlpipe.reports.routine_report import PARTS, Week
 
@@ -101,6 +103,19 @@ def _weeks(ledger: Path) -> list[Week]:
         return []
 
 
+def verdicts(uri: str) -> dict[int, dict[str, int]]:
+    """Per step, its job runs' verdicts: how many ran, passed their run gates, and each sweep verdict."""
+    out: dict[int, dict[str, int]] = {}
+    for r in job_runs(uri):
+        step = int(r.data.tags["rlpipe.sweep_id"].split("-")[1])  # step-<k>-<hash>
+        counts = out.setdefault(step, {"runs": 0, "passed_run_gates": 0})
+        counts["runs"] += 1
+        counts["passed_run_gates"] += r.data.tags.get("rlpipe.verdict") == "pass"
+        sweep = f"sweep_{r.data.tags.get('rlpipe.sweep_verdict') or 'none'}"
+        counts[sweep] = counts.get(sweep, 0) + 1
+    return out
+
+
 def totals(weeks: list[Week], wall: float) -> dict[str, Any]:
     diffs = [d for w in weeks if (d := w.child_minus_parent) is not None]
     return {
@@ -130,6 +145,9 @@ def main() -> None:
         print(f"routine={args.preset}: slice overrides from its sweep: {slices or 'none'}", flush=True)
         sweep = weekly_sweep(args, tmp, slices)
         weeks, wall = replay(args, tmp, sweep)
+        judged = verdicts(f"sqlite:///{tmp}/mlflow.db")
+    for step, counts in sorted(judged.items()):
+        print(f"step {step} verdicts: " + ", ".join(f"{k} {v}" for k, v in counts.items()), flush=True)
     summary = totals(weeks, wall)
     s = summary["seconds"]
     print(f"totals: routine {100 * summary['routine_total']:+.2f}% vs buy-and-hold "
@@ -139,7 +157,8 @@ def main() -> None:
           + ", ".join(f"{p} {s[p]:.1f}" for p in PARTS) + ") + start-up and report", flush=True)  # fmt: skip
     out = ROOT / "bench_results"
     out.mkdir(exist_ok=True)
-    result = {"args": vars(args), "sweep": sweep, "weeks": [_summary(w) for w in weeks], "totals": summary}
+    rows = [{**_summary(w), "verdicts": judged.get(w.step, {})} for w in weeks]
+    result = {"args": vars(args), "sweep": sweep, "weeks": rows, "totals": summary}
     (out / "routine.json").write_text(json.dumps(result, indent=1))
 
 
