@@ -10,6 +10,7 @@ SEEDS  ?= 1,6,11
 .DEFAULT_GOAL := help
 .PHONY: help env run test test-all test-reliability ui bench lint clean
 .PHONY: server server-stop test-server bench-scale bench-gates bench-length bench-weekly bench-faults bench-paper
+.PHONY: bench-routine
 
 STORE  ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
 
@@ -81,6 +82,9 @@ bench-faults: $(STAMP) ## What a store fault mid-job costs at the default tracki
 
 bench-paper: $(STAMP) ## Paper trading speed: a year of hourly bars from a file, one new bar in follow mode (a minute)
 	$(BIN)/python -m benchmarks.paper
+
+bench-routine: $(STAMP) ## The routine replayed over 8 weeks of a scaled-down weekly allocation: per-step champion, child vs parent, time split (15-20 minutes)
+	$(BIN)/python -m benchmarks.routine $(BENCH_ARGS)
 
 bench: $(STAMP) ## Side-by-side throughput tables vs. gym-anytrading and SB3 defaults (installs the `bench` extra)
 	$(BIN)/pip install -q -e '.[bench]'

@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 from rlpipe.cli.compose import routine_job
 from rlpipe.cli.failures import end_command, run_main
 from rlpipe.cli.schemas import register_configs
+from rlpipe.cli.sweep import sweep_id_for
 from rlpipe.errors import ConfigError, run_id_of
 from rlpipe.jobs.checks import check_tracking
 from rlpipe.jobs.routine_job import RoutineJob, SweepRunner, run_routine
@@ -29,9 +30,10 @@ log = logging.getLogger("rlpipe.routine")
 
 def sweep_runner(job: RoutineJob, forwarded: list[str]) -> SweepRunner:
     """Step k's sweep: `python -m rlpipe.train -m <routine.sweep> <data/tracking overrides>
-    data.end=t_k slices=walk_forward hydra.sweep.dir=<folder>` (resume=true when resuming)."""
+    data.end=t_k slices=walk_forward hydra.sweep.dir=<folder>` (resume=true when resuming); returns
+    the sweep's id."""
 
-    def run(step: int, asof: pd.Timestamp, folder: Path) -> None:
+    def run(step: int, asof: pd.Timestamp, folder: Path) -> str:
         argv = [sys.executable, "-m", "rlpipe.train", "-m", *job.routine.sweep, *forwarded,
                 f"data.end='{asof.isoformat()}'", "slices=walk_forward", f"hydra.sweep.dir={folder}",
                 *(["resume=true"] if job.resume else [])]  # fmt: skip
@@ -43,6 +45,7 @@ def sweep_runner(job: RoutineJob, forwarded: list[str]) -> SweepRunner:
             )
         if code not in (0, 1, 2):
             raise RuntimeError(f"routine step {step}: the sweep ended with status {code}")
+        return sweep_id_for(str(folder))
 
     return run
 

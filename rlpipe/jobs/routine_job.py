@@ -6,10 +6,15 @@ with walk-forward slices ending there, and its sweep step; then whichever versio
 at that moment is paper traded on the bars after t_k up to t_{k+1} (`rlpipe.jobs.paper_job`:
 its bars are checked against the champion's recorded windows, the session starts flat and closes
 at t_{k+1}). A week with no champion is flat. Each week's buy-and-hold goes through the same
-simulator, fills and fees. The weeks are written to a ledger after each step, so a killed routine
-continues (`resume=true`) at the step it reached; the sweeps run through whatever launcher the
-caller's `run_sweep` uses. The parent run (`rlpipe.kind=routine`) gets the stitched forward
-equity against buy-and-hold and flat, per step, and the report (`rlpipe.reports.routine_report`).
+simulator, fills and fees. Generation over generation: a champion that continues a parent version
+(`rlpipe.parent_version`) is compared with that parent, paper traded on the same week the same
+way (before the champion's session, while the parent is not @champion, so its health verdict
+rolls nothing back). Each step's wall time is split into training, scoring, paper trading,
+registry and the rest (`rlpipe.jobs.routine_times`). The weeks are written to a ledger after each
+step, so a killed routine continues (`resume=true`) at the step it reached; the sweeps run
+through whatever launcher the caller's `run_sweep` uses. The parent run (`rlpipe.kind=routine`)
+gets the stitched forward equity against buy-and-hold and flat, per step (with the parent's week
+and the time split), and the report (`rlpipe.reports.routine_report`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import dataclasses
 import json
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,11 +36,13 @@ from rlpipe.data.slices import Slice, Window
 from rlpipe.data.sources import DataSpec
 from rlpipe.envs.market import make_market
 from rlpipe.envs.sim import SimConfig
-from rlpipe.errors import ConfigError, DataError
+from rlpipe.errors import ConfigError, DataError, RlpipeError
 from rlpipe.evaluation.backtest import backtest
 from rlpipe.gates.health import HealthConfig
-from rlpipe.jobs.paper_job import PaperConfig, PaperJob, run_paper
-from rlpipe.reports.routine_report import Week, routine_report
+from rlpipe.jobs.paper_job import PaperConfig, PaperJob, PaperResult, run_paper
+from rlpipe.jobs.routine_times import NO_JOBS, Clock, split
+from rlpipe.reports.routine_report import Week, routine_report, step_metrics
+from rlpipe.tracking import queries
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import RegistryConfig, TrackingConfig
 from rlpipe.tracking.registry import Registry
@@ -42,8 +50,12 @@ from rlpipe.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 LEDGER = "routine.json"
-SweepRunner = Callable[[int, pd.Timestamp, Path], None]
-"""Runs step k's sweep (and its sweep step) on the data cut at t_k, into the given folder."""
+FORMAT = 2
+"""The ledger's format: 2 adds each week's champion role, its parent's week and the time split (a
+format-1 ledger's weeks load without them)."""
+SweepRunner = Callable[[int, pd.Timestamp, Path], str | None]
+"""Runs step k's sweep (and its sweep step) on the data cut at t_k, into the given folder; returns
+the sweep's id (its runs' `rlpipe.sweep_id`: their recorded times split the step's), or None."""
 
 
 @dataclass(frozen=True)
@@ -99,36 +111,82 @@ def run_routine(job: RoutineJob, run_sweep: SweepRunner) -> list[Week]:
     tags = {T.KIND: T.ROUTINE, T.SWEEP_ID: f"routine-{folder.name}"}
     with tracker.run(f"routine-{folder.name}", tags, resume_id=run_id) as parent:
         for k in range(len(weeks), job.routine.steps):
-            run_sweep(k, dates[k], folder / f"step-{k}")
-            weeks.append(_week(job, df, k, dates[k], dates[k + 1], tracker))
+            t0, since_ms, clock = time.perf_counter(), int(time.time() * 1000), Clock()
+            sweep_id = run_sweep(k, dates[k], folder / f"step-{k}")
+            week = _week(job, df, k, dates[k], dates[k + 1], tracker, clock)
+            jobs = queries.sweep_times(tracker, sweep_id, since_ms) if sweep_id else NO_JOBS
+            week.times = split(time.perf_counter() - t0, jobs, clock)
+            weeks.append(week)
             _save(folder, parent.run_id, weeks)
-            parent.log_metrics({"routine/week_total": weeks[-1].total,
-                                "routine/week_buy_and_hold": weeks[-1].hold_total}, step=k)  # fmt: skip
+            parent.log_metrics(step_metrics(week), step=k)
         routine_report(parent, weeks, folder)
     return weeks
 
 
 def _week(
-    job: RoutineJob, df: pd.DataFrame, k: int, t0: pd.Timestamp, t1: pd.Timestamp, tracker: Tracker
+    job: RoutineJob,
+    df: pd.DataFrame,
+    k: int,
+    t0: pd.Timestamp,
+    t1: pd.Timestamp,
+    tracker: Tracker,
+    clock: Clock,
 ) -> Week:
-    """Step k's forward week: the champion at t0 paper traded from t0's close to t1, or flat."""
-    name = job.tracking.registered_model
-    champion = Registry(tracker.client, name).alias_version("champion")
+    """Step k's forward week: the champion at t0 paper traded from t0's close to t1, or flat; a
+    continued champion's parent traded on the same week first."""
+    registry = Registry(tracker.client, job.tracking.registered_model)
+    with clock.timing("registry"):
+        champion = registry.alias_version("champion")
+        role, parent = _lineage(tracker, registry, champion) if champion else ("", None)
     hold, hold_curve = _buy_and_hold(df, t0, t1, job.data.spread_bps)
     if champion is None:
         log.info("routine step %d (%s): no champion: flat", k, t0)
         return Week(k, str(t0), str(t1), None, 0.0, hold, [1.0] * len(hold_curve), hold_curve, "", "")
-    paper = PaperJob(f"models:/{name}/{champion}", dataclasses.replace(job.data, end=str(t1)), job.tracking,
-                     paper=PaperConfig(dir=str(job.root / job.routine.dir / "paper"), start=str(t0)),
-                     registry=job.registry, health=job.health, root=job.root)  # fmt: skip
-    result = run_paper(paper)  # decides from t0's close (the champion was chosen on bars <= t0)
-    folder = str(job.root / job.routine.dir)
-    local = tracker.client.download_artifacts(result.run_id, "paper/decisions.csv", folder)
+    with clock.timing("paper"):
+        compared = _parent_week(job, champion, parent, k, t0, t1, tracker) if parent else None
+        result = _paper(job, champion, t0, t1)  # decides from t0's close (chosen on bars <= t0)
+        local = tracker.client.download_artifacts(result.run_id, "paper/decisions.csv", str(_folder(job)))
     decided = pd.read_csv(local).drop_duplicates("bar", keep="last")  # the closing `end` row: the last bar
     traded = decided["equity"].to_numpy(float)[-len(hold_curve) :].tolist()
-    tags = Registry(tracker.client, name).version(champion).tags
+    with clock.timing("registry"):
+        tags = registry.version(champion).tags
     return Week(k, str(t0), str(t1), champion, result.total, hold, traded, hold_curve, result.run_id,
-                tags.get(T.HEALTH, ""), tags.get(T.HEALTH_ACTION, ""))  # fmt: skip
+                tags.get(T.HEALTH, ""), tags.get(T.HEALTH_ACTION, ""), role, parent,
+                compared.total if compared else None, compared.run_id if compared else "")  # fmt: skip
+
+
+def _lineage(tracker: Tracker, registry: Registry, version: str) -> tuple[str, str | None]:
+    """A version's weekly role (from its run) and its parent version (None: trained from scratch)."""
+    found = registry.version(version)
+    role = tracker.client.get_run(found.run_id).data.tags.get(T.ROLE, "") if found.run_id else ""
+    return role, found.tags.get(T.PARENT_VERSION) or None
+
+
+def _paper(job: RoutineJob, version: str, t0: pd.Timestamp, t1: pd.Timestamp) -> PaperResult:
+    """A registered version paper traded from t0's close to t1 (bars before t0 warm its features up)."""
+    paper = PaperJob(f"models:/{job.tracking.registered_model}/{version}",
+                     dataclasses.replace(job.data, end=str(t1)), job.tracking,
+                     paper=PaperConfig(dir=str(_folder(job) / "paper"), start=str(t0)),
+                     registry=job.registry, health=job.health, root=job.root)  # fmt: skip
+    return run_paper(paper)
+
+
+def _parent_week(
+    job: RoutineJob, child: str, parent: str, k: int, t0: pd.Timestamp, t1: pd.Timestamp, tracker: Tracker
+) -> PaperResult | None:
+    """The champion's parent on the champion's week; None (and a warning) when it cannot trade it."""
+    try:
+        result = _paper(job, parent, t0, t1)
+    except RlpipeError as exc:  # e.g. the parent version was deleted: the week still counts for the child
+        log.warning("routine step %d: v%s's parent v%s not traded on its week: %s", k, child, parent, exc)
+        return None
+    why = f"routine step {k}: the parent of @champion v{child} on the same week"
+    tracker.handle(result.run_id).set_tags({T.ROUTINE_COMPARISON: why})
+    return result
+
+
+def _folder(job: RoutineJob) -> Path:
+    return job.root / job.routine.dir
 
 
 def _buy_and_hold(
@@ -152,9 +210,18 @@ def _ledger(folder: Path, resume: bool) -> tuple[list[Week], str | None]:
         raise ConfigError(f"{path} exists: a routine was replayed into {folder}; resume=true continues it, "
                           "or choose another routine.dir")  # fmt: skip
     raw = json.loads(path.read_text())
+    version = raw.get("format", 1)
+    if version > FORMAT:
+        raise ConfigError(
+            f"{path} is a format-{version} ledger, written by a newer rlpipe (this one reads up to "
+            f"{FORMAT}): resume it with that version, or choose another routine.dir"
+        )
+    if version < FORMAT:
+        log.warning("%s: format %d: its %d week(s) have no champion role, parent week or time split",
+                    path, version, len(raw["weeks"]))  # fmt: skip
     return [Week(**w) for w in raw["weeks"]], str(raw["run_id"])
 
 
 def _save(folder: Path, run_id: str, weeks: list[Week]) -> None:
-    text = json.dumps({"run_id": run_id, "weeks": [asdict(w) for w in weeks]})
+    text = json.dumps({"format": FORMAT, "run_id": run_id, "weeks": [asdict(w) for w in weeks]})
     write_atomic(folder / LEDGER, lambda f: f.write(text.encode()))

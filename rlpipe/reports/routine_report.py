@@ -3,7 +3,8 @@ and flat (same simulator, fills and fees), week by week."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -12,6 +13,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+
+PARTS = ("training", "scoring", "paper", "registry", "other")
+"""The parts of a routine step's wall time, in the report's order (`rlpipe.jobs.routine_times`)."""
+TIME_NOTE = (
+    "training: learning, from the job runs' records; scoring: checkpoints scored on validation, data, test "
+    "backtests, gates, reports, registration; paper: the champion's week and its parent's; registry: the "
+    "sweep step and the routine's registry reads; other: process start, imports, Hydra, the launcher, "
+    "buy-and-hold, the ledger. Job-seconds of jobs run side by side are divided by the jobs open at once."
+)
 
 
 class RunSink(Protocol):
@@ -42,6 +52,33 @@ class Week:
     health: str
     action: str = ""
     """What the health verdict did to the registry (e.g. `rolled back to v3`), if anything."""
+    role: str = ""
+    """The champion's weekly role, from its run (`explorer-0`, `refiner-1`, `champion-0`), if any."""
+    parent: str | None = None
+    """The champion's parent version when it is a continuation (None: trained from scratch, or flat)."""
+    parent_total: float | None = None
+    """The parent's paper total after fees on the same week (same bars, fills and fees); None: not
+    traded (no parent, or a ledger from before parents were traded)."""
+    parent_run: str = ""
+    """The parent's paper session."""
+    times: dict[str, float] = field(default_factory=dict)
+    """The step's wall time by part (`rlpipe.jobs.routine_times.split`); empty in a ledger written
+    before steps were timed."""
+
+    @property
+    def child_minus_parent(self) -> float | None:
+        """The champion's week total minus its parent's on the same week, when both traded it."""
+        return None if self.parent_total is None else self.total - self.parent_total
+
+    @property
+    def role_label(self) -> str:
+        """What the champion was in its sweep: explorer, refiner, champion continuation, ..."""
+        kind = self.role.split("-")[0]
+        if self.champion is None:
+            return "-"
+        if self.parent is None:
+            return {"": "from scratch", "explorer": "explorer"}.get(kind, f"explorer ({kind} slot)")
+        return {"champion": "champion continuation", "refiner": "refiner"}.get(kind, "continuation")
 
 
 def stitched(weeks: list[Week], field: str) -> np.ndarray:
@@ -55,12 +92,24 @@ def stitched(weeks: list[Week], field: str) -> np.ndarray:
     return np.asarray(out)
 
 
+def step_metrics(w: Week) -> dict[str, float]:
+    """What the routine's parent run logs at step `w.step`: the week, its parent's, the time split."""
+    out = {"routine/week_total": w.total, "routine/week_buy_and_hold": w.hold_total}
+    if w.parent_total is not None:
+        out |= {
+            "routine/week_parent_total": w.parent_total,
+            "routine/child_minus_parent": w.total - w.parent_total,
+        }
+    return out | {f"routine/step_time/{p}_s": w.times[p] for p in ("wall", *PARTS) if p in w.times}
+
+
 def routine_report(run: RunSink, weeks: list[Week], folder: Path) -> dict[str, float]:
     """Stitched curves as metrics (stepped by bar), the summary, the markdown report and the figure."""
     agent, hold = stitched(weeks, "equity"), stitched(weeks, "hold")
     run.log_metric_series([("routine/equity", float(v), i) for i, v in enumerate(agent)]
                           + [("routine/buy_and_hold", float(v), i) for i, v in enumerate(hold)])  # fmt: skip
     changes = [w.champion for i, w in enumerate(weeks) if i == 0 or w.champion != weeks[i - 1].champion]
+    diffs = [d for w in weeks if (d := w.child_minus_parent) is not None]
     summary = {
         "routine/total": float(agent[-1] - 1.0),
         "routine/buy_and_hold_total": float(hold[-1] - 1.0),
@@ -69,7 +118,12 @@ def routine_report(run: RunSink, weeks: list[Week], folder: Path) -> dict[str, f
         "routine/weeks_with_champion": float(sum(w.champion is not None for w in weeks)),
         "routine/champion_changes": float(len(changes) - 1),
         "routine/positive_weeks": float(sum(w.total > 0 for w in weeks)),
+        "routine/child_vs_parent_weeks": float(len(diffs)),
+        "routine/children_beat_parents": float(sum(d > 0 for d in diffs)),
+        "routine/child_minus_parent_mean": float(np.mean(diffs)) if diffs else math.nan,
     }
+    timed = [w.times for w in weeks if w.times]
+    summary |= {f"routine/time/{p}_s": float(sum(t[p] for t in timed)) for p in ("wall", *PARTS) if timed}
     run.log_metrics(summary)
     run.log_text(_markdown(weeks, summary), "report/routine.md")
     run.log_files([_figure(agent, hold, folder / "routine.png")], "plots")
@@ -85,20 +139,63 @@ def _markdown(weeks: list[Week], s: dict[str, float]) -> str:
         f"{int(s['routine/weeks_with_champion'])} with a champion, {int(s['routine/champion_changes'])} "
         "champion change(s).",
         "",
-        "| step | as of | until | champion | week | week over week | buy-and-hold | health |",
-        "|---|---|---|---|---|---|---|---|",
+        "| step | as of | until | champion | week | week over week | buy-and-hold | health | role | parent "
+        "| child - parent |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for i, w in enumerate(weeks):
         champion = f"v{w.champion}" if w.champion else "none (flat)"
         change = f"{100 * (w.total - weeks[i - 1].total):+.2f} pp" if i else "-"
         health = f"{w.health} ({w.action})" if w.action.startswith("rolled back") else (w.health or "-")
         lines.append(f"| {w.step} | {w.asof} | {w.until} | {champion} | {100 * w.total:+.2f}% | {change} | "
-                     f"{100 * w.hold_total:+.2f}% | {health} |")  # fmt: skip
+                     f"{100 * w.hold_total:+.2f}% | {health} | {w.role_label} | {_parent(w)} |")  # fmt: skip
     lines += ["", "Champion longevity (consecutive weeks held): " + (", ".join(_longevity(weeks)) or "none")]
     rolled = [w for w in weeks if w.action.startswith("rolled back")]
     rollbacks = [f"step {w.step}: v{w.champion} {w.action}" for w in rolled]
     lines += ["", "Rollbacks: " + ("; ".join(rollbacks) if rollbacks else "none")]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _generations(weeks, s) + _times(weeks)) + "\n"
+
+
+def _parent(w: Week) -> str:
+    """The parent column and the child-minus-parent column of a week's row."""
+    if w.parent is None:
+        return "- | -"
+    if w.parent_total is None:
+        return f"v{w.parent} (not traded) | -"
+    return f"v{w.parent} {100 * w.parent_total:+.2f}% | {100 * (w.total - w.parent_total):+.2f} pp"
+
+
+def _generations(weeks: list[Week], s: dict[str, float]) -> list[str]:
+    n, won = int(s["routine/child_vs_parent_weeks"]), int(s["routine/children_beat_parents"])
+    mean = s["routine/child_minus_parent_mean"]
+    said = (
+        f"children beat their parents {won} of {n} (mean child - parent {100 * mean:+.2f} pp)"
+        if n
+        else "no week's champion was a continuation"
+    )
+    return ["", "## Generation over generation", "",
+            "A champion that continues a parent version is compared with that parent, paper traded on the "
+            f"same forward week (same bars, fills and fees): {said}."]  # fmt: skip
+
+
+def _times(weeks: list[Week]) -> list[str]:
+    columns = ("wall", *PARTS)
+    header = "| step | " + " | ".join(columns) + " | jobs at once |"
+    lines = ["", "## Where each step's time went (seconds of wall time)", "", header, "|---" * 8 + "|"]
+    for w in weeks:
+        t = w.times
+        cells = [f"{t[p]:.1f}" for p in columns] + [f"{t['jobs_at_once']:.2f}"] if t else ["-"] * 7
+        lines.append(f"| {w.step} | " + " | ".join(cells) + " |")
+    timed = [w.times for w in weeks if w.times]
+    if timed:
+        lines.append("| all | " + " | ".join(f"{sum(t[p] for t in timed):.1f}" for p in columns) + " | |")
+    lines += ["", TIME_NOTE]
+    if len(timed) < len(weeks):
+        lines += [
+            "",
+            "Steps without times were recorded by an older rlpipe (no time split, no parent traded).",
+        ]
+    return lines
 
 
 def _longevity(weeks: list[Week]) -> list[str]:

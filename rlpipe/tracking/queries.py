@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,50 @@ def latest_sweep_id(tracker: Tracker) -> str | None:
         f"tags.`{T.KIND}` = '{T.SWEEP}'", order_by=["attributes.start_time DESC"], max_results=1
     )
     return found[0].data.tags.get(T.SWEEP_ID) if found else None
+
+
+@dataclass(frozen=True)
+class SweepTimes:
+    """Where a sweep's job runs spent their time, as they recorded it (seconds)."""
+
+    training: float
+    """Sum over the job runs of `time/learn_s` - `time/checkpoint_s`: training proper."""
+    scoring: float
+    """Sum of `time/checkpoint_s` + `time/overhead_s`: checkpoints scored on validation, data, test
+    backtests, gates, report, the policy logged and registered."""
+    open: float
+    """Sum of the job runs' durations (opened to ended)."""
+    busy: float
+    """Wall time during which at least one job run was open (the union of their durations)."""
+    step: float
+    """The sweep step: its parent run's end after the last job run's end (0 when not recorded)."""
+
+
+def sweep_times(tracker: Tracker, sweep_id: str, since_ms: int = 0) -> SweepTimes:
+    """The recorded times of the job runs of `sweep_id` opened at or after `since_ms` (Unix ms; runs
+    reused from earlier sweeps cost this one nothing and are not counted) and of its sweep step."""
+    query = f"tags.`{T.SWEEP_ID}` = '{sweep_id}' and tags.`{T.KIND}` = '{T.JOB}'"
+    runs = [r for r in tracker.search(query) if r.info.start_time >= since_ms and r.info.end_time]
+    m = [r.data.metrics for r in runs]
+    learn, scored = (
+        sum(x.get("time/learn_s", 0.0) for x in m),
+        sum(x.get("time/checkpoint_s", 0.0) for x in m),
+    )
+    spans = sorted((r.info.start_time / 1000, r.info.end_time / 1000) for r in runs)
+    busy, reach = 0.0, -math.inf
+    for lo, hi in spans:  # the union of the spans, left to right
+        busy += max(hi - max(lo, reach), 0.0)
+        reach = max(reach, hi)
+    parent = tracker.parent_run(sweep_id)
+    ended = tracker.client.get_run(parent).info.end_time if parent else None
+    step = max(ended / 1000 - reach, 0.0) if ended and spans else 0.0
+    return SweepTimes(
+        training=learn - scored,
+        scoring=scored + sum(x.get("time/overhead_s", 0.0) for x in m),
+        open=sum(hi - lo for lo, hi in spans),
+        busy=busy,
+        step=step,
+    )
 
 
 def load_json(client: MlflowClient, run_id: str, path: str) -> dict[str, Any]:
