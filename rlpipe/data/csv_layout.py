@@ -37,7 +37,7 @@ _FALLBACK_ENCODING = "cp1252"
 
 @dataclass(frozen=True)
 class Header:
-    """What precedes the first bar: how many rows, the names of the columns kept, and which."""
+    """What precedes the first bar: how many rows, the column names, and which columns to keep."""
 
     rows: int
     names: list[str]  # one per column of the file
