@@ -1,5 +1,6 @@
 """Each bad file of the README's list, through the real CLI in one multirun: every job exits with a
-user error (status 2), one line naming the file and what is wrong, and no traceback."""
+user error (status 2), one line naming the file and what is wrong, and no traceback. Vendor files
+that need an option say which; a user's config file reads names the command line cannot write."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import cli
+from tests.test_data_csv_layout import european_export, kline_file
+from tests.test_data_readers import trading_days
 
 
 def bars(n: int = 24 * 60) -> pd.DataFrame:
@@ -55,6 +58,18 @@ def bad_files(tmp: Path) -> dict[str, tuple[Path, str]]:
         path = tmp / f"{name}.csv"
         frame.to_csv(path)
         out[name] = (path, says)
+    kline_file(tmp / "BTCUSDT-1h-2025-01.csv", base.index, 0, "us")
+    out["headerless"] = (
+        tmp / "BTCUSDT-1h-2025-01.csv",
+        "holds numbers, not column names: the file has no header",
+    )
+    european_export(tmp / "dax.csv", trading_days("2022-01-03", "2023-12-29"), "cp1252")
+    out["german"] = (
+        tmp / "dax.csv",
+        "'Eröffnung' is not plain ASCII, so it cannot be written on the command",
+    )
+    base.to_csv(tmp / "decimal_comma.csv", decimal=",")  # quoted: "100,025"
+    out["decimal_comma"] = (tmp / "decimal_comma.csv", "column 'open' (open) has '100,025")
     return out
 
 
@@ -74,9 +89,41 @@ def test_every_bad_file_is_one_clear_line_and_exit_status_2(tmp_path):
     for path, says in files.values():
         (line,) = [x for x in lines if f"{path}:" in x]
         assert says in line, line
+    assert "data.names=[timestamp,open,high,low,close,volume,...] (data=binance" in out
+    assert "map it in a config file (conf/data/csv.yaml shows how)" in out
+    assert "set data.decimal=',' to read decimal commas" in out
     client = MlflowClient(uri)
     runs = client.search_runs(
         [client.get_experiment_by_name("rlpipe").experiment_id], "tags.`rlpipe.kind` = 'job'"
     )
     assert sorted(r.info.status for r in runs) == ["FAILED"] * len(files)  # recorded, with their tracebacks
     assert client.search_model_versions("name='rlpipe-policy'") == []  # nothing was trained
+
+
+def test_a_config_file_maps_column_names_the_command_line_cannot_write(tmp_path):
+    """The way the refusal of the German export names: a data preset of the user's own (--config-dir)."""
+    european_export(tmp_path / "dax.csv", trading_days("2015-01-02", "2019-12-31"), "cp1252")
+    (tmp_path / "conf" / "data").mkdir(parents=True)
+    (tmp_path / "conf" / "data" / "boerse.yaml").write_text(
+        "defaults:\n  - csv\n  - _self_\n"
+        f"path: {tmp_path / 'dax.csv'}\n"
+        "dayfirst: true\n"
+        "columns: {Datum: timestamp, Eröffnung: open, Hoch: high, Tief: low, Schluss: close,\n"
+        "  Volumen: volume}\n",
+        encoding="utf-8",
+    )
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = cli(
+        "rlpipe.train", "--config-dir", str(tmp_path / "conf"), "data=boerse", "experiment=smoke",
+        "slices=walk_forward", "slices.folds=3", "slices.test_bars=60", "device=cpu", f"tracking.uri={uri}",
+        f"hydra.run.dir={tmp_path}/run", f"checkpoint.dir={tmp_path}/checkpoints",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    client = MlflowClient(uri)
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("rlpipe").experiment_id], "tags.`rlpipe.kind` = 'job'"
+    )
+    assert run.info.status == "FINISHED"
+    assert run.data.params["data.columns.Eröffnung"] == "open" and run.data.params["data.dayfirst"] == "True"
+    assert run.data.metrics["data/bars_per_year"] == 252.0
+    assert run.data.params["data.path"] == str(tmp_path / "dax.csv")

@@ -23,7 +23,7 @@ def options(group: str) -> list[str]:
 
 @pytest.mark.parametrize(("group", "option"), [(g, o) for g in (*EXPECTED, "agent") for o in options(g)])
 def test_every_group_option_composes_and_instantiates(compose_cfg, group, option):
-    extra = ["data.path=somewhere.csv"] if group == "data" and option in ("csv", "parquet") else []
+    extra = ["data.path=somewhere.csv"] if group == "data" and option != "synthetic" else []
     cfg = compose_cfg(f"{group}={option}", *extra)
     if group == "agent":
         spec = agent_spec(cfg.agent)

@@ -74,3 +74,22 @@ def test_missing_stamps_are_named_with_their_row_and_the_stamp_before() -> None:
     with pytest.raises(DataError) as err:
         parse([1484265600, None, 1484272800])
     assert str(err.value) == f"{WHERE} has a missing timestamp in data row 2 (after 1484265600.0)"
+
+
+def test_a_column_of_milliseconds_then_microseconds_reads_each_in_its_own_unit() -> None:
+    seconds = UTC.as_unit("s").asi8
+    mixed = [seconds[0] * 10**3, seconds[1] * 10**3, seconds[2] * 10**6]  # Binance: ms, then us from 2025
+    assert parse(mixed).equals(UTC)
+
+
+@pytest.mark.parametrize(("unit", "year"), [("ms", 49004), ("s", 47_035_509)])
+def test_a_set_unit_that_would_misplace_an_epoch_a_thousandfold_is_refused(unit: str, year: int) -> None:
+    micro = int(UTC[0].value // 1000)
+    with pytest.raises(DataError) as err:
+        parse([micro], unit=unit)
+    assert str(err.value) == (
+        f"{WHERE} holds {micro} in data row 1, epoch microseconds of 2017-01-13 00:00:00+00:00; in "
+        f"data.timestamp_unit={unit} it would fall in the year {year}; set data.timestamp_unit=null to "
+        "tell the unit from each number's size (files in different units then read alike)"
+    )
+    assert parse([-86400, 0], unit="s").equals(pd.DatetimeIndex(["1969-12-31", "1970-01-01"], tz="UTC"))

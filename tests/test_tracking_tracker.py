@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import mlflow
 import pandas as pd
 import pytest
@@ -52,6 +54,19 @@ def test_params_are_flattened_and_lists_kept_as_json(tracking_uri):
         run.log_params({"env": {"stake": 0.1, "kind": "management"}, "net": [64, 64]})
     p = MlflowClient(tracking_uri).get_run(run.run_id).data.params
     assert p == {"env.stake": "0.1", "env.kind": "management", "net": "[64, 64]"}
+
+
+def test_a_mapping_with_keys_mlflow_cannot_name_is_logged_as_its_json(tracking_uri):
+    columns = {"<TICKVOL>": "volume", "Eröffnung": "open", "Px Last (USD)": "close"}
+    assert flatten({"data": {"columns": columns, "dayfirst": True}}) == {
+        "data.columns": '{"<TICKVOL>": "volume", "Eröffnung": "open", "Px Last (USD)": "close"}',
+        "data.dayfirst": True,
+    }
+    assert flatten({"data": {"columns": {"Eröffnung": "open"}}}) == {"data.columns.Eröffnung": "open"}
+    with Tracker(tracking_uri, "exp").run("c", {}) as run:
+        run.log_params({"data": {"columns": columns}})
+    params = MlflowClient(tracking_uri).get_run(run.run_id).data.params
+    assert json.loads(params["data.columns"]) == columns
 
 
 def test_artifacts_land_in_the_run(tracking_uri, tmp_path):

@@ -1,59 +1,27 @@
 """Bar files as vendors export them: CSV or Parquet, columns matched by name, chunks joined in time.
 
-Column names are matched without regard to case, spaces or punctuation, against common aliases
-(`Date`, `Time`, `Datetime`, `Gmt time`, `Open time`, `Adj Close`, `Close/Last`, `Vol`, ...);
-`data.columns` maps any other name (file column -> ours). A `Date` column next to a `Time`
-column is read as one timestamp. The adjusted close is dropped (`data.adj_close=ignore`) or
-rescales open, high, low, close, bid and ask by adj_close / close (`use`).
+A CSV file's layout (encoding, separator, header rows, names, decimal mark) is read by
+`rlpipe.data.csv_layout`; columns are matched to ours by `rlpipe.data.columns`. A `Date` column next
+to a `Time` column is read as one timestamp. The adjusted close is dropped (`data.adj_close=ignore`)
+or rescales open, high, low, close, bid and ask by adj_close / close (`use`).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from rlpipe.data.columns import match_columns, normalised
+from rlpipe.data.csv_layout import COMMA_NUMBER, read_csv_table
+from rlpipe.data.file_format import FileFormat
 from rlpipe.data.stamps import parse_stamps
-from rlpipe.data.validation import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, check_contract
+from rlpipe.data.validation import check_contract
 from rlpipe.errors import ConfigError, DataError
 
-ADJ_CLOSE_OPTIONS: tuple[str, ...] = ("ignore", "use")
-OURS: tuple[str, ...] = ("timestamp", *REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, "adj_close")
-ALIASES: dict[str, tuple[str, ...]] = {  # normalised names, most specific first
-    "timestamp": ("timestamp", "datetime", "date", "time", "gmttime", "utctime", "localtime", "opentime"),
-    "open": ("open", "o", "openprice"),
-    "high": ("high", "h", "highprice"),
-    "low": ("low", "l", "lowprice"),
-    "close": ("close", "c", "closelast", "last", "closeprice"),
-    "volume": ("volume", "vol", "v", "tickvolume", "tickvol"),
-    "bid": ("bid",),
-    "ask": ("ask", "offer"),
-    "adj_close": ("adjclose", "adjustedclose"),
-}
 _PRICES = ("open", "high", "low", "close", "bid", "ask")
-
-
-@dataclass(frozen=True)
-class FileFormat:
-    """How bars are written in a file: the `data` keys about columns and timestamps."""
-
-    timestamp_column: str
-    timestamp_format: str | None
-    dayfirst: bool
-    timezone: str
-    timestamp_unit: str | None
-    columns: Mapping[str, str]
-    adj_close: str
-
-
-def normalised(name: object) -> str:
-    """A column name compared without case, spaces or punctuation: 'Adj Close' -> 'adjclose'."""
-    return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
 
 def read_frames(paths: list[str], kind: str, layout: FileFormat) -> list[tuple[pd.DataFrame, str]]:
@@ -61,7 +29,9 @@ def read_frames(paths: list[str], kind: str, layout: FileFormat) -> list[tuple[p
 
     Returns (frame, file) pairs. Gaps are not checked here: they need the calendar of the whole.
     """
-    parts = [(table_to_frame(raw, file, layout), file) for raw, file in (read_file(p, kind) for p in paths)]
+    parts = [
+        (table_to_frame(raw, file, layout), file) for raw, file in (read_file(p, kind, layout) for p in paths)
+    ]
     parts.sort(key=lambda part: part[0].index[0])
     for (a, file_a), (b, file_b) in pairwise(parts):
         if b.index[0] <= a.index[-1]:
@@ -73,32 +43,25 @@ def read_frames(paths: list[str], kind: str, layout: FileFormat) -> list[tuple[p
     return parts
 
 
-def read_file(path: str, kind: str) -> tuple[pd.DataFrame, str]:
-    """The raw table of one CSV (delimiter sniffed from the header) or Parquet file, and its name."""
+def read_file(path: str, kind: str, layout: FileFormat) -> tuple[pd.DataFrame, str]:
+    """The raw table of one CSV file (laid out as `layout` says or as told) or Parquet file, and its name."""
     file = Path(path).expanduser()
     if not file.is_file():
         raise DataError(f"data.path={path}: no such file (resolved to {file.resolve()})")
     try:
-        raw = pd.read_csv(file, sep=_delimiter(file)) if kind == "csv" else pd.read_parquet(file)
+        raw = read_csv_table(file, layout) if kind == "csv" else pd.read_parquet(file)
+    except (DataError, ConfigError):
+        raise
     except Exception as exc:  # the reader's own message is the useful part
         raise DataError(f"{file}: cannot be read as {kind}: {exc}") from exc
     return raw, str(file)
-
-
-def _delimiter(file: Path) -> str:
-    """The most frequent of , ; tab | in the header line (',' when none)."""
-    with file.open(encoding="utf-8", errors="replace") as fh:
-        header = fh.readline()
-    counts = {sep: header.count(sep) for sep in (",", ";", "\t", "|")}
-    best = max(counts, key=lambda sep: counts[sep])
-    return best if counts[best] else ","
 
 
 def table_to_frame(raw: pd.DataFrame, source: str, layout: FileFormat) -> pd.DataFrame:
     """A raw table (timestamp column, or a DatetimeIndex) as a market frame checked by the contract."""
     if isinstance(raw.index, pd.DatetimeIndex):
         raw = raw.reset_index(names=raw.index.name or "timestamp")
-    names = match_columns([str(c) for c in raw.columns], source, layout)
+    names = match_columns(raw, source, layout)
     stamp_col = names.pop("timestamp")
     values = raw[stamp_col]
     time_col = _separate_time(raw, stamp_col, names)
@@ -115,6 +78,7 @@ def table_to_frame(raw: pd.DataFrame, source: str, layout: FileFormat) -> pd.Dat
     )
     df = pd.DataFrame({ours: raw[col].to_numpy() for ours, col in names.items()}, index=index)
     df.index.name = "timestamp"
+    _check_decimal_mark(df, names, source)
     check_contract(df, source)
     if "adj_close" in df.columns:
         df = _adjusted(df, source, layout.adj_close, names["adj_close"])
@@ -126,49 +90,20 @@ def table_to_frame(raw: pd.DataFrame, source: str, layout: FileFormat) -> pd.Dat
     return df.astype(dict.fromkeys(df.columns, float))
 
 
-def match_columns(found: list[str], source: str, layout: FileFormat) -> dict[str, str]:
-    """Our column names -> the file's: data.columns first, then data.timestamp_column, then aliases.
-
-    Raises:
-        DataError: a mapped or required column is missing (the columns found are listed).
-        ConfigError: data.columns maps to a name that is not one of ours.
-    """
-    by_name = {normalised(c): c for c in reversed(found)}  # the first of equal names wins
-    names: dict[str, str] = {}
-    for theirs, ours in layout.columns.items():
-        if ours not in OURS:
-            raise ConfigError(f"data.columns maps {theirs!r} to {ours!r}; expected one of {list(OURS)}")
-        if normalised(theirs) not in by_name:
+def _check_decimal_mark(df: pd.DataFrame, names: dict[str, str], source: str) -> None:
+    """Refuse a number written with a decimal comma naming data.decimal (not one bar to fix)."""
+    for ours, theirs in names.items():
+        if pd.api.types.is_numeric_dtype(df[ours]):
+            continue
+        bad = pd.to_numeric(df[ours], errors="coerce").isna() & df[ours].notna()
+        if not bad.any():
+            continue
+        value = str(df[ours][bad].iloc[0]).strip()
+        if "," in value and COMMA_NUMBER.fullmatch(value):
             raise DataError(
-                f"{source}: data.columns names column {theirs!r}, which the file does not have; "
-                f"columns found: {found}"
+                f"{source}: column '{theirs}' ({ours}) has {value!r} at {df.index[bad.to_numpy()][0]}, a "
+                "number written with a decimal comma; set data.decimal=',' to read decimal commas"
             )
-        names[ours] = by_name[normalised(theirs)]
-    taken = set(names.values())
-    wanted = normalised(layout.timestamp_column)
-    stamp_aliases = (wanted, *ALIASES["timestamp"]) if wanted in ALIASES["timestamp"] else (wanted,)
-    for ours, aliases in {**ALIASES, "timestamp": stamp_aliases}.items():
-        hit = next((by_name[a] for a in aliases if a in by_name and by_name[a] not in taken), None)
-        if ours not in names and hit is not None:
-            names[ours] = hit
-            taken.add(hit)
-    _require(names, found, source, layout.timestamp_column)
-    return {ours: names[ours] for ours in OURS if ours in names}
-
-
-def _require(names: dict[str, str], found: list[str], source: str, timestamp_column: str) -> None:
-    if "timestamp" not in names:
-        raise DataError(
-            f"{source}: no timestamp column {timestamp_column!r} (set data.timestamp_column, or map "
-            f"one with data.columns; Date, Time, Datetime and Timestamp are found by themselves); "
-            f"columns are {found}"
-        )
-    missing = [c for c in REQUIRED_COLUMNS if c not in names]
-    if missing:
-        raise DataError(
-            f"{source}: missing column(s) {missing}; found {found}; map a column of another name "
-            "with data.columns (file column -> ours, e.g. {Px_Last: close})"
-        )
 
 
 def _separate_time(raw: pd.DataFrame, stamp_col: str, names: dict[str, str]) -> str | None:

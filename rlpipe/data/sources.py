@@ -10,8 +10,8 @@ from typing import Any
 import pandas as pd
 
 from rlpipe.data.calendar import Calendar, infer_calendar
-from rlpipe.data.readers import ADJ_CLOSE_OPTIONS, FileFormat, read_frames, table_to_frame
-from rlpipe.data.stamps import EPOCH_UNITS
+from rlpipe.data.file_format import FileFormat
+from rlpipe.data.readers import read_frames, table_to_frame
 from rlpipe.data.synthetic import Segment, make_synthetic_market
 from rlpipe.data.validation import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, check_contract, check_gaps
 from rlpipe.errors import ConfigError, DataError
@@ -64,7 +64,8 @@ class DataSpec:
     path: str | list[str] | None = None
     """File to read for csv/parquet; a list: consecutive chunks of one instrument, joined in time."""
     symbol: str | None = None
-    """Put in for `{symbol}` in data.path, so that `-m data.symbol=EURUSD,GBPUSD` sweeps instruments."""
+    """Put in for `{symbol}` in data.path, so that `-m data.symbol=EURUSD,GBPUSD` sweeps instruments;
+    also picks the instrument of a CSV whose Ticker header row (yfinance) holds several."""
     timestamp_column: str = "timestamp"
     """Column of bar timestamps; when absent, Date, Time, Datetime, Timestamp... are found by name."""
     timestamp_format: str | None = None
@@ -74,9 +75,21 @@ class DataSpec:
     timezone: str = "UTC"
     """Time zone of timestamps written without an offset (those with one keep it)."""
     timestamp_unit: str | None = None
-    """Epoch unit of numeric timestamps: s, ms, us or ns (None: told from their size)."""
+    """Epoch unit of numeric timestamps: s, ms, us or ns (None: told from each one's size, so files in
+    different units, such as Binance's ms until 2024 and us from 2025, read alike)."""
     columns: dict[str, str] = field(default_factory=dict)
     """File column -> ours (timestamp, open, high, low, close, volume, bid, ask, adj_close)."""
+    header_rows: int | None = None
+    """CSV: rows before the first bar (None: 0 when the first row holds numbers, 3 for yfinance, else 1)."""
+    names: list[str] | None = None
+    """CSV: the column names in file order, for a file without a header row or in place of its own."""
+    sep: str | None = None
+    """CSV: the field separator, e.g. ';' or '\\t' (None: the most frequent of , ; tab | in line 1)."""
+    decimal: str | None = None
+    """CSV: the decimal mark, '.' or ',' (None: ',' in a file not separated by commas where a whole
+    column is written so, else '.')."""
+    encoding: str | None = None
+    """CSV: the text encoding, e.g. 'cp1252' (None: UTF-8, else Windows-1252 as spreadsheets write)."""
     adj_close: str = "ignore"
     """An adjusted-close column: 'ignore' it, or 'use' it to rescale prices by adj_close / close."""
     max_gap: str | None = None
@@ -171,7 +184,7 @@ class DataSpec:
                 f"data.path={self.path!r} has a {{symbol}} placeholder but data.symbol is not set; "
                 "set data.symbol (or sweep it: -m data.symbol=EURUSD,GBPUSD)"
             )
-        if self.symbol and not placeholder:
+        if self.symbol and not placeholder and self.source != "csv":  # a CSV's Ticker row may hold it
             raise ConfigError(
                 f"data.symbol={self.symbol!r}, but data.path={self.path!r} has no {{symbol}} "
                 "placeholder, so every symbol would read the same file; write it as e.g. 'bars/{symbol}.csv'"
@@ -181,23 +194,24 @@ class DataSpec:
     def file_format(self) -> FileFormat:
         """How the file(s) write their columns and timestamps."""
         return FileFormat(
-            self.timestamp_column,
-            self.timestamp_format,
-            self.dayfirst,
-            self.timezone,
-            self.timestamp_unit,
-            dict(self.columns),
-            self.adj_close,
+            timestamp_column=self.timestamp_column,
+            timestamp_format=self.timestamp_format,
+            dayfirst=self.dayfirst,
+            timezone=self.timezone,
+            timestamp_unit=self.timestamp_unit,
+            columns=dict(self.columns),
+            adj_close=self.adj_close,
+            header_rows=self.header_rows,
+            names=None if self.names is None else list(self.names),
+            sep=self.sep,
+            decimal=self.decimal,
+            encoding=self.encoding,
+            symbol=self.symbol,
+            symbol_in_path="{symbol}" in str(self.path),
         )
 
     def check_options(self) -> None:
         """Refuse reading options that cannot work, naming the key, before any file is read."""
-        if self.adj_close not in ADJ_CLOSE_OPTIONS:
-            raise ConfigError(f"data.adj_close={self.adj_close!r}; expected one of {list(ADJ_CLOSE_OPTIONS)}")
-        if self.timestamp_unit is not None and self.timestamp_unit not in EPOCH_UNITS:
-            raise ConfigError(
-                f"data.timestamp_unit={self.timestamp_unit!r}; expected one of {list(EPOCH_UNITS)} or null"
-            )
         try:
             pd.Timestamp("2000-01-01").tz_localize(self.timezone)
         except Exception as exc:  # zoneinfo, dateutil and pytz each raise their own
@@ -208,6 +222,7 @@ class DataSpec:
             isinstance(k, str) and isinstance(v, str) for k, v in self.columns.items()
         ):
             raise ConfigError(f"data.columns={self.columns!r}; expected a mapping file column -> ours")
+        self.file_format().check(self.source)
         if self.bars_per_year is not None and not float(self.bars_per_year) > 0:
             raise ConfigError(f"data.bars_per_year={self.bars_per_year}; must be positive (or null)")
         self._max_gap()

@@ -1,8 +1,8 @@
 """A tracker bound to one store: runs, params, metrics and artifacts, never MLflow's global state.
 
 `Tracker(uri, experiment)` owns an `MlflowClient` for that URI (tracking and registry; a retrying
-client, see `rlpipe.tracking.store`), so two
-trackers in one process can talk to two stores, and a job behaves the same under any launcher.
+client, see `rlpipe.tracking.store`), so two trackers in one process can talk to two stores, and a
+job behaves the same under any launcher.
 A job run is opened with `tracker.run(...)`, a context manager that yields a `RunLog` (the
 run's write handle); a crash marks the run FAILED with its traceback as an artifact.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 import traceback
@@ -43,17 +44,18 @@ for _name in ("mlflow", "alembic", "urllib3", "git"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)  # the cloudpickle notice, on every log
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+_PARAM_NAME = re.compile(r"[/\w.\- :]+")  # what MLflow accepts in a param's name
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested mapping -> {"a.b.c": value}; lists become their JSON text."""
+    """Nested mapping -> {"a.b.c": value}; lists, and mappings with keys MLflow can't name, as JSON."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
-        if isinstance(v, Mapping):
+        if isinstance(v, Mapping) and all(_PARAM_NAME.fullmatch(str(name)) for name in v):
             out.update(flatten(v, key + "."))
         else:
-            out[key] = json.dumps(v) if isinstance(v, list | tuple) else v
+            out[key] = json.dumps(v, ensure_ascii=False) if isinstance(v, list | tuple | Mapping) else v
     return out
 
 
