@@ -1,4 +1,5 @@
-"""The policy model: logged from a run, resolved by any model URI, integrity-checked, same actions as the
+"""The policy model: logged from a run as data only (no code in the artifact), resolved by any model URI,
+integrity-checked against the registry by rlpipe and by MLflow's own loader, same actions as the
 backtest on raw bars, and a tampered copy refused before anything of it is read."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ import dataclasses
 import json
 import pickle
 import zipfile
+from importlib.metadata import version
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlparse
@@ -16,7 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from hydra import compose, initialize_config_dir
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, ErrorCode
+from packaging.requirements import Requirement
+from packaging.version import Version
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -29,9 +36,11 @@ from rlpipe.envs.sim import HOLD, BatchSim, SimConfig
 from rlpipe.errors import DataError, PolicyError, RegistryError
 from rlpipe.jobs.evaluate_job import EvaluateJob, run_evaluate
 from rlpipe.jobs.prepare import prepare
+from rlpipe.tracking import served_policy
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.integrity import MANIFEST, write_manifest
-from rlpipe.tracking.policy import load_policy, log_policy, resolve_model
+from rlpipe.tracking.policy import LOADER, load_policy, log_policy, resolve_model
+from rlpipe.tracking.policy_model import PolicyModel
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import Tracker
 from tests.conftest import CONF
@@ -92,6 +101,40 @@ def _folder(ref) -> Path:
     return Path(urlparse(ref.source).path)
 
 
+@pytest.fixture
+def mlflow_store(logged):
+    """MLflow's own loader pointed at the test store, as a user sets MLFLOW_TRACKING_URI."""
+    mlflow.set_tracking_uri(logged.tracker.uri)
+    yield
+    mlflow.set_tracking_uri(None)
+
+
+def test_the_logged_policy_holds_data_only_and_names_the_installed_loader(logged):
+    folder = _folder(resolve_model(logged.tracker, "models:/p/1"))
+    files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    files.discard("registered_model_meta")  # written by MLflow itself when a models:/ URI is loaded
+    assert files == {
+        "MLmodel", MANIFEST, "requirements.txt", "python_env.yaml", "conda.yaml",
+        "input_example.json", "serving_input_example.json",
+        "data/policy/weights.pt", "data/policy/architecture.json", "data/policy/meta.json",
+    }  # fmt: skip
+    flavor = yaml.safe_load((folder / "MLmodel").read_text())["flavors"]["python_function"]
+    assert flavor["loader_module"] == LOADER == served_policy.__name__ and flavor["data"] == "data/policy"
+    assert flavor["code"] is None and "python_model" not in flavor and "artifacts" not in flavor
+
+
+def test_the_policy_requirements_are_installable_pins(logged):
+    """Public versions only (no local label such as +cpu, which no index but PyTorch's holds)."""
+    folder = _folder(resolve_model(logged.tracker, "models:/p/1"))
+    lines = (folder / "requirements.txt").read_text().split()
+    pins = {r.name: str(r.specifier) for r in map(Requirement, lines)}
+    assert (
+        pins["rlpipe"] == f"=={version('rlpipe')}" and pins["torch"] == f"=={torch.__version__.split('+')[0]}"
+    )
+    assert set(pins) == {"rlpipe", "stable-baselines3", "torch", "gymnasium", "numpy", "pandas", "mlflow"}
+    assert all(Version(spec.removeprefix("==")).local is None for spec in pins.values())
+
+
 def test_every_kind_of_model_uri_resolves_to_the_same_files_and_record(logged):
     tracker, run_id = logged.tracker, logged.run_id
     Registry(tracker.client, "p").transition(logged.version, "Staging", "challenger", "test")
@@ -121,7 +164,7 @@ def _sim(bars: pd.DataFrame, logged, n: int) -> BatchSim:
 
 def test_raw_bars_give_the_backtest_actions_on_a_flat_position(logged):
     policy = load_policy(logged.tracker, resolve_model(logged.tracker, "models:/p/1"))
-    out = policy.predict(None, logged.bars)
+    out = policy.predict(logged.bars)
     n = len(logged.bars)
     sim = _sim(logged.bars, logged, n)
     sim.reset_rows(np.arange(n), np.arange(n), np.full(n, n - 1))  # every env starts flat at its bar
@@ -167,7 +210,7 @@ def test_a_position_in_natural_units_is_observed_as_the_simulator_observes_it(lo
     position, obs = held_positions(bars, logged.data.stats, logged.job.env, logged.job.data.spread_bps)
     assert np.abs(position["unrealised"]).max() > 0 and position["hours_since_open"].max() == 5
     policy = load_policy(logged.tracker, resolve_model(logged.tracker, "models:/p/1"))
-    out = policy.predict(None, bars.join(position).fillna(0.0)).loc[position.index]
+    out = policy.predict(bars.join(position).fillna(0.0)).loc[position.index]
     expected = deterministic_policy(logged.agent)(obs)
     live = ~out["warmup"].to_numpy()
     np.testing.assert_array_equal(out["action"].to_numpy()[live], expected[live])
@@ -178,57 +221,99 @@ def test_bars_the_policy_cannot_read_are_refused_with_a_clear_error(logged):
     policy = load_policy(logged.tracker, resolve_model(logged.tracker, "models:/p/1"))
     bars = logged.bars
     with pytest.raises(PolicyError, match=r"bars are 4 h apart .* trained on 1 h bars"):
-        policy.predict(None, bars.iloc[::4])
+        policy.predict(bars.iloc[::4])
     with pytest.raises(PolicyError, match="column 'side' must be -1, 0 or 1, got 2 at"):
-        policy.predict(None, bars.assign(side=2.0))
+        policy.predict(bars.assign(side=2.0))
     with pytest.raises(PolicyError, match="'timestamp' column or a DatetimeIndex"):
-        policy.predict(None, bars.reset_index(drop=True))
+        policy.predict(bars.reset_index(drop=True))
     with pytest.raises(DataError, match="policy input: timestamps not strictly increasing"):
-        policy.predict(None, bars.iloc[::-1])
+        policy.predict(bars.iloc[::-1])
     by_column = bars.reset_index(names="timestamp").assign(timestamp=lambda d: d["timestamp"].astype(str))
-    np.testing.assert_array_equal(
-        policy.predict(None, by_column)["action"], policy.predict(None, bars)["action"]
-    )
+    np.testing.assert_array_equal(policy.predict(by_column)["action"], policy.predict(bars)["action"])
+
+
+def test_mlflow_loads_a_registered_policy_through_rlpipes_loader(logged, fresh, mlflow_store):
+    """By its version (MLflow notes it beside the files: checked against that version's record) or
+    by path (checked against the version that records the manifest's sha256)."""
+    ref = resolve_model(logged.tracker, fresh)
+    expected = load_policy(logged.tracker, ref).predict(logged.bars)
+    assert not (_folder(ref) / "registered_model_meta").exists()
+    for uri in (str(_folder(ref)), fresh):
+        model = mlflow.pyfunc.load_model(uri)
+        assert isinstance(model.get_raw_model(), PolicyModel)
+        pd.testing.assert_frame_equal(model.predict(logged.bars), expected)
+    assert (_folder(ref) / "registered_model_meta").is_file()
+
+
+def test_mlflow_refuses_a_policy_the_registry_does_not_vouch_for(logged, fresh, mlflow_store):
+    with logged.tracker.run("unregistered", {}) as run:
+        log_policy(run, logged.agent, logged.meta, logged.data.df)
+    with pytest.raises(PolicyError, match=r"no version of the registry at .* records the sha256 of its"):
+        mlflow.pyfunc.load_model(f"runs:/{run.run_id}/policy")
+    logged.tracker.client.delete_model_version_tag("p", fresh.rsplit("/", 1)[1], T.POLICY_SHA256)
+    with pytest.raises(
+        PolicyError, match=f"refusing policy {fresh}: the registry records no {T.POLICY_SHA256}"
+    ):
+        mlflow.pyfunc.load_model(fresh)
+
+
+def test_a_request_too_short_to_act_on_is_refused_with_rlpipes_message(logged, mlflow_store):
+    policy = load_policy(logged.tracker, resolve_model(logged.tracker, "models:/p/1"))
+    message = f"policy input: {WARMUP} bars, .* send at least {WARMUP + 1} bars"
+    with pytest.raises(PolicyError, match=message):
+        policy.predict(logged.bars.iloc[:WARMUP])
+    assert policy.predict(logged.bars.iloc[: WARMUP + 1])["warmup"].tolist() == [True] * WARMUP + [False]
+    served = mlflow.pyfunc.load_model("models:/p/1")
+    for bad, text in ((logged.bars.iloc[:WARMUP], message), (logged.bars.iloc[::4], "bars are 4 h apart")):
+        with pytest.raises(MlflowException, match=text) as caught:  # the scoring server's `message`
+            served.predict(bad)
+        assert caught.value.error_code == ErrorCode.Name(INVALID_PARAMETER_VALUE)
 
 
 def _tamper(folder: Path, how: str, marker: Path) -> None:
     payload = pickle.dumps(Payload(marker))
     if how == "weights":
-        torch.save({"action_net.weight": Payload(marker)}, folder / "artifacts" / "weights.pt")
+        torch.save({"action_net.weight": Payload(marker)}, folder / "data" / "policy" / "weights.pt")
+    elif how == "meta":
+        meta = folder / "data" / "policy" / "meta.json"
+        meta.write_text(meta.read_text().replace('"warmup_bars": 48', '"warmup_bars": 0'))
     elif how == "python_model.pkl":
         (folder / "python_model.pkl").write_bytes(payload)
     elif how == "code":
-        code = folder / "served_policy.py"
-        code.write_text(f"open({str(marker)!r}, 'w')\n" + code.read_text())
+        (folder / "code").mkdir()
+        (folder / "code" / "served_policy.py").write_text(f"open({str(marker)!r}, 'w')\n")
     elif how == "sb3_zip":
-        with zipfile.ZipFile(folder / "artifacts" / "sb3_policy.zip", "w") as z:
+        with zipfile.ZipFile(folder / "data" / "policy" / "sb3_policy.zip", "w") as z:
             z.writestr("data", json.dumps({"policy_class": {":serialized:": payload.hex()}}))
     elif how == "manifest_rewritten":  # the attacker also recomputes the manifest in the artifact
-        torch.save({"action_net.weight": Payload(marker)}, folder / "artifacts" / "weights.pt")
+        torch.save({"action_net.weight": Payload(marker)}, folder / "data" / "policy" / "weights.pt")
         write_manifest(folder)
 
 
 @pytest.mark.parametrize(
     ("how", "file", "problem"),
     [
-        ("weights", "artifacts/weights.pt", "differs from the manifest"),
+        ("weights", "data/policy/weights.pt", "differs from the manifest"),
+        ("meta", "data/policy/meta.json", "differs from the manifest"),
         ("python_model.pkl", "python_model.pkl", "not in the manifest"),
-        ("code", "served_policy.py", "differs from the manifest"),
-        ("sb3_zip", "artifacts/sb3_policy.zip", "not in the manifest"),
+        ("code", "code/served_policy.py", "not in the manifest"),
+        ("sb3_zip", "data/policy/sb3_policy.zip", "not in the manifest"),
         ("manifest_rewritten", MANIFEST, "differs from the recorded"),
     ],
 )
-def test_a_tampered_policy_is_refused_and_its_payload_never_runs(logged, fresh, tmp_path, how, file, problem):
+def test_a_tampered_policy_is_refused_and_its_payload_never_runs(
+    logged, fresh, tmp_path, mlflow_store, how, file, problem
+):
     ref = resolve_model(logged.tracker, fresh)
     marker = tmp_path / "pwned"
     _tamper(_folder(ref), how, marker)
     with pytest.raises(PolicyError, match=f"refusing policy {fresh}: {file}: .*{problem}"):
         load_policy(logged.tracker, ref)
     assert not marker.exists()
-    if how in ("weights", "sb3_zip"):  # MLflow's own loader checks the files against the manifest too
-        with pytest.raises(PolicyError, match=f"{file}: .*{problem}"):
-            mlflow.pyfunc.load_model(str(_folder(ref)))
-        assert not marker.exists()
+    # MLflow's own loader (rlpipe's loader_module) checks them against the registry's record too
+    with pytest.raises(PolicyError, match=f"refusing policy {fresh}: {file}: .*{problem}"):
+        mlflow.pyfunc.load_model(fresh)
+    assert not marker.exists()
 
 
 def test_a_policy_without_its_record_or_manifest_is_refused(logged, fresh):

@@ -1,10 +1,15 @@
-"""A trained job's registered policy served with `mlflow models serve` (local env, no network) answers a
-request over raw bars with the actions the backtest takes on the same bars and position."""
+"""A trained job's registered policy served by `make serve` (`rlpipe.tracking.policy_server`: its files
+checked against the registry, then `mlflow models serve --env-manager local`, no venv on PATH)
+answers a request over raw bars with the actions the backtest takes on the same bars and position,
+answers its own logged serving example, refuses a short or bad request with rlpipe's message, and
+is never started on a tampered policy."""
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
+import re
 import signal
 import socket
 import subprocess
@@ -14,21 +19,24 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
 from rlpipe.cli.compose import train_job
 from rlpipe.jobs.train_job import run_train
+from rlpipe.tracking import policy_server
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.policy import load_policy, resolve_model
 from rlpipe.tracking.registry import CHAMPION, Registry
 from rlpipe.tracking.tracker import Tracker
 from tests.conftest import CONF
-from tests.test_tracking_policy import held_positions
+from tests.test_tracking_policy import Payload, held_positions
 
 MODEL = "rlpipe-policy"
 
@@ -51,12 +59,22 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(
-        url, json.dumps(body).encode(), {"Content-Type": "application/json"}, method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read())
+def _post(url: str, body: dict | bytes) -> tuple[int, dict]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def _serve_cmd(uri: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """What `make serve MODEL=models:/rlpipe-policy@champion PORT=<port>` runs, with a PATH that does
+    not hold the venv (the command must find mlflow's `uvicorn` without it)."""
+    cmd = [sys.executable, "-m", "rlpipe.tracking.policy_server", f"models:/{MODEL}@{CHAMPION}",
+           "--tracking-uri", uri, "--port", str(port)]  # fmt: skip
+    return cmd, {**os.environ, "PATH": os.defpath}
 
 
 def _wait_until_up(url: str, proc: subprocess.Popen, log: Path) -> None:
@@ -69,33 +87,31 @@ def _wait_until_up(url: str, proc: subprocess.Popen, log: Path) -> None:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"mlflow models serve did not start:\n{log.read_text()[-3000:]}")
+            pytest.fail(f"make serve did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.5)
 
 
-@pytest.fixture
-def served(champion, tmp_path) -> Iterator[str]:
-    """`mlflow models serve -m models:/rlpipe-policy@champion --env-manager local`; yields its URL."""
-    port = _free_port()
-    cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{MODEL}@{CHAMPION}",
-           "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"]  # fmt: skip
-    venv_bin = os.path.dirname(sys.executable)  # mlflow starts `uvicorn` from PATH, as in an activated venv
-    path = f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"
-    env = {**os.environ, "PATH": path, "MLFLOW_TRACKING_URI": champion[2], "MLFLOW_REGISTRY_URI": champion[2]}
-    log = tmp_path / "serve.log"
+@pytest.fixture(scope="module")
+def served(champion, tmp_path_factory) -> Iterator[tuple[str, Path]]:
+    """`make serve` of models:/rlpipe-policy@champion; yields its URL and its log."""
+    port, folder = _free_port(), tmp_path_factory.mktemp("served")
+    cmd, env = _serve_cmd(champion[2], port)
+    log = folder / "serve.log"
     with log.open("w") as out:
-        # Its own process group: the CLI and the uvicorn server it starts are ended together.
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
-                                start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=folder)
         try:
             _wait_until_up(f"http://127.0.0.1:{port}", proc, log)
-            yield f"http://127.0.0.1:{port}"
+            yield f"http://127.0.0.1:{port}", log
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
+            proc.terminate()
             try:
-                proc.wait(timeout=30)
+                status = proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                proc.kill()
+                raise
+    assert status == 128 + signal.SIGTERM
+    checked = re.search(r"--data @(\S+)", log.read_text())
+    assert checked and not Path(checked[1]).exists()  # the checked copy is removed with the server
 
 
 def test_the_version_and_its_run_record_the_policy_sha256(champion):
@@ -111,6 +127,7 @@ def test_the_version_and_its_run_record_the_policy_sha256(champion):
 def test_served_policy_answers_raw_bars_with_the_backtest_actions(served, champion):
     """Bars plus the position of envs held long, short or flat: the server acts as the backtest does."""
     job, _, tracking_uri = champion
+    url = served[0]
     tracker = Tracker(tracking_uri, job.tracking.experiment)
     policy = load_policy(tracker, resolve_model(tracker, f"models:/{MODEL}@{CHAMPION}"))
     bars = job.data.load().drop(columns=["regime"]).iloc[13000:13150]
@@ -118,7 +135,9 @@ def test_served_policy_answers_raw_bars_with_the_backtest_actions(served, champi
     frame = bars.join(position).fillna(0.0).reset_index(names="timestamp")
     frame["timestamp"] = frame["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     body = {"dataframe_split": json.loads(frame.to_json(orient="split", index=False))}
-    answer = pd.DataFrame(_post(f"{served}/invocations", body)["predictions"]).set_index(bars.index)
+    status, answer_json = _post(f"{url}/invocations", body)
+    assert status == 200
+    answer = pd.DataFrame(answer_json["predictions"]).set_index(bars.index)
 
     warm = np.arange(len(bars)) < policy.meta["warmup_bars"]
     np.testing.assert_array_equal(answer["warmup"], warm)
@@ -128,5 +147,60 @@ def test_served_policy_answers_raw_bars_with_the_backtest_actions(served, champi
     backtest = policy.observation_policy()(obs)  # what evaluate_job's backtest does on these rows
     np.testing.assert_array_equal(held["action"].to_numpy()[live], backtest[live])
     assert live.sum() > 90 and len(np.unique(backtest[live])) > 1
-    in_process = policy.predict(None, bars.join(position).fillna(0.0))
+    in_process = policy.predict(bars.join(position).fillna(0.0))
     np.testing.assert_array_equal(answer["action"], in_process["action"])
+
+
+def test_the_logged_serving_example_posted_as_make_serve_says_gets_an_action_per_bar(served):
+    url, log = served
+    line = re.search(r"try: curl -s (\S+) -H 'Content-Type: application/json' --data @(\S+)", log.read_text())
+    assert line and line[1] == f"{url}/invocations" and line[2].endswith("/serving_input_example.json")
+    status, answer = _post(line[1], Path(line[2]).read_bytes())
+    assert status == 200
+    out = pd.DataFrame(answer["predictions"])
+    assert out["warmup"].tolist() == [True] * 48 + [False] * 8  # the warm-up, then 8 bars acted on
+    assert (out["action"][:48] == -1).all() and set(out["action"][48:]) <= {0, 1, 2}
+
+
+def test_a_short_or_bad_request_is_refused_with_rlpipes_message(served, champion):
+    """HTTP 400 whose `message` says what was wrong, not MLflow's generic BAD_REQUEST."""
+    bars = champion[0].data.load().drop(columns=["regime"]).iloc[13000:13400]
+    frame = bars.reset_index(names="timestamp")
+    frame["timestamp"] = frame["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    short, sparse, flip = frame.iloc[:30], frame.iloc[::4], frame.assign(side=2.0)
+    for rows, message in (
+        (short, "policy input: 30 bars, but the first 48 bars of a request only warm up the features"),
+        (sparse, "policy input: bars are 4 h apart (median) but the policy was trained on 1 h bars"),
+        (flip, "policy input: column 'side' must be -1, 0 or 1, got 2 at"),
+    ):
+        body = {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}
+        status, answer = _post(f"{served[0]}/invocations", body)
+        assert (status, answer["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+        assert message in answer["message"]
+
+
+def test_make_serve_refuses_a_policy_whose_mlmodel_was_rewritten_before_mlflow_reads_it(
+    champion, tmp_path, caplog
+):
+    """MLflow reads MLmodel before any loader runs: a rewritten one could name another loader (one that
+    unpickles `python_model.pkl`). `make serve` checks every file against the registry first."""
+    _, result, uri = champion
+    folder = Path(
+        urlparse(MlflowClient(uri).get_model_version_download_uri(MODEL, result.model_version)).path
+    )
+    mlmodel = folder / "MLmodel"
+    original = mlmodel.read_bytes()
+    marker = tmp_path / "pwned"
+    try:
+        spec = yaml.safe_load(original)  # what makes stock mlflow.pyfunc.load_model run the payload
+        flavor = spec["flavors"]["python_function"]
+        del flavor["data"]
+        flavor.update(loader_module="mlflow.pyfunc.model", python_model="python_model.pkl")
+        mlmodel.write_text(yaml.safe_dump(spec))
+        (folder / "python_model.pkl").write_bytes(pickle.dumps(Payload(marker)))
+        status = policy_server.main(_serve_cmd(uri, _free_port())[0][3:])  # in-process: no server starts
+    finally:
+        mlmodel.write_bytes(original)
+        (folder / "python_model.pkl").unlink(missing_ok=True)
+    assert status == 2 and not marker.exists()
+    assert f"error: refusing policy models:/{MODEL}@{CHAMPION}: MLmodel: sha256" in caplog.text

@@ -47,13 +47,13 @@ def write_manifest(folder: Path) -> str:
     return sha256_of(folder / MANIFEST)
 
 
-def verify_manifest(folder: Path, expected: str | None, where: str) -> None:
+def verify_manifest(folder: Path, expected: str, where: str) -> None:
     """Check every file of `folder` against its manifest and the manifest against `expected`.
 
     Args:
         folder: the downloaded model folder.
-        expected: the manifest's sha256 as recorded in the tracking store; None checks the files
-            against the manifest only (all that a loader without the store can do).
+        expected: the manifest's sha256 as recorded in the tracking store (never taken from the
+            artifact: its writer could rewrite the manifest along with the files).
         where: the model URI, named in every error.
 
     Raises:
@@ -63,7 +63,7 @@ def verify_manifest(folder: Path, expected: str | None, where: str) -> None:
     if not manifest.is_file():
         _refuse(where, MANIFEST, "missing (no integrity record in the artifact)")
     found = sha256_of(manifest)
-    if expected is not None and found != expected:
+    if found != expected:
         _refuse(where, MANIFEST, f"sha256 {found[:16]}… differs from the recorded {expected[:16]}…")
     listed = json.loads(manifest.read_text())["sha256"]
     actual = file_digests(folder)

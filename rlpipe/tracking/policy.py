@@ -1,11 +1,12 @@
 """Log, resolve and load the policy of a job run: a pyfunc model over raw bars, integrity-checked.
 
-`log_policy` stores the network as `weights.pt` + `architecture.json` (`rlpipe.agents.policy_io`),
-the feature statistics, layout and scales as `meta.json`, and logs them as an MLflow model "from
-code" (`served_policy.py`, no pickled object) with its input signature and an input example; a
-sha256 manifest over the model's files is written into it and its digest returned, to be
-recorded in the store. `load_policy` checks every downloaded file against that record before it
-reads anything, then builds the model with rlpipe's own code (the artifact's code file is not run).
+`log_policy` stores the network as `weights.pt` + `architecture.json` (`rlpipe.agents.policy_io`)
+and the feature statistics, layout and scales as `meta.json`, in the model's `data/policy`, and
+logs them as an MLflow model whose loader is the installed `rlpipe.tracking.served_policy`
+(`loader_module`: the artifact holds no code and nothing pickled), with its input signature, an
+input example and installable requirements; a sha256 manifest over the model's files is written
+into it and its digest returned, to be recorded in the store. `fetch_policy` downloads a policy
+and checks every file against that record before anything reads it; `load_policy` then builds it.
 
 Users with bars (see `rlpipe.tracking.policy_model` for the columns):
 
@@ -16,7 +17,6 @@ Users with bars (see `rlpipe.tracking.policy_model` for the columns):
 from __future__ import annotations
 
 import json
-import platform
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -32,6 +32,7 @@ from mlflow.protos.databricks_pb2 import (
     RESOURCE_DOES_NOT_EXIST,
     ErrorCode,
 )
+from packaging.version import Version
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from rlpipe.agents.policy_io import save_policy_net
@@ -39,14 +40,16 @@ from rlpipe.errors import PolicyError, RegistryError
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.bars import warmup_bars
 from rlpipe.tracking.integrity import verify_manifest, write_manifest
-from rlpipe.tracking.policy_model import ARTIFACTS, META, PolicyModel, input_example, signature
+from rlpipe.tracking.policy_model import DATA, META, PolicyModel, input_example, signature
 from rlpipe.tracking.tracker import LoggedModelRef, RunLog, Tracker
 
 _NOT_THERE = {ErrorCode.Name(c) for c in (RESOURCE_DOES_NOT_EXIST, INVALID_PARAMETER_VALUE, BAD_REQUEST)}
 """MLflow's answers to a model, version, alias or run that does not exist (or a malformed one)."""
 ARTIFACT = "policy"
 """Name of the logged model of a job run (`runs:/<run id>/policy`)."""
-CODE = Path(__file__).with_name("served_policy.py")
+LOADER = "rlpipe.tracking.served_policy"
+"""The module MLflow loads a policy with (`_load_pyfunc`), from the installed rlpipe."""
+REQUIREMENTS = ("rlpipe", "stable-baselines3", "torch", "gymnasium", "numpy", "pandas", "mlflow")
 EXAMPLE_BARS = 8
 """Bars past the warm-up in the logged input example."""
 
@@ -85,7 +88,7 @@ def log_policy(run: RunLog, agent: BaseAlgorithm, meta: dict[str, Any], bars: pd
     """
     meta = {**meta, "warmup_bars": warmup_bars()}
     with tempfile.TemporaryDirectory(prefix="rlpipe-") as tmp:
-        files = Path(tmp) / "files"
+        files = Path(tmp) / "files" / Path(DATA).name  # copied by MLflow into the model as DATA
         save_policy_net(agent, files)
         (files / META).write_text(json.dumps(meta, indent=2))
         folder = Path(tmp) / ARTIFACT
@@ -93,8 +96,8 @@ def log_policy(run: RunLog, agent: BaseAlgorithm, meta: dict[str, Any], bars: pd
             warnings.simplefilter("ignore")
             mlflow.pyfunc.save_model(
                 str(folder),
-                python_model=str(CODE),
-                artifacts={name: str(files / file) for name, file in ARTIFACTS.items()},
+                loader_module=LOADER,
+                data_path=str(files),
                 signature=signature(meta),
                 input_example=input_example(bars, meta["warmup_bars"] + EXAMPLE_BARS),
                 pip_requirements=_requirements(),
@@ -106,10 +109,12 @@ def log_policy(run: RunLog, agent: BaseAlgorithm, meta: dict[str, Any], bars: pd
 
 
 def _requirements() -> list[str]:
+    """The installed versions, pinned without their local label (torch 2.13.0+cpu -> torch==2.13.0,
+    which any index holding 2.13.0 satisfies, the CPU or a CUDA build); rlpipe is not on PyPI: it is
+    installed from the project before these (README, "Using a trained policy")."""
     from importlib.metadata import version
 
-    pkgs = ["rlpipe", "stable-baselines3", "torch", "gymnasium", "numpy", "pandas", "mlflow"]
-    return [f"{p}=={version(p)}" for p in pkgs] + [f"# python=={platform.python_version()}"]
+    return [f"{p}=={Version(version(p)).public}" for p in REQUIREMENTS]
 
 
 def resolve_model(tracker: Tracker, model_uri: str, key: str = "model") -> ModelRef:
@@ -169,8 +174,11 @@ def _logged_model_of(tracker: Tracker, run_id: str, name: str) -> tuple[str, str
     return str(found[0].artifact_location), found[0].tags.get(T.POLICY_SHA256)
 
 
-def load_policy(tracker: Tracker, ref: ModelRef) -> PolicyModel:
-    """Download the policy of `ref`, check its files against the recorded sha256, then load it.
+def fetch_policy(tracker: Tracker, ref: ModelRef, dst: Path) -> Path:
+    """Download the policy of `ref` into `dst` and check its files against the recorded sha256.
+
+    Returns:
+        The checked model folder (its policy files in `DATA`).
 
     Raises:
         PolicyError: no sha256 is recorded for `ref`, or a file is changed, missing or extra.
@@ -181,7 +189,16 @@ def load_policy(tracker: Tracker, ref: ModelRef) -> PolicyModel:
             "cannot be checked (it was logged by an older rlpipe or by something else); log it "
             "again by re-running its training job"
         )
+    local = Path(tracker.client.fetch_artifacts(ref.source, str(dst)))
+    verify_manifest(local, ref.sha256, ref.uri)
+    return local
+
+
+def load_policy(tracker: Tracker, ref: ModelRef) -> PolicyModel:
+    """Download the policy of `ref`, check its files against the recorded sha256, then load it.
+
+    Raises:
+        PolicyError: no sha256 is recorded for `ref`, or a file is changed, missing or extra.
+    """
     with tempfile.TemporaryDirectory(prefix="rlpipe-") as tmp:
-        local = Path(tracker.client.fetch_artifacts(ref.source, tmp))
-        verify_manifest(local, ref.sha256, ref.uri)
-        return PolicyModel.from_files({name: local / "artifacts" / file for name, file in ARTIFACTS.items()})
+        return PolicyModel(fetch_policy(tracker, ref, Path(tmp)) / DATA)

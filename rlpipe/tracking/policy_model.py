@@ -1,26 +1,25 @@
-"""The policy as an MLflow pyfunc model over raw bars: features computed inside, as in training.
+"""The policy as a model over raw bars: features computed inside, as in training.
 
 Input: a DataFrame of raw bars, one row per bar in time order: the bar time (a `timestamp` column
 or a DatetimeIndex; naive times are UTC), `open high low close volume`, optional `bid ask`, and
 optionally the position held at each bar's close in natural units (see `rlpipe.tracking.bars`).
 Output: one row per bar, `action` (0 hold, 1 maker long, 2 maker short; -1 on a warm-up bar) and
-`warmup` (True where the bar's features need more history than the given bars hold).
+`warmup` (True where the bar's features need more history than the given bars hold). A request
+whose every bar is a warm-up bar is refused: it could only answer -1.
 
-The model is logged from code (`served_policy.py`), its artifacts are `weights.pt`,
-`architecture.json` and `meta.json`; nothing of it is pickled.
+Its files are data only, in one folder (`DATA` inside the MLflow model): `weights.pt`,
+`architecture.json` and `meta.json`. MLflow loads it through `rlpipe.tracking.served_policy`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
-from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, Schema, TensorSpec
 
 from rlpipe.agents.policy_io import ARCHITECTURE, WEIGHTS, load_policy_net
@@ -28,43 +27,29 @@ from rlpipe.data.features import FeatureStats
 from rlpipe.data.validation import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 from rlpipe.errors import PolicyError
 from rlpipe.tracking.bars import POSITION_INPUTS, TIMESTAMP, ObservationSpec, observations
-from rlpipe.tracking.integrity import verify_manifest
 from rlpipe.types import JsonDict
 
 META = "meta.json"
-ARTIFACTS = {"weights": WEIGHTS, "architecture": ARCHITECTURE, "meta": META}
-"""The pyfunc artifacts (name -> file name); MLflow stores them under `artifacts/`."""
+FILES = (WEIGHTS, ARCHITECTURE, META)
+"""The policy's files, all in one folder."""
+DATA = "data/policy"
+"""Where that folder sits inside the MLflow model (the pyfunc flavour's `data`)."""
 WARMUP_ACTION = -1
 
 
-class PolicyModel(PythonModel):
-    """pyfunc policy: raw bars (+ position) -> deterministic actions, warm-up bars marked."""
+class PolicyModel:
+    """Raw bars (+ position) -> deterministic actions, warm-up bars marked."""
 
-    def load_context(self, context: Any) -> None:
-        """Loaded by MLflow (`mlflow.pyfunc.load_model`, `mlflow models serve`): the files are checked
-        against the model's manifest first (`rlpipe.tracking.policy.load_policy` also checks the
-        manifest against the sha256 recorded in the store)."""
-        artifacts = {name: Path(path) for name, path in context.artifacts.items()}
-        if "weights" in artifacts:
-            root = artifacts["weights"].parent.parent
-            verify_manifest(root, None, str(root))
-        self._load(artifacts)
+    def __init__(self, folder: Path) -> None:
+        """Read the policy from `folder` (its `FILES`); nothing in it is unpickled or run.
 
-    @classmethod
-    def from_files(cls, artifacts: Mapping[str, Path]) -> PolicyModel:
-        """The policy from its artifact files (name -> path, the names of `ARTIFACTS`)."""
-        model = cls()
-        model._load(artifacts)
-        return model
-
-    def _load(self, artifacts: Mapping[str, Path]) -> None:
-        missing = sorted(set(ARTIFACTS) - set(artifacts))
+        Raises:
+            PolicyError: a file is missing, or the network and its meta disagree.
+        """
+        missing = [f for f in FILES if not (folder / f).is_file()]
         if missing:
-            raise PolicyError(f"policy artifacts {missing} missing")
-        folder = artifacts["weights"].parent
-        if artifacts["architecture"] != folder / ARCHITECTURE or artifacts["weights"].name != WEIGHTS:
-            raise PolicyError(f"policy artifacts must be {WEIGHTS} and {ARCHITECTURE} in one folder")
-        self.meta: JsonDict = json.loads(artifacts["meta"].read_text())
+            raise PolicyError(f"policy files {missing} missing in {folder}")
+        self.meta: JsonDict = json.loads((folder / META).read_text())
         self.stats = FeatureStats.from_dict(self.meta["feature_stats"])
         self.spec = ObservationSpec.from_meta(self.meta)
         self.net = load_policy_net(folder)
@@ -73,7 +58,21 @@ class PolicyModel(PythonModel):
                 f"policy network takes {self.net.obs_dim} inputs but its meta describes {self.spec.obs_dim}"
             )
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+    def predict(self, model_input: pd.DataFrame) -> pd.DataFrame:
+        """Actions for every bar of `model_input` (see the module docstring).
+
+        Raises:
+            DataError: the bars break the market-data contract.
+            PolicyError: the bars are too few to act on, spaced unlike the training bars, or a
+                position value is invalid.
+        """
+        warm = int(self.meta["warmup_bars"])
+        if len(model_input) <= warm:
+            raise PolicyError(
+                f"policy input: {len(model_input)} bars, but the first {warm} bars of a request only "
+                f"warm up the features (they look back {warm} bars); send at least {warm + 1} bars, "
+                "the last ones being those to act on"
+            )
         obs, warmup = observations(pd.DataFrame(model_input), self.spec)
         actions = np.where(warmup, WARMUP_ACTION, self.net.act(obs)).astype(np.int64)
         return pd.DataFrame({"action": actions, "warmup": warmup}, index=model_input.index)
