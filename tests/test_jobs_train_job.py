@@ -28,7 +28,7 @@ def test_same_seed_gives_identical_metrics_on_cpu(smoke_job, tracking_uri):
     client = MlflowClient(tracking_uri)
     m1 = client.get_run(first.run_id).data.metrics
     m2 = client.get_run(second.run_id).data.metrics
-    keys = [k for k in m1 if k.startswith(("test/", "validation/", "gate/"))]
+    keys = [k for k in m1 if k.startswith(("slice/", "test/", "validation/", "gate/"))]
     assert len(keys) > 100
     np.testing.assert_equal({k: m1[k] for k in keys}, {k: m2[k] for k in keys})  # NaN == NaN here
     assert first.config_hash == second.config_hash and first.run_id != second.run_id
@@ -90,7 +90,7 @@ def test_parquet_user_data_runs_the_same_pipeline(tmp_path, smoke_job, tracking_
     assert r.info.status == "FINISHED" and r.data.params["data.source"] == "parquet"
     assert np.isfinite(r.data.metrics["test/total"])
     # same bars as the synthetic market, without bid/ask: the quote comes from data.spread_bps
-    assert "test/test_bull_1/total" in r.data.metrics
+    assert "slice/test_bull_1/total" in r.data.metrics
     assert r.data.tags["rlpipe.data_digest"] != "" and r.data.params["data.spread_bps"] == "2.0"
 
 
@@ -115,7 +115,7 @@ def test_a_huge_move_planted_after_data_end_changes_nothing_that_decides(smoke_j
                         f"tracking.uri=sqlite:///{tmp_path}/{name}/mlflow.db")  # fmt: skip
         result = run_train(job, RunContext(root=tmp_path))
         run = MlflowClient(job.tracking.uri).get_run(result.run_id)
-        clock = ("time/", "train/time/")
+        clock = ("time/", "curve/time/")
         metrics.append({k: v for k, v in run.data.metrics.items() if not k.startswith(clock)})
         digests.append(run.data.tags["rlpipe.data_digest"])
     assert digests[0] == digests[1] and len(metrics[0]) > 100
