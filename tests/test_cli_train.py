@@ -49,7 +49,7 @@ def test_runs_carry_params_tags_and_metrics(smoke_sweep: Sweep):
             "slice/bull_1/fees", "test/consistency", "test/worst_slice_total", "test/best_slice_share",
             "train/total", "validation/sharpe_mean", "data/bars_per_year",
             "gate/pass_majority_slices", "gate/drawdown_under_cap", "gate/no_single_slice_dependency",
-            "curve/time/fps", "curve/train/loss", "curve/rollout/ep_rew_mean", "time/overhead_s",
+            "curve/time/fps", "time/overhead_s",  # one smoke rollout: SB3 logs no loss yet
         ):  # fmt: skip
             assert key in m, key
         assert m["gate/drawdown_under_cap"] in (0.0, 1.0)

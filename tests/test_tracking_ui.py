@@ -22,6 +22,7 @@ from rlpipe.tracking.tracker import Tracker
 from tests.conftest import ROOT, Sweep, cli
 
 SCORE = "metrics.`validation/sharpe_mean`"
+RUN_NAME = "attributes.`Run Name`"
 
 
 def test_a_sweeps_view_lists_its_jobs_best_score_first_with_what_it_varies():
@@ -75,31 +76,32 @@ def test_no_view_is_saved_where_there_is_no_experiment(tracking_uri):
 
 
 class _Grid(HTMLParser):
-    """The text of every cell of the runs table in a DOM dump: {(run id, column id): text}."""
+    """The text of every cell of the runs table in a DOM dump, {(run id, column id): text}; in the
+    run-name column, the link's text only (the cell also holds the run's colour picker)."""
 
     VOID = {"input", "img", "br", "hr", "meta", "link", "source", "col", "wbr", "area", "base", "embed"}
 
     def __init__(self) -> None:
         super().__init__()
-        self.stack: list[tuple[str | None, str | None]] = []
+        self.stack: list[tuple[str | None, str | None, bool]] = []
         self.cells: dict[tuple[str, str], str] = {}
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in self.VOID:
             return
         a = dict(attrs)
-        row, col = self.stack[-1] if self.stack else (None, None)
+        row, col, link = self.stack[-1] if self.stack else (None, None, False)
         row = a.get("row-id") if a.get("role") == "row" else row
         col = a.get("col-id") if a.get("role") == "gridcell" else col
-        self.stack.append((row, col))
+        self.stack.append((row, col, link or tag == "a"))
 
     def handle_endtag(self, tag: str) -> None:
         if tag not in self.VOID and self.stack:
             self.stack.pop()
 
     def handle_data(self, data: str) -> None:
-        row, col = self.stack[-1] if self.stack else (None, None)
-        if row and col and data.strip():
+        row, col, link = self.stack[-1] if self.stack else (None, None, False)
+        if row and col and data.strip() and (link or col != RUN_NAME):
             self.cells[(row, col)] = self.cells.get((row, col), "") + data.strip()
 
 
@@ -132,13 +134,14 @@ def _wait_for(url: str, proc: subprocess.Popen, timeout_s: float = 180.0) -> Non
 def test_make_ui_shows_the_seed_of_every_run_of_a_finished_sweep_without_a_click(
     smoke_sweep: Sweep, tmp_path
 ):
-    """`make ui` over the sweep's store, the URL `python -m rlpipe.runs compare` prints, a headless
+    """`make ui STORE=<the sweep's store>`, the URL `python -m rlpipe.runs compare` prints, a headless
     browser: every run's row shows its seed (its name starts with it, and the seed column) unclicked."""
-    (tmp_path / "mlruns").symlink_to(smoke_sweep.folder)  # `make ui` serves <its folder>/mlruns/mlflow.db
     port, log = _free_port(), (tmp_path / "ui.log").open("w")
-    make = ["make", "-f", str(ROOT / "Makefile"), "ui", f"PORT={port}", f"BIN={Path(sys.executable).parent}"]
-    server = subprocess.Popen([*make, "STAMP="], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)  # fmt: skip  # STAMP=: the environment exists
+    make = ["make", "-f", str(ROOT / "Makefile"), "ui", f"PORT={port}", f"STORE={smoke_sweep.uri}"]
+    make += [f"BIN={Path(sys.executable).parent}", "STAMP="]  # this environment: nothing to build
+    server = subprocess.Popen(
+        make, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         _wait_for(f"http://127.0.0.1:{port}/health", server)
         out = cli("rlpipe.runs", "compare", f"tracking.uri={smoke_sweep.uri}", f"ui=http://127.0.0.1:{port}")
@@ -161,7 +164,7 @@ def test_make_ui_shows_the_seed_of_every_run_of_a_finished_sweep_without_a_click
     assert len(runs) == 4, [r.info.run_name for r in runs]
     for r in runs:
         seed = r.data.params["seed"]
-        shown = grid.cells.get((r.info.run_id, "attributes.`Run Name`"), "")
+        shown = grid.cells.get((r.info.run_id, RUN_NAME), "")
         assert shown == r.info.run_name and shown.startswith(f"s{seed}-"), (shown, dom[-3000:])
         assert grid.cells.get((r.info.run_id, "params.`seed`")) == seed
         assert grid.cells.get((r.info.run_id, SCORE))  # the score that ranks the runs shows too
