@@ -75,7 +75,7 @@ def test_a_job_built_by_hand_runs_without_hydra(tmp_path):
     result = run_train(job)
     client = MlflowClient(uri)
     run = client.get_run(result.run_id)
-    assert run.info.status == "FINISHED" and run.info.run_name == "a2c-dummy-pnl_fees-t256-s1"
+    assert run.info.status == "FINISHED" and run.info.run_name == "s1-a2c-dummy-pnl_fees-t256"
     assert client.get_experiment(run.info.experiment_id).name == "notebook"
     assert client.get_model_version("nb-policy", result.model_version).run_id == result.run_id
     assert run.data.params["agent._target_"] == "stable_baselines3.A2C"
