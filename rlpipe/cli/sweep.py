@@ -30,5 +30,5 @@ def finish_sweep(cfg: DictConfig, sweep_id: str) -> SweepOutcome:
     print_table(outcome.rows, view, tracking.uri)
     log.info("champion: %s", f"v{champ.model_version} (run {champ.run_id})" if champ else "none promoted")
     if outcome.compare_url:
-        log.info("compare the runs in the MLflow UI (make ui): %s", outcome.compare_url)
+        log.info("compare the runs in the MLflow UI (start it as the table says): %s", outcome.compare_url)
     return outcome
