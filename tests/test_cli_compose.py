@@ -21,7 +21,7 @@ def test_train_config_becomes_a_typed_job(compose_cfg, tracking_uri):
     assert isinstance(job.agent, AgentSpec) and job.agent.target == "stable_baselines3.DQN"
     assert job.agent.kwargs["buffer_size"] == 100000 and "_target_" not in job.agent.kwargs
     assert job.tracking == TrackingConfig(tracking_uri, "rlpipe", "rlpipe-policy")
-    assert job.run_name == "dqn-baseline-pnl_fees-t512-s9"
+    assert job.run_name == "s9-dqn-baseline-pnl_fees-t512"  # outside a sweep: the seed, then the label
 
 
 def test_evaluate_config_becomes_a_typed_job():

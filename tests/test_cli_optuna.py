@@ -32,3 +32,8 @@ def test_the_optuna_sweeper_optimises_the_validation_score(tmp_path, tracking_ur
     best = max(runs, key=lambda r: r.data.metrics["validation/sharpe_mean"])
     params = MlflowClient(tracking_uri).get_run(best.info.run_id).data.params
     assert float(params["agent.learning_rate"]) == result["best_params"]["agent.learning_rate"]
+    # the trials of one seed differ by what Optuna sampled, right after the seed in their names
+    for r in runs:
+        p = r.data.params
+        lr, ec, gamma = (f"{float(p[f'agent.{k}']):.3g}" for k in ("learning_rate", "ent_coef", "gamma"))
+        assert r.info.run_name == f"s1-lr={lr}-ec={ec}-gamma={gamma}-ppo-management-pnl_fees-t512"

@@ -153,7 +153,7 @@ def test_champion_is_reevaluated_walk_forward_as_a_linked_run(signal):
         champion.version
     )
     m = run.data.metrics
-    assert all(f"test/fold{k}/total" in m for k in range(1, 6))
+    assert all(f"slice/fold{k}/total" in m for k in range(1, 6))
     for key in (
         "test/sharpe_min",
         "test/sharpe_max",

@@ -41,19 +41,30 @@ def test_runs_carry_params_tags_and_metrics(smoke_sweep: Sweep):
         assert p["agent._target_"] == "stable_baselines3.PPO" and p["agent.n_steps"] == "64"
         assert t["rlpipe.verdict"] in ("reject", "retest", "pass")
         assert t["rlpipe.config_label"] == f"ppo-management-{p['reward.kind']}-t512"
-        assert r.info.run_name == f"{t['rlpipe.config_label']}-s{p['seed']}"
+        # what the sweep varies first (seed, then reward), then the rest of the configuration's label
+        assert r.info.run_name == f"s{p['seed']}-{p['reward.kind']}-ppo-management-t512"
         assert len(t["rlpipe.git_sha"]) >= 7 and len(t["rlpipe.data_digest"]) == 16
         for key in (
-            "test/test_bull_1/total", "test/test_bear_2/max_drawdown", "validation/val_bull_1/sharpe",
-            "train/bull_1/fees", "test/consistency", "test/worst_slice_total", "test/best_slice_share",
+            "slice/test_bull_1/total", "slice/test_bear_2/max_drawdown", "slice/val_bull_1/sharpe",
+            "slice/bull_1/fees", "test/consistency", "test/worst_slice_total", "test/best_slice_share",
+            "train/total", "validation/sharpe_mean", "data/bars_per_year",
             "gate/pass_majority_slices", "gate/drawdown_under_cap", "gate/no_single_slice_dependency",
-            "train/time/fps", "time/overhead_s",
+            "curve/time/fps", "time/overhead_s",  # one smoke rollout: SB3 logs no loss yet
         ):  # fmt: skip
             assert key in m, key
         assert m["gate/drawdown_under_cap"] in (0.0, 1.0)
         # the per-slice total is after fees: before-fees pnl minus fees
-        tot = m["test/test_bull_1/total"]
-        assert tot == pytest.approx(m["test/test_bull_1/pnl_before_fees"] - m["test/test_bull_1/fees"])
+        tot = m["slice/test_bull_1/total"]
+        assert tot == pytest.approx(m["slice/test_bull_1/pnl_before_fees"] - m["slice/test_bull_1/fees"])
+        # one prefix per family: learning curves, data, gates, per-slice backtests (slice/<name>/<metric>),
+        # the aggregates that rank and gate (<role>/<aggregate>, nothing below them), timings
+        families = {k.split("/")[0] for k in m}
+        assert families == {"curve", "data", "gate", "slice", "test", "train", "validation", "time"}, families
+        assert all(k.count("/") == 1 for k in m if k.split("/")[0] in ("train", "validation", "test"))
+        assert all(k.count("/") == 2 for k in m if k.startswith("slice/"))
+        # the description says the verdict, the test total and the score that ranks the run
+        first = t["mlflow.note.content"].splitlines()[0]
+        assert first.startswith(f"{t['rlpipe.verdict']} · test total ") and "validation sharpe_mean" in first
     assert len({r.data.tags["rlpipe.sweep_id"] for r in found}) == 1
     assert found[0].data.tags["rlpipe.sweep_id"] != "single"
     hashes = {r.data.params["reward.kind"]: set() for r in found}
@@ -61,8 +72,12 @@ def test_runs_carry_params_tags_and_metrics(smoke_sweep: Sweep):
         hashes[r.data.params["reward.kind"]].add(r.data.tags["rlpipe.config_hash"])
     assert all(len(h) == 1 for h in hashes.values())  # the seeds of a configuration share its hash
     assert hashes["pnl"] != hashes["pnl_fees"]  # another reward is another configuration
-    history = MlflowClient(smoke_sweep.uri).get_metric_history(found[0].info.run_id, "train/time/fps")
-    assert history and all(h.step > 0 for h in history)
+    client = MlflowClient(smoke_sweep.uri)
+    history = client.get_metric_history(found[0].info.run_id, "curve/time/fps")
+    assert history and all(h.step > 0 for h in history)  # a learning curve, stepped by timesteps
+    for key in ("test/total", "slice/test_bull_1/total", "gate/drawdown_under_cap", "data/bars"):
+        # one value at step 0: the UI draws it as a bar, not as a one-point curve at the last step
+        assert [h.step for h in client.get_metric_history(found[0].info.run_id, key)] == [0], key
 
 
 def test_runs_carry_artifacts(smoke_sweep: Sweep):

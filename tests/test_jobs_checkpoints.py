@@ -45,7 +45,7 @@ def test_three_checkpoints_are_scored_on_validation_and_only_the_kept_one_is_tes
     assert calls[:3] == [{"validation"}] * 3  # one validation pass per length (the last included)
     assert sum("test" in roles for roles in calls) == 1  # the test slices: once, for the kept policy
     client = MlflowClient(tracking_uri)
-    curve = client.get_metric_history(result.run_id, "checkpoint/validation/sharpe_mean")
+    curve = client.get_metric_history(result.run_id, "curve/validation/sharpe_mean")
     assert [m.step for m in sorted(curve, key=lambda m: m.step)] == [ROLLOUT, 2 * ROLLOUT, 3 * ROLLOUT]
     run = client.get_run(result.run_id)
     best = max(m.value for m in curve)
@@ -168,7 +168,7 @@ def test_a_job_killed_9_mid_run_is_reaped_then_resumed_in_the_same_run_to_the_sa
     runs = tracker.search("tags.`rlpipe.kind` = 'job'")
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
     assert int(runs[0].data.tags["rlpipe.resumed_from"]) == saved["num_timesteps"] > 0
-    assert runs[0].data.metrics["train/num_timesteps"] == -(-100000 // ROLLOUT) * ROLLOUT
+    assert int(runs[0].data.tags["rlpipe.trained_timesteps"]) == -(-100000 // ROLLOUT) * ROLLOUT
     assert not manifest.parent.exists()  # a finished job leaves no checkpoint behind
 
 

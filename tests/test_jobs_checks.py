@@ -26,7 +26,7 @@ WINDOW = {"role": "test", "regime": "bull", "start": "2022-01-01", "end": "2022-
 TRAIN = {"name": "train_1", "role": "train", "regime": "bear", "start": "2021-10-01", "end": "2021-12-01"}
 WINDOWS = (TRAIN, {"name": "bull_1", **WINDOW})
 """A training window and a test window a month after it: declared slices that pass."""
-LONGEST_KEY = "validation/{}/baseline_buy_and_hold_total"  # the longest metric key of a slice
+LONGEST_KEY = "slice/{}/baseline_buy_and_hold_total"  # the longest metric key of a slice
 
 
 @dataclass(frozen=True)
@@ -141,8 +141,8 @@ GOOD_SLICE_NAMES = ["bull 1", "val-bear.2", "régime_été", "x" * SLICE_NAME_MA
 def test_slice_names_mlflow_refuses_are_refused(job, name):
     spec = SliceSpec(windows=[{"name": "bull_1", **WINDOW}, {"name": name, **WINDOW}])
     assert refusal(check_train_job, Job(job.tracking, slices=spec)) == (
-        f"slices.windows[1].name={name!r}: slice names become MLflow metric keys <role>/<slice>/<metric>; "
-        f"use 1 to 211 letters, digits, '_', '-', '.' or spaces (no '/' or ':'), not '.' or '..'"
+        f"slices.windows[1].name={name!r}: slice names become MLflow metric keys slice/<slice>/<metric>; "
+        f"use 1 to 216 letters, digits, '_', '-', '.' or spaces (no '/' or ':'), not '.' or '..'"
     )
 
 

@@ -39,8 +39,8 @@ def test_registered_version_is_evaluated_walk_forward_as_a_linked_run(trained):
     t, m = run.data.tags, run.data.metrics
     assert t["rlpipe.kind"] == "evaluation" and t["rlpipe.source_run_id"] == result.run_id
     assert t["rlpipe.model_version"] == result.model_version and t["rlpipe.model_name"] == "rlpipe-policy"
-    assert all(f"test/fold{k}/total" in m for k in range(1, 6)) and m["test/slices"] == 5.0
-    assert not any(k.startswith("train/") for k in m)  # the model's training slices are not re-run
+    assert all(f"slice/fold{k}/total" in m for k in range(1, 6)) and m["test/slices"] == 5.0
+    assert not any(k.startswith(("train/", "slice/train/")) for k in m)  # its training slices: not re-run
     assert out.test["total"] == m["test/total"]
     version = client.get_model_version("rlpipe-policy", result.model_version)
     assert version.tags["rlpipe.last_evaluation_run"] == out.run_id
@@ -65,7 +65,7 @@ def test_evaluating_inside_the_training_period_is_refused(trained):
         filter_string="tags.`rlpipe.kind` = 'evaluation' and attributes.status = 'FAILED'",
     )
     assert failed.info.status == "FAILED" and "SliceError" in failed.data.tags["rlpipe.error"]
-    assert not any(k.startswith("test/") for k in failed.data.metrics)  # refused before anything ran
+    assert not any(k.startswith(("test/", "slice/")) for k in failed.data.metrics)  # refused before it ran
 
 
 def test_other_data_is_not_checked_against_the_training_windows(trained):

@@ -26,7 +26,7 @@ from tests.conftest import ROOT
 
 ROLLOUT = 4096  # the smoke preset's PPO rollout
 JOB = ["seed=3", f"timesteps={4 * ROLLOUT}", f"checkpoint.every={ROLLOUT}", f"checkpoints=[{2 * ROLLOUT}]"]
-CLOCK = ("train/time/", "time/")  # wall-clock bookkeeping (seconds, fps, SB3's per-call iteration count)
+CLOCK = ("curve/time/", "time/")  # wall-clock bookkeeping (seconds, fps, SB3's per-call iteration count)
 
 
 def _weights(uri: str, run_id: str) -> dict[str, torch.Tensor]:
@@ -76,7 +76,7 @@ def test_a_killed_and_resumed_run_ends_bit_for_bit_as_the_uninterrupted_run(
     assert int(tags[T.RESUMED_FROM]) == 3 * ROLLOUT
     assert _metrics(uri, resumed.run_id) == _metrics(whole_uri, whole.run_id)
     assert len(_metrics(uri, resumed.run_id)) > 50
-    for key in ("train/train/loss", "train/rollout/ep_rew_mean", "checkpoint/validation/sharpe"):
+    for key in ("curve/train/loss", "curve/rollout/ep_rew_mean", "curve/validation/sharpe"):
         assert _history(uri, resumed.run_id, key) == _history(whole_uri, whole.run_id, key)
     mine, theirs = _weights(uri, resumed.run_id), _weights(whole_uri, whole.run_id)
     assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)

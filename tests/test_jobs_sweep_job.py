@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import mlflow
@@ -31,7 +32,7 @@ def sweep(tmp_path_factory):
                 "train", overrides=["experiment=smoke", f"seed={seed}", "device=cpu", f"tracking.uri={uri}"]
             )
         jobs.append(train_job(cfg))
-    parent = start_sweep(jobs[0].tracking, "s1")
+    parent = start_sweep(jobs[0].tracking, "s1", ["seed"])  # what `seed=1,2` on a command line records
     results = [run_train(job, RunContext(sweep_id="s1")) for job in jobs]
     return jobs[0], parent, results
 
@@ -65,6 +66,21 @@ def test_step_judges_the_configuration_and_reports_to_the_parent(sweep):
     assert report["configurations"][0]["verdict"] == config.verdict and report["n_trials"] == 1
     champion = outcome.decision.champion
     assert run.data.tags["rlpipe.champion_version"] == (champion.model_version if champion else "none")
+    # the parent's description in the UI, and the saved view of the sweep's runs that its URL opens
+    note = run.data.tags["mlflow.note.content"]
+    assert note.startswith("2 run(s) of 1 configuration(s) · ") and "rlpipe.runs compare sweep_id=s1" in note
+    assert run.data.tags["rlpipe.swept"] == "seed"
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert outcome.compare_url == (
+        f"http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}/runs"
+        "?workflowType=machine_learning&viewStateShareKey=rlpipe-s1"
+    )
+    view = json.loads(experiment.tags["mlflow.sharedViewState.rlpipe-s1"])
+    state = json.loads(view["state"])
+    assert view["name"] == "sweep s1" and state["orderByKey"] == "metrics.`validation/sharpe_mean`"
+    shown = client.search_runs([experiment.experiment_id], filter_string=state["searchFilter"])
+    assert {r.info.run_id for r in shown} == {r.run_id for r in results}  # the jobs, flat, no parent
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
 
 
 def test_a_second_step_changes_nothing(sweep):

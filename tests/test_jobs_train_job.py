@@ -28,7 +28,7 @@ def test_same_seed_gives_identical_metrics_on_cpu(smoke_job, tracking_uri):
     client = MlflowClient(tracking_uri)
     m1 = client.get_run(first.run_id).data.metrics
     m2 = client.get_run(second.run_id).data.metrics
-    keys = [k for k in m1 if k.startswith(("test/", "validation/", "gate/"))]
+    keys = [k for k in m1 if k.startswith(("slice/", "test/", "validation/", "gate/"))]
     assert len(keys) > 100
     np.testing.assert_equal({k: m1[k] for k in keys}, {k: m2[k] for k in keys})  # NaN == NaN here
     assert first.config_hash == second.config_hash and first.run_id != second.run_id
@@ -75,7 +75,7 @@ def test_a_job_built_by_hand_runs_without_hydra(tmp_path):
     result = run_train(job)
     client = MlflowClient(uri)
     run = client.get_run(result.run_id)
-    assert run.info.status == "FINISHED" and run.info.run_name == "a2c-dummy-pnl_fees-t256-s1"
+    assert run.info.status == "FINISHED" and run.info.run_name == "s1-a2c-dummy-pnl_fees-t256"
     assert client.get_experiment(run.info.experiment_id).name == "notebook"
     assert client.get_model_version("nb-policy", result.model_version).run_id == result.run_id
     assert run.data.params["agent._target_"] == "stable_baselines3.A2C"
@@ -90,7 +90,7 @@ def test_parquet_user_data_runs_the_same_pipeline(tmp_path, smoke_job, tracking_
     assert r.info.status == "FINISHED" and r.data.params["data.source"] == "parquet"
     assert np.isfinite(r.data.metrics["test/total"])
     # same bars as the synthetic market, without bid/ask: the quote comes from data.spread_bps
-    assert "test/test_bull_1/total" in r.data.metrics
+    assert "slice/test_bull_1/total" in r.data.metrics
     assert r.data.tags["rlpipe.data_digest"] != "" and r.data.params["data.spread_bps"] == "2.0"
 
 
@@ -115,7 +115,7 @@ def test_a_huge_move_planted_after_data_end_changes_nothing_that_decides(smoke_j
                         f"tracking.uri=sqlite:///{tmp_path}/{name}/mlflow.db")  # fmt: skip
         result = run_train(job, RunContext(root=tmp_path))
         run = MlflowClient(job.tracking.uri).get_run(result.run_id)
-        clock = ("time/", "train/time/")
+        clock = ("time/", "curve/time/")
         metrics.append({k: v for k, v in run.data.metrics.items() if not k.startswith(clock)})
         digests.append(run.data.tags["rlpipe.data_digest"])
     assert digests[0] == digests[1] and len(metrics[0]) > 100

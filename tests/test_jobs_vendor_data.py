@@ -83,7 +83,7 @@ def test_vendor_file_trains_walk_forward_with_its_calendar(
     curves = queries.equity_curves(client, result.run_id)
     fold = curves[(curves["slice"] == "fold1") & (curves["policy"] == "buy_and_hold")]["equity"].to_numpy()
     expected = mx.sharpe(mx.returns(fold), bars_per_year)
-    assert run.data.metrics["test/fold1/baseline_buy_and_hold_total"] == pytest.approx(fold[-1] - 1.0)
+    assert run.data.metrics["slice/fold1/baseline_buy_and_hold_total"] == pytest.approx(fold[-1] - 1.0)
     report = queries.load_json(client, result.run_id, "report/report.json")
     bh = next(s for s in report["slices"] if s["slice"] == "fold1" and s["policy"] == "buy_and_hold")
     assert bh["sharpe"] == pytest.approx(expected)

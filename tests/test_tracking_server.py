@@ -150,7 +150,7 @@ def test_a_version_is_reevaluated_walk_forward_as_a_run_on_the_server(server, sw
     run = client.get_run(client.get_model_version(MODEL, version).tags[T.LAST_EVALUATION_RUN])
     assert run.info.status == "FINISHED" and run.data.tags[T.KIND] == T.EVALUATION
     assert run.data.tags[T.MODEL_VERSION] == version
-    assert all(f"test/fold{k}/total" in run.data.metrics for k in range(1, 6))
+    assert all(f"slice/fold{k}/total" in run.data.metrics for k in range(1, 6))
     assert run.info.artifact_uri.startswith("mlflow-artifacts:/")
     stored = server.paths.artifacts / run.info.experiment_id / run.info.run_id / "artifacts"
     assert (stored / "report" / "report.json").is_file()

@@ -11,7 +11,8 @@ from tqdm.auto import tqdm
 
 
 class HistoryWriter(KVWriter):
-    """Collects SB3's logged scalars, for `train/<key>` metrics stepped by timesteps."""
+    """Collects SB3's logged scalars as (SB3 key, value, timesteps): the learning curves, which the
+    job logs under its own prefix (`rlpipe.tracking.metric_keys.curve`)."""
 
     def __init__(self) -> None:
         self.points: list[tuple[str, float, int]] = []
@@ -19,7 +20,7 @@ class HistoryWriter(KVWriter):
     def write(self, key_values: dict[str, Any], key_excluded: dict[str, Any], step: int = 0) -> None:
         for k, v in key_values.items():
             if isinstance(v, int | float) and not isinstance(v, bool):
-                self.points.append((f"train/{k}", float(v), int(step)))
+                self.points.append((k, float(v), int(step)))
 
     def close(self) -> None:
         """Nothing to release."""

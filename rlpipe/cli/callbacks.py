@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from rlpipe.cli.compose import group
 from rlpipe.cli.failures import BUG, Failure, end_command, exit_status, is_user_error, read_failures
@@ -43,7 +44,7 @@ class SweepCallback(Callback):
             tracking = group(config.tracking)
             check_tracking(tracking)
             reaped = reap_dead_runs(tracking)  # ghosts of killed jobs: KILLED before anything new starts
-            parent = start_sweep(tracking, sweep_id)
+            parent = start_sweep(tracking, sweep_id, swept_keys(config))
         except Exception as exc:
             end_command(exc)
         self._open = (tracking, sweep_id)
@@ -85,6 +86,18 @@ class SweepCallback(Callback):
             close_interrupted_sweep(tracking, sweep_id)
         except Exception:  # the process is ending: say it, never mask the exit status
             log.warning("could not close the parent run of interrupted sweep %s", sweep_id, exc_info=True)
+
+
+def swept_keys(config: DictConfig) -> list[str]:
+    """The config keys a multirun varies: its command line's sweep overrides (`seed=1,2,3`,
+    `reward=pnl,shaped`) and its sweeper's `params` (a preset's `hydra.sweeper.params`, Optuna's
+    search space), in that order, each once. Only the launching process knows the former: a job's
+    own config holds its one value."""
+    given = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+    keys = [o.key_or_group for o in given if o.is_sweep_override()]
+    params = OmegaConf.select(config, "hydra.sweeper.params", default=None)
+    keys += [str(k) for k in params] if isinstance(params, DictConfig) else []
+    return list(dict.fromkeys(keys))
 
 
 def _exit_on_failures(outcome: SweepOutcome, failures: list[Failure]) -> None:

@@ -1,11 +1,13 @@
-"""`python -m rlpipe.runs reap [tracking=server] [tracking.uri=...]`: what a dead process left behind.
+"""`python -m rlpipe.runs reap|compare [tracking=server] [tracking.uri=...]`: the store's upkeep.
 
-Runs left RUNNING by a process that died -> KILLED, and registry locks whose holder is gone ->
-released (recorded on the registered model). The tracking overrides are composed with the
-package's own conf/train.yaml (found beside the package, as `python -m rlpipe.train` finds it,
-never in the working directory), so the command works from any folder and the store is the one a
-job with the same overrides would record to. A local store that does not exist yet is not
-created: there is nothing to reap.
+`reap`: runs left RUNNING by a process that died -> KILLED, and registry locks whose holder is gone
+-> released (recorded on the registered model). `compare [sweep_id=<id>] [ui=<url>]`: the MLflow UI
+view of a sweep's runs (the newest sweep by default) saved on the experiment and its URL printed
+(`rlpipe.tracking.ui`; `ui` defaults to `make ui`'s address, or the tracking server's). The
+tracking overrides are composed with the package's own conf/train.yaml (found beside the package,
+as `python -m rlpipe.train` finds it, never in the working directory), so the command works from
+any folder and the store is the one a job with the same overrides would record to. A local store
+that does not exist yet is not created: there is nothing to reap or compare.
 """
 
 from __future__ import annotations
@@ -21,9 +23,16 @@ from rlpipe.cli.schemas import register_configs
 from rlpipe.errors import ConfigError
 from rlpipe.jobs.checks import check_tracking
 from rlpipe.jobs.sweep_job import reap_dead_runs, release_dead_locks
+from rlpipe.tracking import queries, ui
 from rlpipe.tracking.config import TrackingConfig
+from rlpipe.tracking.tracker import Tracker
 
-USAGE = "usage: python -m rlpipe.runs reap [tracking=local|server] [tracking.uri=...] [tracking.experiment=]"
+USAGE = (
+    "usage: python -m rlpipe.runs reap|compare [sweep_id=<id>] [ui=<url>] [tracking=local|server] "
+    "[tracking.uri=...] [tracking.experiment=...]"
+)
+OPTIONS = ("sweep_id=", "ui=")
+"""`compare`'s own arguments (the rest are tracking overrides)."""
 CONF = Path(__file__).resolve().parents[2] / "conf"
 """The config tree beside the package (`rlpipe/train.py` reads the same one as ../conf)."""
 
@@ -40,15 +49,37 @@ def tracking_of(overrides: list[str]) -> TrackingConfig:
     return tracking
 
 
+def compare(tracking: TrackingConfig, sweep_id: str | None, ui_url: str | None) -> str:
+    """Save the UI view of sweep `sweep_id` (the newest sweep when None) and return its URL."""
+    tracker = Tracker.of(tracking)
+    sweep_id = sweep_id or queries.latest_sweep_id(tracker)
+    if sweep_id is None or not queries.job_runs(tracker, sweep_id):
+        which = f"sweep {sweep_id!r}" if sweep_id else "no sweep"
+        raise ConfigError(
+            f"{which} has no job run in experiment {tracking.experiment!r} of {tracking.uri}: run a sweep "
+            "(`make run`), or name the sweep and its store (sweep_id=..., tracking.uri=..., "
+            "tracking.experiment=...)"
+        )
+    url = ui.sweep_view(tracker, sweep_id, ui_url)
+    assert url is not None  # the experiment exists: it holds the sweep's runs
+    return url
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     try:
-        if not args or args[0] != "reap":
+        if not args or args[0] not in ("reap", "compare"):
             raise ConfigError(f"unknown or missing action {args[:1]}; {USAGE}")
-        tracking = tracking_of(args[1:])
+        options = dict(a.split("=", 1) for a in args[1:] if a.startswith(OPTIONS))
+        if options and args[0] != "compare":
+            raise ConfigError(f"{sorted(options)} only go with compare; {USAGE}")
+        tracking = tracking_of([a for a in args[1:] if not a.startswith(OPTIONS)])
         db = Path(tracking.uri.removeprefix("sqlite:///"))
         if tracking.uri.startswith("sqlite:///") and not db.exists():
-            sys.stdout.write(f"no store at {db}: nothing to reap (pass tracking.uri=... to name one)\n")
+            sys.stdout.write(f"no store at {db}: nothing to {args[0]} (pass tracking.uri=... to name one)\n")
+            return
+        if args[0] == "compare":
+            sys.stdout.write(compare(tracking, options.get("sweep_id"), options.get("ui")) + "\n")
             return
         reaped = reap_dead_runs(tracking)
         released = release_dead_locks(tracking)

@@ -20,8 +20,8 @@ from rlpipe.data.slices import SliceSpec
 from rlpipe.data.sources import DataSpec
 from rlpipe.errors import ConfigError, DataError
 from rlpipe.evaluation.backtest import BASELINES
+from rlpipe.tracking import metric_keys as K
 from rlpipe.tracking.config import TrackingConfig
-from rlpipe.types import ROLES
 
 SEED_MAX = 2**32 - 1
 """Largest seed numpy's legacy seeding (`np.random.seed`, used by SB3) accepts."""
@@ -29,11 +29,11 @@ METRIC_KEY_MAX = 250
 """MLflow's longest metric key (`MAX_ENTITY_KEY_LENGTH` in mlflow.utils.validation)."""
 EXPERIMENT_NAME_MAX = 500
 """MLflow's longest experiment name (`MAX_EXPERIMENT_NAME_LENGTH`)."""
-SLICE_NAME_MAX = METRIC_KEY_MAX - len(f"{max(ROLES, key=len)}//baseline_{max(BASELINES, key=len)}_total")
-"""The longest slice name whose longest metric key (`validation/<slice>/baseline_buy_and_hold_total`)
+SLICE_NAME_MAX = METRIC_KEY_MAX - len(K.baseline_total("", max(BASELINES, key=len)))
+"""The longest slice name whose longest metric key (`slice/<slice>/baseline_buy_and_hold_total`)
 stays within MLflow's limit."""
 SLICE_NAME = re.compile(r"[\w.\- ]+")
-"""MLflow's metric-key characters (`^[/\\w.\\- :]*$`) less '/' (it separates role, slice and metric)
+"""MLflow's metric-key characters (`^[/\\w.\\- :]*$`) less '/' (it separates prefix, slice and metric)
 and ':' (refused by MLflow on Windows, and the slice name is also a plot file name)."""
 
 
@@ -128,7 +128,7 @@ def check_checkpoints(job: TrainSpec) -> None:
 
 
 def check_slice_names(spec: SliceSpec) -> None:
-    """Refuse declared window names that MLflow would refuse inside `<role>/<slice>/<metric>` keys."""
+    """Refuse declared window names that MLflow would refuse inside `slice/<slice>/<metric>` keys."""
     if spec.kind != "declared":  # walk-forward names are generated (train, validation, fold1, ...)
         return
     for i, name in enumerate(_names(spec.windows)):
@@ -136,7 +136,7 @@ def check_slice_names(spec: SliceSpec) -> None:
         if not ok:
             raise ConfigError(
                 f"slices.windows[{i}].name={name!r}: slice names become MLflow metric keys "
-                "<role>/<slice>/<metric>; use 1 to "
+                "slice/<slice>/<metric>; use 1 to "
                 f"{SLICE_NAME_MAX} letters, digits, '_', '-', '.' or spaces (no '/' or ':'), not '.' or '..'"
             )
 

@@ -76,7 +76,7 @@ def run_evaluate(job: EvaluateJob) -> EvaluationResult:
                    policy.observation_policy(), job.seed)  # fmt: skip
         card = ModelCard(ref.name or job.model, seed=meta.get("seed"), env=sim_cfg.kind, run_id=run.run_id,
                          version=ref.version, source_run=ref.run_id)  # fmt: skip
-        record_assessment(run, a, card, step=0)
+        record_assessment(run, a, card)
     if ref.name and ref.version:
         Registry(tracker.client, ref.name).link_evaluation(ref.version, run.run_id)
     _log_summary(ref, len(data.slices), a.verdict, a.test, run.run_id)

@@ -19,6 +19,7 @@ import numpy as np
 
 from rlpipe.errors import MissingArtifactError, RegistryError
 from rlpipe.gates.health import DEGRADED, Expectation, Health, HealthConfig, judge
+from rlpipe.tracking import metric_keys as K
 from rlpipe.tracking import queries
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import RegistryConfig, TrackingConfig
@@ -26,8 +27,6 @@ from rlpipe.tracking.registry import CHAMPION, Registry
 from rlpipe.tracking.tracker import RunLog, Tracker
 
 log = logging.getLogger(__name__)
-BARS_PER_YEAR = "data/bars_per_year"
-"""The training run's metric that annualises the health figures (`jobs.record.record_data`)."""
 
 
 def expectation_of(registry: Registry, version: str) -> Expectation:
@@ -36,7 +35,7 @@ def expectation_of(registry: Registry, version: str) -> Expectation:
     curves = queries.agent_test_curves(registry.client, run_id)
     if not curves:
         raise MissingArtifactError(f"run {run_id} ({registry.name} v{version}) recorded no test slice curves")
-    return Expectation.from_curves(curves, registry.run_metric(run_id, BARS_PER_YEAR))
+    return Expectation.from_curves(curves, registry.run_metric(run_id, K.BARS_PER_YEAR))  # `record_data`'s
 
 
 def judge_version(

@@ -26,6 +26,7 @@ from rlpipe.jobs.checkpoints import CheckpointConfig, Checkpointer, JobFolder, S
 from rlpipe.jobs.continuation import ContinuationSpec, Family, guard_windows, training_mix
 from rlpipe.jobs.lineage import Parent, learning_rate, warm_start
 from rlpipe.jobs.prepare import Prepared
+from rlpipe.tracking import metric_keys as K
 from rlpipe.tracking.tracker import RunLog
 
 LR_USED = "agent.learning_rate_used"
@@ -121,7 +122,7 @@ def learn(
     progress = progress_callback(job, env, run, job.timesteps)
     agent.learn(job.timesteps - start, [progress, RolloutHook(ckpt)], reset_num_timesteps=start == 0)
     learn_s = time.perf_counter() - t_learn
-    run.log_metric_series(history.points)
+    run.log_metric_series([(K.curve(k), v, step) for k, v, step in history.points])
     choice = None
     if lengths:
         choice = select_length([c.point for c in ckpt.candidates], job.gates.checkpoint_tolerance,
@@ -172,10 +173,10 @@ class _Timer:
 
 
 def _log_curve(run: RunLog, ckpt: Checkpointer) -> None:
-    """`checkpoint/validation/<aggregate>` stepped by each checkpoint's length."""
+    """`curve/validation/<aggregate>` stepped by each checkpoint's length."""
     run.log_metric_series(
         [
-            (f"checkpoint/validation/{k}", float(v), c.point.timesteps)
+            (f"{K.CHECKPOINT_CURVE}{k}", float(v), c.point.timesteps)
             for c in ckpt.candidates
             for k, v in c.metrics.items()
         ]

@@ -27,9 +27,9 @@ from rlpipe.jobs.checks import check_train_job
 from rlpipe.jobs.learn import Learned, progress_callback
 from rlpipe.jobs.pbt import STATE, Copy, MemberState, PBTSpec
 from rlpipe.jobs.prepare import Prepared, prepare
-from rlpipe.jobs.record import record_data
+from rlpipe.jobs.record import record_data, record_start
 from rlpipe.jobs.spec import RunContext, as_config, config_hash
-from rlpipe.jobs.train_job import TrainJob, conclude, record_start, run_tags
+from rlpipe.jobs.train_job import TrainJob, conclude, run_tags
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import TrackingConfig
 from rlpipe.tracking.tracker import RunLog, Tracker

@@ -1,48 +1,52 @@
-"""Record an assessment on a run: metrics, the run report, equity curves, plots and verdict tags."""
+"""What a job records on its run: config and environment first, its data, the assessment (metrics, the
+run report, equity curves, plots, verdict tags, description), timings, and the policy registered."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
+import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from rlpipe.agents.setup import environment_info
 from rlpipe.envs.sim import SimConfig
 from rlpipe.evaluation.assessment import Assessment
 from rlpipe.evaluation.backtest import AGENT, curves_frame
 from rlpipe.gates.selection import LengthChoice
+from rlpipe.jobs.checkpoints import Saved
+from rlpipe.jobs.learn import Learned
 from rlpipe.jobs.lineage import Parent
 from rlpipe.jobs.prepare import Prepared
+from rlpipe.jobs.spec import RunContext
 from rlpipe.reports.length import length_plot
 from rlpipe.reports.plots import slice_plots
-from rlpipe.reports.run_report import ModelCard, RunReportInput, build_report
+from rlpipe.reports.run_report import ModelCard, RunReportInput, build_report, run_note
+from rlpipe.tracking import metric_keys as K
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.policy import log_policy
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import RunLog
+from rlpipe.types import JsonDict
 
 
 def record_data(run: RunLog, data: Prepared) -> None:
-    """What the run's data was: its digest and calendar (tags), its bars per year (metric)."""
+    """What the run's data was: its digest and calendar (tags), its bars and bars per year (metrics)."""
     run.set_tags({T.DATA_DIGEST: data.digest, T.CALENDAR: data.calendar.describe()})
-    run.log_metrics({"data/bars_per_year": data.calendar.bars_per_year, "data/bars": float(len(data.df))})
+    run.log_metrics({K.BARS_PER_YEAR: data.calendar.bars_per_year, K.BARS: float(len(data.df))})
 
 
 def assessment_metrics(a: Assessment) -> dict[str, float]:
-    """Metrics `<role>/<slice>/<metric>`, `<role>/<slice>/baseline_<policy>_total`, `<role>/<aggregate>`
-    and `gate/<name>`."""
+    """Metrics `slice/<slice>/<metric>`, `slice/<slice>/baseline_<policy>_total`, `<role>/<aggregate>`
+    and `gate/<name>` (`rlpipe.tracking.metric_keys`)."""
     metrics = {
-        f"{r.role}/{r.slice}/{k}": v for r in a.results if r.policy == AGENT for k, v in r.metrics.items()
+        K.per_slice(r.slice, k): v for r in a.results if r.policy == AGENT for k, v in r.metrics.items()
     }
     metrics.update(
-        {
-            f"{r.role}/{r.slice}/baseline_{r.policy}_total": r.metrics["total"]
-            for r in a.results
-            if r.policy != AGENT
-        }
+        {K.baseline_total(r.slice, r.policy): r.metrics["total"] for r in a.results if r.policy != AGENT}
     )
-    metrics.update({f"{role}/{k}": v for role, agg in a.aggregates.items() for k, v in agg.items()})
-    metrics.update({f"gate/{g.name}": float(g.passed) for g in a.gates})
+    metrics.update({K.aggregate(role, k): v for role, agg in a.aggregates.items() for k, v in agg.items()})
+    metrics.update({K.gate(g.name): float(g.passed) for g in a.gates})
     return metrics
 
 
@@ -50,13 +54,14 @@ def record_assessment(
     run: RunLog,
     a: Assessment,
     model: ModelCard,
-    step: int,
     length: LengthChoice | None = None,
     plots: bool = True,
+    select_metric: str | None = None,
 ) -> None:
-    """Log an assessment's metrics (at `step`), report, curves, plots and verdict tags to `run`
-    (with the training-length choice of a run that scored checkpoints)."""
-    run.log_metrics(assessment_metrics(a), step=step)
+    """Log an assessment's metrics (one value each, at step 0), report, curves, plots, verdict tags
+    and the run's description (with the training-length choice of a run that scored checkpoints;
+    `select_metric`: the validation aggregate that ranks the run, said in its description)."""
+    run.log_metrics(assessment_metrics(a))
     report = RunReportInput(model, a.results, a.aggregates, a.gates, a.verdict, a.reason, a.decisions, length)
     md, js = build_report(report)
     run.log_text(md, "report/report.md")
@@ -74,6 +79,42 @@ def record_assessment(
             T.CLASSIFICATION: a.decisions["classification"],
             T.DEPLOYMENT: a.decisions["deployment"],
             T.REGIMES_MISSING: a.decisions["regimes_missing"],
+            T.NOTE: run_note(report, select_metric),
+        }
+    )
+
+
+def record_start(
+    run: RunLog, config: JsonDict, ctx: RunContext, resolved: JsonDict, saved: Saved | None
+) -> None:
+    """What a run records first: its config and environment; a resumed run only says from where."""
+    if saved is not None:
+        run.set_tags({T.RESUMED_FROM: str(saved.num_timesteps)})
+        return
+    run.log_params({**config, **resolved})
+    run.log_text(yaml.safe_dump(config, sort_keys=False), "config/config.yaml")
+    run.log_text(yaml.safe_dump(list(ctx.overrides)), "config/overrides.yaml")
+    run.log_dict(environment_info(str(resolved["device_resolved"])), "config/environment.json")
+
+
+def record_times(run: RunLog, learned: Learned, timesteps: int, overhead_s: float) -> None:
+    """How long the job took (`time/` metrics), the steps it trained and the length it kept (tags)."""
+    trained = timesteps - learned.resumed_from
+    run.log_metrics(
+        {
+            f"{K.TIME}learn_s": learned.learn_s,
+            f"{K.TIME}checkpoint_s": learned.checkpoint_s,
+            f"{K.TIME}overhead_s": overhead_s,
+            f"{K.TIME}train_steps_per_s": trained / max(learned.learn_s - learned.checkpoint_s, 1e-9),
+        }
+    )
+    choice = learned.choice
+    run.set_tags(
+        {
+            T.TRAINED_TIMESTEPS: str(learned.agent.num_timesteps),
+            T.SELECTED_TIMESTEPS: str(choice.selected.timesteps if choice else timesteps),
+            T.CANDIDATES: str(choice.candidates if choice else 1),
+            T.LENGTH_RULE: choice.reason if choice else "no checkpoints: the last policy is kept",
         }
     )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -25,8 +26,8 @@ from rlpipe.gates.sweep import RunRecord, SweepDecision, evaluate_sweep
 from rlpipe.jobs.generations import generations
 from rlpipe.reports.format import json_safe
 from rlpipe.reports.plots import sweep_plot
-from rlpipe.reports.sweep_report import sweep_report
-from rlpipe.tracking import queries, registry_lock
+from rlpipe.reports.sweep_report import sweep_note, sweep_report
+from rlpipe.tracking import queries, registry_lock, ui
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import TrackingConfig
 from rlpipe.tracking.reaper import reap
@@ -47,18 +48,23 @@ class SweepOutcome:
     rows: list[JobRow]
     """The sweep's job runs, with the sweep verdict this step gave them."""
     decision: SweepDecision
+    compare_url: str | None = None
+    """The MLflow UI's view of the sweep's runs (`rlpipe.tracking.ui.sweep_view`)."""
 
     @property
     def failed(self) -> list[JobRow]:
         return [r for r in self.rows if not r.finished]
 
 
-def start_sweep(tracking: TrackingConfig, sweep_id: str) -> str:
+def start_sweep(tracking: TrackingConfig, sweep_id: str, swept: Sequence[str] = ()) -> str:
     """Create the experiment and the sweep's parent run once, before the jobs fan out; returns its id.
-    A rerun into the same sweep folder reopens the parent run (RUNNING until its sweep step)."""
+    A rerun into the same sweep folder reopens the parent run (RUNNING until its sweep step).
+    `swept`: the config keys the sweep varies, recorded on the parent for its jobs' run names."""
     tracker = Tracker.of(tracking)
     parent = tracker.ensure_parent_run(sweep_id)
     tracker.reopen(parent)
+    if swept:
+        tracker.handle(parent).set_tags({T.SWEPT: ",".join(swept)})
     return parent
 
 
@@ -123,7 +129,9 @@ def run_sweep_step(tracking: TrackingConfig, gates: GatesConfig, sweep_id: str) 
         out.log_files([sweep_plot(rows, verdicts, champion_run, Path(tmp) / "comparison.png")], "sweep")
     out.log_metrics(_parent_metrics(rows, decision))
     promoted = sum(c.verdict == "promote" for c in decision.configs)
-    out.set_tags({T.CHAMPION_VERSION: champion or "none", T.PROMOTED_CONFIGS: str(promoted)})
+    note = sweep_note(sweep_id, rows, decision, gates.select_metric)
+    out.set_tags({T.CHAMPION_VERSION: champion or "none", T.PROMOTED_CONFIGS: str(promoted), T.NOTE: note})
+    url = ui.sweep_view(tracker, sweep_id)  # the comparison view, also `python -m rlpipe.runs compare`
     failed = sum(not r.finished for r in rows)
     if failed:
         out.set_tags({T.ERROR: f"{failed} of {len(rows)} job(s) failed; see their runs"})
@@ -133,7 +141,7 @@ def run_sweep_step(tracking: TrackingConfig, gates: GatesConfig, sweep_id: str) 
         sweep_id, len(rows), len(decision.configs), f"v{champion}" if champion else "none",
     )  # fmt: skip
     judged = [dataclasses.replace(r, sweep_verdict=verdicts.get(r.run_id, r.sweep_verdict)) for r in rows]
-    return SweepOutcome(sweep_id, judged, decision)
+    return SweepOutcome(sweep_id, judged, decision, url)
 
 
 def registered_here(registry: Registry, rows: list[JobRow]) -> list[JobRow]:

@@ -14,25 +14,25 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import yaml
 
 from rlpipe.agents.factory import AgentSpec
-from rlpipe.agents.setup import bound_threads, deterministic_policy, environment_info, resolve_device
+from rlpipe.agents.setup import bound_threads, deterministic_policy, resolve_device
 from rlpipe.data.slices import SliceSpec
 from rlpipe.data.sources import DataSpec, data_digest
 from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim import SimConfig
 from rlpipe.evaluation.assessment import assess
 from rlpipe.gates.rules import GatesConfig
-from rlpipe.jobs.checkpoints import CheckpointConfig, JobFolder, Saved
+from rlpipe.jobs.checkpoints import CheckpointConfig, JobFolder
 from rlpipe.jobs.checks import check_train_job
 from rlpipe.jobs.continuation import ContinuationSpec, record_guard
 from rlpipe.jobs.job_owner import watch_launcher
 from rlpipe.jobs.learn import Learned, learn
 from rlpipe.jobs.lineage import Parent, lineage_tags, load_parent, not_trained_by_ancestors
+from rlpipe.jobs.naming import Varied, run_name, varied_values
 from rlpipe.jobs.pbt import PBTSpec
 from rlpipe.jobs.prepare import Prepared, prepare
-from rlpipe.jobs.record import record_assessment, record_data, register_policy
+from rlpipe.jobs.record import record_assessment, record_data, record_start, record_times, register_policy
 from rlpipe.jobs.spec import RunContext, as_config, config_hash
 from rlpipe.jobs.weekly import WeeklySpec
 from rlpipe.project import git_sha
@@ -43,7 +43,6 @@ from rlpipe.tracking.config import RegistryConfig, TrackingConfig
 from rlpipe.tracking.reaper import reap_job
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import RunLog, Tracker
-from rlpipe.types import JsonDict
 
 log = logging.getLogger(__name__)
 
@@ -94,18 +93,32 @@ class TrainJob:
     """A weekly member (explorer-0, refiner-2, champion-0; `rlpipe.jobs.weekly`), else empty; a tag."""
     role_note: str = field(default="", metadata={"config": False})
     """What the member continues or explores, as its run's tag records it."""
+    varied: Varied = field(default=(), metadata={"config": False})
+    """What the job's sweep varies besides the seed, with this job's values (`rlpipe.jobs.naming`)."""
 
     @property
     def label(self) -> str:
         """The configuration's readable name, the same for every seed: agent-env-reward-t<timesteps>."""
-        steps = self.pbt.interval * self.pbt.rounds if self.pbt else self.timesteps
-        base = f"{self.agent.name}-{self.env.kind}-{self.reward.kind}-t{steps}"
-        prefix = self.role or (f"pbt-{self.pbt.member}" if self.pbt else "")
-        return f"{prefix}-{base}" if prefix else base
+        return "-".join([self._prefix, *self._parts.values()] if self._prefix else self._parts.values())
 
     @property
     def run_name(self) -> str:
-        return f"{self.label}-s{self.seed}"
+        """s<seed>, then what the sweep varies, then the rest of the label (`rlpipe.jobs.naming`)."""
+        return run_name(self.seed, self._prefix, self._parts, self.varied)
+
+    @property
+    def _prefix(self) -> str:
+        return self.role or (f"pbt-{self.pbt.member}" if self.pbt else "")
+
+    @property
+    def _parts(self) -> dict[str, str]:
+        steps = self.pbt.interval * self.pbt.rounds if self.pbt else self.timesteps
+        return {
+            "agent": self.agent.name,
+            "env": self.env.kind,
+            "reward": self.reward.kind,
+            "timesteps": f"t{steps}",
+        }
 
 
 @dataclass(frozen=True)
@@ -143,6 +156,10 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
     parent = load_parent(tracker, job.init_from) if job.init_from else None
     if parent is not None:  # the record names the version an alias pointed at when the job ran
         job = dataclasses.replace(job, init_from=parent.uri)
+    if ctx.sweep_id and not job.varied:  # its run name leads with what its sweep varies
+        job = dataclasses.replace(
+            job, varied=varied_values(ctx.overrides, queries.swept(tracker, ctx.sweep_id))
+        )
     chash = config_hash(as_config(job))
     store = f"{job.tracking.uri}|{job.tracking.experiment}"
     folder = JobFolder(ctx.root / job.checkpoint.dir, chash, job.seed, store, job.run_name)
@@ -197,14 +214,14 @@ def conclude(
     card = ModelCard(job.tracking.registered_model, job.seed, length, job.env.kind, job.reward.kind,
                      job.agent.name, chash, run.run_id, generation=parent.generation + 1 if parent else 0,
                      parent=parent.uri if parent else None)  # fmt: skip
-    record_assessment(run, a, card, step=length, length=learned.choice, plots=job.plots)
+    record_assessment(run, a, card, learned.choice, job.plots, job.gates.select_metric)
     lineage = lineage_tags(parent, length)
     run.set_tags(lineage)
     registry = Registry(tracker.client, job.tracking.registered_model)
     version = register_policy(registry, run, job.env, job.seed, job.slices.embargo, learned.agent, data, a,
                               parent, held, lineage)  # fmt: skip
     overhead_s = time.perf_counter() - t_start - learned.learn_s
-    _log_times(run, job, learned, overhead_s)
+    record_times(run, learned, job.timesteps, overhead_s)
     run.set_tags({T.MODEL_VERSION: version})
     score = a.aggregates.get("validation", {}).get(job.gates.select_metric, math.nan)
     total, drawdown = a.test.get("total", math.nan), a.test.get("max_drawdown", math.nan)
@@ -216,40 +233,6 @@ def conclude(
         job.run_name, result.verdict, 100 * result.test_total, 100 * result.test_max_drawdown, run.run_id,
     )  # fmt: skip
     return result
-
-
-def record_start(
-    run: RunLog, config: JsonDict, ctx: RunContext, resolved: JsonDict, saved: Saved | None
-) -> None:
-    """What a run records first: its config and environment; a resumed run only says from where."""
-    if saved is not None:
-        run.set_tags({T.RESUMED_FROM: str(saved.num_timesteps)})
-        return
-    run.log_params({**config, **resolved})
-    run.log_text(yaml.safe_dump(config, sort_keys=False), "config/config.yaml")
-    run.log_text(yaml.safe_dump(list(ctx.overrides)), "config/overrides.yaml")
-    run.log_dict(environment_info(str(resolved["device_resolved"])), "config/environment.json")
-
-
-def _log_times(run: RunLog, job: TrainJob, learned: Learned, overhead_s: float) -> None:
-    trained = job.timesteps - learned.resumed_from
-    run.log_metrics(
-        {
-            "time/learn_s": learned.learn_s,
-            "time/checkpoint_s": learned.checkpoint_s,
-            "time/overhead_s": overhead_s,
-            "time/train_steps_per_s": trained / max(learned.learn_s - learned.checkpoint_s, 1e-9),
-            "train/num_timesteps": float(learned.agent.num_timesteps),
-        }
-    )
-    choice = learned.choice
-    run.set_tags(
-        {
-            T.SELECTED_TIMESTEPS: str(choice.selected.timesteps if choice else job.timesteps),
-            T.CANDIDATES: str(choice.candidates if choice else 1),
-            T.LENGTH_RULE: choice.reason if choice else "no checkpoints: the last policy is kept",
-        }
-    )
 
 
 def _reuse(tracker: Tracker, job: TrainJob, ctx: RunContext, chash: str, code: str) -> TrainResult | None:

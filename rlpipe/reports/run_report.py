@@ -106,6 +106,20 @@ def build_report(r: RunReportInput, pending: Sequence[str] = SWEEP_GATES) -> tup
     return "\n".join(lines), json_safe(data)
 
 
+def run_note(r: RunReportInput, select_metric: str | None = None) -> str:
+    """The run's description in the MLflow UI (its run list and page): the verdict, the test total
+    after fees and the validation score that ranks the run (`select_metric`), then why."""
+    test, score = r.aggregates.get("test", {}), r.aggregates.get("validation", {}).get(select_metric or "")
+    drawdown = test.get("max_drawdown", math.nan)
+    parts = [r.verdict, f"test total {pct(test.get('total', math.nan))} after fees"]
+    parts[-1] += f" (max drawdown {num(100 * drawdown)}%)" if math.isfinite(drawdown) else ""
+    if select_metric:
+        parts.append(f"validation {select_metric} {num(score)} ranks it")
+    who = [f"seed {r.model.seed}"] if r.model.seed is not None else []
+    who += [f"{r.model.timesteps} steps"] if r.model.timesteps is not None else []
+    return " · ".join(parts + ([", ".join(who)] if who else [])) + f"\n\n{r.reason}"
+
+
 def gate_dict(g: GateResult) -> JsonDict:
     """A gate's outcome as JSON: passed, the value judged, the threshold and the rule."""
     return {"passed": g.passed, "value": g.value, "threshold": g.threshold, "rule": g.rule}

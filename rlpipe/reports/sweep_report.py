@@ -44,6 +44,27 @@ def sweep_report(
     return "\n".join(lines) + "\n", json_safe(_report_data(sweep_id, rows, d, transitions))
 
 
+def sweep_note(sweep_id: str, rows: Sequence[JobRow], d: SweepDecision, select_metric: str) -> str:
+    """The sweep's description on its parent run in the MLflow UI: its runs, what it promoted, the
+    champion with the validation score that chose it, and how to compare its runs."""
+    failed = sum(not r.finished for r in rows)
+    head = f"{len(rows)} run(s) of {len(d.configs)} configuration(s)"
+    head += f", {failed} failed" if failed else ""
+    promoted = f"{sum(c.verdict == 'promote' for c in d.configs)} configuration(s) promoted"
+    pick = "no champion"
+    if d.champion:
+        c = d.champion
+        name = next((r.run_name for r in rows if r.run_id == c.run_id), c.run_id)
+        pick = (
+            f"champion v{c.model_version}: {name} (validation {select_metric} "
+            f"{num(c.validation.get(select_metric, math.nan))}, "
+            f"test total {pct(c.test.get('total', math.nan))})"
+        )
+    why = f"\n\n{d.selection}" if d.selection else ""
+    compare = f"Compare its runs: python -m rlpipe.runs compare sweep_id={sweep_id}"
+    return f"{head} · {promoted} · {pick}{why}\n\n{compare}"
+
+
 def _configurations_section(configs: Sequence[ConfigDecision]) -> list[str]:
     lines = [
         "## Configurations",

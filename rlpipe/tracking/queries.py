@@ -120,6 +120,16 @@ def job_rows(tracker: Tracker, sweep_id: str) -> list[JobRow]:
     return [job_row(r) for r in job_runs(tracker, sweep_id)]
 
 
+def swept(tracker: Tracker, sweep_id: str) -> tuple[str, ...]:
+    """The config keys sweep `sweep_id` varies (its parent run's `rlpipe.swept`); () without a parent
+    run or a sweep recorded before that tag (until 2026-12)."""
+    found = tracker.search(
+        f"tags.`{T.SWEEP_ID}` = '{sweep_id}' and tags.`{T.KIND}` = '{T.SWEEP}'", max_results=1
+    )
+    text = found[0].data.tags.get(T.SWEPT, "") if found else ""
+    return tuple(k for k in text.split(",") if k)
+
+
 def latest_sweep_id(tracker: Tracker) -> str | None:
     """The sweep id of the newest sweep parent run, or None when there is none."""
     found = tracker.search(

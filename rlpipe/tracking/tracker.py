@@ -31,6 +31,7 @@ from mlflow.tracking.context.registry import resolve_tags
 from rlpipe.errors import CheckpointError, StoreUnavailable, Terminated, mark_run
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import TrackingConfig
+from rlpipe.tracking.experiment import find_or_create
 from rlpipe.tracking.process import process_token
 from rlpipe.tracking.store import DEFAULT_RETRY_S, DEFAULT_TIMEOUT_S, connect, one_try
 
@@ -161,29 +162,15 @@ class Tracker:
         return cls(tracking.uri, tracking.experiment, tracking.retry_s, tracking.timeout_s)
 
     def experiment_id(self) -> str:
-        """The experiment's id, creating the experiment once."""
+        """The experiment's id, creating the experiment once (`rlpipe.tracking.experiment`)."""
         if self._experiment_id is None:
-            self._experiment_id = self._find_or_create()
+            self._experiment_id = find_or_create(self.client, self.experiment, artifact_root(self.uri))
         return self._experiment_id
 
     def find_experiment_id(self) -> str | None:
         """The experiment's id, or None when it does not exist (creates nothing)."""
         exp = self.client.get_experiment_by_name(self.experiment)
         return str(exp.experiment_id) if exp is not None else None
-
-    def _find_or_create(self) -> str:
-        found = self.find_experiment_id()
-        if found is not None:
-            return found
-        try:
-            return str(
-                self.client.create_experiment(self.experiment, artifact_location=artifact_root(self.uri))
-            )
-        except MlflowException:  # created meanwhile by a parallel job
-            found = self.find_experiment_id()
-            if found is None:
-                raise
-            return found
 
     @contextmanager
     def run(
