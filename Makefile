@@ -10,12 +10,12 @@ SEEDS  ?= 1,6,11
 .DEFAULT_GOAL := help
 .PHONY: help env run test test-all test-reliability ui bench lint clean
 .PHONY: server server-stop test-server bench-scale bench-gates bench-length bench-weekly bench-faults bench-paper
-.PHONY: bench-routine
+.PHONY: bench-routine bench-weekly-gates
 
 STORE  ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
 
 help: ## Show this help
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-18s %s\n", $$1, $$2}'
 	@echo "Variables (make <target> NAME=value):"
 	@printf "  %-16s %s\n" "SEEDS=$(SEEDS)" "make run: the seeds" \
 		"JOBS=N" "make run: N jobs at once (joblib launcher); default one at a time" \
@@ -74,6 +74,9 @@ bench-scale: $(STAMP) ## Sweep scale-out figures: basic vs joblib launcher, neig
 
 bench-gates: $(STAMP) ## False-promotion rate and power of the gates: K sweeps on martingale and planted-signal markets (an hour or more)
 	$(BIN)/python -m benchmarks.gates $(BENCH_ARGS)
+
+bench-weekly-gates: $(STAMP) ## False-promotion rate and power of the weekly sweep step: K scaled-down weeks per market, each in a fresh store (BENCH_ARGS="--weeks 2" chains a second week; ~2 min a week on 2 cores, K=6: 25+ minutes)
+	$(BIN)/python -m benchmarks.weekly_gates $(BENCH_ARGS)
 
 bench-length: $(STAMP) ## Cost of scoring checkpoints on validation, the lengths kept, and resume after kill -9 (minutes)
 	$(BIN)/python -m benchmarks.length $(BENCH_ARGS)

@@ -42,21 +42,35 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     return lo, hi
 
 
-def one_sweep(tmp: Path, market: str, data_seed: int, extra: list[str]) -> dict[str, Any]:
-    """Run one seed sweep on `market` with market seed `data_seed`; what its sweep step decided."""
-    where = tmp / f"{market}-{data_seed}"
-    uri = f"sqlite:///{where}/mlflow.db"
-    args = [
-        sys.executable, "-m", "rlpipe.train", "-m", "experiment=seed_sweep", f"data.seed={data_seed}",
-        "progress_bar=false", f"tracking.uri={uri}", f"hydra.sweep.dir={where}/multirun",
+def store(where: Path) -> str:
+    """The tracking URI of the sqlite store under `where`."""
+    return f"sqlite:///{where}/mlflow.db"
+
+
+def run_sweep(
+    where: Path, sweep_dir: Path, market: str, data_seed: int, experiment: str, extra: list[str]
+) -> float:
+    """Run one multirun `experiment` through the real CLI on `market` with market seed `data_seed`
+    into the store under `where`, `extra` overrides last; its wall time. A sweep that promotes
+    nothing may end with status 1 or 2; anything else is a crash."""
+    cmd = [
+        sys.executable, "-m", "rlpipe.train", "-m", f"experiment={experiment}", f"data.seed={data_seed}",
+        "progress_bar=false", f"tracking.uri={store(where)}", f"hydra.sweep.dir={sweep_dir}",
         *MARKETS[market], *extra,
     ]  # fmt: skip
     t0 = time.perf_counter()
-    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode not in (0, 1, 2):
         raise SystemExit(f"sweep {market} seed {data_seed} crashed:\n{proc.stderr[-3000:]}")
-    client = MlflowClient(uri)
+    return wall
+
+
+def one_sweep(tmp: Path, market: str, data_seed: int, extra: list[str]) -> dict[str, Any]:
+    """Run one seed sweep on `market` with market seed `data_seed`; what its sweep step decided."""
+    where = tmp / f"{market}-{data_seed}"
+    wall = run_sweep(where, where / "multirun", market, data_seed, "seed_sweep", extra)
+    client = MlflowClient(store(where))
     exp = client.get_experiment_by_name("rlpipe").experiment_id
     parent = client.search_runs([exp], filter_string="tags.`rlpipe.kind` = 'sweep'")[0]
     jobs = client.search_runs([exp], filter_string="tags.`rlpipe.kind` = 'job'")
@@ -79,6 +93,27 @@ def summary(results: list[dict[str, Any]], market: str) -> dict[str, Any]:
     return {"promoted": k, "sweeps": len(of), "rate": k / len(of) if of else float("nan"), "ci95": [lo, hi]}
 
 
+def rates(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The false-promotion rate (martingale) and the power (planted signal) of `results` (each with
+    `market` and `promoted`), printed against the goals with their exact 95% intervals."""
+    out = {"false_promotion": summary(results, "martingale"), "power": summary(results, "planted")}
+    goals = (("false_promotion", "false promotion (martingale)", "<= 5%"),
+             ("power", "power (planted signal)", ">= 80%"))  # fmt: skip
+    for key, what, goal in goals:
+        s = out[key]
+        lo, hi = s["ci95"]
+        print(f"{what:30s} {s['promoted']}/{s['sweeps']} = {s['rate']:.1%}, "
+              f"95% CI [{lo:.1%}, {hi:.1%}]  (goal {goal})")  # fmt: skip
+    return out
+
+
+def write(name: str, payload: dict[str, Any]) -> None:
+    """Write `payload` to bench_results/`name`."""
+    out = ROOT / "bench_results"
+    out.mkdir(exist_ok=True)
+    (out / name).write_text(json.dumps(payload, indent=2, default=str))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sweeps", type=int, default=20, help="sweeps per market (K)")
@@ -93,17 +128,8 @@ def main() -> None:
                 r = one_sweep(Path(tmp), market, args.first_seed + i, args.extra)
                 results.append(r)
                 print(json.dumps(r), flush=True)
-    false = summary(results, "martingale")
-    power = summary(results, "planted")
-    rows = ((false, "false promotion (martingale)", "<= 5%"), (power, "power (planted signal)", ">= 80%"))
-    for name, what, goal in rows:
-        lo, hi = name["ci95"]
-        print(f"{what:30s} {name['promoted']}/{name['sweeps']} = {name['rate']:.1%}, "
-              f"95% CI [{lo:.1%}, {hi:.1%}]  (goal {goal})")  # fmt: skip
-    out = ROOT / "bench_results"
-    out.mkdir(exist_ok=True)
-    payload = {"args": vars(args), "false_promotion": false, "power": power, "sweeps": results}
-    (out / "gates.json").write_text(json.dumps(payload, indent=2))
+    payload = {"args": vars(args), **rates(results), "sweeps": results}
+    write("gates.json", payload)
 
 
 if __name__ == "__main__":
