@@ -29,7 +29,7 @@ def test_smoke_sweep_leaves_four_finished_runs_and_a_table_of_them(smoke_sweep: 
     out = smoke_sweep.proc.stdout
     assert "run verdict" in out and "sweep verdict" in out
     for r in found:  # one line per run, with its verdict and run id
-        line = next(x for x in out.splitlines() if r.info.run_id in x and "│" in x)
+        line = next(x for x in out.splitlines() if r.info.run_id[:16] in x and "│" in x)
         assert r.data.tags["rlpipe.verdict"] in line and r.data.tags["rlpipe.sweep_verdict"] in line
 
 
@@ -133,7 +133,10 @@ def test_failing_job_is_recorded_and_does_not_stop_the_sweep(tmp_path, smoke_job
     df = smoke_job().data.load()
     good = tmp_path / "bars.csv"
     df.drop(columns=["regime"]).to_csv(good, index_label="timestamp")
-    missing = tmp_path / "nope.csv"
+    missing = tmp_path / "nope.csv"  # a bar found bad as the file is read: the job runs, then fails
+    bad = df.drop(columns=["regime"]).copy()
+    bad.iloc[100, bad.columns.get_loc("close")] = -1.0
+    bad.to_csv(missing, index_label="timestamp")
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     proc = cli(
         "rlpipe.train", "-m", f"hydra.sweep.dir={tmp_path}/multirun", "experiment=smoke", "data=csv",
