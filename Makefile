@@ -42,7 +42,7 @@ test: $(STAMP) ## Run the default test suite (a few minutes on 2 cores)
 test-reliability: $(STAMP) ## The slow kill / resume / ownership / reuse tests (README "Reliability"), a champion degraded and rolled back, the routine's steps and resume (CI runs them; a few minutes)
 	$(BIN)/python -m pytest -q -m slow tests/test_cli_resume.py tests/test_jobs_checkpoints.py \
 		tests/test_tracking_reaper.py tests/test_jobs_sweep_job.py tests/test_jobs_paper_job.py \
-		tests/test_jobs_routine_job.py tests/test_cli_routine.py tests/test_jobs_asof.py
+		tests/test_jobs_routine_job.py tests/test_cli_routine.py tests/test_jobs_asof.py tests/test_routine_markets.py
 
 test-all: $(STAMP) ## Run every test, with the peer libraries as oracles and every launcher (installs extras)
 	$(BIN)/pip install -q -e '.[oracles,slurm,ray,server]'
