@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from rlpipe.jobs.naming import HIDDEN, SHOWN_OTHERWISE
 from rlpipe.project import project_root
 from rlpipe.reports.format import num, pct
 from rlpipe.tracking.rows import JobRow
@@ -22,8 +23,6 @@ from rlpipe.tracking.rows import JobRow
 FIXED = ("validation {metric}", "test total", "test Sharpe", "vs buy&hold", "max DD", "run verdict",
          "sweep verdict", "version", "run id")  # fmt: skip
 """The columns after run, seed and the swept values."""
-BOOKKEEPING = frozenset({"seed", "weekly.job"})
-"""Params that differ between the runs of a sweep without being a value it compares."""
 MAX_SWEPT = 5
 """At most this many swept values get a column (the run name and config label carry the rest)."""
 
@@ -39,7 +38,8 @@ class SweepView:
 
 def swept(rows: Sequence[JobRow]) -> list[str]:
     """The params whose values differ between the runs (the seed aside), in name order."""
-    keys = sorted({k for r in rows for k in r.params} - BOOKKEEPING)
+    keys = sorted({k for r in rows for k in r.params} - set(SHOWN_OTHERWISE))
+    keys = [k for k in keys if not k.startswith(HIDDEN)]  # the run names leave out the same keys
     return [k for k in keys if len({r.params.get(k) for r in rows}) > 1][:MAX_SWEPT]
 
 
