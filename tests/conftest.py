@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,18 @@ def cli(module: str, *args: str, timeout: int = 900) -> subprocess.CompletedProc
     env = {**os.environ, "RLPIPE_ROOT": str(ROOT)}
     cmd = [sys.executable, "-m", module, *args]
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def drawn_plots(uri: str, run_id: str, timeout: float = 180.0) -> list[str]:
+    """The run's `plots/` once the process a job started has drawn them (`rlpipe.jobs.tear_sheets`)."""
+    from mlflow.tracking import MlflowClient
+
+    client, deadline = MlflowClient(uri), time.monotonic() + timeout
+    while (state := client.get_run(run_id).data.tags.get("rlpipe.tear_sheets")) == "pending":
+        assert time.monotonic() < deadline, f"run {run_id}: tear sheets still pending after {timeout} s"
+        time.sleep(0.5)
+    assert state is not None and state.startswith("drawn: "), state
+    return sorted(f.path for f in client.list_artifacts(run_id, "plots"))
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import ROOT, Sweep, cli
+from tests.conftest import ROOT, Sweep, cli, drawn_plots
 
 
 def runs_of(uri: str) -> list:
@@ -89,8 +89,9 @@ def test_runs_carry_artifacts(smoke_sweep: Sweep):
             "report/report.md",
             "report/report.json",
         }
-        plots = [f.path for f in client.list_artifacts(run_id, "plots")]
+        plots = drawn_plots(smoke_sweep.uri, run_id)  # drawn after the job by a process of their own
         assert len(plots) == 14 and all(p.endswith(".png") for p in plots)
+        assert client.get_run(run_id).data.tags["rlpipe.tear_sheets"] == "drawn: 14 files"
         report = mlflow.artifacts.load_text(f"{r.info.artifact_uri}/report/report.md")
         assert "## Test slices" in report and "## Gates" in report and "## Decision" in report
         cfg_yaml = mlflow.artifacts.load_text(f"{r.info.artifact_uri}/config/config.yaml")

@@ -24,7 +24,7 @@ from rlpipe.tracking import queries
 from rlpipe.tracking.reaper import reap
 from rlpipe.tracking.rows import JobRow
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import ROOT
+from tests.conftest import ROOT, drawn_plots
 
 ROLLOUT = 4096  # the smoke preset's PPO rollout: 64 envs x 64 steps
 
@@ -40,7 +40,7 @@ def test_three_checkpoints_are_scored_on_validation_and_only_the_kept_one_is_tes
         return real(market, cfg, windows, *args, **kwargs)
 
     monkeypatch.setattr(assessment, "backtest", spy)
-    job = smoke_job(f"timesteps={3 * ROLLOUT}", f"checkpoints=[{ROLLOUT},{2 * ROLLOUT}]")
+    job = smoke_job(f"timesteps={3 * ROLLOUT}", f"checkpoints=[{ROLLOUT},{2 * ROLLOUT}]", "plots=true")
     result = run_train(job)
     assert calls[:3] == [{"validation"}] * 3  # one validation pass per length (the last included)
     assert sum("test" in roles for roles in calls) == 1  # the test slices: once, for the kept policy
@@ -60,7 +60,7 @@ def test_three_checkpoints_are_scored_on_validation_and_only_the_kept_one_is_tes
     # the checkpoint at ROLLOUT is exactly the policy a run of that length ends with (same seed)
     short = run_train(smoke_job(f"timesteps={ROLLOUT}"))
     assert next(m.value for m in curve if m.step == ROLLOUT) == short.validation_score
-    assert "plots/training_length.png" in [f.path for f in client.list_artifacts(result.run_id, "plots")]
+    assert "plots/training_length.png" in drawn_plots(tracking_uri, result.run_id)
 
 
 def test_lengths_beyond_timesteps_and_bad_tolerances_are_refused_before_a_run(smoke_job, tracking_uri):

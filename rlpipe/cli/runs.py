@@ -1,9 +1,12 @@
-"""`python -m rlpipe.runs reap|compare [tracking=server] [tracking.uri=...]`: the store's upkeep.
+"""`python -m rlpipe.runs reap|compare|plots [tracking=server] [tracking.uri=...]`: the store's upkeep.
 
 `reap`: runs left RUNNING by a process that died -> KILLED, and registry locks whose holder is gone
 -> released (recorded on the registered model). `compare [sweep_id=<id>] [ui=<url>]`: the MLflow UI
 view of a sweep's runs (the newest sweep by default) saved on the experiment and its URL printed
-(`rlpipe.tracking.ui`; `ui` defaults to `make ui`'s address, or the tracking server's). The
+(`rlpipe.tracking.ui`; `ui` defaults to `make ui`'s address, or the tracking server's).
+`plots run_id=<id>|sweep_id=<id>`: a run's tear sheets drawn now from its records into its `plots/`
+(`rlpipe.jobs.tear_sheets`; a job starts the same drawing in a process of its own when it ends), or
+those of every job run of a sweep. The
 tracking overrides are composed with the package's own conf/train.yaml (found beside the package,
 as `python -m rlpipe.train` finds it, never in the working directory), so the command works from
 any folder and the store is the one a job with the same overrides would record to. A local store
@@ -20,19 +23,20 @@ from hydra import compose, initialize_config_dir
 from rlpipe.cli.compose import group
 from rlpipe.cli.failures import end_command
 from rlpipe.cli.schemas import register_configs
-from rlpipe.errors import ConfigError
+from rlpipe.errors import ConfigError, MissingArtifactError
 from rlpipe.jobs.checks import check_tracking
 from rlpipe.jobs.sweep_job import reap_dead_runs, release_dead_locks
+from rlpipe.jobs.tear_sheets import draw_run
 from rlpipe.tracking import queries, ui
 from rlpipe.tracking.config import TrackingConfig
 from rlpipe.tracking.tracker import Tracker
 
 USAGE = (
-    "usage: python -m rlpipe.runs reap|compare [sweep_id=<id>] [ui=<url>] [tracking=local|server] "
-    "[tracking.uri=...] [tracking.experiment=...]"
+    "usage: python -m rlpipe.runs reap | compare [sweep_id=<id>] [ui=<url>] "
+    "| plots run_id=<id>|sweep_id=<id> [tracking=local|server] [tracking.uri=...] [tracking.experiment=...]"
 )
-OPTIONS = ("sweep_id=", "ui=")
-"""`compare`'s own arguments (the rest are tracking overrides)."""
+OPTIONS = {"reap": (), "compare": ("sweep_id=", "ui="), "plots": ("run_id=", "sweep_id=")}
+"""Each action's own arguments (the rest are tracking overrides)."""
 CONF = Path(__file__).resolve().parents[2] / "conf"
 """The config tree beside the package (`rlpipe/train.py` reads the same one as ../conf)."""
 
@@ -65,21 +69,51 @@ def compare(tracking: TrackingConfig, sweep_id: str | None, ui_url: str | None) 
     return url
 
 
+def plots(tracking: TrackingConfig, run_id: str | None, sweep_id: str | None) -> list[str]:
+    """Draw the tear sheets of run `run_id`, or of every job run of sweep `sweep_id`; lines to print."""
+    if (run_id is None) == (sweep_id is None):
+        raise ConfigError(f"plots takes run_id=<id> or sweep_id=<id>, one of them; {USAGE}")
+    tracker = Tracker.of(tracking)
+    ids = [run_id] if run_id else [r.info.run_id for r in queries.job_runs(tracker, sweep_id or "")]
+    if not ids:
+        raise ConfigError(
+            f"sweep {sweep_id!r} has no job run in experiment {tracking.experiment!r} of {tracking.uri}"
+        )
+    lines = []
+    for rid in ids:
+        try:
+            drawn = draw_run(tracker, rid)
+        except MissingArtifactError as exc:
+            if run_id:
+                raise
+            lines.append(f"{rid}: nothing to draw ({exc})")  # a run of the sweep that failed early
+            continue
+        lines.append(f"{rid}: {len(drawn)} tear sheet(s) in plots/")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     try:
-        if not args or args[0] not in ("reap", "compare"):
+        if not args or args[0] not in OPTIONS:
             raise ConfigError(f"unknown or missing action {args[:1]}; {USAGE}")
-        options = dict(a.split("=", 1) for a in args[1:] if a.startswith(OPTIONS))
-        if options and args[0] != "compare":
-            raise ConfigError(f"{sorted(options)} only go with compare; {USAGE}")
-        tracking = tracking_of([a for a in args[1:] if not a.startswith(OPTIONS)])
+        action, own = args[0], ("sweep_id=", "ui=", "run_id=")
+        options = dict(a.split("=", 1) for a in args[1:] if a.startswith(own))
+        misplaced = [k for k in options if not f"{k}=".startswith(OPTIONS[action])]
+        if misplaced:
+            raise ConfigError(f"{sorted(misplaced)} do not go with {action}; {USAGE}")
+        tracking = tracking_of([a for a in args[1:] if not a.startswith(own)])
         db = Path(tracking.uri.removeprefix("sqlite:///"))
         if tracking.uri.startswith("sqlite:///") and not db.exists():
-            sys.stdout.write(f"no store at {db}: nothing to {args[0]} (pass tracking.uri=... to name one)\n")
+            sys.stdout.write(f"no store at {db}: nothing to {action} (pass tracking.uri=... to name one)\n")
             return
-        if args[0] == "compare":
+        if action == "compare":
             sys.stdout.write(compare(tracking, options.get("sweep_id"), options.get("ui")) + "\n")
+            return
+        if action == "plots":
+            sys.stdout.writelines(
+                f"{line}\n" for line in plots(tracking, options.get("run_id"), options.get("sweep_id"))
+            )
             return
         reaped = reap_dead_runs(tracking)
         released = release_dead_locks(tracking)

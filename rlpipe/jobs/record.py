@@ -1,10 +1,8 @@
 """What a job records on its run: config and environment first, its data, the assessment (metrics, the
-run report, equity curves, plots, verdict tags, description), timings, and the policy registered."""
+run report, equity curves, verdict tags, description; the tear sheets are drawn later from the report
+and curves, `jobs.tear_sheets`), timings, and the policy registered."""
 
 from __future__ import annotations
-
-from pathlib import Path
-from tempfile import TemporaryDirectory
 
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -19,8 +17,6 @@ from rlpipe.jobs.learn import Learned
 from rlpipe.jobs.lineage import Parent
 from rlpipe.jobs.prepare import Prepared
 from rlpipe.jobs.spec import RunContext
-from rlpipe.reports.length import length_plot
-from rlpipe.reports.plots import slice_plots
 from rlpipe.reports.run_report import ModelCard, RunReportInput, build_report, run_note
 from rlpipe.tracking import metric_keys as K
 from rlpipe.tracking import tags as T
@@ -58,22 +54,19 @@ def record_assessment(
     plots: bool = True,
     select_metric: str | None = None,
 ) -> None:
-    """Log an assessment's metrics (one value each, at step 0), report, curves, plots, verdict tags
-    and the run's description (with the training-length choice of a run that scored checkpoints;
-    `select_metric`: the validation aggregate that ranks the run, said in its description)."""
+    """Log an assessment's metrics (one value each, at step 0), report (with the training-length choice
+    of a run that scored checkpoints), curves, verdict tags and the run's description (`select_metric`:
+    the validation aggregate that ranks the run). With `plots` the tear sheets are tagged pending:
+    `jobs.tear_sheets` draws them from the report and curves once the job is done."""
     run.log_metrics(assessment_metrics(a))
     report = RunReportInput(model, a.results, a.aggregates, a.gates, a.verdict, a.reason, a.decisions, length)
     md, js = build_report(report)
     run.log_text(md, "report/report.md")
     run.log_dict(js, "report/report.json")
-    run.log_table(curves_frame(a.results), "curves/equity.parquet")
-    with TemporaryDirectory(prefix="rlpipe-") as tmp:
-        files = slice_plots(a.results, Path(tmp) / "plots") if plots else []
-        if length is not None:
-            files.append(length_plot(length, Path(tmp) / "plots" / "training_length.png"))
-        run.log_files(files, "plots")
+    run.log_table(curves_frame(a.results), "curves/equity.parquet")  # what the tear sheets are drawn from
     run.set_tags(
         {
+            **({T.TEAR_SHEETS: T.TEAR_SHEETS_PENDING} if plots else {}),
             T.VERDICT: a.verdict,
             T.VERDICT_REASON: a.reason,
             T.CLASSIFICATION: a.decisions["classification"],

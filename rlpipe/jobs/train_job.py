@@ -34,6 +34,7 @@ from rlpipe.jobs.pbt import PBTSpec
 from rlpipe.jobs.prepare import Prepared, prepare
 from rlpipe.jobs.record import record_assessment, record_data, record_start, record_times, register_policy
 from rlpipe.jobs.spec import RunContext, as_config, config_hash
+from rlpipe.jobs.tear_sheets import draw_later
 from rlpipe.jobs.weekly import WeeklySpec
 from rlpipe.project import git_sha
 from rlpipe.reports.run_report import ModelCard
@@ -80,7 +81,9 @@ class TrainJob:
     lr_multiplier: float = 0.5
     """A continued model's learning rate: the agent's x this (ignored without `init_from`)."""
     plots: bool = True
-    """The per-slice tear sheets (plots/<role>_<slice>.png, ~0.3 s each); false skips them."""
+    """The per-slice tear sheets (plots/<role>_<slice>.png) and the training-length plot, drawn after the
+    job by a process of their own (`jobs.tear_sheets`); false skips them (`python -m rlpipe.runs plots
+    run_id=<id>` draws them later)."""
     lr_schedule: str = "constant"
     """constant, or linear (decays to 0 over the run; a checkpoint then differs from a shorter run)."""
     continuation: ContinuationSpec = field(default_factory=ContinuationSpec)
@@ -223,6 +226,8 @@ def conclude(
     overhead_s = time.perf_counter() - t_start - learned.learn_s
     record_times(run, learned, job.timesteps, overhead_s)
     run.set_tags({T.MODEL_VERSION: version})
+    if job.plots:
+        draw_later(job.tracking, run.run_id)
     score = a.aggregates.get("validation", {}).get(job.gates.select_metric, math.nan)
     total, drawdown = a.test.get("total", math.nan), a.test.get("max_drawdown", math.nan)
     result = TrainResult(

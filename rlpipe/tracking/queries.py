@@ -190,6 +190,20 @@ def load_json(client: MlflowClient, run_id: str, path: str) -> dict[str, Any]:
     return data
 
 
+def run_metrics(client: MlflowClient, run_id: str) -> dict[str, float]:
+    """A run's latest metric values.
+
+    Raises:
+        MissingArtifactError: the store holds no run `run_id`.
+    """
+    try:
+        return dict(client.get_run(run_id).data.metrics)
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise
+        raise MissingArtifactError(f"run {run_id}: not in the store ({str(exc.message)[:200]})") from exc
+
+
 def sweep_report(tracker: Tracker, sweep_id: str) -> dict[str, Any] | None:
     """The parent's sweep/report.json, or None before the sweep step has written it."""
     parent = tracker.parent_run(sweep_id)
