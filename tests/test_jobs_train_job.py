@@ -57,6 +57,13 @@ def test_result_and_run_tell_the_same_story(smoke_job, tracking_uri, tmp_path):
     assert t["rlpipe.config_hash"] == result.config_hash
     assert run.data.metrics["test/max_drawdown"] == result.test_max_drawdown
     assert run.data.metrics["time/learn_s"] == result.learn_s > 0
+    times = run.data.metrics.items()
+    parts = {
+        k.removeprefix("time/part/").removesuffix("_s"): v for k, v in times if k.startswith("time/part/")
+    }
+    assert set(parts) == {"setup", "start", "data", "agent", "evaluation", "record", "registry"}
+    assert all(v >= 0 for v in parts.values())
+    assert sum(parts.values()) <= run.data.metrics["time/overhead_s"] == result.overhead_s  # the rest: tags
     assert run.data.params["threads"] == "None" and int(run.data.params["threads_resolved"]) >= 1
     version = MlflowClient(tracking_uri).get_model_version("rlpipe-policy", result.model_version)
     assert version.run_id == result.run_id and version.tags["rlpipe.sweep_id"] == "my-sweep"

@@ -27,7 +27,7 @@ from rlpipe.jobs.checks import check_train_job
 from rlpipe.jobs.learn import Learned, progress_callback
 from rlpipe.jobs.pbt import STATE, Copy, MemberState, PBTSpec
 from rlpipe.jobs.prepare import Prepared, prepare
-from rlpipe.jobs.record import record_data, record_start
+from rlpipe.jobs.record import Stopwatch, record_data, record_start
 from rlpipe.jobs.spec import RunContext, as_config, config_hash
 from rlpipe.jobs.train_job import TrainJob, conclude, run_tags
 from rlpipe.tracking import tags as T
@@ -42,7 +42,7 @@ ENV_SEED_STRIDE = 10_007
 def run_round(job: TrainJob, ctx: RunContext | None = None) -> float:
     """Train `job.pbt.member` through round `job.pbt.round`; returns its validation score (what the
     PBT sweeper ranks members by). A round the member already finished is not trained again."""
-    t_start = time.perf_counter()
+    clock = Stopwatch()
     ctx, spec = ctx or RunContext(), job.pbt
     assert spec is not None, "run_round needs job.pbt"
     spec.check()
@@ -76,10 +76,10 @@ def run_round(job: TrainJob, ctx: RunContext | None = None) -> float:
             + [(f"pbt/{k}", v, spec.round) for k, v in hyperparameters(job, spec).items()]
         )
         sha = save_state(learned.agent, MemberState.folder(root, spec.member) / STATE)
-        times = {"pbt/time/learn_s": learned.learn_s, "pbt/time/round_s": time.perf_counter() - t_start}
+        times = {"pbt/time/learn_s": learned.learn_s, "pbt/time/round_s": clock.elapsed()}
         run.log_metric_series([(k, v, spec.round) for k, v in times.items()])  # before the last round's tail
         if spec.final:
-            conclude(run, job, tracker, data, learned, None, t_start)
+            conclude(run, job, tracker, data, learned, None, clock)
             # the member was chosen on validation at every round: trials for the deflated Sharpe
             run.set_tags({T.CANDIDATES: str(spec.rounds)})
         MemberState(run.run_id, sha, spec.round, score).save(root, spec.member)

@@ -4,6 +4,11 @@ and curves, `jobs.tear_sheets`), timings, and the policy registered."""
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 
@@ -24,6 +29,32 @@ from rlpipe.tracking.policy import log_policy
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import RunLog
 from rlpipe.types import JsonDict
+
+
+@dataclass
+class Stopwatch:
+    """A job's wall clock from its start, and the parts of it spent outside `learn()`: what the
+    job's `time/part/<name>_s` metrics say (setup: its folder, the reaper, the reuse query and the
+    run opened; start: config and environment recorded; data; evaluation; record: the assessment
+    logged; registry)."""
+
+    start: float = field(default_factory=time.perf_counter)
+    parts: dict[str, float] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def part(self, name: str) -> Iterator[None]:
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.parts[name] = self.parts.get(name, 0.0) + time.perf_counter() - t
+
+    def lap(self, name: str) -> None:
+        """Everything since the start that no part has claimed yet, as part `name`."""
+        self.parts[name] = time.perf_counter() - self.start - sum(self.parts.values())
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
 
 
 def record_data(run: RunLog, data: Prepared) -> None:
@@ -90,15 +121,18 @@ def record_start(
     run.log_dict(environment_info(str(resolved["device_resolved"])), "config/environment.json")
 
 
-def record_times(run: RunLog, learned: Learned, timesteps: int, overhead_s: float) -> None:
-    """How long the job took (`time/` metrics), the steps it trained and the length it kept (tags)."""
+def record_times(run: RunLog, learned: Learned, timesteps: int, clock: Stopwatch) -> float:
+    """How long the job took (`time/` metrics: learn, its checkpoint scoring, the overhead outside
+    `learn()` and its parts), the steps it trained and the length it kept (tags); the overhead."""
     trained = timesteps - learned.resumed_from
+    overhead_s = clock.elapsed() - learned.learn_s
     run.log_metrics(
         {
             f"{K.TIME}learn_s": learned.learn_s,
             f"{K.TIME}checkpoint_s": learned.checkpoint_s,
             f"{K.TIME}overhead_s": overhead_s,
             f"{K.TIME}train_steps_per_s": trained / max(learned.learn_s - learned.checkpoint_s, 1e-9),
+            **{f"{K.TIME}part/{name}_s": s for name, s in clock.parts.items()},
         }
     )
     choice = learned.choice
@@ -110,6 +144,7 @@ def record_times(run: RunLog, learned: Learned, timesteps: int, overhead_s: floa
             T.LENGTH_RULE: choice.reason if choice else "no checkpoints: the last policy is kept",
         }
     )
+    return overhead_s
 
 
 def register_policy(

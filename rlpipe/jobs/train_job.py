@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +22,7 @@ from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim import SimConfig
 from rlpipe.evaluation.assessment import assess
 from rlpipe.gates.rules import GatesConfig
+from rlpipe.jobs import record as R
 from rlpipe.jobs.checkpoints import CheckpointConfig, JobFolder
 from rlpipe.jobs.checks import check_train_job
 from rlpipe.jobs.continuation import ContinuationSpec, record_guard
@@ -32,7 +32,6 @@ from rlpipe.jobs.lineage import Parent, lineage_tags, load_parent, not_trained_b
 from rlpipe.jobs.naming import Varied, run_name, varied_values
 from rlpipe.jobs.pbt import PBTSpec
 from rlpipe.jobs.prepare import Prepared, prepare
-from rlpipe.jobs.record import record_assessment, record_data, record_start, record_times, register_policy
 from rlpipe.jobs.spec import RunContext, as_config, config_hash
 from rlpipe.jobs.tear_sheets import draw_later
 from rlpipe.jobs.weekly import WeeklySpec
@@ -152,7 +151,7 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
 
     The job first claims its folder (`rlpipe.jobs.job_owner`): a copy of it still running is refused
     before anything is read, cleared, reused or recorded, and its dead predecessors are closed."""
-    t_start = time.perf_counter()
+    clock = R.Stopwatch()
     ctx = ctx or RunContext()
     check_train_job(job)  # bad values are refused before anything is recorded or trained
     tracker = Tracker.of(job.tracking)
@@ -170,14 +169,15 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
     try:
         with watch_launcher():
             reap_job(tracker, chash, job.seed, job.run_name)
-            return _run_claimed(job, ctx, tracker, folder, parent, t_start)
+            return _run_claimed(job, ctx, tracker, folder, parent, clock)
     finally:
         folder.release()
 
 
 def _run_claimed(
-    job: TrainJob, ctx: RunContext, tracker: Tracker, folder: JobFolder, parent: Parent | None, t_start: float
-) -> TrainResult:
+    job: TrainJob, ctx: RunContext, tracker: Tracker, folder: JobFolder, parent: Parent | None,
+    clock: R.Stopwatch,
+) -> TrainResult:  # fmt: skip
     """The job, once its folder is this process's: reuse, resume or start afresh, train, conclude."""
     threads = bound_threads(job.threads, ctx.parallel_jobs)
     device = resolve_device(job.device)
@@ -192,39 +192,45 @@ def _run_claimed(
         folder.clear()  # a fresh run: an older checkpoint of this job is not continued
     with tracker.run(job.run_name, tags, resume_id=saved.run_id if saved else None) as run:
         folder.record_run(run.run_id)  # from now on a resume reopens this run, even before a state
-        record_start(run, config, ctx, {"device_resolved": device, "threads_resolved": threads}, saved)
-        # Data and slices first: bad input and leaky slices fail before any training.
-        guard = not_trained_by_ancestors(parent, job.slices.embargo) if parent else None
-        data = prepare(job.data, job.slices, parent.stats if parent else None, guard=guard)
-        record_data(run, data)
-        learned = learn(job, data, device, run, folder, saved, parent)
-        result = conclude(run, job, tracker, data, learned, parent, t_start)
+        clock.lap("setup")
+        with clock.part("start"):
+            R.record_start(run, config, ctx, {"device_resolved": device, "threads_resolved": threads}, saved)
+        with clock.part("data"):  # data and slices first: bad input and leaky slices fail before training
+            guard = not_trained_by_ancestors(parent, job.slices.embargo) if parent else None
+            data = prepare(job.data, job.slices, parent.stats if parent else None, guard=guard)
+            R.record_data(run, data)
+        with clock.part("agent"):  # the env, the agent and its states around SB3's learn (taken out below)
+            learned = learn(job, data, device, run, folder, saved, parent)
+        clock.parts["agent"] -= learned.learn_s
+        result = conclude(run, job, tracker, data, learned, parent, clock)
     folder.clear()
     return result
 
 
 def conclude(
     run: RunLog, job: TrainJob, tracker: Tracker, data: Prepared, learned: Learned, parent: Parent | None,
-    t_start: float,
+    clock: R.Stopwatch,
 ) -> TrainResult:  # fmt: skip
     """The end of a job after training: test slices and gates, the forgetting guard, the report,
     lineage, the policy registered as a model version, timings."""
-    a = assess(data.market, job.env, data.df, data.slices, data.windows, job.slices, job.gates,
-               deterministic_policy(learned.agent), job.seed)  # fmt: skip
-    held = record_guard(run, learned.family, job.gates, a, job.run_name)
+    with clock.part("evaluation"):
+        a = assess(data.market, job.env, data.df, data.slices, data.windows, job.slices, job.gates,
+                   deterministic_policy(learned.agent), job.seed)  # fmt: skip
+        held = record_guard(run, learned.family, job.gates, a, job.run_name)
     length = learned.choice.selected.timesteps if learned.choice else job.timesteps
     chash = run.tags[T.CONFIG_HASH]
     card = ModelCard(job.tracking.registered_model, job.seed, length, job.env.kind, job.reward.kind,
                      job.agent.name, chash, run.run_id, generation=parent.generation + 1 if parent else 0,
                      parent=parent.uri if parent else None)  # fmt: skip
-    record_assessment(run, a, card, learned.choice, job.plots, job.gates.select_metric)
-    lineage = lineage_tags(parent, length)
-    run.set_tags(lineage)
-    registry = Registry(tracker.client, job.tracking.registered_model)
-    version = register_policy(registry, run, job.env, job.seed, job.slices.embargo, learned.agent, data, a,
-                              parent, held, lineage)  # fmt: skip
-    overhead_s = time.perf_counter() - t_start - learned.learn_s
-    record_times(run, learned, job.timesteps, overhead_s)
+    with clock.part("record"):
+        R.record_assessment(run, a, card, learned.choice, job.plots, job.gates.select_metric)
+        lineage = lineage_tags(parent, length)
+        run.set_tags(lineage)
+    with clock.part("registry"):
+        registry = Registry(tracker.client, job.tracking.registered_model)
+        version = R.register_policy(registry, run, job.env, job.seed, job.slices.embargo, learned.agent, data,
+                                  a, parent, held, lineage)  # fmt: skip
+    overhead_s = R.record_times(run, learned, job.timesteps, clock)
     run.set_tags({T.MODEL_VERSION: version})
     if job.plots:
         draw_later(job.tracking, run.run_id)
