@@ -10,7 +10,7 @@ SEEDS  ?= 1,6,11
 .DEFAULT_GOAL := help
 .PHONY: help env run test test-all test-reliability ui bench lint clean
 .PHONY: server server-stop test-server bench-scale bench-gates bench-length bench-weekly bench-faults bench-paper
-.PHONY: bench-routine bench-weekly-gates
+.PHONY: bench-routine bench-weekly-gates bench-loop
 
 STORE  ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
 
@@ -92,6 +92,9 @@ bench-paper: $(STAMP) ## Paper trading speed: a year of hourly bars from a file,
 
 bench-routine: $(STAMP) ## The routine replayed over 8 weeks of a scaled-down weekly allocation: per-step champion, child vs parent, time split (15-20 minutes)
 	$(BIN)/python -m benchmarks.routine $(BENCH_ARGS)
+
+bench-loop: $(STAMP) ## What a sweep costs beyond training: refusal of a bad config, the make run sweep vs its learn() time with the per-job parts, basic vs joblib (vs Ray) on 8 jobs (BENCH_ARGS=--suite times the test suite too; ~10 minutes)
+	$(BIN)/python -m benchmarks.loop $(BENCH_ARGS)
 
 bench: $(STAMP) ## Side-by-side throughput tables vs. gym-anytrading and SB3 defaults (installs the `bench` extra)
 	$(BIN)/pip install -q -e '.[bench]'
