@@ -1,4 +1,4 @@
-"""Where the project checkout is, and which commit of it a run used."""
+"""Where the project checkout is, which commit of it a run used, and where `make ui` serves its store."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import hashlib
 import os
 import subprocess
 from pathlib import Path
+
+LOCAL_UI = "http://127.0.0.1:5000"
+"""Where `make ui` serves a local store (the Makefile's default PORT)."""
 
 
 def project_root() -> str:

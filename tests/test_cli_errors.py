@@ -74,6 +74,10 @@ CASES = {
     "hydra override": Case("rlpipe.train", ("env.stakee=1",), "Could not override 'env.stakee'."),
     "promote": Case("rlpipe.promote", (), "error: no sweep in experiment 'rlpipe' at sqlite:"),
     "evaluate": Case("rlpipe.evaluate", ("model=bogus",), "error: model='bogus': expected models:/"),
+    "evaluate alias": Case(
+        "rlpipe.evaluate", ("model=models:/rlpipe-policy@nope",),
+        "error: model=models:/rlpipe-policy@nope: not in the store at sqlite:///{tmp}/mlflow.db (",
+    ),
     "full error": Case("rlpipe.train", ("timesteps=0",), "error: timesteps=0: the number", full_error=True),
     "missing file": Case(
         "rlpipe.train", ("data=csv", "data.path={tmp}/nope.csv"), "error: data.path={tmp}/nope.csv: no such"

@@ -95,6 +95,22 @@ def test_the_closing_hint_names_the_store_that_was_used(uri: str, hint: str) -> 
     assert where_to_compare(uri, "sw").endswith("filter with tags.`rlpipe.sweep_id` = 'sw'")
 
 
+URL = "http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning&viewStateShareKey=rlpipe-sw"
+
+
+@pytest.mark.parametrize(
+    ("uri", "hint"),
+    [
+        ("http://10.0.0.5:5001", "open the sweep's saved view on the tracking server ("),
+        ("sqlite:////tmp/store/mlflow.db", "`make ui STORE=sqlite:////tmp/store/mlflow.db`, then open the"),
+        (f"sqlite:///{ROOT}/mlruns/mlflow.db", "`make ui`, then open the sweep's saved view ("),
+    ],
+)  # fmt: skip
+def test_the_closing_hint_gives_the_sweeps_comparison_url_on_a_line_of_its_own(uri: str, hint: str) -> None:
+    first, url = where_to_compare(uri, "sw", URL).splitlines()
+    assert first.startswith(f"Compare the runs: {hint}") and url == f"  {URL}"
+
+
 def test_print_table_shows_every_run_and_the_hint(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -110,3 +126,7 @@ def test_print_table_shows_every_run_and_the_hint(
         (line,) = [line for line in lines if run_id in line]
         assert total in line
     assert f"Tracking store: {uri}" in out and where_to_compare(uri, "sw") in out
+    # the sweep's one-click URL is printed whole, however long, on a line of its own
+    print_table(rows(), replace(VIEW, compare_url=URL + "-" + "x" * 200), uri)
+    out = capsys.readouterr().out
+    assert f"\n  {URL}-{'x' * 200}\n" in out and "filter with" not in out

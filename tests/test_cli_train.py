@@ -31,6 +31,12 @@ def test_smoke_sweep_leaves_four_finished_runs_and_a_table_of_them(smoke_sweep: 
     for r in found:  # one line per run, with its verdict and run id
         line = next(x for x in out.splitlines() if r.info.run_id[:16] in x and "│" in x)
         assert r.data.tags["rlpipe.verdict"] in line and r.data.tags["rlpipe.sweep_verdict"] in line
+    # the closing hint: the store, then the sweep's one-click comparison in the UI on a line of its own
+    exp = MlflowClient(smoke_sweep.uri).get_experiment_by_name("rlpipe").experiment_id
+    sweep_id = found[0].data.tags["rlpipe.sweep_id"]
+    url = f"http://127.0.0.1:5000/#/experiments/{exp}/runs?workflowType=machine_learning&viewStateShareKey=rlpipe-{sweep_id}"
+    hint = f"Compare the runs: `make ui STORE={smoke_sweep.uri}`, then open the sweep's saved view"
+    assert f"Tracking store: {smoke_sweep.uri}\n{hint}" in out and f"\n  {url}\n" in out
 
 
 def test_runs_carry_params_tags_and_metrics(smoke_sweep: Sweep):

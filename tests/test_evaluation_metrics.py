@@ -18,7 +18,9 @@ from rlpipe.evaluation.metrics import (
     max_drawdown,
     profit_factor,
     returns,
+    rolling_sharpe,
     sharpe,
+    sharpe_window,
     win_rate,
 )
 
@@ -206,3 +208,24 @@ def test_max_drawdown_and_sharpe_agree_with_empyrical() -> None:
         )
 
     check()
+
+
+def test_rolling_sharpe_is_the_slice_sharpe_of_each_window() -> None:
+    rng = np.random.default_rng(4)
+    equity = np.cumprod(1 + rng.normal(0.0005, 0.01, 120))
+    rets = returns(equity)
+    rolled = rolling_sharpe(equity, 24, HOURLY)
+    assert len(rolled) == len(rets) - 24 + 1
+    for i in (0, 37, len(rolled) - 1):
+        assert rolled[i] == pytest.approx(sharpe(rets[i : i + 24], HOURLY), rel=1e-12)
+    flat = np.concatenate([np.ones(30), 1 + 0.01 * np.arange(1, 11)])
+    assert rolling_sharpe(flat, 10, HOURLY)[0] == 0.0  # no return, no risk: 0 as sharpe
+    assert len(rolling_sharpe(equity[:10], 24, HOURLY)) == 0
+
+
+def test_sharpe_window_is_seven_days_of_bars_or_half_a_short_slice() -> None:
+    assert sharpe_window(2000, HOURLY) == 168
+    assert sharpe_window(2000, 365.25) == 7
+    assert sharpe_window(101, HOURLY) == 50
+    assert sharpe_window(3, HOURLY) == 2
+    assert sharpe_window(2000, math.nan) == 168  # no annualisation known: hourly bars assumed

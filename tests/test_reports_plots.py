@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import matplotlib.dates as mdates
@@ -11,9 +10,10 @@ import pytest
 
 from rlpipe.evaluation import metrics as mx
 from rlpipe.evaluation.backtest import AGENT, SliceResult
+from rlpipe.evaluation.metrics import sharpe_window
 from rlpipe.gates.rules import PROMOTE, REJECT, RETEST
 from rlpipe.reports.format import pct
-from rlpipe.reports.plots import SliceFigure, rolling_sharpe, sharpe_window, slice_plots, sweep_plot
+from rlpipe.reports.plots import SliceFigure, slice_plots, sweep_plot
 from tests.test_reports_run_report import three_role_run
 from tests.test_reports_sweep_report import LABEL_A, LABEL_B, job_row
 
@@ -91,27 +91,6 @@ def test_slice_figure_without_bar_times_counts_bars() -> None:
         assert len(figure.lines["fee", AGENT].get_xdata()) == 0  # a hand-made result has no fee curve
     finally:
         figure.close()
-
-
-def test_rolling_sharpe_is_the_slice_sharpe_of_each_window() -> None:
-    rng = np.random.default_rng(4)
-    equity = np.cumprod(1 + rng.normal(0.0005, 0.01, 120))
-    rets = mx.returns(equity)
-    rolled = rolling_sharpe(equity, 24, HOURLY)
-    assert len(rolled) == len(rets) - 24 + 1
-    for i in (0, 37, len(rolled) - 1):
-        assert rolled[i] == pytest.approx(mx.sharpe(rets[i : i + 24], HOURLY), rel=1e-12)
-    flat = np.concatenate([np.ones(30), 1 + 0.01 * np.arange(1, 11)])
-    assert rolling_sharpe(flat, 10, HOURLY)[0] == 0.0  # no return, no risk: 0 as metrics.sharpe
-    assert len(rolling_sharpe(equity[:10], 24, HOURLY)) == 0
-
-
-def test_sharpe_window_is_seven_days_of_bars_or_half_a_short_slice() -> None:
-    assert sharpe_window(2000, HOURLY) == 168
-    assert sharpe_window(2000, 365.25) == 7
-    assert sharpe_window(101, HOURLY) == 50
-    assert sharpe_window(3, HOURLY) == 2
-    assert sharpe_window(2000, math.nan) == 168  # no annualisation known: hourly bars assumed
 
 
 def test_sweep_plot_of_one_configuration_writes_a_png(tmp_path: Path) -> None:

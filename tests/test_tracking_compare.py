@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import math
-import re
-
 import numpy as np
 import pandas as pd
 import pytest
-from omegaconf import OmegaConf
 
 from rlpipe.tracking import compare, queries
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import CONF, crownable
+from tests.conftest import crownable
 
 EXPERIMENT = "rlpipe"
 TEST_SLICES = {"test_bear_1", "test_bull_1", "test_sideways_1", "test_bull_2", "test_bear_2"}
-GATE_CELL = re.compile(r"^[YN] \((\S+) ([<=>]|vs) (\S+)\)$")
-"""A recorded gate cell: Y or N, then the value judged against the threshold."""
 
 
 def test_latest_sweep_id_names_the_sweep_of_the_cli_run(smoke_sweep_ids):
@@ -57,66 +51,6 @@ def test_grid_is_seeds_by_rewards(smoke_runs):
     assert verdicts.loc[2, "pnl_fees"] == row["sweep_verdict"]
     both = compare.grid(smoke_runs, columns=["timesteps", "reward"])
     assert both.shape == (2, 2) and list(both.columns) == [(512, "pnl"), (512, "pnl_fees")]
-
-
-def test_gate_text_shows_the_outcome_then_the_value_against_the_threshold():
-    assert compare.gate_text(True, 0.8, 0.5) == "Y (0.80 > 0.50)"
-    assert compare.gate_text(False, 0.2345, 0.15) == "N (0.23 > 0.15)"
-    assert compare.gate_text(1.0, 0.5, 0.5) == "Y (0.50 = 0.50)"  # a gate/<name> metric is 0/1
-    assert compare.gate_text(0.0, 0.0042, 0.15) == "N (0.0042 < 0.15)"  # two digits under 0.01
-    assert compare.gate_text(False, None, 0.5) == "N (n/a vs 0.50)"  # a missing value fails
-    assert compare.gate_text(False, math.nan, 0.5) == "N (n/a vs 0.50)"
-    assert compare.gate_text(True) == "Y"  # recorded without its value
-    assert compare.gate_text(None, 0.8, 0.5) == compare.gate_text(math.nan, 0.8, 0.5) == "-"
-
-
-def test_gate_frame_shows_run_and_configuration_gates_as_yes_no_with_their_values(
-    smoke_sweep_ids, smoke_runs
-):
-    uri, sweep_id, _ = smoke_sweep_ids
-    gates = compare.gate_frame(uri, EXPERIMENT, sweep_id)
-    assert len(gates) == 4 and set(gates["run_id"]) == set(smoke_runs["run_id"])
-    run_gates = {"pass_majority_slices", "drawdown_under_cap", "no_single_slice_dependency"}
-    assert run_gates <= set(gates.attrs["run_gates"])
-    assert {"seed_stability", "deflated_sharpe", "pbo"} <= set(gates.attrs["config_gates"])
-    for col in gates.attrs["run_gates"] + gates.attrs["config_gates"]:
-        assert all(GATE_CELL.match(cell) for cell in gates[col]), (col, list(gates[col]))
-    # a run whose gates all passed is 'pass' (the sweep step decides); any N makes it 'reject'
-    for _, row in gates.iterrows():
-        passed = all(row[g].startswith("Y ") for g in gates.attrs["run_gates"])
-        assert row["verdict"] == ("pass" if passed else "reject"), row["run_name"]
-    # the configuration gates are the same for every seed of a configuration
-    per_config = gates.groupby("config_hash")[gates.attrs["config_gates"] + ["sweep_verdict"]].nunique()
-    assert (per_config == 1).all().all()
-    by_run = smoke_runs.set_index("run_id")["sweep_verdict"]
-    assert (gates.set_index("run_id")["sweep_verdict"] == by_run).all()
-
-
-def test_gate_frame_values_are_the_test_aggregates_and_the_configured_thresholds(smoke_sweep_ids, smoke_runs):
-    uri, sweep_id, _ = smoke_sweep_ids
-    gates = compare.gate_frame(uri, EXPERIMENT, sweep_id).set_index("run_id")
-    cfg = OmegaConf.load(CONF / "gates" / "default.yaml")
-    judged = {
-        "pass_majority_slices": ("test_consistency", cfg.min_positive_fraction),
-        "drawdown_under_cap": ("test_max_drawdown", cfg.max_drawdown_cap),
-        "no_single_slice_dependency": ("test_best_slice_share", cfg.max_best_slice_share),
-        "beats_buy_and_hold": ("test_beats_buy_and_hold", cfg.min_beats_buy_and_hold),
-        "regime_coverage": ("test_regime_coverage", 1.0),
-    }
-    for run in smoke_runs.itertuples():
-        for gate, (column, threshold) in judged.items():
-            cell = gates.loc[run.run_id, gate]
-            assert cell == compare.gate_text(cell[0] == "Y", getattr(run, column), threshold), (gate, cell)
-    # the configuration gates: seed stability (fraction of seeds passing), DSR, sweep-wide PBO
-    pbo = gates.attrs["pbo"]
-    assert pbo is None or 0 <= pbo <= 1
-    for config_hash, part in gates.groupby("config_hash"):
-        passing = float(np.mean([v in ("pass", "retest") for v in part["verdict"]]))
-        row = part.iloc[0]
-        stable = row["seed_stability"]
-        assert stable == compare.gate_text(stable[0] == "Y", passing, cfg.min_seed_pass_fraction), config_hash
-        assert row["pbo"] == compare.gate_text(row["pbo"][0] == "Y", pbo, cfg.max_pbo)
-        assert GATE_CELL.match(row["deflated_sharpe"]).group(3) == f"{cfg.min_deflated_sharpe:.2f}"
 
 
 def test_regime_frame_compares_agent_with_buy_and_hold_per_regime(smoke_sweep_ids, smoke_runs):

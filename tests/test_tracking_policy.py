@@ -337,6 +337,37 @@ def test_a_tampered_policy_is_refused_by_evaluate_before_any_run(logged, fresh, 
     assert len(logged.tracker.search("")) == before and not marker.exists()  # no evaluation run began
 
 
+def refusal(tracker: Tracker, uri: str) -> str:
+    with pytest.raises(RegistryError) as e:
+        resolve_model(tracker, uri)
+    assert "\n" not in str(e.value)  # the CLI prints it as one line
+    return str(e.value)
+
+
+def test_a_missing_alias_or_version_names_the_aliases_and_versions_the_model_has(tmp_path):
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "rlpipe")
+    client = tracker.client
+    assert "; the store holds no registered model; pass " in refusal(tracker, "models:/rlpipe-policy@nope")
+    for name in ("rlpipe-policy", "other"):
+        client.create_registered_model(name)
+    for _ in range(3):
+        client.create_model_version("rlpipe-policy", source=(tmp_path / "model").as_uri())
+    client.set_registered_model_alias("rlpipe-policy", "champion", "3")
+    client.set_registered_model_alias("rlpipe-policy", "challenger", "2")
+    held = (
+        "; rlpipe-policy has the aliases @challenger (v2), @champion (v3) and 3 version(s), v1 to v3; pass "
+    )
+    for uri in ("models:/rlpipe-policy@nope", "models:/rlpipe-policy/9"):
+        text = refusal(tracker, uri)
+        assert text.startswith(f"model={uri}: not in the store at {tracker.uri} (") and held in text, text
+    assert "; other has no alias and no version; pass " in refusal(tracker, "models:/other@champion")
+    # no model of that name: the names there are
+    assert "; registered models there: other, rlpipe-policy; pass " in refusal(
+        tracker, "models:/nope@champion"
+    )
+    assert "registered models there" not in refusal(tracker, "runs:/0123456789abcdef0123456789abcdef/policy")
+
+
 def test_unknown_model_uris_are_refused(logged):
     tracker, run_id = logged.tracker, logged.run_id
     with pytest.raises(RegistryError, match="expected models:/<name>@<alias>"):

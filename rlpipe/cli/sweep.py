@@ -26,9 +26,9 @@ def finish_sweep(cfg: DictConfig, sweep_id: str) -> SweepOutcome:
     tracking, gates = group(cfg.tracking), group(cfg.gates)
     outcome = run_sweep_step(tracking, gates, sweep_id)
     champ = outcome.decision.champion
-    view = SweepView(sweep_id, gates.select_metric, champ.model_version if champ else None)
-    print_table(outcome.rows, view, tracking.uri)
+    version = champ.model_version if champ else None
+    print_table(
+        outcome.rows, SweepView(sweep_id, gates.select_metric, version, outcome.compare_url), tracking.uri
+    )
     log.info("champion: %s", f"v{champ.model_version} (run {champ.run_id})" if champ else "none promoted")
-    if outcome.compare_url:
-        log.info("compare the runs in the MLflow UI (start it as the table says): %s", outcome.compare_url)
     return outcome

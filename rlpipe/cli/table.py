@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rlpipe.jobs.naming import HIDDEN, SHOWN_OTHERWISE
-from rlpipe.project import project_root
+from rlpipe.project import LOCAL_UI, project_root
 from rlpipe.reports.format import num, pct
 from rlpipe.tracking.rows import JobRow
 
@@ -34,6 +34,8 @@ class SweepView:
     sweep_id: str
     select_metric: str = "sharpe_mean"
     champion: str | None = None
+    compare_url: str | None = None
+    """The sweep's saved view in the MLflow UI (`rlpipe.tracking.ui.sweep_view`), None without one."""
 
 
 def swept(rows: Sequence[JobRow]) -> list[str]:
@@ -87,14 +89,20 @@ def _version(r: JobRow, view: SweepView) -> str:
     return f"{r.model_version} champion" if r.model_version == view.champion else r.model_version
 
 
-def where_to_compare(uri: str, sweep_id: str) -> str:
-    """The closing hint: how to open this store's UI on the sweep's runs."""
-    runs = f"filter with tags.`rlpipe.sweep_id` = '{sweep_id}'"
-    if uri.startswith(("http://", "https://")):
-        return f"Compare the runs: open {uri} (the tracking server) and {runs}"
-    if uri == f"sqlite:///{Path(project_root()) / 'mlruns' / 'mlflow.db'}":
-        return f"Compare the runs: `make ui`, then open http://127.0.0.1:5000 and {runs}"
-    return f"Compare the runs: `make ui STORE={uri}`, then open http://127.0.0.1:5000 and {runs}"
+def where_to_compare(uri: str, sweep_id: str, compare_url: str | None = None) -> str:
+    """The closing hint: how to open this store's UI on the sweep's runs; in one click when the sweep
+    saved its view (`compare_url`, on a line of its own), else by filtering the runs on the sweep id."""
+    filtered = f"filter with tags.`rlpipe.sweep_id` = '{sweep_id}'"
+    server = uri.startswith(("http://", "https://"))
+    if server:
+        start, place = "Compare the runs: open ", f"{uri} (the tracking server) and {filtered}"
+    else:
+        store = "" if uri == f"sqlite:///{Path(project_root()) / 'mlruns' / 'mlflow.db'}" else f" STORE={uri}"
+        start, place = f"Compare the runs: `make ui{store}`, then open ", f"{LOCAL_UI} and {filtered}"
+    if compare_url:
+        view = "the sweep's saved view" + (" on the tracking server" if server else "")
+        return f"{start}{view} (its runs side by side, best validation score first):\n  {compare_url}"
+    return start + place
 
 
 def print_table(rows: Sequence[JobRow], view: SweepView, uri: str) -> None:
@@ -106,4 +114,5 @@ def print_table(rows: Sequence[JobRow], view: SweepView, uri: str) -> None:
         table.add_row(*cells)
     console = Console(width=max(Console().width, 180))
     console.print(table)
-    console.print(f"Tracking store: {uri}\n{where_to_compare(uri, view.sweep_id)}")
+    hint = where_to_compare(uri, view.sweep_id, view.compare_url)
+    console.print(f"Tracking store: {uri}\n{hint}", soft_wrap=True, markup=False, highlight=False)

@@ -73,3 +73,30 @@ def best_slice_share(totals: Sequence[float]) -> float:
     t = np.asarray(totals, dtype=float)
     net = t.sum()
     return float(t.max() / net) if t.size and net > 0 else math.nan
+
+
+ROLLING_SHARPE_DAYS = 7.0
+"""Rolling Sharpe window in days of bars, cut to half the slice when the slice is shorter."""
+
+
+def rolling_sharpe(equity: FloatArray, window: int, bars_per_year: float) -> FloatArray:
+    """Annualised Sharpe of the last `window` bar returns of `equity`, at each bar from `window` on.
+
+    Value i covers the returns into bars i+1 .. i+window (so it belongs to bar i+window); a
+    window of constant returns gives 0 when they are zero and NaN otherwise, as `sharpe`.
+    """
+    rets = np.asarray(equity, float)[1:] / np.asarray(equity, float)[:-1] - 1.0
+    if window < 2 or len(rets) < window:
+        return np.zeros(0)
+    win = np.lib.stride_tricks.sliding_window_view(rets, window)
+    flat = np.ptp(win, axis=1) == 0
+    sd = win.std(axis=1, ddof=1)
+    out = np.divide(win.mean(axis=1), sd, out=np.full(len(win), np.nan), where=~flat)
+    out[flat & (win[:, 0] == 0)] = 0.0
+    return out * math.sqrt(bars_per_year)
+
+
+def sharpe_window(bars: int, bars_per_year: float) -> int:
+    """Bars in the rolling Sharpe window: ROLLING_SHARPE_DAYS of bars, at most half the slice."""
+    per_day = bars_per_year / 365.25 if math.isfinite(bars_per_year) else 24.0
+    return max(2, min(round(ROLLING_SHARPE_DAYS * per_day), (bars - 1) // 2))

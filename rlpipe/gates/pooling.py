@@ -34,12 +34,13 @@ def pbo_gate_of(columns: Sequence[FloatArray], cfg: GatesConfig) -> tuple[GateRe
     not applicable to one configuration."""
     if len(columns) < 2:
         rule = "not applicable: one configuration, so no selection between configurations to overfit"
-        return GateResult("pbo", True, math.nan, cfg.max_pbo, rule, hard=False), None
+        return GateResult("pbo", True, math.nan, cfg.max_pbo, rule, hard=False, judged=False), None
     n = min(len(c) for c in columns)
     try:
         result = pbo_cscv(np.column_stack([c[:n] for c in columns]), cfg.pbo_splits)
     except ValueError as exc:
-        return gate("pbo", math.nan, cfg.max_pbo, False, f"cannot be computed: {exc}", hard=False), None
+        why = f"cannot be computed: {exc}"
+        return GateResult("pbo", False, math.nan, cfg.max_pbo, why, hard=False, judged=False), None
     rule = (
         f"probability of backtest overfitting (CSCV, {cfg.pbo_splits} blocks) <= {cfg.max_pbo}; "
         "judges the choice between configurations, rejects none"

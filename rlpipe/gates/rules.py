@@ -103,6 +103,9 @@ class GateResult:
     threshold: float
     rule: str
     hard: bool = True
+    judged: bool = True
+    """False when the gate had nothing to judge: its value does not apply (PBO with one
+    configuration) or cannot be computed (too few bars); the tables show it as n/a."""
 
 
 def gate(

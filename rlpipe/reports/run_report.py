@@ -121,8 +121,10 @@ def run_note(r: RunReportInput, select_metric: str | None = None) -> str:
 
 
 def gate_dict(g: GateResult) -> JsonDict:
-    """A gate's outcome as JSON: passed, the value judged, the threshold and the rule."""
-    return {"passed": g.passed, "value": g.value, "threshold": g.threshold, "rule": g.rule}
+    """A gate's outcome as JSON: passed, the value judged, the threshold and the rule; `"judged": false`
+    added when it had nothing to judge (`GateResult.judged`)."""
+    out: JsonDict = {"passed": g.passed, "value": g.value, "threshold": g.threshold, "rule": g.rule}
+    return out if g.judged else {**out, "judged": False}
 
 
 def _role_section(role: str, results: Sequence[SliceResult], agg: Metrics, bh: dict[str, float]) -> list[str]:

@@ -2,8 +2,9 @@
 
 Every helper takes the tracking URI explicitly and reads that store through its own client
 (`rlpipe.tracking.queries`); none of them sets MLflow's global tracking URI, creates an
-experiment or writes anything. Failed runs appear in `runs_frame` and `gate_frame` (status
-FAILED, metrics NaN); the artifact readers (`regime_frame`, `curves_frame`) need finished runs.
+experiment or writes anything. Failed runs appear in `runs_frame` (status FAILED, metrics NaN);
+the artifact readers (`regime_frame`, `curves_frame`) need finished runs. The gate table is
+`rlpipe.tracking.gate_table`; what the notebook computes from these frames, `rlpipe.reports.sweep_frames`.
 """
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
-from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from rlpipe.tracking import metric_keys as K
 from rlpipe.tracking import queries
 from rlpipe.tracking.registry import CHALLENGER, CHAMPION, Registry
 from rlpipe.tracking.tracker import Tracker
 
 AXES = ("timesteps", "reward", "agent", "env")
 """Columns of `runs_frame` that a sweep typically varies besides the seed."""
-_ID_COLUMNS = ["run_id", "run_name", "status", "seed", *AXES, "config_hash"]
+_ID_COLUMNS = ["run_id", "run_name", "status", "seed", *AXES, "config_hash", "bars_per_year"]
 _TAG_COLUMNS = ["verdict", "sweep_verdict", "model_version", "classification", "deployment"]
 _CURVE_COLUMNS = ["run_id", "slice", "role", "regime", "policy", "bar", "time", "equity", "drawdown"]
 _CURVE_COLUMNS += ["fees", "turnover"]
@@ -38,29 +39,41 @@ def runs_frame(uri: str, experiment: str, sweep_id: str) -> pd.DataFrame:
     """One row per job run of `sweep_id`, oldest first.
 
     Columns: run_id, run_name, status, seed (int), timesteps (int), reward, agent, env,
-    config_hash, verdict (run level), sweep_verdict (configuration level), model_version,
-    classification, deployment, then `test_<aggregate>` for every `test/<aggregate>` metric
-    (test_total, test_max_drawdown, test_consistency, test_sharpe_mean, ...; NaN where missing),
-    then `validation_<aggregate>` likewise (what ranks the runs).
+    config_hash, bars_per_year (the data's, `data/bars_per_year`: what annualises a Sharpe),
+    verdict (run level), sweep_verdict (configuration level), model_version, classification,
+    deployment, then `test_<aggregate>` for every `test/<aggregate>` metric (test_total,
+    test_max_drawdown, test_consistency, test_sharpe_mean, ...; NaN where missing), then
+    `validation_<aggregate>` likewise (what ranks the runs).
     """
-    rows = queries.job_rows(Tracker(uri, experiment), sweep_id)
-    records = [
-        {
-            **{k: v for k, v in dataclasses.asdict(r).items() if k not in ("test", "validation")},
-            **_prefixed(r.test, "test"),
-            **_prefixed(r.validation, "validation"),
-        }
-        for r in rows
-    ]
+    records = []
+    for run in queries.job_runs(Tracker(uri, experiment), sweep_id):
+        r = queries.job_row(run)
+        records.append(
+            {
+                **{
+                    k: v
+                    for k, v in dataclasses.asdict(r).items()
+                    if k not in ("test", "validation", "params")
+                },
+                "bars_per_year": run.data.metrics.get(K.BARS_PER_YEAR, math.nan),
+                **_prefixed(r.test, "test"),
+                **_prefixed(r.validation, "validation"),
+            }
+        )
     first = ["test_total", "test_max_drawdown", "test_consistency"]
     others = sorted({k for rec in records for k in rec if k.startswith("test_")} - set(first))
     others += sorted({k for rec in records for k in rec if k.startswith("validation_")})
     frame = pd.DataFrame(records).reindex(columns=[*_ID_COLUMNS, *_TAG_COLUMNS, *first, *others])
     for col in ("seed", "timesteps"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
-    for col in [*first, *others]:
+    for col in [*first, *others, "bars_per_year"]:
         frame[col] = frame[col].astype(float)
     return frame
+
+
+def run_params(uri: str, experiment: str, sweep_id: str) -> dict[str, dict[str, str]]:
+    """Each job run's params as recorded (the config it ran, flattened), by run id, oldest first."""
+    return {r.run_id: r.params for r in queries.job_rows(Tracker(uri, experiment), sweep_id)}
 
 
 def _prefixed(aggregates: dict[str, float], role: str) -> dict[str, float]:
@@ -119,97 +132,6 @@ def regime_frame(uri: str, run_ids: Iterable[str], role: str = "test") -> pd.Dat
             rows[-1].update({"agent_total": agent, "buy_and_hold_total": bh, "edge": agent - bh})
     columns = ["run_id", "seed", "timesteps", "reward", "regime", "slices"]
     return pd.DataFrame(rows, columns=[*columns, "agent_total", "buy_and_hold_total", "edge"])
-
-
-def gate_frame(uri: str, experiment: str, sweep_id: str) -> pd.DataFrame:
-    """Per job run: every run gate and the configuration's sweep gates, with the values judged.
-
-    Each gate cell reads like "Y (0.80 > 0.50)": passed (Y) or failed (N), then the value the
-    gate judged against its threshold (see `gate_text`). Run gates come from the run's
-    `gate/<name>` metrics, their values and thresholds from its report/report.json; the
-    configuration gates (seed_stability, deflated_sharpe, pbo, ...) from the parent's
-    sweep/report.json. "-" means not recorded (a failed run, or a sweep step that has not run).
-
-    Columns: run_id, run_name, seed, config_hash, the run gates, verdict, the configuration gates
-    (prefixed `config_` if a name clashes with a run gate), sweep_verdict and reason.
-    `frame.attrs["run_gates"]` and `frame.attrs["config_gates"]` list the two groups of gate
-    columns; `frame.attrs["pbo"]` is the sweep-wide probability of backtest overfitting (None
-    before the sweep step, or with a single configuration).
-    """
-    tracker = Tracker(uri, experiment)
-    found = queries.job_runs(tracker, sweep_id)
-    run_gates = sorted(
-        {k.removeprefix("gate/") for r in found for k in r.data.metrics if k.startswith("gate/")}
-    )
-    report = queries.sweep_report(tracker, sweep_id) or {}
-    by_run = {rid: c for c in report.get("configurations", []) for rid in c.get("runs", [])}
-    names = sorted({g for c in report.get("configurations", []) for g in c.get("gates", {})})
-    config_cols = {g: f"config_{g}" if g in run_gates else g for g in names}
-    rows = []
-    for r in found:
-        row = queries.job_row(r)
-        conf = by_run.get(row.run_id, {})
-        judged = _run_report_gates(tracker.client, r)
-        rec: dict[str, Any] = {k: getattr(row, k) for k in ("run_id", "run_name", "seed", "config_hash")}
-        rec.update({g: _gate_cell(r.data.metrics.get(f"gate/{g}"), judged.get(g, {})) for g in run_gates})
-        rec["verdict"] = row.verdict
-        conf_gates = conf.get("gates", {})
-        rec.update({col: _gate_cell(None, conf_gates.get(g, {})) for g, col in config_cols.items()})
-        rec["sweep_verdict"] = conf.get("verdict", row.sweep_verdict or "-")
-        rec["reason"] = conf.get("reason", "")
-        rows.append(rec)
-    columns = ["run_id", "run_name", "seed", "config_hash", *run_gates, "verdict"]
-    frame = pd.DataFrame(rows, columns=[*columns, *config_cols.values(), "sweep_verdict", "reason"])
-    frame["seed"] = pd.to_numeric(frame["seed"], errors="coerce").astype("Int64")
-    frame.attrs["run_gates"] = run_gates
-    frame.attrs["config_gates"] = list(config_cols.values())
-    frame.attrs["pbo"] = report.get("pbo")
-    return frame
-
-
-def gate_text(passed: Any, value: float | None = None, threshold: float | None = None) -> str:
-    """A gate as the gate table shows it: "Y (0.80 > 0.50)", "N (0.23 > 0.15)", "N (n/a vs 0.50)".
-
-    Y or N is the recorded outcome; the parenthesis compares the judged value with the threshold
-    as they stand (<, = or >), so the reader sees by how much a gate passed or failed. Values
-    are shown with two decimals, or two significant digits under 0.01; "-" when not recorded.
-    """
-    if passed is None or (isinstance(passed, float) and math.isnan(passed)):
-        return "-"
-    mark = "Y" if bool(passed) else "N"
-    v, t = _finite(value), _finite(threshold)
-    if v is None and t is None:
-        return mark
-    if v is None or t is None:
-        return f"{mark} ({_number(v)} vs {_number(t)})"
-    return f"{mark} ({_number(v)} {'<' if v < t else '>' if v > t else '='} {_number(t)})"
-
-
-def _gate_cell(passed: Any, judged: dict[str, Any]) -> str:
-    """`gate_text` of a recorded gate dict (passed, value, threshold); `passed` overrides its flag."""
-    flag = judged.get("passed") if passed is None else passed
-    return gate_text(flag, judged.get("value"), judged.get("threshold"))
-
-
-def _finite(x: Any) -> float | None:
-    return float(x) if isinstance(x, int | float) and math.isfinite(x) else None
-
-
-def _number(x: float | None) -> str:
-    if x is None:
-        return "n/a"
-    return f"{x:.2f}" if x == 0 or abs(x) >= 0.01 else f"{x:.2g}"
-
-
-def _run_report_gates(client: MlflowClient, run: Run) -> dict[str, dict[str, Any]]:
-    """The run gates of a finished run's report/report.json ({} without one): value, threshold, ..."""
-    if run.info.status != "FINISHED":
-        return {}
-    if not any(f.path == "report/report.json" for f in client.list_artifacts(run.info.run_id, "report")):
-        return {}
-    report = queries.load_json(client, run.info.run_id, "report/report.json")
-    gates: dict[str, dict[str, Any]] = report.get("gates", {})
-    return gates
 
 
 def champion_and_challengers(uri: str, experiment: str, sweep_id: str, model_name: str) -> dict[str, Any]:

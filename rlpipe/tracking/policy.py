@@ -17,6 +17,7 @@ Users with bars (see `rlpipe.tracking.policy_model` for the columns):
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from rlpipe.tracking import tags as T
 from rlpipe.tracking.bars import warmup_bars
 from rlpipe.tracking.integrity import verify_manifest, write_manifest
 from rlpipe.tracking.policy_model import DATA, META, PolicyModel, input_example, signature
+from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import LoggedModelRef, RunLog, Tracker
 
 _NOT_THERE = {ErrorCode.Name(c) for c in (RESOURCE_DOES_NOT_EXIST, INVALID_PARAMETER_VALUE, BAD_REQUEST)}
@@ -52,6 +54,8 @@ LOADER = "rlpipe.tracking.served_policy"
 REQUIREMENTS = ("rlpipe", "stable-baselines3", "torch", "gymnasium", "numpy", "pandas", "mlflow")
 EXAMPLE_BARS = 8
 """Bars past the warm-up in the logged input example."""
+LISTED = 10
+"""Registered model names named at most in the error of a model that is not there."""
 
 
 @dataclass(frozen=True)
@@ -130,11 +134,38 @@ def resolve_model(tracker: Tracker, model_uri: str, key: str = "model") -> Model
         if exc.error_code not in _NOT_THERE:
             raise
         first = str(exc.message).strip().splitlines()[0][:300] if str(exc.message).strip() else exc.error_code
+        held = _registered(tracker, model_uri)
         raise RegistryError(
-            f"{key}={model_uri}: not in the store at {tracker.uri} ({first}); pass a registered "
-            "version (models:/<name>/<version>), an alias that is set (models:/<name>@champion) or "
-            "runs:/<run id>/policy of a run in that store (`make ui` lists them)"
+            f"{key}={model_uri}: not in the store at {tracker.uri} ({first}){held}; "
+            "pass a registered version (models:/<name>/<version>), an alias that is set "
+            "(models:/<name>@champion) or runs:/<run id>/policy of a run in that store (`make ui` lists them)"
         ) from exc
+
+
+def _registered(tracker: Tracker, model_uri: str) -> str:
+    """What the registry holds beside a models:/<name>@<alias> or models:/<name>/<version> that is not
+    there: the model's aliases and versions, or the registered models' names when no model has that
+    name; "" for other URIs, or when the store cannot be listed (the error stands without it)."""
+    if not model_uri.startswith("models:/") or model_uri.startswith("models:/m-"):
+        return ""
+    name = re.split("[@/]", model_uri.removeprefix("models:/"), maxsplit=1)[0]
+    try:
+        try:
+            aliases = tracker.client.get_registered_model(name).aliases
+        except MlflowException:
+            names = sorted(m.name for m in tracker.client.search_registered_models(max_results=1000))
+            listed = ", ".join(names[:LISTED]) + (
+                f", ... ({len(names)} in all)" if len(names) > LISTED else ""
+            )
+            return (
+                f"; registered models there: {listed}" if names else "; the store holds no registered model"
+            )
+        versions = sorted(int(v.version) for v in Registry(tracker.client, name).all_versions())
+    except MlflowException:
+        return ""
+    held = ", ".join(f"@{a} (v{v})" for a, v in sorted(aliases.items()))
+    count = f"{len(versions)} version(s), v{versions[0]} to v{versions[-1]}" if versions else "no version"
+    return f"; {name} has " + (f"the aliases {held} and {count}" if held else f"no alias and {count}")
 
 
 def _resolve(tracker: Tracker, model_uri: str, key: str) -> ModelRef:

@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 from mlflow.tracking import MlflowClient
 
+from rlpipe.project import LOCAL_UI
 from rlpipe.tracking import metric_keys as K
 from rlpipe.tracking import queries
 from rlpipe.tracking import tags as T
@@ -41,8 +42,6 @@ VIEW_KEY = "rlpipe-"
 """Start of the key of every view rlpipe saves (one per sweep)."""
 MAX_VIEWS = 20
 """Views of rlpipe kept per experiment (the newest); an older sweep's comes back on demand."""
-DEFAULT_UI = "http://127.0.0.1:5000"
-"""Where `make ui` serves the local store."""
 DEFAULT_SELECT = "sharpe_mean"
 """`gates.select_metric` of a sweep whose runs do not record it."""
 GROUP_PARAMS = {"agent": "agent._target_", "env": "env.kind", "reward": "reward.kind",
@@ -115,7 +114,7 @@ def save_view(client: MlflowClient, experiment_id: str, key: str, name: str, sta
 
 def ui_base(tracking_uri: str) -> str:
     """Where the UI of a store is: a tracking server serves its own; a local store is `make ui`'s."""
-    return tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) else DEFAULT_UI
+    return tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) else LOCAL_UI
 
 
 def runs_url(ui: str, experiment_id: str) -> str:
