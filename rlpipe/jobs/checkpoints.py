@@ -27,8 +27,9 @@ from typing import Any
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from rlpipe.agents.checkpoint_io import Curve, policy_state, read_state, save_state, sha256_of, write_atomic
+from rlpipe.agents.checkpoint_io import Curve, policy_state, read_state, save_state
 from rlpipe.errors import CheckpointError
+from rlpipe.files import sha256_of, write_atomic
 from rlpipe.gates.selection import LengthPoint
 from rlpipe.jobs.job_owner import FolderLock, read_owner, write_owner
 from rlpipe.types import JsonDict, Metrics

@@ -31,13 +31,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rlpipe.agents.checkpoint_io import write_atomic
 from rlpipe.data.slices import Slice, Window
 from rlpipe.data.sources import DataSpec
 from rlpipe.envs.market import make_market
 from rlpipe.envs.sim import SimConfig
 from rlpipe.errors import ConfigError, DataError, RlpipeError
 from rlpipe.evaluation.backtest import backtest
+from rlpipe.files import write_atomic
 from rlpipe.gates.health import HealthConfig
 from rlpipe.jobs.paper_job import PaperConfig, PaperJob, PaperResult, run_paper
 from rlpipe.jobs.routine_times import NO_JOBS, Clock, split
