@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
+from rlpipe.data.data_config import Segment
 from rlpipe.data.features import fit_stats, normalise, raw_features
-from rlpipe.data.synthetic import Segment, make_synthetic_market
+from rlpipe.data.synthetic import make_synthetic_market
 from rlpipe.envs.factory import TrainingEnv, make_training_env
 from rlpipe.envs.market import Market, make_market
 from rlpipe.envs.rewards import RewardConfig

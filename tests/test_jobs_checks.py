@@ -12,8 +12,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.utils.validation import _validate_length_limit, _validate_metric_name, _validate_model_name
 
 from rlpipe.agents.factory import AgentSpec
-from rlpipe.data.slices import SliceSpec
-from rlpipe.data.sources import DataSpec
+from rlpipe.data.data_config import DataSpec, SliceSpec
 from rlpipe.errors import ConfigError, DataError, SliceError
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.jobs import train_job

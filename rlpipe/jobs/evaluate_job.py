@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from rlpipe.data.slices import Slice, SliceSpec, check_no_leakage, recorded_training
-from rlpipe.data.sources import DataSpec
+from rlpipe.data.data_config import DataSpec, SliceSpec
+from rlpipe.data.slices import Slice, check_no_leakage, recorded_training
 from rlpipe.envs.sim import SimConfig
 from rlpipe.errors import SliceError
 from rlpipe.evaluation.assessment import assess

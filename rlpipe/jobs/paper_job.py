@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rlpipe.data.data_config import DataSpec
 from rlpipe.data.features import HISTORY
-from rlpipe.data.sources import DataSpec
+from rlpipe.data.sources import load_data
 from rlpipe.envs.market import quotes
 from rlpipe.envs.sim import SimConfig
 from rlpipe.errors import ConfigError, DataError, PolicyError, SliceError
@@ -107,7 +108,7 @@ def run_paper(job: PaperJob) -> PaperResult:
     tracker = Tracker.of(job.tracking)
     ref = resolve_model(tracker, job.model)
     policy = load_policy(tracker, ref)
-    df = job.data.load()
+    df = load_data(job.data)
     check_bars(df, policy, job.model, first_bar(job, df))
     folder = job.root / job.paper.dir / _key(ref, job)
     lock = FolderLock(folder, f"paper {ref.uri} on {job.data.path or 'synthetic'}")
@@ -233,10 +234,10 @@ def _reload(data: DataSpec) -> pd.DataFrame:
     """The followed file again; a half-written last line is read again at the next look."""
     for _ in range(10):
         try:
-            return data.load()
+            return load_data(data)
         except DataError:
             time.sleep(0.1)
-    return data.load()
+    return load_data(data)
 
 
 def _session(policy: PolicyModel, broker_class: str, start: pd.Timestamp) -> Session:

@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rlpipe.data.data_config import DataSpec
 from rlpipe.data.slices import Slice, Window
-from rlpipe.data.sources import DataSpec
+from rlpipe.data.sources import load_data
 from rlpipe.envs.market import make_market
 from rlpipe.envs.sim import SimConfig
 from rlpipe.errors import ConfigError, DataError, RlpipeError
@@ -100,7 +101,7 @@ class RoutineJob:
 def run_routine(job: RoutineJob, run_sweep: SweepRunner) -> list[Week]:
     """Replay the routine (see the module docstring); returns its weeks."""
     dates = job.routine.dates()
-    df = job.data.load()
+    df = load_data(job.data)
     if df.index[-1] < dates[-1]:
         raise DataError(f"routine: the data ends at {df.index[-1]}, before the last step's t = {dates[-1]}; "
                         "lower routine.steps or routine.first")  # fmt: skip

@@ -17,8 +17,8 @@ import numpy as np
 
 from rlpipe.agents.factory import AgentSpec
 from rlpipe.agents.setup import bound_threads, deterministic_policy, resolve_device
-from rlpipe.data.slices import SliceSpec
-from rlpipe.data.sources import DataSpec, data_digest
+from rlpipe.data.data_config import DataSpec, SliceSpec
+from rlpipe.data.sources import data_digest, load_data
 from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim import SimConfig
 from rlpipe.evaluation.assessment import assess
@@ -246,7 +246,7 @@ def _reuse(tracker: Tracker, job: TrainJob, ctx: RunContext, chash: str, code: s
                                job.registry.promote) if found else None  # fmt: skip
     if row is None:
         return None
-    if row.data_digest != data_digest(job.data.load()):
+    if row.data_digest != data_digest(load_data(job.data)):
         log.info("%s: the data changed since FINISHED run %s of this configuration and seed: training again",
                  job.run_name, row.run_id)  # fmt: skip
         return None
