@@ -20,7 +20,7 @@ from rlpipe.data.features import fit_stats, normalise, raw_features
 from rlpipe.data.synthetic import make_synthetic_market
 from rlpipe.envs.market import Market, make_market
 from rlpipe.envs.rewards import RewardConfig
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.envs.trading_env import TradingEnv
 from rlpipe.envs.vec_env import VecTradingEnv
 

@@ -12,7 +12,7 @@ from rlpipe.data.synthetic import make_synthetic_market
 from rlpipe.envs.factory import TrainingEnv, make_training_env
 from rlpipe.envs.market import Market, make_market
 from rlpipe.envs.rewards import RewardConfig
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.envs.vec_env import VecTradingEnv
 
 WINDOWS = [(48, 250), (300, 480)]

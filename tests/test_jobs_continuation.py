@@ -8,7 +8,7 @@ import pytest
 
 from rlpipe.data.slices import Slice, Window
 from rlpipe.envs.episodes import EpisodeSampler
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import ConfigError
 from rlpipe.jobs.continuation import ContinuationSpec, guard_windows, training_mix
 from rlpipe.jobs.lineage import Parent

@@ -22,7 +22,7 @@ from rlpipe.data.features import HISTORY, FeatureStream, normalise, raw_features
 from rlpipe.data.slices import Slice, Window
 from rlpipe.data.sources import load_data
 from rlpipe.envs.market import make_market
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import PolicyError, SliceError, Terminated
 from rlpipe.evaluation.backtest import backtest
 from rlpipe.jobs.paper_job import PaperConfig, PaperJob, run_paper

@@ -14,7 +14,7 @@ from rlpipe.agents.factory import AgentSpec
 from rlpipe.data.data_config import DataSpec, SliceSpec
 from rlpipe.data.sources import load_data
 from rlpipe.envs.rewards import RewardConfig
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.jobs.spec import RunContext, as_config
 from rlpipe.jobs.train_job import TrainJob, run_train

@@ -19,7 +19,7 @@ from omegaconf import MISSING, OmegaConf
 
 from rlpipe.data.data_config import DataSpec, SliceSpec
 from rlpipe.envs.rewards import RewardConfig
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.gates.health import HealthConfig
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.jobs.checkpoints import CheckpointConfig

@@ -10,7 +10,7 @@ import pandas as pd
 from rlpipe.data.data_config import SliceSpec
 from rlpipe.data.slices import Slice, Window, coverage_window, regimes_offered
 from rlpipe.envs.market import Market
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.evaluation.backtest import Policy, SliceResult, aggregates, backtest
 from rlpipe.gates.rules import GateResult, GatesConfig, classify, deployment, fitness, run_gates, run_verdict
 from rlpipe.types import Metrics

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from rlpipe.data.slices import Window, recorded_training, resolve
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import ConfigError, SliceError
 from rlpipe.evaluation.assessment import Assessment
 from rlpipe.gates.rules import GatesConfig

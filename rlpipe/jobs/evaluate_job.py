@@ -15,7 +15,7 @@ import pandas as pd
 
 from rlpipe.data.data_config import DataSpec, SliceSpec
 from rlpipe.data.slices import Slice, check_no_leakage, recorded_training
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import SliceError
 from rlpipe.evaluation.assessment import assess
 from rlpipe.gates.rules import GatesConfig

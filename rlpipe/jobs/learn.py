@@ -18,7 +18,7 @@ from rlpipe.data.slices import Window
 from rlpipe.envs import kernels
 from rlpipe.envs.factory import TrainingEnv, make_training_env
 from rlpipe.envs.rewards import RewardConfig
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.evaluation.assessment import validate
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.gates.selection import LengthChoice, select_length

@@ -31,7 +31,7 @@ from rlpipe.data.data_config import DataSpec
 from rlpipe.data.features import HISTORY
 from rlpipe.data.sources import load_data
 from rlpipe.envs.market import quotes
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import ConfigError, DataError, PolicyError, SliceError
 from rlpipe.forward.broker import PRICES, Broker, SimBroker
 from rlpipe.forward.session import Decision, Session

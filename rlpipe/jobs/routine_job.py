@@ -35,7 +35,7 @@ from rlpipe.data.data_config import DataSpec
 from rlpipe.data.slices import Slice, Window
 from rlpipe.data.sources import load_data
 from rlpipe.envs.market import make_market
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import ConfigError, DataError, RlpipeError
 from rlpipe.evaluation.backtest import backtest
 from rlpipe.files import write_atomic

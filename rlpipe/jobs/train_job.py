@@ -20,7 +20,7 @@ from rlpipe.agents.setup import bound_threads, deterministic_policy, resolve_dev
 from rlpipe.data.data_config import DataSpec, SliceSpec
 from rlpipe.data.sources import data_digest, load_data
 from rlpipe.envs.rewards import RewardConfig
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.evaluation.assessment import assess
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.jobs.checkpoints import CheckpointConfig, JobFolder
