@@ -28,7 +28,8 @@ from rlpipe.data.data_config import DataSpec
 from rlpipe.data.sources import load_data
 from rlpipe.forward import session as session_module
 from rlpipe.jobs import paper_record
-from rlpipe.jobs.paper_job import PaperConfig, PaperJob, run_paper
+from rlpipe.jobs.job_config import PaperConfig, PaperJob
+from rlpipe.jobs.paper_job import run_paper
 from rlpipe.jobs.spec import RunContext
 from rlpipe.jobs.train_job import run_train
 

@@ -25,7 +25,8 @@ from rlpipe.envs.market import make_market
 from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import PolicyError, SliceError, Terminated
 from rlpipe.evaluation.backtest import backtest
-from rlpipe.jobs.paper_job import PaperConfig, PaperJob, run_paper
+from rlpipe.jobs.job_config import PaperConfig, PaperJob
+from rlpipe.jobs.paper_job import run_paper
 from rlpipe.jobs.spec import RunContext
 from rlpipe.jobs.train_job import run_train
 from rlpipe.tracking import tags as T

@@ -13,7 +13,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from rlpipe.errors import ConfigError
-from rlpipe.jobs.routine_job import RoutineJob, RoutineSpec, run_routine
+from rlpipe.jobs.job_config import RoutineJob, RoutineSpec
+from rlpipe.jobs.routine_job import run_routine
 from rlpipe.jobs.routine_times import Clock, split
 from rlpipe.jobs.spec import RunContext
 from rlpipe.jobs.train_job import run_train
@@ -23,6 +24,7 @@ from rlpipe.tracking.queries import SweepTimes
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import Tracker
 from tests.conftest import ROOT
+from rlpipe.jobs.routine_job import routine_dates
 
 SPEC = RoutineSpec(first="2022-06-30 23:00", every="7D", steps=2, sweep=[], dir="routine")
 
@@ -53,7 +55,7 @@ def _crowning(smoke_job, stop_at: int | None = None, continued: bool = False):
 def test_each_step_trades_its_champion_on_the_week_after_its_as_of_date(smoke_job, tmp_path):
     job = _routine(smoke_job, tmp_path)
     weeks = run_routine(job, _crowning(smoke_job))
-    dates = SPEC.dates()
+    dates = routine_dates(SPEC)
     client = MlflowClient(job.tracking.uri)
     assert [w.champion for w in weeks] == ["1", "2"]
     for k, w in enumerate(weeks):

@@ -16,8 +16,9 @@ from rlpipe.data.sources import load_data
 from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim_config import SimConfig
 from rlpipe.gates.rules import GatesConfig
+from rlpipe.jobs.job_config import TrainJob
 from rlpipe.jobs.spec import RunContext, as_config
-from rlpipe.jobs.train_job import TrainJob, run_train
+from rlpipe.jobs.train_job import run_train
 from rlpipe.tracking.config import TrackingConfig
 from tests.conftest import CONF
 

@@ -19,7 +19,8 @@ from rlpipe.cli.schemas import register_configs
 from rlpipe.cli.sweep import sweep_id_for
 from rlpipe.errors import ConfigError, run_id_of
 from rlpipe.jobs.checks import check_tracking
-from rlpipe.jobs.routine_job import RoutineJob, SweepRunner, run_routine
+from rlpipe.jobs.job_config import RoutineJob
+from rlpipe.jobs.routine_job import SweepRunner, run_routine
 from rlpipe.project import project_root
 
 CONF = Path(__file__).resolve().parents[2] / "conf"

@@ -11,7 +11,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 
 from rlpipe.cli.compose import group, train_job
 from rlpipe.errors import ConfigError
-from rlpipe.jobs.train_job import TrainJob
+from rlpipe.jobs.job_config import TrainJob
 from rlpipe.jobs.weekly import Assignment, WeeklySpec, assign
 from rlpipe.tracking import queries
 from rlpipe.tracking.registry import Registry

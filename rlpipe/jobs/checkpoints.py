@@ -39,16 +39,6 @@ MANIFEST = "checkpoint.json"
 STATE = "state.pt"
 
 
-@dataclass(frozen=True)
-class CheckpointConfig:
-    """Where and how often a job saves its resumable training state (config node `checkpoint`)."""
-
-    every: int = 100_000
-    """Steps between saves of the resumable state (0: only at the lengths of `checkpoints`)."""
-    dir: str = "checkpoints"
-    """Folder of the saved states, one subfolder per job; relative paths are under the project root."""
-
-
 @dataclass
 class Candidate:
     """A checkpoint kept in memory: its point on the validation curve, its metrics and weights."""

@@ -22,8 +22,9 @@ from rlpipe.envs.sim_config import SimConfig
 from rlpipe.evaluation.assessment import validate
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.gates.selection import LengthChoice, select_length
-from rlpipe.jobs.checkpoints import CheckpointConfig, Checkpointer, JobFolder, Saved
-from rlpipe.jobs.continuation import ContinuationSpec, Family, guard_windows, training_mix
+from rlpipe.jobs.checkpoints import Checkpointer, JobFolder, Saved
+from rlpipe.jobs.continuation import Family, guard_windows, training_mix
+from rlpipe.jobs.job_config import CheckpointConfig, ContinuationSpec
 from rlpipe.jobs.lineage import Parent, learning_rate, warm_start
 from rlpipe.jobs.prepare import Prepared
 from rlpipe.tracking import metric_keys as K
