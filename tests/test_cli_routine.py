@@ -13,7 +13,6 @@ from rlpipe.jobs.job_config import RoutineSpec
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.tracker import Tracker
 from tests.conftest import cli
-from rlpipe.jobs.routine_job import routine_dates
 
 
 @pytest.mark.slow  # ~2.5 min: three smoke sweeps through the CLI (`make test-reliability`)
@@ -25,7 +24,7 @@ def test_the_smoke_routine_runs_three_steps_each_on_data_up_to_its_date(tmp_path
     assert proc.returncode == 0, proc.stderr[-3000:]
     ledger = json.loads((tmp_path / "routine" / "routine.json").read_text())
     assert [w["step"] for w in ledger["weeks"]] == [0, 1, 2]
-    dates = routine_dates(RoutineSpec(first="2022-06-30 23:00", every="7D", steps=3))
+    dates = RoutineSpec(first="2022-06-30 23:00", every="7D", steps=3).dates()
     client = MlflowClient(uri)
     for run in Tracker(uri, "rlpipe").search(f"tags.`{T.KIND}` = 'job'"):
         step = int(run.data.tags[T.SWEEP_ID].split("-")[1])  # step-<k>-<hash>

@@ -24,7 +24,6 @@ from rlpipe.tracking.queries import SweepTimes
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import Tracker
 from tests.conftest import ROOT
-from rlpipe.jobs.routine_job import routine_dates
 
 SPEC = RoutineSpec(first="2022-06-30 23:00", every="7D", steps=2, sweep=[], dir="routine")
 
@@ -55,7 +54,7 @@ def _crowning(smoke_job, stop_at: int | None = None, continued: bool = False):
 def test_each_step_trades_its_champion_on_the_week_after_its_as_of_date(smoke_job, tmp_path):
     job = _routine(smoke_job, tmp_path)
     weeks = run_routine(job, _crowning(smoke_job))
-    dates = routine_dates(SPEC)
+    dates = SPEC.dates()
     client = MlflowClient(job.tracking.uri)
     assert [w.champion for w in weeks] == ["1", "2"]
     for k, w in enumerate(weeks):

@@ -7,7 +7,8 @@ view of a sweep's runs (the newest sweep by default) saved on the experiment and
 tracking overrides are composed with the package's own conf/train.yaml (found beside the package,
 as `python -m rlpipe.train` finds it, never in the working directory), so the command works from
 any folder and the store is the one a job with the same overrides would record to. A local store
-that does not exist yet is not created: there is nothing to reap or compare.
+that does not exist yet is not created: there is nothing to reap or compare. MLflow is imported
+once the action and the tracking overrides are accepted (a typo is refused in about a second).
 """
 
 from __future__ import annotations
@@ -22,10 +23,7 @@ from rlpipe.cli.failures import end_command
 from rlpipe.cli.schemas import register_configs
 from rlpipe.errors import ConfigError
 from rlpipe.jobs.checks import check_tracking
-from rlpipe.jobs.sweep_job import reap_dead_runs, release_dead_locks
-from rlpipe.tracking import queries, ui
 from rlpipe.tracking.config import TrackingConfig
-from rlpipe.tracking.tracker import Tracker
 
 USAGE = (
     "usage: python -m rlpipe.runs reap|compare [sweep_id=<id>] [ui=<url>] [tracking=local|server] "
@@ -51,6 +49,9 @@ def tracking_of(overrides: list[str]) -> TrackingConfig:
 
 def compare(tracking: TrackingConfig, sweep_id: str | None, ui_url: str | None) -> str:
     """Save the UI view of sweep `sweep_id` (the newest sweep when None) and return its URL."""
+    from rlpipe.tracking import queries, ui
+    from rlpipe.tracking.tracker import Tracker
+
     tracker = Tracker.of(tracking)
     sweep_id = sweep_id or queries.latest_sweep_id(tracker)
     if sweep_id is None or not queries.job_runs(tracker, sweep_id):
@@ -81,6 +82,8 @@ def main(argv: list[str] | None = None) -> None:
         if args[0] == "compare":
             sys.stdout.write(compare(tracking, options.get("sweep_id"), options.get("ui")) + "\n")
             return
+        from rlpipe.jobs.sweep_job import reap_dead_runs, release_dead_locks
+
         reaped = reap_dead_runs(tracking)
         released = release_dead_locks(tracking)
     except Exception as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rlpipe.agents.factory import AgentSpec
 from rlpipe.data.data_config import DataSpec, SliceSpec
@@ -23,6 +24,9 @@ from rlpipe.jobs.naming import Varied, run_name
 from rlpipe.jobs.pbt import PBTSpec
 from rlpipe.jobs.weekly import WeeklySpec
 from rlpipe.tracking.config import RegistryConfig, TrackingConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CONTINUATION_DATA = ("mix", "latest", "all")
 """continuation.data: what a continued model trains on."""
@@ -92,7 +96,7 @@ class RoutineSpec:
     first: str = "2022-06-30 23:00"
     """t_0, the as-of date of the first step (a bar timestamp, UTC unless it says otherwise)."""
     every: str = "7D"
-    """The time between steps (a pandas offset: 7D, 1D...); the dates: `routine_job.routine_dates`."""
+    """The time between steps (a pandas offset: 7D, 1D...)."""
     steps: int = 8
     """How many steps; the data must reach t_{steps}."""
     sweep: list[str] = field(default_factory=lambda: ["experiment=seed_sweep", "seed=1,6"])
@@ -100,6 +104,19 @@ class RoutineSpec:
     by the routine)."""
     dir: str = "routine"
     """Folder of the routine's ledger, sweeps and paper sessions (relative: under the project root)."""
+
+    def dates(self) -> list[pd.Timestamp]:
+        """t_0 .. t_steps."""
+        import pandas as pd  # a second to import: when the dates are asked for, not with the config
+
+        try:
+            first, every = pd.Timestamp(self.first), pd.Timedelta(self.every)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"routine.first={self.first!r} / routine.every={self.every!r}: {exc}") from exc
+        first = first.tz_localize("UTC") if first.tzinfo is None else first.tz_convert("UTC")
+        if self.steps < 1 or every <= pd.Timedelta(0):
+            raise ConfigError(f"routine.steps={self.steps} must be >= 1 and routine.every={self.every} > 0")
+        return [first + k * every for k in range(self.steps + 1)]
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import ConfigError, DataError, RlpipeError
 from rlpipe.evaluation.backtest import backtest
 from rlpipe.files import write_atomic
-from rlpipe.jobs.job_config import PaperConfig, PaperJob, RoutineJob, RoutineSpec
+from rlpipe.jobs.job_config import PaperConfig, PaperJob, RoutineJob
 from rlpipe.jobs.paper_job import PaperResult, run_paper
 from rlpipe.jobs.routine_times import NO_JOBS, Clock, split
 from rlpipe.reports.routine_report import Week, routine_report, step_metrics
@@ -57,21 +57,9 @@ SweepRunner = Callable[[int, pd.Timestamp, Path], str | None]
 the sweep's id (its runs' `rlpipe.sweep_id`: their recorded times split the step's), or None."""
 
 
-def routine_dates(spec: RoutineSpec) -> list[pd.Timestamp]:
-    """t_0 .. t_steps of `spec`."""
-    try:
-        first, every = pd.Timestamp(spec.first), pd.Timedelta(spec.every)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"routine.first={spec.first!r} / routine.every={spec.every!r}: {exc}") from exc
-    first = first.tz_localize("UTC") if first.tzinfo is None else first.tz_convert("UTC")
-    if spec.steps < 1 or every <= pd.Timedelta(0):
-        raise ConfigError(f"routine.steps={spec.steps} must be >= 1 and routine.every={spec.every} > 0")
-    return [first + k * every for k in range(spec.steps + 1)]
-
-
 def run_routine(job: RoutineJob, run_sweep: SweepRunner) -> list[Week]:
     """Replay the routine (see the module docstring); returns its weeks."""
-    dates = routine_dates(job.routine)
+    dates = job.routine.dates()
     df = load_data(job.data)
     if df.index[-1] < dates[-1]:
         raise DataError(f"routine: the data ends at {df.index[-1]}, before the last step's t = {dates[-1]}; "
