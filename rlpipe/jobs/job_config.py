@@ -2,9 +2,9 @@
 jobs own (`checkpoint`, `continuation`, `paper`, `routine`): values and the checks that need nothing else.
 
 A notebook builds these by hand; the CLI builds them from a composed config and checks them before it
-imports anything heavy, so nothing here imports torch, SB3, MLflow, numba or pandas. What runs them
-is beside each: `train_job.run_train`, `evaluate_job.run_evaluate`, `paper_job.run_paper`,
-`routine_job.run_routine`.
+imports anything heavy, so importing this module imports no torch, SB3, MLflow, numba or pandas
+(`RoutineSpec.dates` imports pandas when it is called). What runs them is beside each:
+`train_job.run_train`, `evaluate_job.run_evaluate`, `paper_job.run_paper`, `routine_job.run_routine`.
 """
 
 from __future__ import annotations
