@@ -24,10 +24,12 @@ from hydra import compose, initialize_config_dir
 
 from rlpipe.cli.compose import train_job
 from rlpipe.cli.schemas import register_configs
-from rlpipe.data.sources import DataSpec
+from rlpipe.data.data_config import DataSpec
+from rlpipe.data.sources import load_data
 from rlpipe.forward import session as session_module
 from rlpipe.jobs import paper_record
-from rlpipe.jobs.paper_job import PaperConfig, PaperJob, run_paper
+from rlpipe.jobs.job_config import PaperConfig, PaperJob
+from rlpipe.jobs.paper_job import run_paper
 from rlpipe.jobs.spec import RunContext
 from rlpipe.jobs.train_job import run_train
 
@@ -74,7 +76,7 @@ def main() -> None:
                                           f"checkpoint.dir={tmp}/ck"])  # fmt: skip
     job = train_job(cfg)
     model = f"models:/rlpipe-policy/{run_train(job, RunContext(root=ROOT)).model_version}"
-    bars = job.data.load().loc["2022-06-20":, ["open", "high", "low", "close", "volume"]]
+    bars = load_data(job.data).loc["2022-06-20":, ["open", "high", "low", "close", "volume"]]
     year = _year_of_bars(bars, bars.index[-1] + pd.Timedelta(hours=1))
     year.to_csv(tmp / "year.csv")
     bars.iloc[:600].to_csv(tmp / "warm.csv", index_label="timestamp")

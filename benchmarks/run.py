@@ -36,8 +36,9 @@ from rlpipe.envs.sim import BatchSim
 from rlpipe.envs.trading_env import TradingEnv
 from rlpipe.envs.vec_env import VecTradingEnv
 from rlpipe.evaluation.backtest import backtest
+from rlpipe.jobs.job_config import TrainJob
 from rlpipe.jobs.prepare import Prepared, prepare
-from rlpipe.jobs.train_job import TrainJob, run_train
+from rlpipe.jobs.train_job import run_train
 
 ROOT = Path(__file__).resolve().parents[1]
 

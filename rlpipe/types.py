@@ -16,3 +16,5 @@ JsonDict: TypeAlias = dict[str, Any]
 
 REGIMES: tuple[str, ...] = ("bull", "bear", "sideways")
 ROLES: tuple[str, ...] = ("train", "validation", "test")
+BASELINES: tuple[str, ...] = ("buy_and_hold", "flat", "random")
+"""The passive policies every backtest runs beside the agent (`rlpipe.evaluation.backtest`)."""

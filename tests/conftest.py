@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 
 from rlpipe.cli.compose import train_job
 from rlpipe.cli.schemas import register_configs
-from rlpipe.jobs.train_job import TrainJob
+from rlpipe.jobs.job_config import TrainJob
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"

@@ -25,7 +25,7 @@ def test_promoting_an_unknown_sweep_is_refused_before_anything_is_written(tracki
 def test_parallel_jobs_come_from_the_launcher(monkeypatch):
     from omegaconf import OmegaConf
 
-    monkeypatch.setattr("rlpipe.cli.commands.usable_cores", lambda: 8)
+    monkeypatch.setattr("rlpipe.agents.setup.usable_cores", lambda: 8)
     assert parallel_jobs(OmegaConf.create({"_target_": "hydra._internal.BasicLauncher"})) == 1
     assert parallel_jobs(OmegaConf.create({"n_jobs": 3})) == 3
     assert parallel_jobs(OmegaConf.create({"n_jobs": -1})) == 8  # joblib's "every core"

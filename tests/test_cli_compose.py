@@ -7,8 +7,8 @@ from hydra import compose, initialize_config_dir
 
 from rlpipe.agents.factory import AgentSpec
 from rlpipe.cli.compose import agent_spec, check_keys, check_required, evaluate_job, train_job
-from rlpipe.data.sources import DataSpec
-from rlpipe.envs.sim import SimConfig
+from rlpipe.data.data_config import DataSpec
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import ConfigError
 from rlpipe.tracking.config import TrackingConfig
 from tests.conftest import CONF

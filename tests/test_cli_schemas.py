@@ -10,8 +10,10 @@ from omegaconf.errors import ConfigKeyError, ValidationError
 
 from rlpipe.cli.compose import agent_spec, routine_job, train_job
 from rlpipe.cli.schemas import GROUPS
+from rlpipe.data.slices import build_slices
+from rlpipe.data.sources import load_data
 from rlpipe.errors import ConfigError
-from rlpipe.jobs.routine_job import RoutineSpec
+from rlpipe.jobs.job_config import RoutineSpec
 from tests.conftest import CONF
 
 EXPECTED = GROUPS  # every group with a schema instantiates to its runtime dataclass
@@ -74,8 +76,8 @@ def test_smoke_preset_trains_a_single_ppo_rollout_in_short_episodes(compose_cfg)
 
 def test_default_declared_slices_match_the_synthetic_schedule(compose_cfg):
     cfg = compose_cfg()
-    df = instantiate(cfg.data, _convert_="all").load()
-    slices = instantiate(cfg.slices, _convert_="all").build(df.index, df["close"].to_numpy())
+    df = load_data(instantiate(cfg.data, _convert_="all"))
+    slices = build_slices(instantiate(cfg.slices, _convert_="all"), df.index, df["close"].to_numpy())
     for s in slices:
         window = df.loc[s.start : s.end, "regime"]
         assert set(window) == {s.regime}, s.name

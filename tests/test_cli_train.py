@@ -7,6 +7,7 @@ import pytest
 from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
 
+from rlpipe.data.sources import load_data
 from tests.conftest import ROOT, Sweep, cli, drawn_plots
 
 
@@ -126,9 +127,11 @@ def test_every_run_registers_a_loadable_policy_version(smoke_sweep: Sweep):
         assert not any(k.startswith("rlpipe.transition.") for k in v.tags)
     mlflow.set_tracking_uri(uri)  # as a user loads a registered model
     model = mlflow.pyfunc.load_model(f"models:/rlpipe-policy/{versions[0].version}")
-    df = instantiate(
-        __import__("omegaconf").OmegaConf.load(ROOT / "conf/data/synthetic.yaml"), _convert_="all"
-    ).load()
+    df = load_data(
+        instantiate(
+            __import__("omegaconf").OmegaConf.load(ROOT / "conf/data/synthetic.yaml"), _convert_="all"
+        )
+    )
     bars = df[["open", "high", "low", "close", "volume"]].iloc[100:160]
     out = model.predict(bars)  # raw bars in, an action per bar out
     assert list(out.columns) == ["action", "warmup"] and out.index.equals(bars.index)
@@ -137,7 +140,7 @@ def test_every_run_registers_a_loadable_policy_version(smoke_sweep: Sweep):
 
 
 def test_failing_job_is_recorded_and_does_not_stop_the_sweep(tmp_path, smoke_job):
-    df = smoke_job().data.load()
+    df = load_data(smoke_job().data)
     good = tmp_path / "bars.csv"
     df.drop(columns=["regime"]).to_csv(good, index_label="timestamp")
     missing = tmp_path / "nope.csv"  # a bar found bad as the file is read: the job runs, then fails

@@ -8,8 +8,9 @@ import pytest
 from pandas.tseries.holiday import USFederalHolidayCalendar
 
 from rlpipe.data.calendar import DAY, Calendar, infer_calendar
-from rlpipe.data.sources import DataSpec
-from rlpipe.data.synthetic import Segment, make_synthetic_market
+from rlpipe.data.data_config import DataSpec, Segment
+from rlpipe.data.sources import data_calendar, load_data
+from rlpipe.data.synthetic import make_synthetic_market
 from rlpipe.errors import ConfigError, DataError
 
 H = pd.Timedelta("1h")
@@ -121,9 +122,9 @@ def test_session_nights_are_not_trading_time_but_holidays_are() -> None:
 # ------------------------------------------------------------------------------ config overrides
 def test_data_keys_replace_the_inferred_tolerance_and_bars_per_year() -> None:
     df = make_synthetic_market(seed=0, segments=[Segment("bull", 10)])
-    calendar = DataSpec(max_gap="6h", bars_per_year=365).calendar(df)
+    calendar = data_calendar(DataSpec(max_gap="6h", bars_per_year=365), df)
     assert (calendar.max_gap, calendar.bars_per_year, calendar.kind) == (6 * H, 365.0, "24x7")
-    assert DataSpec().calendar(df) == infer_calendar(df.index)
+    assert data_calendar(DataSpec(), df) == infer_calendar(df.index)
 
 
 @pytest.mark.parametrize(
@@ -144,5 +145,5 @@ def test_data_keys_replace_the_inferred_tolerance_and_bars_per_year() -> None:
 )
 def test_bad_data_keys_are_config_errors_naming_the_key(options: dict, message: str) -> None:
     with pytest.raises(ConfigError) as err:
-        DataSpec(segments=[Segment("bull", 2)], **options).load()
+        load_data(DataSpec(segments=[Segment("bull", 2)], **options))
     assert str(err.value) == message

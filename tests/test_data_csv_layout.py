@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from rlpipe.cli.compose import group
-from rlpipe.data.sources import DataSpec
+from rlpipe.data.data_config import DataSpec
+from rlpipe.data.sources import load_data
 from rlpipe.errors import ConfigError, DataError
 from tests.test_data_readers import fx_hours, load_and_slice, ohlcv, trading_days
 
@@ -33,7 +34,7 @@ def csv(path: Path, **options: object) -> DataSpec:
 
 def refusal(spec: DataSpec, kind: type[Exception] = DataError) -> str:
     with pytest.raises(kind) as err:
-        spec.load()
+        load_data(spec)
     return str(err.value)
 
 
@@ -64,7 +65,7 @@ def test_a_yfinance_download_saved_with_pandas_reads_as_it_is(tmp_path: Path) ->
     np.testing.assert_array_equal(df["close"].to_numpy(), frames["AAPL"]["Close"].to_numpy())
     np.testing.assert_array_equal(df["volume"].to_numpy(), frames["AAPL"]["Volume"].to_numpy(float))
     assert df.index[0] == pd.Timestamp("2021-01-04", tz="UTC") and calendar.bars_per_year == 252.0
-    pd.testing.assert_frame_equal(csv(path, header_rows=3).load(), df)
+    pd.testing.assert_frame_equal(load_data(csv(path, header_rows=3)), df)
 
 
 @pytest.mark.parametrize("by_ticker", [False, True], ids=["price-first", "group_by-ticker"])
@@ -78,7 +79,7 @@ def test_a_yfinance_download_of_several_tickers_is_read_one_at_a_time_by_symbol(
         f"{path}: its Ticker row holds several tickers ['AAPL', 'MSFT']; pick one with data.symbol=AAPL "
         "(or sweep them: -m data.symbol=AAPL,MSFT)"
     )
-    msft = csv(path, symbol="MSFT").load()
+    msft = load_data(csv(path, symbol="MSFT"))
     for ours, theirs in [("open", "Open"), ("close", "Close"), ("volume", "Volume")]:
         np.testing.assert_array_equal(msft[ours].to_numpy(), frames["MSFT"][theirs].to_numpy(float))
     assert refusal(csv(path, symbol="TSLA"), ConfigError) == (
@@ -144,10 +145,10 @@ def test_binance_monthly_files_in_milliseconds_and_microseconds_join_in_time(
     # the two months in one file (ms rows, then us rows), or with the futures archives' header row
     joined = tmp_path / "BTCUSDT-1h-2024-12..2025-01.csv"
     joined.write_text(files[0].read_text() + files[1].read_text())
-    pd.testing.assert_frame_equal(DataSpec(source="csv", path=str(joined), names=KLINE_NAMES).load(), df)
+    pd.testing.assert_frame_equal(load_data(DataSpec(source="csv", path=str(joined), names=KLINE_NAMES)), df)
     headed = tmp_path / "futures.csv"
     headed.write_text(",".join(KLINE_NAMES) + "\n" + joined.read_text())
-    pd.testing.assert_frame_equal(DataSpec(source="csv", path=str(headed), names=KLINE_NAMES).load(), df)
+    pd.testing.assert_frame_equal(load_data(DataSpec(source="csv", path=str(headed), names=KLINE_NAMES)), df)
     assert refusal(DataSpec(source="csv", path=paths, names=KLINE_NAMES[:6])) == (
         f"{files[0]}: data.names lists 6 names, but data row 1 has 12 fields; name every column in file order"
     )
@@ -194,7 +195,7 @@ def test_a_european_spreadsheet_export_reads_with_its_names_mapped(tmp_path: Pat
     renamed = csv(
         path, names=["timestamp", "open", "high", "low", "close", "volume"], header_rows=1, dayfirst=True
     )
-    pd.testing.assert_frame_equal(renamed.load(), df)  # the command line's way: names by position
+    pd.testing.assert_frame_equal(load_data(renamed), df)  # the command line's way: names by position
     assert refusal(csv(path, columns=mapped, dayfirst=True, decimal=".")) == (
         f"{path}: column 'Eröffnung' (open) has '100,00' at 2022-01-03 00:00:00+00:00, a number written "
         "with a decimal comma; set data.decimal=',' to read decimal commas"
@@ -211,7 +212,7 @@ def test_decimal_commas_in_a_comma_separated_file_are_read_with_data_decimal(tmp
         f"{path}: column 'Eröffnung' (open) has '100,00' at 2022-01-03 00:00:00+00:00, a number written "
         "with a decimal comma; set data.decimal=',' to read decimal commas"
     )
-    df = csv(path, columns=mapped, dayfirst=True, decimal=",").load()
+    df = load_data(csv(path, columns=mapped, dayfirst=True, decimal=","))
     np.testing.assert_array_equal(df["high"].to_numpy(), bars["High"])
 
 
@@ -247,7 +248,7 @@ def test_metatrader_takes_the_volume_column_that_carries_data(
     assert calendar.kind == "24x5"
     traded = np.arange(1, len(stamps) + 1) * 10  # a stock: real volume, preferred to ticks
     metatrader_export(path, stamps, traded)
-    np.testing.assert_array_equal(csv(path).load()["volume"].to_numpy(), traded.astype(float))
+    np.testing.assert_array_equal(load_data(csv(path))["volume"].to_numpy(), traded.astype(float))
 
 
 # ------------------------------------------------------------------------------ the options
@@ -280,4 +281,4 @@ def test_a_tab_written_as_backslash_t_on_the_command_line_separates(tmp_path: Pa
     days = trading_days("2022-01-03", "2022-06-30")
     path = tmp_path / "tabs.txt"
     pd.DataFrame({"Date": days.strftime("%Y-%m-%d"), **ohlcv(len(days))}).to_csv(path, sep="\t", index=False)
-    pd.testing.assert_frame_equal(csv(path, sep="\\t").load(), csv(path).load())
+    pd.testing.assert_frame_equal(load_data(csv(path, sep="\\t")), load_data(csv(path)))

@@ -12,11 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rlpipe.data.data_config import Segment
 from rlpipe.data.features import CLIP, FeatureStats, fit_stats, normalise, raw_features
-from rlpipe.data.synthetic import Segment, make_synthetic_market
+from rlpipe.data.synthetic import make_synthetic_market
 from rlpipe.envs.market import make_market
 from rlpipe.envs.rewards import RewardConfig
-from rlpipe.envs.sim import BatchSim, SimConfig
+from rlpipe.envs.sim import BatchSim
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.envs.trading_env import TradingEnv
 
 PRICES = ["open", "high", "low", "close", "bid", "ask"]

@@ -17,8 +17,9 @@ import pytest
 from pandas.tseries.holiday import USFederalHolidayCalendar
 
 from rlpipe.data.calendar import Calendar
-from rlpipe.data.slices import SliceSpec, resolve
-from rlpipe.data.sources import DataSpec
+from rlpipe.data.data_config import DataSpec, SliceSpec
+from rlpipe.data.slices import build_slices, resolve
+from rlpipe.data.sources import data_calendar, load_data
 from rlpipe.errors import ConfigError, DataError
 
 FX_BARS_PER_YEAR = 365.25 * 5 / 7 * 24  # 6261.43: every weekday hour
@@ -55,14 +56,16 @@ def trading_days(start: str, end: str) -> pd.DatetimeIndex:
 
 def load_and_slice(spec: DataSpec, test_bars: int, folds: int = 3) -> tuple[pd.DataFrame, Calendar]:
     """What a run does first: load, then walk-forward slices checked for leakage."""
-    df = spec.load()
-    slices = SliceSpec(kind="walk_forward", embargo="7D", folds=folds, test_bars=test_bars).build(
-        df.index, df["close"].to_numpy()
+    df = load_data(spec)
+    slices = build_slices(
+        SliceSpec(kind="walk_forward", embargo="7D", folds=folds, test_bars=test_bars),
+        df.index,
+        df["close"].to_numpy(),
     )
     tests = [w for w in resolve(slices, df.index) if w.slice.role == "test"]
     assert [w.bars for w in tests] == [test_bars] * folds
     assert tests[0].slice.start - slices[0].end > pd.Timedelta("7D")
-    return df, spec.calendar(df)
+    return df, data_calendar(spec, df)
 
 
 # ------------------------------------------------------------------------------ timestamps
@@ -83,7 +86,7 @@ def test_day_first_fx_export_with_milliseconds(tmp_path: Path, option: dict) -> 
     assert calendar.bars_per_year == pytest.approx(FX_BARS_PER_YEAR)
 
     with pytest.raises(DataError) as err:  # the month-first guess pandas makes from 01.01.2017
-        DataSpec(source="csv", path=str(path)).load()
+        load_data(DataSpec(source="csv", path=str(path)))
     row = list(table["Gmt time"]).index("13.01.2017 00:00:00.000") + 1
     assert str(err.value).startswith(
         f"{path}: column 'Gmt time' has an unparseable timestamp '13.01.2017 00:00:00.000' "
@@ -102,7 +105,7 @@ def test_epoch_milliseconds_of_a_crypto_export(tmp_path: Path) -> None:
     df, calendar = load_and_slice(DataSpec(source="parquet", path=str(path)), test_bars=24 * 14)
     pd.testing.assert_index_equal(df.index, stamps.as_unit(df.index.unit), check_names=False)
     assert calendar.kind == "24x7" and calendar.bars_per_year == 8766.0
-    seconds = DataSpec(source="parquet", path=str(path), timestamp_unit="ms").load()
+    seconds = load_data(DataSpec(source="parquet", path=str(path), timestamp_unit="ms"))
     pd.testing.assert_frame_equal(seconds, df)
 
 
@@ -111,7 +114,7 @@ def test_integers_that_are_no_epoch_are_refused_naming_the_unit_key(tmp_path: Pa
     path = tmp_path / "rows.parquet"
     table.to_parquet(path, index=False)
     with pytest.raises(DataError) as err:
-        DataSpec(source="parquet", path=str(path)).load()
+        load_data(DataSpec(source="parquet", path=str(path)))
     assert str(err.value) == (
         f"{path}: column 'timestamp' holds numbers (1000 in data row 1) that are not epoch seconds, "
         "milliseconds, microseconds or nanoseconds of a date between 1980 and 2100; set "
@@ -132,7 +135,7 @@ def test_naive_local_times_are_placed_in_data_timezone_across_both_dst_changes(t
     assert df.index[df.index.get_loc(pd.Timestamp("2021-03-28 00:00", tz="UTC")) + 1].hour == 1
     assert calendar.kind == "24x7" and calendar.bars_per_year == 8766.0
     with pytest.raises(DataError, match=r"duplicate timestamp 2021-10-31 02:00:00\+00:00"):
-        DataSpec(source="csv", path=str(path)).load()  # read as UTC, the repeated hour collides
+        load_data(DataSpec(source="csv", path=str(path)))  # read as UTC, the repeated hour collides
 
 
 def test_exchange_sessions_in_local_time_give_bars_per_session_times_252(tmp_path: Path) -> None:
@@ -185,10 +188,10 @@ def test_adj_close_options_are_checked(tmp_path: Path) -> None:
     path = tmp_path / "plain.csv"
     pd.DataFrame({"Date": days, **ohlcv(len(days))}).to_csv(path, index=False)
     with pytest.raises(ConfigError) as err:
-        DataSpec(source="csv", path=str(path), adj_close="yes").load()
+        load_data(DataSpec(source="csv", path=str(path), adj_close="yes"))
     assert str(err.value) == "data.adj_close='yes'; expected one of ['ignore', 'use']"
     with pytest.raises(DataError) as err:
-        DataSpec(source="csv", path=str(path), adj_close="use").load()
+        load_data(DataSpec(source="csv", path=str(path), adj_close="use"))
     assert str(err.value).startswith(f"{path}: data.adj_close=use, but there is no adjusted-close column")
     assert "'Date', 'Open', 'High', 'Low', 'Close', 'Volume'" in str(err.value)
 
@@ -204,15 +207,15 @@ def test_explicit_column_mapping_and_an_unknown_column_named_with_those_found(tm
     assert calendar.bars_per_year == 252.0
 
     with pytest.raises(DataError) as err:
-        DataSpec(source="csv", path=str(path), columns={"Dates": "timestamp", "Px_Close": "close"}).load()
+        load_data(DataSpec(source="csv", path=str(path), columns={"Dates": "timestamp", "Px_Close": "close"}))
     found = ["Dates", "Open", "High", "Low", "PX_LAST", "Volume"]
     assert str(err.value) == (
         f"{path}: data.columns names column 'Px_Close', which the file does not have; columns found: {found}"
     )
     with pytest.raises(ConfigError, match=r"data\.columns maps 'PX_LAST' to 'last'; expected one of"):
-        DataSpec(source="csv", path=str(path), columns={"PX_LAST": "last"}).load()
+        load_data(DataSpec(source="csv", path=str(path), columns={"PX_LAST": "last"}))
     with pytest.raises(DataError) as err:
-        DataSpec(source="csv", path=str(path), columns={"Dates": "timestamp"}).load()
+        load_data(DataSpec(source="csv", path=str(path), columns={"Dates": "timestamp"}))
     assert str(err.value).startswith(f"{path}: missing column(s) ['close']; found {found}; map a column")
 
 
@@ -239,7 +242,7 @@ def test_several_files_are_joined_in_time_order(tmp_path: Path) -> None:
 def test_files_that_overlap_are_refused_naming_both(tmp_path: Path, bounds: list[tuple[int, int]]) -> None:
     stamps, paths = _chunks(tmp_path, bounds)
     with pytest.raises(DataError) as err:
-        DataSpec(source="csv", path=paths).load()
+        load_data(DataSpec(source="csv", path=paths))
     assert str(err.value).startswith(
         f"{paths[1]} overlaps {paths[0]}: it starts at {stamps[bounds[1][0]]}, before {paths[0]} ends at "
         f"{stamps[699]}; data.path lists consecutive chunks of one instrument"
@@ -249,7 +252,7 @@ def test_files_that_overlap_are_refused_naming_both(tmp_path: Path, bounds: list
 def test_a_hole_between_two_files_names_both(tmp_path: Path) -> None:
     stamps, paths = _chunks(tmp_path, [(0, 700), (1500, 24 * 90)])
     with pytest.raises(DataError) as err:
-        DataSpec(source="csv", path=paths).load()
+        load_data(DataSpec(source="csv", path=paths))
     assert str(err.value).startswith(
         f"{paths[0]} and {paths[1]}: gap of {stamps[1500] - stamps[699]} between {stamps[699]} and "
         f"{stamps[1500]} exceeds the tolerance 1 days 00:00:00 of the data's 24x7 calendar"
@@ -272,9 +275,9 @@ def test_symbol_is_put_into_the_path(tmp_path: Path) -> None:
         np.testing.assert_array_equal(df["close"].to_numpy(), ohlcv(len(stamps), seed)["Close"])
         assert calendar.bars_per_year == pytest.approx(FX_BARS_PER_YEAR)
     with pytest.raises(ConfigError, match=r"has a \{symbol\} placeholder but data\.symbol is not set"):
-        DataSpec(source="csv", path=pattern).load()
+        load_data(DataSpec(source="csv", path=pattern))
     with pytest.raises(ConfigError, match=r"data\.symbol='EURUSD', but data\.path=.* has no \{symbol\}"):
-        DataSpec(source="csv", path=str(tmp_path / "EURUSD_1h.csv"), symbol="EURUSD").load()
+        load_data(DataSpec(source="csv", path=str(tmp_path / "EURUSD_1h.csv"), symbol="EURUSD"))
 
 
 # ------------------------------------------------------------------------------ holes
@@ -289,7 +292,7 @@ def test_a_60_day_hole_in_hourly_data_is_refused_by_default(tmp_path: Path, mark
     path = tmp_path / "hourly.csv"
     pd.DataFrame({"timestamp": kept, **ohlcv(len(kept))}).to_csv(path, index=False)
     with pytest.raises(DataError) as err:
-        DataSpec(source="csv", path=str(path)).load()
+        load_data(DataSpec(source="csv", path=str(path)))
     before, after = (
         kept[kept < pd.Timestamp("2021-05-01", tz="UTC")][-1],
         kept[kept >= pd.Timestamp("2021-06-30", tz="UTC")][0],
@@ -314,7 +317,7 @@ def test_weekends_are_not_gaps_even_with_a_tight_tolerance(tmp_path: Path) -> No
         path, index=False
     )
     with pytest.raises(DataError) as err:
-        DataSpec(source="csv", path=str(path), max_gap="2h").load()
+        load_data(DataSpec(source="csv", path=str(path), max_gap="2h"))
     assert str(err.value).startswith(
         f"{path}: gap of 0 days 04:00:00 of trading time between {df.index[999]} and {df.index[1003]} "
         "exceeds the tolerance data.max_gap=0 days 02:00:00"

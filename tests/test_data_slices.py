@@ -10,11 +10,13 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
+from rlpipe.data.data_config import Segment, SliceSpec, WindowSpec
 from rlpipe.data.slices import (
     Slice,
-    SliceSpec,
-    WindowSpec,
+    build_slices,
     check_no_leakage,
+    coverage_window,
+    declared_slices,
     label_regime,
     parse_slices,
     regimes_offered,
@@ -22,7 +24,7 @@ from rlpipe.data.slices import (
     role_mask,
     walk_forward,
 )
-from rlpipe.data.synthetic import Segment, regime_schedule
+from rlpipe.data.synthetic import regime_schedule
 from rlpipe.errors import SliceError
 
 H = pd.Timedelta("1h")
@@ -436,7 +438,7 @@ def test_declared_spec_builds_the_windows_it_declares() -> None:
         ],
         embargo="2D",
     )
-    slices = spec.build(hourly(800), np.ones(800))
+    slices = build_slices(spec, hourly(800), np.ones(800))
     assert slices == parse_slices(
         [
             item("train_1", start="2021-01-01", end="2021-01-10"),
@@ -451,8 +453,8 @@ def test_declared_spec_refuses_leakage_within_its_embargo() -> None:
         ("test_1", "test", "bear", "2021-01-12", "2021-01-25"),
     ]
     with pytest.raises(SliceError, match="within the embargo of 3 days"):
-        _declared(windows, embargo="3D").build(hourly(800), np.ones(800))
-    assert [s.name for s in _declared(windows, embargo="1D").build(hourly(800), np.ones(800))] == [
+        build_slices(_declared(windows, embargo="3D"), hourly(800), np.ones(800))
+    assert [s.name for s in build_slices(_declared(windows, embargo="1D"), hourly(800), np.ones(800))] == [
         "train_1",
         "test_1",
     ]
@@ -468,16 +470,16 @@ def test_declared_spec_refuses_a_validation_window_within_its_embargo_without_re
         embargo="3D",
     )
     with pytest.raises(SliceError, match=r"^validation slice 'val_1' .* starts 1 days 01:00:00 after"):
-        spec.declared()
+        declared_slices(spec)
     shorter = SliceSpec(windows=spec.windows, embargo="1D")  # 1 day 1 hour apart: accepted
-    assert [s.name for s in shorter.declared()] == ["train_1", "val_1", "test_1"]
-    assert SliceSpec(kind="walk_forward").declared() == []  # generated windows need the data
+    assert [s.name for s in declared_slices(shorter)] == ["train_1", "val_1", "test_1"]
+    assert declared_slices(SliceSpec(kind="walk_forward")) == []  # generated windows need the data
 
 
 def test_an_embargo_pandas_cannot_read_is_refused_naming_the_key() -> None:
     spec = _declared([("train_1", "train", "bull", "2021-01-01", "2021-01-10")], embargo="a week")
     with pytest.raises(SliceError) as err:
-        spec.declared()
+        declared_slices(spec)
     assert str(err.value) == "slices.embargo='a week' is not a time span; pass e.g. 7D or 36h"
 
 
@@ -485,7 +487,7 @@ def test_shipped_regime_slices_keep_the_embargo_and_label_each_window_by_its_sch
     regimes = OmegaConf.to_container(OmegaConf.load(CONF / "slices" / "regimes.yaml"))
     data = OmegaConf.load(CONF / "data" / "synthetic.yaml")
     spec = SliceSpec(**{k: v for k, v in regimes.items() if k != "_target_"})  # type: ignore[union-attr]
-    slices = spec.declared()  # refuses any validation or test window within 7D of training
+    slices = declared_slices(spec)  # refuses any validation or test window within 7D of training
     assert spec.embargo == "7D" and [s.role for s in slices].count("validation") == 3
     (last_train,) = [s for s in slices if s.name == "bear_2"]
     first_val = min((s for s in slices if s.role == "validation"), key=lambda s: s.start)
@@ -498,10 +500,10 @@ def test_shipped_regime_slices_keep_the_embargo_and_label_each_window_by_its_sch
 
 def test_spec_without_windows_or_of_an_unknown_kind_is_refused() -> None:
     with pytest.raises(SliceError) as err:
-        SliceSpec().build(hourly(10), np.ones(10))
+        build_slices(SliceSpec(), hourly(10), np.ones(10))
     assert str(err.value) == "slices.windows is empty; declare train and test windows"
     with pytest.raises(SliceError) as err:
-        SliceSpec(kind="rolling").build(hourly(10), np.ones(10))
+        build_slices(SliceSpec(kind="rolling"), hourly(10), np.ones(10))
     assert str(err.value) == "slices.kind='rolling'; expected declared or walk_forward"
 
 
@@ -510,12 +512,12 @@ def test_walk_forward_spec_turns_its_embargo_into_whole_bars() -> None:
     index = hourly(len(close))
     spec = SliceSpec(kind="walk_forward", embargo="90min", folds=3, test_bars=48, validation_bars=12)
     direct = walk_forward(index, close, folds=3, test_bars=48, embargo_bars=2, validation_bars=12)
-    assert spec.build(index, close) == direct  # 90 minutes of hourly bars: an embargo of 2 bars
+    assert build_slices(spec, index, close) == direct  # 90 minutes of hourly bars: an embargo of 2 bars
 
 
 def test_coverage_window_is_the_fold_length_or_the_median_declared_test_window() -> None:
     index = hourly(1000)
-    assert SliceSpec(kind="walk_forward", test_bars=77).coverage_window([], index) == 77
+    assert coverage_window(SliceSpec(kind="walk_forward", test_bars=77), [], index) == 77
     slices = parse_slices(
         [
             item("train_1", start="2021-01-01", end="2021-01-05"),
@@ -524,7 +526,7 @@ def test_coverage_window_is_the_fold_length_or_the_median_declared_test_window()
             item("t3", role="test", start="2021-01-15 00:00", end="2021-01-16 06:00"),  # 30 bars
         ]
     )
-    assert SliceSpec().coverage_window(slices, index) == 24
+    assert coverage_window(SliceSpec(), slices, index) == 24
 
 
 def test_regimes_offered_are_the_declared_labels_of_every_role() -> None:
@@ -555,7 +557,7 @@ def test_regimes_offered_by_unlabelled_training_come_from_labelling_the_whole_se
 def test_walk_forward_embargo_is_calendar_time_on_business_days() -> None:
     index = pd.bdate_range("2015-01-02", periods=600, tz="UTC")  # a Friday: the first step is 3 days
     close = np.linspace(100, 130, 600)
-    slices = SliceSpec(kind="walk_forward", embargo="7D", folds=3, test_bars=60).build(index, close)
+    slices = build_slices(SliceSpec(kind="walk_forward", embargo="7D", folds=3, test_bars=60), index, close)
     train, fold1 = slices[0], slices[1]
     assert index.get_loc(fold1.start) == 600 - 3 * 60
     # Training ends on the last bar that closes (stamp + 1 day) at least 7 days before the first test
@@ -574,7 +576,7 @@ def test_walk_forward_calendar_embargo_sits_before_the_validation_window() -> No
     index = pd.bdate_range("2019-01-01", periods=400, tz="UTC")
     close = np.linspace(100, 90, 400)
     spec = SliceSpec(kind="walk_forward", embargo="10D", folds=2, test_bars=50, validation_bars=30)
-    train, validation, *folds = spec.build(index, close)
+    train, validation, *folds = build_slices(spec, index, close)
     assert validation.role == "validation" and index.get_loc(validation.start) == 400 - 100 - 30
     assert validation.start - (train.end + pd.Timedelta("1D")) >= pd.Timedelta("10D")
     assert [index.get_loc(f.start) for f in folds] == [300, 350]
@@ -583,7 +585,9 @@ def test_walk_forward_calendar_embargo_sits_before_the_validation_window() -> No
 def test_walk_forward_that_does_not_fit_names_the_calendar_embargo() -> None:
     index = pd.bdate_range("2019-01-01", periods=100, tz="UTC")
     with pytest.raises(SliceError) as err:
-        SliceSpec(kind="walk_forward", embargo="40D", folds=3, test_bars=25).build(index, np.ones(100))
+        build_slices(
+            SliceSpec(kind="walk_forward", embargo="40D", folds=3, test_bars=25), index, np.ones(100)
+        )
     assert str(err.value) == (
         "slices.walk_forward: 3 folds x 25 test bars + 0 validation + 25 (40 days 00:00:00) embargo "
         "+ all remaining training bars do not fit in the data's 100 bars"

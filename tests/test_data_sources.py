@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from rlpipe.data.sources import DataSpec, data_digest, frame_from_table, load_market
-from rlpipe.data.synthetic import Segment, make_synthetic_market
+from rlpipe.data.data_config import DataSpec, Segment
+from rlpipe.data.sources import data_calendar, data_digest, frame_from_table, load_data, load_market
+from rlpipe.data.synthetic import make_synthetic_market
 from rlpipe.errors import ConfigError, DataError
 
 FORMATS = ["csv", "parquet"]
@@ -234,14 +235,14 @@ def test_spec_loads_the_synthetic_market_it_describes() -> None:
               "spread_bps": 8.0}  # fmt: skip
     spec = DataSpec(segments=segments, **values)
     direct = make_synthetic_market(segments=segments, **values)
-    pd.testing.assert_frame_equal(spec.load(), direct, check_exact=True)
-    np.testing.assert_allclose(spec.load().eval("ask / bid").to_numpy(), (1 + 4e-4) / (1 - 4e-4))
+    pd.testing.assert_frame_equal(load_data(spec), direct, check_exact=True)
+    np.testing.assert_allclose(load_data(spec).eval("ask / bid").to_numpy(), (1 + 4e-4) / (1 - 4e-4))
 
 
 def test_unset_synthetic_fields_of_the_spec_leave_the_generator_defaults() -> None:
     segments = [Segment("bear", 2)]
     pd.testing.assert_frame_equal(
-        DataSpec(seed=1, segments=segments).load(),
+        load_data(DataSpec(seed=1, segments=segments)),
         make_synthetic_market(seed=1, segments=segments),
         check_exact=True,
     )
@@ -249,16 +250,16 @@ def test_unset_synthetic_fields_of_the_spec_leave_the_generator_defaults() -> No
 
 def test_spec_without_segments_is_refused_for_the_synthetic_market() -> None:
     with pytest.raises(DataError) as err:
-        DataSpec(source="synthetic").load()
+        load_data(DataSpec(source="synthetic"))
     assert str(err.value) == "data.segments is empty: the synthetic market needs a regime schedule"
 
 
 def test_spec_reads_a_file_with_its_own_timestamp_column_and_gap(good: pd.DataFrame, tmp_path: Path) -> None:
     path = write(good.rename(columns={"timestamp": "t"}).drop(index=[5]), "parquet", tmp_path)
     spec = DataSpec(source="parquet", path=str(path), timestamp_column="t", max_gap="2h")
-    assert len(spec.load()) == len(good) - 1
+    assert len(load_data(spec)) == len(good) - 1
     with pytest.raises(DataError, match=r"gap of 0 days 02:00:00 .* exceeds the tolerance data\.max_gap"):
-        DataSpec(source="parquet", path=str(path), timestamp_column="t", max_gap="1h").load()
+        load_data(DataSpec(source="parquet", path=str(path), timestamp_column="t", max_gap="1h"))
 
 
 def test_the_default_synthetic_market_is_unchanged() -> None:
@@ -266,9 +267,9 @@ def test_the_default_synthetic_market_is_unchanged() -> None:
     values = yaml.safe_load((Path(__file__).parents[1] / "conf/data/synthetic.yaml").read_text())
     values.pop("_target_")
     spec = DataSpec(**values)
-    df = spec.load()
+    df = load_data(spec)
     assert data_digest(df) == "924e83dc6f340c9a" and len(df) == 19_080
-    assert spec.calendar(df).bars_per_year == 8766.0
+    assert data_calendar(spec, df).bars_per_year == 8766.0
 
 
 # ------------------------------------------------------------------------------ digest
@@ -302,9 +303,9 @@ def test_data_digest_hashes_nanosecond_stamps_then_the_price_columns() -> None:
 def test_data_end_drops_every_later_bar_as_the_data_is_read(good: pd.DataFrame, tmp_path: Path) -> None:
     path = write(good, "csv", tmp_path)
     end = pd.Timestamp(good["timestamp"].iloc[len(good) // 2]).tz_convert("UTC")
-    cut = DataSpec(source="csv", path=str(path), end=str(end), max_gap="1h").load()
+    cut = load_data(DataSpec(source="csv", path=str(path), end=str(end), max_gap="1h"))
     assert cut.index[-1] == end and len(cut) == len(good) // 2 + 1
     with pytest.raises(ConfigError, match=r"data.end='soon' is not a timestamp"):
-        DataSpec(source="csv", path=str(path), end="soon").load()
+        load_data(DataSpec(source="csv", path=str(path), end="soon"))
     with pytest.raises(DataError, match=r"data.end=1999-01-01: no bar is at or before it"):
-        DataSpec(source="csv", path=str(path), end="1999-01-01").load()
+        load_data(DataSpec(source="csv", path=str(path), end="1999-01-01"))

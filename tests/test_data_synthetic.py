@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rlpipe.data.synthetic import Segment, make_synthetic_market, regime_schedule
+from rlpipe.data.data_config import Segment
+from rlpipe.data.synthetic import make_synthetic_market, regime_schedule
 from rlpipe.data.validation import validate_market
 from rlpipe.errors import ConfigError
 

@@ -15,11 +15,12 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
+from rlpipe.data.data_config import Segment
 from rlpipe.data.features import fit_stats, normalise, raw_features
-from rlpipe.data.synthetic import Segment, make_synthetic_market
+from rlpipe.data.synthetic import make_synthetic_market
 from rlpipe.envs.market import Market, make_market
 from rlpipe.envs.rewards import RewardConfig
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.envs.trading_env import TradingEnv
 from rlpipe.envs.vec_env import VecTradingEnv
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rlpipe.envs.episodes import EpisodeSampler
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import ConfigError
 
 

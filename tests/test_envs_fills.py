@@ -18,7 +18,8 @@ from numpy.typing import ArrayLike
 
 from rlpipe.envs.market import Market
 from rlpipe.envs.rewards import RewardConfig
-from rlpipe.envs.sim import HOLD, LONG, SHORT, BatchSim, SimConfig, StepResult
+from rlpipe.envs.sim import HOLD, LONG, SHORT, BatchSim, StepResult
+from rlpipe.envs.sim_config import SimConfig
 
 approx = pytest.approx
 

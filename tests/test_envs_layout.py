@@ -9,7 +9,8 @@ import pytest
 from rlpipe.envs.layout import POSITION_VARS, position_vars
 from rlpipe.envs.market import Market
 from rlpipe.envs.rewards import RewardConfig
-from rlpipe.envs.sim import HOLD, LONG, BatchSim, SimConfig
+from rlpipe.envs.sim import HOLD, LONG, BatchSim
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import ConfigError
 
 approx = pytest.approx

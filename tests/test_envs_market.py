@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from rlpipe.data.calendar import infer_calendar
-from rlpipe.data.sources import DataSpec
-from rlpipe.data.synthetic import Segment, make_synthetic_market
+from rlpipe.data.data_config import DataSpec, Segment
+from rlpipe.data.sources import data_calendar
+from rlpipe.data.synthetic import make_synthetic_market
 from rlpipe.envs.market import make_market
 
 
@@ -48,7 +49,7 @@ def test_without_bars_per_year_the_frame_s_calendar_gives_it(frame, expected: fl
 
 def test_the_data_spec_calendar_honours_data_bars_per_year() -> None:
     df = daily_equity()
-    market = make_market(df, features(df), 2.0, DataSpec(bars_per_year=250).calendar(df).bars_per_year)
+    market = make_market(df, features(df), 2.0, data_calendar(DataSpec(bars_per_year=250), df).bars_per_year)
     assert market.bars_per_year == 250.0
 
 

@@ -17,7 +17,8 @@ from rlpipe.envs.rewards import (
     curriculum_strength,
     needs_clock,
 )
-from rlpipe.envs.sim import HOLD, LONG, SHORT, BatchSim, SimConfig
+from rlpipe.envs.sim import HOLD, LONG, SHORT, BatchSim
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.envs.trading_env import TradingEnv
 
 approx = pytest.approx

@@ -11,7 +11,8 @@ import pytest
 
 from rlpipe.envs.market import Market
 from rlpipe.envs.rewards import RewardConfig
-from rlpipe.envs.sim import HOLD, LONG, SHORT, BatchSim, SimConfig
+from rlpipe.envs.sim import HOLD, LONG, SHORT, BatchSim
+from rlpipe.envs.sim_config import SimConfig
 
 approx = pytest.approx
 

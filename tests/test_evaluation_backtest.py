@@ -11,7 +11,8 @@ import pytest
 
 from rlpipe.data.slices import Slice, Window
 from rlpipe.envs.market import Market
-from rlpipe.envs.sim import HOLD, LONG, SHORT, SimConfig
+from rlpipe.envs.sim import HOLD, LONG, SHORT
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.evaluation.backtest import AGENT, Policy, SliceResult, aggregates, backtest, curves_frame
 
 MAKER, TAKER = 0.0002, 0.0006

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from rlpipe.data.sources import load_data
 from rlpipe.jobs.train_job import run_train
 from rlpipe.tracking import tags as T
 
@@ -20,7 +21,7 @@ ASOF = "2022-06-30 23:00"
 def test_a_huge_move_planted_after_the_as_of_date_changes_nothing_the_job_decides(
     smoke_job, tracking_uri, tmp_path
 ):
-    bars = smoke_job().data.load()  # the embedded market (conf/data/synthetic.yaml), as a user's file
+    bars = load_data(smoke_job().data)  # the embedded market (conf/data/synthetic.yaml), as a user's file
     planted = bars.copy()
     after = planted.index > pd.Timestamp(ASOF, tz="UTC")
     planted.loc[after, ["open", "high", "low", "close"]] *= 3.0  # +200% on the first bar after t

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from rlpipe.data.sources import load_data
 from rlpipe.errors import CheckpointError, ConfigError
 from rlpipe.evaluation import assessment
 from rlpipe.jobs.checkpoints import JobFolder
@@ -173,7 +174,7 @@ def test_a_job_killed_9_mid_run_is_reaped_then_resumed_in_the_same_run_to_the_sa
 
 
 def test_a_rerun_on_changed_data_trains_again(smoke_job, tracking_uri, tmp_path):
-    df = smoke_job().data.load().drop(columns=["regime"])
+    df = load_data(smoke_job().data).drop(columns=["regime"])
     path = tmp_path / "bars.csv"
     df.to_csv(path, index_label="timestamp")
     data = ["data=csv", f"data.path={path}", "seed=4"]

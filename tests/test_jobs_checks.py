@@ -12,14 +12,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.utils.validation import _validate_length_limit, _validate_metric_name, _validate_model_name
 
 from rlpipe.agents.factory import AgentSpec
-from rlpipe.data.slices import SliceSpec
-from rlpipe.data.sources import DataSpec
+from rlpipe.data.data_config import DataSpec, SliceSpec
 from rlpipe.errors import ConfigError, DataError, SliceError
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.jobs import train_job
-from rlpipe.jobs.checkpoints import CheckpointConfig
 from rlpipe.jobs.checks import SLICE_NAME_MAX, check_slice_names, check_store, check_tracking, check_train_job
-from rlpipe.jobs.continuation import ContinuationSpec
+from rlpipe.jobs.job_config import CheckpointConfig, ContinuationSpec
 from rlpipe.tracking.config import TrackingConfig
 
 WINDOW = {"role": "test", "regime": "bull", "start": "2022-01-01", "end": "2022-02-01"}

@@ -8,9 +8,10 @@ import pytest
 
 from rlpipe.data.slices import Slice, Window
 from rlpipe.envs.episodes import EpisodeSampler
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import ConfigError
-from rlpipe.jobs.continuation import ContinuationSpec, guard_windows, training_mix
+from rlpipe.jobs.continuation import guard_windows, training_mix
+from rlpipe.jobs.job_config import ContinuationSpec
 from rlpipe.jobs.lineage import Parent
 
 INDEX = pd.date_range("2024-01-01", periods=1000, freq="h", tz="UTC")

@@ -10,7 +10,8 @@ from mlflow.tracking import MlflowClient
 
 from rlpipe.cli.compose import train_job
 from rlpipe.errors import SliceError
-from rlpipe.jobs.evaluate_job import EvaluateJob, run_evaluate
+from rlpipe.jobs.evaluate_job import run_evaluate
+from rlpipe.jobs.job_config import EvaluateJob
 from rlpipe.jobs.train_job import TrainResult, run_train
 from tests.conftest import CONF
 

@@ -17,14 +17,16 @@ from mlflow.tracking import MlflowClient
 
 import rlpipe.forward.session as session_module
 from rlpipe.cli.compose import train_job
+from rlpipe.data.data_config import DataSpec
 from rlpipe.data.features import HISTORY, FeatureStream, normalise, raw_features
 from rlpipe.data.slices import Slice, Window
-from rlpipe.data.sources import DataSpec
+from rlpipe.data.sources import load_data
 from rlpipe.envs.market import make_market
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import PolicyError, SliceError, Terminated
 from rlpipe.evaluation.backtest import backtest
-from rlpipe.jobs.paper_job import PaperConfig, PaperJob, run_paper
+from rlpipe.jobs.job_config import PaperConfig, PaperJob
+from rlpipe.jobs.paper_job import run_paper
 from rlpipe.jobs.spec import RunContext
 from rlpipe.jobs.train_job import run_train
 from rlpipe.tracking import tags as T
@@ -53,7 +55,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
                                           f"checkpoint.dir={tmp}/ck", "seed=3"])  # fmt: skip
     job = train_job(cfg)
     result = run_train(job, RunContext(root=ROOT))
-    bars = job.data.load()[["open", "high", "low", "close", "volume"]]
+    bars = load_data(job.data)[["open", "high", "low", "close", "volume"]]
     return Trained(uri, f"models:/rlpipe-policy/{result.model_version}", bars, tmp)
 
 
@@ -87,7 +89,7 @@ def test_paper_trading_a_finished_file_is_exactly_the_backtest_of_the_same_bars(
     result = run_paper(_job(trained, data, tmp_path, save_every=300))
     tracker = Tracker(trained.uri, "rlpipe")
     policy = load_policy(tracker, resolve_model(tracker, trained.model))
-    df = data.load()
+    df = load_data(data)
     market = make_market(df, normalise(raw_features(df), policy.stats))
     window = Window(
         Slice("forward", "test", "bull", df.index[HISTORY - 1], df.index[-1]), HISTORY - 1, len(df)

@@ -13,7 +13,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from rlpipe.errors import ConfigError
-from rlpipe.jobs.routine_job import RoutineJob, RoutineSpec, run_routine
+from rlpipe.jobs.job_config import RoutineJob, RoutineSpec
+from rlpipe.jobs.routine_job import run_routine
 from rlpipe.jobs.routine_times import Clock, split
 from rlpipe.jobs.spec import RunContext
 from rlpipe.jobs.train_job import run_train

@@ -10,7 +10,10 @@ from rlpipe.jobs.spec import as_config, config_hash
 def test_config_names_every_group_by_its_class_and_keeps_plain_values(smoke_job):
     config = as_config(smoke_job("seed=3"))
     assert config["seed"] == 3 and config["timesteps"] == 512
-    assert config["env"]["_target_"] == "rlpipe.envs.sim.SimConfig" and config["env"]["kind"] == "management"
+    assert (
+        config["env"]["_target_"] == "rlpipe.envs.sim_config.SimConfig"
+        and config["env"]["kind"] == "management"
+    )
     assert config["agent"]["_target_"] == "stable_baselines3.PPO" and config["agent"]["policy_kwargs"] == {
         "net_arch": [64, 64]
     }

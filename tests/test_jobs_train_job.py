@@ -11,13 +11,14 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from rlpipe.agents.factory import AgentSpec
-from rlpipe.data.slices import SliceSpec
-from rlpipe.data.sources import DataSpec
+from rlpipe.data.data_config import DataSpec, SliceSpec
+from rlpipe.data.sources import load_data
 from rlpipe.envs.rewards import RewardConfig
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.gates.rules import GatesConfig
+from rlpipe.jobs.job_config import TrainJob
 from rlpipe.jobs.spec import RunContext, as_config
-from rlpipe.jobs.train_job import TrainJob, run_train
+from rlpipe.jobs.train_job import run_train
 from rlpipe.tracking.config import TrackingConfig
 from tests.conftest import CONF
 
@@ -92,7 +93,7 @@ def test_a_job_built_by_hand_runs_without_hydra(tmp_path):
 
 
 def test_parquet_user_data_runs_the_same_pipeline(tmp_path, smoke_job, tracking_uri):
-    df = smoke_job().data.load().drop(columns=["regime", "bid", "ask"])
+    df = load_data(smoke_job().data).drop(columns=["regime", "bid", "ask"])
     path = tmp_path / "bars.parquet"
     df.reset_index().to_parquet(path)
     result = run_train(smoke_job("data=parquet", f"data.path={path}"))
@@ -112,7 +113,7 @@ def test_a_job_is_a_frozen_value(smoke_job):
 
 def test_a_huge_move_planted_after_data_end_changes_nothing_that_decides(smoke_job, tmp_path):
     """Training, validation, selection and gates at an as-of date never read a later bar."""
-    df = smoke_job().data.load().drop(columns=["regime"])
+    df = load_data(smoke_job().data).drop(columns=["regime"])
     later = df.iloc[-200:].copy()
     later.index = later.index + (df.index[-1] - later.index[0]) + (df.index[1] - df.index[0])
     later[["open", "high", "low", "close"]] *= 3.0  # a 200% jump right after the last bar

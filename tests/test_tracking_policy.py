@@ -32,9 +32,11 @@ from rlpipe.cli.compose import train_job
 from rlpipe.data.features import FeatureStats, normalise, raw_features
 from rlpipe.envs.dummy import DummyEnv
 from rlpipe.envs.market import make_market
-from rlpipe.envs.sim import HOLD, BatchSim, SimConfig
+from rlpipe.envs.sim import HOLD, BatchSim
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import DataError, PolicyError, RegistryError
-from rlpipe.jobs.evaluate_job import EvaluateJob, run_evaluate
+from rlpipe.jobs.evaluate_job import run_evaluate
+from rlpipe.jobs.job_config import EvaluateJob
 from rlpipe.jobs.prepare import prepare
 from rlpipe.tracking import served_policy
 from rlpipe.tracking import tags as T

@@ -29,6 +29,7 @@ from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
 from rlpipe.cli.compose import train_job
+from rlpipe.data.sources import load_data
 from rlpipe.jobs.train_job import run_train
 from rlpipe.tracking import policy_server
 from rlpipe.tracking import tags as T
@@ -130,7 +131,7 @@ def test_served_policy_answers_raw_bars_with_the_backtest_actions(served, champi
     url = served[0]
     tracker = Tracker(tracking_uri, job.tracking.experiment)
     policy = load_policy(tracker, resolve_model(tracker, f"models:/{MODEL}@{CHAMPION}"))
-    bars = job.data.load().drop(columns=["regime"]).iloc[13000:13150]
+    bars = load_data(job.data).drop(columns=["regime"]).iloc[13000:13150]
     position, obs = held_positions(bars, policy.stats, job.env, job.data.spread_bps)
     frame = bars.join(position).fillna(0.0).reset_index(names="timestamp")
     frame["timestamp"] = frame["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -164,7 +165,7 @@ def test_the_logged_serving_example_posted_as_make_serve_says_gets_an_action_per
 
 def test_a_short_or_bad_request_is_refused_with_rlpipes_message(served, champion):
     """HTTP 400 whose `message` says what was wrong, not MLflow's generic BAD_REQUEST."""
-    bars = champion[0].data.load().drop(columns=["regime"]).iloc[13000:13400]
+    bars = load_data(champion[0].data).drop(columns=["regime"]).iloc[13000:13400]
     frame = bars.reset_index(names="timestamp")
     frame["timestamp"] = frame["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     short, sparse, flip = frame.iloc[:30], frame.iloc[::4], frame.assign(side=2.0)

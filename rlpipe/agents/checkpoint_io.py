@@ -12,8 +12,6 @@ containers only, never code.
 from __future__ import annotations
 
 import copy
-import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,30 +20,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 
 from rlpipe.agents import training_state
 from rlpipe.errors import CheckpointError
-
-
-def sha256_of(path: Path) -> str:
-    """The sha256 of a file's bytes (read in 1 MiB blocks)."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def write_atomic(path: Path, write: Any) -> None:
-    """Call `write(file)` on a temporary sibling of `path`, fsync it, rename it to `path`."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the rename itself survives a lost machine
-    finally:
-        os.close(dir_fd)
+from rlpipe.files import sha256_of, write_atomic
 
 
 def policy_state(agent: BaseAlgorithm) -> dict[str, torch.Tensor]:

@@ -1,16 +1,22 @@
-"""The SB3 algorithm named by config (`agent._target_` + constructor keywords), checked before it is built."""
+"""The SB3 algorithm named by config (`agent._target_` + constructor keywords), checked before it is built.
+
+Importing this module imports no SB3 (nor torch): the algorithm is imported when it is asked for
+(`check`, `build`), so the CLI can build and check a job's other values first, in about a second.
+"""
 
 from __future__ import annotations
 
 import importlib
 import inspect
 from dataclasses import dataclass, field
-
-from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.vec_env import VecEnv
+from typing import TYPE_CHECKING
 
 from rlpipe.errors import ConfigError
 from rlpipe.types import JsonDict
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.base_class import BaseAlgorithm
+    from stable_baselines3.common.vec_env import VecEnv
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,8 @@ class AgentSpec:
 
     def algorithm(self) -> type[BaseAlgorithm]:
         """The algorithm class; a config error if it cannot be imported or is no SB3 algorithm."""
+        from stable_baselines3.common.base_class import BaseAlgorithm  # SB3 and torch: seconds, on demand
+
         module, _, name = self.target.rpartition(".")
         try:
             cls = getattr(importlib.import_module(module), name)

@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
@@ -15,13 +15,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlpipe.cli.compose import group
 from rlpipe.cli.failures import BUG, Failure, end_command, exit_status, is_user_error, read_failures
-from rlpipe.cli.sweep import finish_sweep, sweep_id_for
 from rlpipe.jobs import weekly
 from rlpipe.jobs.checks import check_tracking
 from rlpipe.jobs.job_owner import LAUNCHER_ENV
-from rlpipe.jobs.sweep_job import SweepOutcome, close_interrupted_sweep, reap_dead_runs, start_sweep
+from rlpipe.jobs.naming import sweep_id_for
 from rlpipe.tracking.config import TrackingConfig
 from rlpipe.tracking.process import process_token
+
+if TYPE_CHECKING:
+    from rlpipe.jobs.sweep_job import SweepOutcome
 
 log = logging.getLogger("rlpipe.sweep")
 
@@ -31,6 +33,9 @@ class SweepCallback(Callback):
 
     A sweep whose process ends before its sweep step (Ctrl-C, SIGTERM, a crash of the launcher)
     closes its parent run as KILLED on the way out, so the UI shows no RUNNING ghost.
+
+    Hydra builds this callback for every command, a single run too, before the job's config is
+    checked: the sweep's modules (MLflow) are imported in the multirun hooks, not with this module.
     """
 
     def __init__(self) -> None:
@@ -43,6 +48,8 @@ class SweepCallback(Callback):
                 weekly.check(group(config.weekly))  # once, not once per job
             tracking = group(config.tracking)
             check_tracking(tracking)
+            from rlpipe.jobs.sweep_job import reap_dead_runs, start_sweep  # MLflow: the plan is accepted
+
             reaped = reap_dead_runs(tracking)  # ghosts of killed jobs: KILLED before anything new starts
             parent = start_sweep(tracking, sweep_id, swept_keys(config))
         except Exception as exc:
@@ -64,6 +71,8 @@ class SweepCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         # Hydra turns a callback's exception into a warning and exits 0; a sweep whose step or jobs
         # failed must not look like a success, so the exit status says it: 2 for user errors only.
+        from rlpipe.cli.sweep import finish_sweep
+
         sweep_id = sweep_id_for(config.hydra.sweep.dir)
         atexit.unregister(self._close_interrupted)
         self._open = None
@@ -81,6 +90,8 @@ class SweepCallback(Callback):
     def _close_interrupted(self) -> None:
         if self._open is None:
             return
+        from rlpipe.jobs.sweep_job import close_interrupted_sweep
+
         tracking, sweep_id = self._open
         try:
             close_interrupted_sweep(tracking, sweep_id)

@@ -1,7 +1,12 @@
-"""What each command does with its composed config: train, evaluate, promote.
+"""What each command does with its composed config: train, evaluate, paper, promote.
 
 A user error ends a command with one line and exit status 2 (`cli.failures`); in a multirun a
 failed job is recorded and the sweep goes on.
+
+Each command checks its config first, with modules that import no torch, SB3 or MLflow (`compose`,
+`jobs.checks`, the config dataclasses), and imports the modules that run the job (seconds to
+import, more on a busy machine) only once the config is accepted: a typo in a key or a bad value is
+refused in about a second. Hence the imports inside the functions below.
 """
 
 from __future__ import annotations
@@ -15,23 +20,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from rlpipe.agents.setup import usable_cores
 from rlpipe.cli.compose import check_keys, check_required, evaluate_job, group, paper_job
 from rlpipe.cli.failures import FAILURE_FILE, Failure, end_command
-from rlpipe.cli.sweep import finish_sweep, sweep_id_for
 from rlpipe.cli.weekly import job_of
 from rlpipe.errors import ConfigError, run_id_of
 from rlpipe.jobs.checks import check_data_files, check_tracking, check_train_job
-from rlpipe.jobs.evaluate_job import run_evaluate
-from rlpipe.jobs.paper_job import run_paper
-from rlpipe.jobs.pbt_job import run_round
+from rlpipe.jobs.naming import sweep_id_for
 from rlpipe.jobs.spec import RunContext
-from rlpipe.jobs.train_job import run_train
 from rlpipe.project import project_root
-from rlpipe.tracking import queries
 from rlpipe.tracking.config import TrackingConfig
-from rlpipe.tracking.registry import Registry
-from rlpipe.tracking.tracker import Tracker
 
 log = logging.getLogger("rlpipe.train")
 
@@ -40,19 +37,23 @@ def train(cfg: DictConfig) -> float:
     """One training job; returns the value a Hydra sweeper optimises (NaN for a failed multirun job)."""
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
+    sweep_id = sweep_id_for(hc.sweep.dir) if multirun else None
+    if multirun:  # a rerun into the same sweep folder: this attempt's outcome replaces the last one's
+        (Path(hc.runtime.output_dir) / FAILURE_FILE).unlink(missing_ok=True)
+    try:  # nothing is recorded until the job is checked
+        job = job_of(cfg, sweep_id)
+        check_train_job(job)
+    except Exception as exc:
+        return _failed(exc, None, hc, multirun)
+    from rlpipe.jobs.pbt_job import run_round  # torch, SB3, MLflow: the config is accepted
+    from rlpipe.jobs.train_job import run_train
+
     ctx = RunContext(
-        sweep_id=sweep_id_for(hc.sweep.dir) if multirun else None,
+        sweep_id=sweep_id,
         overrides=tuple(hc.overrides.task),
         root=Path(hc.runtime.cwd or project_root()),
         parallel_jobs=parallel_jobs(hc.launcher),
     )
-    if multirun:  # a rerun into the same sweep folder: this attempt's outcome replaces the last one's
-        (Path(hc.runtime.output_dir) / FAILURE_FILE).unlink(missing_ok=True)
-    try:  # nothing is recorded until the job is checked
-        job = job_of(cfg, ctx.sweep_id)
-        check_train_job(job)
-    except Exception as exc:
-        return _failed(exc, None, hc, multirun)
     try:
         return run_round(job, ctx) if job.pbt else run_train(job, ctx).sweep_metric
     except Exception as exc:
@@ -74,6 +75,8 @@ def _failed(exc: Exception, run_id: str | None, hc: Any, multirun: bool) -> floa
 
 def parallel_jobs(launcher: DictConfig) -> int:
     """Jobs the launcher runs at once on this machine: joblib's n_jobs (-1: every core), else 1."""
+    from rlpipe.agents.setup import usable_cores  # beside the SB3 glue (torch): called once a job runs
+
     n = OmegaConf.select(launcher, "n_jobs", default=None)
     if n is None:
         return 1
@@ -88,6 +91,8 @@ def evaluate(cfg: DictConfig) -> None:
         check_tracking(job.tracking)
     except Exception as exc:
         end_command(exc)
+    from rlpipe.jobs.evaluate_job import run_evaluate  # torch, MLflow: the config is accepted
+
     try:
         run_evaluate(job)
     except Exception as exc:
@@ -102,6 +107,8 @@ def paper(cfg: DictConfig) -> None:
         check_tracking(job.tracking)
     except Exception as exc:
         end_command(exc)
+    from rlpipe.jobs.paper_job import run_paper  # torch, MLflow: the config is accepted
+
     try:
         result = run_paper(job)
     except Exception as exc:
@@ -118,9 +125,9 @@ def promote(cfg: DictConfig) -> None:
         end_command(exc)
 
 
-def _newest_sweep(tracker: Tracker, tracking: TrackingConfig) -> str:
-    """The sweep `promote` judges when no sweep_id is given: the newest one, said in the log."""
-    sweep_id = queries.latest_sweep_id(tracker)
+def _newest_sweep(sweep_id: str | None, tracking: TrackingConfig) -> str:
+    """The sweep `promote` judges when no sweep_id is given: the store's newest (`sweep_id`), said in
+    the log."""
     if sweep_id is None:
         raise ConfigError(
             f"no sweep in experiment '{tracking.experiment}' at {tracking.uri} to judge; pass "
@@ -137,6 +144,11 @@ def _promote(cfg: DictConfig) -> None:
     check_keys(cfg)
     tracking = group(cfg.tracking)
     check_tracking(tracking)
+    from rlpipe.cli.sweep import finish_sweep  # MLflow and the sweep step: the config is accepted
+    from rlpipe.tracking import queries
+    from rlpipe.tracking.registry import Registry
+    from rlpipe.tracking.tracker import Tracker
+
     if cfg.rollback:
         registry = Registry(Tracker.of(tracking).client, tracking.registered_model)
         restored, retired = registry.rollback()
@@ -145,7 +157,10 @@ def _promote(cfg: DictConfig) -> None:
         )
         return
     tracker = Tracker.of(tracking)
-    sweep_id = str(cfg.sweep_id) if cfg.sweep_id else _newest_sweep(tracker, tracking)
+    if cfg.sweep_id:
+        sweep_id = str(cfg.sweep_id)
+    else:
+        sweep_id = _newest_sweep(queries.latest_sweep_id(tracker), tracking)
     if not queries.job_rows(tracker, sweep_id):
         raise ConfigError(  # refused before the sweep step writes anything (a parent run, a report)
             f"sweep_id={sweep_id}: no job runs in experiment '{tracking.experiment}' at {tracking.uri}; "

@@ -11,10 +11,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from rlpipe.agents.factory import AgentSpec
 from rlpipe.errors import ConfigError
-from rlpipe.jobs.evaluate_job import EvaluateJob
-from rlpipe.jobs.paper_job import PaperJob
-from rlpipe.jobs.routine_job import RoutineJob
-from rlpipe.jobs.train_job import TrainJob
+from rlpipe.jobs.job_config import EvaluateJob, PaperJob, RoutineJob, TrainJob
 from rlpipe.project import project_root
 
 

@@ -28,7 +28,6 @@ from rlpipe.cli.compose import group
 from rlpipe.cli.failures import Failure
 from rlpipe.errors import CheckpointError, ConfigError, RlpipeError
 from rlpipe.jobs.pbt import Ledger, MemberState, PBTSpec, copy_state, exploit_explore, scaled
-from rlpipe.jobs.pbt_job import record_copies
 
 log = logging.getLogger(__name__)
 SET_BY_SWEEPER = ("seed", "timesteps", "pbt.member", "pbt.round", "pbt.dir")
@@ -80,6 +79,10 @@ class PBTSweeper(Sweeper):
                 "it, or another hydra.sweep.dir to start a new one"
             )
         ledger = ledger or Ledger(0, initial_hyper(spec, cfg))
+        # MLflow here, not with the module: Hydra imports every plugin (this one through
+        # hydra_plugins/rlpipe_pbt) when any command starts, before its config is checked.
+        from rlpipe.jobs.pbt_job import record_copies
+
         returns = []
         for r in range(ledger.rounds_done, spec.rounds):
             batch = [

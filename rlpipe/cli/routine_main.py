@@ -7,20 +7,25 @@ import logging
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
-import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from rlpipe.cli.compose import routine_job
 from rlpipe.cli.failures import end_command, run_main
 from rlpipe.cli.schemas import register_configs
-from rlpipe.cli.sweep import sweep_id_for
 from rlpipe.errors import ConfigError, run_id_of
 from rlpipe.jobs.checks import check_tracking
-from rlpipe.jobs.routine_job import RoutineJob, SweepRunner, run_routine
+from rlpipe.jobs.job_config import RoutineJob
+from rlpipe.jobs.naming import sweep_id_for
 from rlpipe.project import project_root
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from rlpipe.jobs.routine_job import SweepRunner
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 FORWARDED = ("data", "tracking")
@@ -54,11 +59,14 @@ def sweep_runner(job: RoutineJob, forwarded: list[str]) -> SweepRunner:
 def _routine(cfg: DictConfig) -> None:
     try:
         job = routine_job(cfg)
+        job.routine.dates()  # routine.first, every, steps: refused before anything heavy is imported
         check_tracking(job.tracking)
         task = HydraConfig.get().overrides.task
         forwarded = [o for o in task if o.split("=")[0].split(".")[0].split("/")[0] in FORWARDED]
     except Exception as exc:
         end_command(exc)
+    from rlpipe.jobs.routine_job import run_routine  # pandas, MLflow: the config is accepted
+
     try:
         weeks = run_routine(job, sweep_runner(job, forwarded))
     except Exception as exc:

@@ -10,7 +10,8 @@ those of every job run of a sweep. The
 tracking overrides are composed with the package's own conf/train.yaml (found beside the package,
 as `python -m rlpipe.train` finds it, never in the working directory), so the command works from
 any folder and the store is the one a job with the same overrides would record to. A local store
-that does not exist yet is not created: there is nothing to reap or compare.
+that does not exist yet is not created: there is nothing to reap or compare. MLflow is imported
+once the action and the tracking overrides are accepted (a typo is refused in about a second).
 """
 
 from __future__ import annotations
@@ -25,11 +26,7 @@ from rlpipe.cli.failures import end_command
 from rlpipe.cli.schemas import register_configs
 from rlpipe.errors import ConfigError, MissingArtifactError
 from rlpipe.jobs.checks import check_tracking
-from rlpipe.jobs.sweep_job import reap_dead_runs, release_dead_locks
-from rlpipe.jobs.tear_sheets import draw_run
-from rlpipe.tracking import queries, ui
 from rlpipe.tracking.config import TrackingConfig
-from rlpipe.tracking.tracker import Tracker
 
 USAGE = (
     "usage: python -m rlpipe.runs reap | compare [sweep_id=<id>] [ui=<url>] "
@@ -55,6 +52,9 @@ def tracking_of(overrides: list[str]) -> TrackingConfig:
 
 def compare(tracking: TrackingConfig, sweep_id: str | None, ui_url: str | None) -> str:
     """Save the UI view of sweep `sweep_id` (the newest sweep when None) and return its URL."""
+    from rlpipe.tracking import queries, ui
+    from rlpipe.tracking.tracker import Tracker
+
     tracker = Tracker.of(tracking)
     sweep_id = sweep_id or queries.latest_sweep_id(tracker)
     if sweep_id is None or not queries.job_runs(tracker, sweep_id):
@@ -73,6 +73,10 @@ def plots(tracking: TrackingConfig, run_id: str | None, sweep_id: str | None) ->
     """Draw the tear sheets of run `run_id`, or of every job run of sweep `sweep_id`; lines to print."""
     if (run_id is None) == (sweep_id is None):
         raise ConfigError(f"plots takes run_id=<id> or sweep_id=<id>, one of them; {USAGE}")
+    from rlpipe.jobs.tear_sheets import draw_run  # MLflow and matplotlib, once the arguments are accepted
+    from rlpipe.tracking import queries
+    from rlpipe.tracking.tracker import Tracker
+
     tracker = Tracker.of(tracking)
     ids = [run_id] if run_id else [r.info.run_id for r in queries.job_runs(tracker, sweep_id or "")]
     if not ids:
@@ -115,6 +119,8 @@ def main(argv: list[str] | None = None) -> None:
                 f"{line}\n" for line in plots(tracking, options.get("run_id"), options.get("sweep_id"))
             )
             return
+        from rlpipe.jobs.sweep_job import reap_dead_runs, release_dead_locks
+
         reaped = reap_dead_runs(tracking)
         released = release_dead_locks(tracking)
     except Exception as exc:

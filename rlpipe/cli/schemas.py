@@ -17,17 +17,13 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
-from rlpipe.data.slices import SliceSpec
-from rlpipe.data.sources import DataSpec
+from rlpipe.data.data_config import DataSpec, SliceSpec
 from rlpipe.envs.rewards import RewardConfig
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.gates.health import HealthConfig
 from rlpipe.gates.rules import GatesConfig
-from rlpipe.jobs.checkpoints import CheckpointConfig
-from rlpipe.jobs.continuation import ContinuationSpec
-from rlpipe.jobs.paper_job import PaperConfig
+from rlpipe.jobs.job_config import CheckpointConfig, ContinuationSpec, PaperConfig, RoutineSpec
 from rlpipe.jobs.pbt import PBTSpec
-from rlpipe.jobs.routine_job import RoutineSpec
 from rlpipe.jobs.weekly import WeeklySpec
 from rlpipe.project import project_root
 from rlpipe.tracking.config import RegistryConfig, TrackingConfig

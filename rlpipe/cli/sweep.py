@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from pathlib import Path
 
 from omegaconf import DictConfig
 
@@ -13,12 +11,6 @@ from rlpipe.cli.table import SweepView, print_table
 from rlpipe.jobs.sweep_job import SweepOutcome, run_sweep_step
 
 log = logging.getLogger("rlpipe.sweep")
-
-
-def sweep_id_for(sweep_dir: str) -> str:
-    """A readable, unique id of a multirun: its folder name plus a hash of its full path."""
-    path = str(Path(sweep_dir).resolve())
-    return f"{Path(path).name}-{hashlib.sha1(path.encode()).hexdigest()[:6]}"
 
 
 def finish_sweep(cfg: DictConfig, sweep_id: str) -> SweepOutcome:

@@ -11,11 +11,8 @@ from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 
 from rlpipe.cli.compose import group, train_job
 from rlpipe.errors import ConfigError
-from rlpipe.jobs.train_job import TrainJob
+from rlpipe.jobs.job_config import TrainJob
 from rlpipe.jobs.weekly import Assignment, WeeklySpec, assign
-from rlpipe.tracking import queries
-from rlpipe.tracking.registry import Registry
-from rlpipe.tracking.tracker import Tracker
 
 log = logging.getLogger("rlpipe.train")
 
@@ -24,6 +21,12 @@ def weekly_member(cfg: DictConfig, sweep_id: str | None) -> tuple[DictConfig, As
     """`cfg` with its weekly member's values (unchanged, None, without `weekly`)."""
     if cfg.get("weekly") is None:
         return cfg, None
+    # The member comes from the registry (MLflow, seconds to import): only a weekly job pays for it,
+    # and a plain job's config is checked before anything heavy is imported (`cli.commands`).
+    from rlpipe.tracking import queries
+    from rlpipe.tracking.registry import Registry
+    from rlpipe.tracking.tracker import Tracker
+
     spec: WeeklySpec = group(cfg.weekly)
     tracking = group(cfg.tracking)
     tracker = Tracker.of(tracking)

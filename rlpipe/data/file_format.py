@@ -10,10 +10,11 @@ import codecs
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from rlpipe.data.stamps import EPOCH_UNITS
 from rlpipe.errors import ConfigError
 
 ADJ_CLOSE_OPTIONS: tuple[str, ...] = ("ignore", "use")
+EPOCH_UNITS: tuple[str, ...] = ("s", "ms", "us", "ns")
+"""data.timestamp_unit: the epoch units numeric timestamps may be in (`rlpipe.data.stamps`)."""
 DECIMAL_MARKS: tuple[str, ...] = (".", ",")
 SEPARATORS: tuple[str, ...] = (",", ";", "\t", "|")
 _TAB_SPELLINGS = ("\\t", "tab", "TAB")  # `data.sep='\t'` on the command line arrives as backslash-t

@@ -1,14 +1,16 @@
-"""Named evaluation windows with a role and a regime label; leakage checks; walk-forward folds."""
+"""Named evaluation windows with a role and a regime label; leakage checks; walk-forward folds; the
+slices a `SliceSpec` (config group `slices`, `rlpipe.data.data_config`) declares or generates."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from rlpipe.data.calendar import infer_calendar
+from rlpipe.data.data_config import SliceSpec
 from rlpipe.errors import SliceError
 from rlpipe.types import REGIMES, ROLES, BoolArray
 
@@ -203,79 +205,47 @@ def walk_forward(
     return out
 
 
-@dataclass
-class WindowSpec:
-    """One declared window (config `slices.windows[i]`)."""
-
-    name: str
-    role: str
-    regime: str
-    start: str
-    end: str
+def coverage_window(spec: SliceSpec, slices: Sequence[Slice], index: pd.DatetimeIndex) -> int:
+    """Bars per window when labelling the whole series for regime coverage."""
+    if spec.kind == "walk_forward":
+        return spec.test_bars
+    tests = [s for s in slices if s.role == "test"]
+    return int(np.median([index.searchsorted(s.end) - index.searchsorted(s.start) for s in tests]))
 
 
-@dataclass
-class SliceSpec:
-    """Slice declarations (config group `slices`)."""
+def declared_slices(spec: SliceSpec) -> list[Slice]:
+    """The declared windows, parsed and checked for leakage ([] for walk_forward: its windows need
+    the data). It reads no data, so `jobs.checks` refuses them before anything is recorded."""
+    if spec.kind == "walk_forward":
+        return []
+    if spec.kind != "declared":
+        raise SliceError(f"slices.kind={spec.kind!r}; expected declared or walk_forward")
+    if not spec.windows:
+        raise SliceError("slices.windows is empty; declare train and test windows")
+    slices = parse_slices([w if isinstance(w, dict) else w.__dict__ for w in spec.windows])
+    check_no_leakage(slices, embargo_time(spec))
+    return slices
 
-    kind: str = "declared"
-    """'declared' (the windows below) or 'walk_forward' (generated folds)."""
-    embargo: str = "7D"
-    """Least calendar time between a training bar and a validation or test bar."""
-    windows: list[WindowSpec] = field(default_factory=list)
-    """declared: the named windows with role and regime."""
-    folds: int = 5
-    """walk_forward: number of successive test folds."""
-    test_bars: int = 253
-    """walk_forward: bars per test fold."""
-    train_bars: int | None = None
-    """walk_forward: training bars before the embargo (None: all earlier bars)."""
-    validation_bars: int = 0
-    """walk_forward: validation bars between training (+embargo) and the first fold."""
-    regime_threshold: float = 1.0
-    """walk_forward: trend/noise ratio above which a fold is labelled bull (below minus: bear)."""
-    step_bars: int | None = None
-    """walk_forward: bars between fold starts (None: test_bars, folds back to back)."""
 
-    def coverage_window(self, slices: Sequence[Slice], index: pd.DatetimeIndex) -> int:
-        """Bars per window when labelling the whole series for regime coverage."""
-        if self.kind == "walk_forward":
-            return self.test_bars
-        tests = [s for s in slices if s.role == "test"]
-        return int(np.median([index.searchsorted(s.end) - index.searchsorted(s.start) for s in tests]))
+def build_slices(spec: SliceSpec, index: pd.DatetimeIndex, close: np.ndarray) -> list[Slice]:
+    """The slices for this data, checked for leakage into validation and test before anything trains."""
+    slices = declared_slices(spec)
+    if spec.kind == "walk_forward":
+        embargo = embargo_time(spec)
+        slices = walk_forward(index, close, spec.folds, spec.test_bars, train_bars=spec.train_bars,
+                              validation_bars=spec.validation_bars, step_bars=spec.step_bars,
+                              regime_threshold=spec.regime_threshold, embargo=embargo)  # fmt: skip
+        check_no_leakage(slices, embargo)
+    return slices
 
-    def declared(self) -> list[Slice]:
-        """The declared windows, parsed and checked for leakage ([] for walk_forward: its windows need
-        the data). It reads no data, so `jobs.checks` refuses them before anything is recorded."""
-        if self.kind == "walk_forward":
-            return []
-        if self.kind != "declared":
-            raise SliceError(f"slices.kind={self.kind!r}; expected declared or walk_forward")
-        if not self.windows:
-            raise SliceError("slices.windows is empty; declare train and test windows")
-        slices = parse_slices([w if isinstance(w, dict) else w.__dict__ for w in self.windows])
-        check_no_leakage(slices, self.embargo_time)
-        return slices
 
-    def build(self, index: pd.DatetimeIndex, close: np.ndarray) -> list[Slice]:
-        """The slices for this data, checked for leakage into validation and test before anything trains."""
-        slices = self.declared()
-        if self.kind == "walk_forward":
-            slices = walk_forward(index, close, self.folds, self.test_bars, train_bars=self.train_bars,
-                                  validation_bars=self.validation_bars, step_bars=self.step_bars,
-                                  regime_threshold=self.regime_threshold,
-                                  embargo=self.embargo_time)  # fmt: skip
-            check_no_leakage(slices, self.embargo_time)
-        return slices
-
-    @property
-    def embargo_time(self) -> pd.Timedelta:
-        """`embargo` as a time span (refused, naming the key, when pandas cannot read it)."""
-        try:
-            return pd.Timedelta(self.embargo)
-        except ValueError as exc:
-            msg = f"slices.embargo={self.embargo!r} is not a time span; pass e.g. 7D or 36h"
-            raise SliceError(msg) from exc
+def embargo_time(spec: SliceSpec) -> pd.Timedelta:
+    """`slices.embargo` as a time span (refused, naming the key, when pandas cannot read it)."""
+    try:
+        return pd.Timedelta(spec.embargo)
+    except ValueError as exc:
+        msg = f"slices.embargo={spec.embargo!r} is not a time span; pass e.g. 7D or 36h"
+        raise SliceError(msg) from exc
 
 
 def regimes_offered(

@@ -15,11 +15,11 @@ import logging
 import numpy as np
 import pandas as pd
 
+from rlpipe.data.file_format import EPOCH_UNITS
 from rlpipe.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
-EPOCH_UNITS: tuple[str, ...] = ("s", "ms", "us", "ns")
 _EPOCH_RANGE = (315_532_800, 4_102_444_800)  # 1980-01-01 .. 2100-01-01 in seconds
 _SCALE = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
 _YEAR_SECONDS = 31_557_600

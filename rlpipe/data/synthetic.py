@@ -16,17 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from rlpipe.data.data_config import Segment
 from rlpipe.errors import ConfigError
 from rlpipe.types import REGIMES
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One regime segment of the synthetic schedule."""
-
-    regime: str
-    days: int
-
 
 # Drift and volatility multipliers per regime: bull and bear trend, sideways mean-reverts.
 _DRIFT_SIGN = {"bull": 1.0, "bear": -1.0, "sideways": 0.0}

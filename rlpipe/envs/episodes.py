@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import ConfigError
 
 

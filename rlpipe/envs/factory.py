@@ -10,7 +10,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from rlpipe.envs.dummy import DummyEnv, DummyVecTrainingEnv
 from rlpipe.envs.market import Market
 from rlpipe.envs.rewards import RewardConfig
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.envs.vec_env import VecTradingEnv
 
 

@@ -52,7 +52,7 @@ def make_market(
         features: normalised feature rows, one per bar.
         spread_bps: full spread assumed when the frame has no bid/ask columns.
         bars_per_year: annualisation of every Sharpe ratio: the data's calendar
-            (`DataSpec.calendar(df).bars_per_year`, which honours data.bars_per_year); None infers
+            (`data_calendar(spec, df).bars_per_year`, which honours data.bars_per_year); None infers
             the calendar from the frame's stamps.
     """
     close = df["close"].to_numpy(dtype=np.float64)

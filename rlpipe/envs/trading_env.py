@@ -11,7 +11,8 @@ import numpy as np
 from rlpipe.envs.episodes import EpisodeSampler
 from rlpipe.envs.market import Market
 from rlpipe.envs.rewards import RewardConfig
-from rlpipe.envs.sim import BatchSim, SimConfig, StepResult
+from rlpipe.envs.sim import BatchSim, StepResult
+from rlpipe.envs.sim_config import SimConfig
 
 
 def observation_space(market: Market, cfg: SimConfig) -> gym.spaces.Box:

@@ -14,7 +14,8 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 from rlpipe.envs.episodes import EpisodeSampler
 from rlpipe.envs.market import Market
 from rlpipe.envs.rewards import RewardConfig
-from rlpipe.envs.sim import BatchSim, SimConfig
+from rlpipe.envs.sim import BatchSim
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.envs.trading_env import info_rows, observation_space
 
 

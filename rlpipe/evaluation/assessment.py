@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from rlpipe.data.slices import Slice, SliceSpec, Window, regimes_offered
+from rlpipe.data.data_config import SliceSpec
+from rlpipe.data.slices import Slice, Window, coverage_window, regimes_offered
 from rlpipe.envs.market import Market
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.evaluation.backtest import Policy, SliceResult, aggregates, backtest
 from rlpipe.gates.rules import GateResult, GatesConfig, classify, deployment, fitness, run_gates, run_verdict
 from rlpipe.types import Metrics
@@ -53,7 +54,7 @@ def assess(
     aggs = {role: aggregates(results, role) for role in roles}
     close = df["close"].to_numpy(float)
     offered = regimes_offered(
-        slices, close, slice_spec.coverage_window(slices, df.index), slice_spec.regime_threshold
+        slices, close, coverage_window(slice_spec, slices, df.index), slice_spec.regime_threshold
     )
     tested = {s.regime for s in slices if s.role == "test"}
     coverage = len(offered & tested) / len(offered) if offered else 1.0

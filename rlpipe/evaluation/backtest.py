@@ -17,12 +17,12 @@ import pandas as pd
 
 from rlpipe.data.slices import Window
 from rlpipe.envs.market import Market
-from rlpipe.envs.sim import HOLD, LONG, BatchSim, SimConfig
+from rlpipe.envs.sim import HOLD, LONG, BatchSim
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.evaluation import metrics as mx
-from rlpipe.types import BoolArray, Float32Array, FloatArray, IntArray, Metrics
+from rlpipe.types import BASELINES, BoolArray, Float32Array, FloatArray, IntArray, Metrics
 
 Policy = Callable[[Float32Array], IntArray]
-BASELINES: tuple[str, ...] = ("buy_and_hold", "flat", "random")
 AGENT = "agent"
 
 

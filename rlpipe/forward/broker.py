@@ -31,7 +31,8 @@ import numpy as np
 
 from rlpipe.envs.kernels import LONG
 from rlpipe.envs.market import Market
-from rlpipe.envs.sim import BatchSim, SimConfig
+from rlpipe.envs.sim import BatchSim
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import RlpipeError
 from rlpipe.types import Float32Array, FloatArray
 

@@ -27,8 +27,9 @@ from typing import Any
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from rlpipe.agents.checkpoint_io import Curve, policy_state, read_state, save_state, sha256_of, write_atomic
+from rlpipe.agents.checkpoint_io import Curve, policy_state, read_state, save_state
 from rlpipe.errors import CheckpointError
+from rlpipe.files import sha256_of, write_atomic
 from rlpipe.gates.selection import LengthPoint
 from rlpipe.jobs.job_owner import FolderLock, read_owner, write_owner
 from rlpipe.types import JsonDict, Metrics
@@ -36,16 +37,6 @@ from rlpipe.types import JsonDict, Metrics
 log = logging.getLogger(__name__)
 MANIFEST = "checkpoint.json"
 STATE = "state.pt"
-
-
-@dataclass(frozen=True)
-class CheckpointConfig:
-    """Where and how often a job saves its resumable training state (config node `checkpoint`)."""
-
-    every: int = 100_000
-    """Steps between saves of the resumable state (0: only at the lengths of `checkpoints`)."""
-    dir: str = "checkpoints"
-    """Folder of the saved states, one subfolder per job; relative paths are under the project root."""
 
 
 @dataclass

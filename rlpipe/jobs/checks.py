@@ -1,7 +1,7 @@
 """Checks of a job's values that must fail before anything is recorded or trained.
 
 Each check raises `ConfigError` (`SliceError` for declared windows, parsed and checked for leakage
-by `SliceSpec.declared`) naming the config key, what is wrong and what to do. The name
+by `rlpipe.data.slices.declared_slices`) naming the config key, what is wrong and what to do. The name
 rules repeat MLflow's own (`mlflow.utils.validation`), so a bad slice name or model name is
 refused at start-up instead of after training, when MLflow refuses the metric or the model.
 """
@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rlpipe.agents.factory import AgentSpec
-from rlpipe.data.slices import SliceSpec
-from rlpipe.data.sources import DataSpec
+from rlpipe.data.data_config import DataSpec, SliceSpec
 from rlpipe.errors import ConfigError, DataError
-from rlpipe.evaluation.backtest import BASELINES
 from rlpipe.tracking import metric_keys as K
 from rlpipe.tracking.config import TrackingConfig
+from rlpipe.types import BASELINES
 
 SEED_MAX = 2**32 - 1
 """Largest seed numpy's legacy seeding (`np.random.seed`, used by SB3) accepts."""
@@ -89,13 +88,17 @@ def check_train_job(job: TrainSpec) -> None:
             "lr_multiplier, which must be a finite number > 0 (0 would train nothing and register a copy "
             "of its parent); pass e.g. lr_multiplier=0.5"
         )
-    job.agent.check()
     job.continuation.check()
     check_checkpoints(job)
     check_slice_names(job.slices)
-    job.slices.declared()  # declared windows leaking training into validation or test: no data needed
     check_data_files(job.data)
     check_tracking(job.tracking)
+    # Last, the checks that import what they need: pandas (the windows' dates), then the agent's
+    # SB3 class (and torch), so that a bad value above is refused without them, in about a second.
+    from rlpipe.data.slices import declared_slices
+
+    declared_slices(job.slices)  # declared windows leaking training into validation or test: no data needed
+    job.agent.check()
 
 
 def check_data_files(data: DataSpec) -> None:

@@ -22,37 +22,17 @@ from dataclasses import dataclass
 import pandas as pd
 
 from rlpipe.data.slices import Window, recorded_training, resolve
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import ConfigError, SliceError
 from rlpipe.evaluation.assessment import Assessment
 from rlpipe.gates.rules import GatesConfig
+from rlpipe.jobs.job_config import ContinuationSpec
 from rlpipe.jobs.lineage import Parent, forgetting_guard
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.tracker import RunLog
 from rlpipe.types import Metrics
 
 log = logging.getLogger(__name__)
-
-DATA = ("mix", "latest", "all")
-
-
-@dataclass
-class ContinuationSpec:
-    """A continued model's training data (config group `continuation`; ignored without init_from)."""
-
-    data: str = "mix"
-    """mix: `recent_fraction` of the episodes from bars after the ancestors' training, the rest
-    from older bars; latest: the newer bars only; all: every training bar alike."""
-    recent_fraction: float = 0.7
-    """mix: the share of episodes drawn from the bars after the ancestors' training."""
-
-    def check(self) -> None:
-        if self.data not in DATA:
-            raise ConfigError(f"continuation.data={self.data!r}: expected one of {DATA}")
-        if not 0.0 < self.recent_fraction <= 1.0:
-            raise ConfigError(
-                f"continuation.recent_fraction={self.recent_fraction}: expected a share in (0, 1]"
-            )
 
 
 @dataclass(frozen=True)

@@ -13,37 +13,22 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from rlpipe.data.slices import Slice, SliceSpec, check_no_leakage, recorded_training
-from rlpipe.data.sources import DataSpec
-from rlpipe.envs.sim import SimConfig
+from rlpipe.data.slices import Slice, check_no_leakage, recorded_training
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import SliceError
 from rlpipe.evaluation.assessment import assess
-from rlpipe.gates.rules import GatesConfig
+from rlpipe.jobs.job_config import EvaluateJob
 from rlpipe.jobs.prepare import Guard, prepare
 from rlpipe.jobs.record import record_assessment, record_data
 from rlpipe.jobs.spec import as_config
 from rlpipe.reports.run_report import ModelCard
 from rlpipe.tracking import tags as T
-from rlpipe.tracking.config import TrackingConfig
 from rlpipe.tracking.policy import ModelRef, load_policy, resolve_model
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import Tracker
 from rlpipe.types import JsonDict, Metrics
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class EvaluateJob:
-    """A policy to evaluate (models:/name@alias, models:/name/N or runs:/<id>/policy) and where."""
-
-    data: DataSpec
-    slices: SliceSpec
-    gates: GatesConfig
-    tracking: TrackingConfig
-    model: str
-    seed: int
-    """Seeds the random baseline."""
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from rlpipe.agents.checkpoint_io import write_atomic
 from rlpipe.errors import JobBusyError, Terminated
+from rlpipe.files import write_atomic
 from rlpipe.tracking.process import process_alive, process_token
 
 log = logging.getLogger(__name__)

@@ -18,12 +18,13 @@ from rlpipe.data.slices import Window
 from rlpipe.envs import kernels
 from rlpipe.envs.factory import TrainingEnv, make_training_env
 from rlpipe.envs.rewards import RewardConfig
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.evaluation.assessment import validate
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.gates.selection import LengthChoice, select_length
-from rlpipe.jobs.checkpoints import CheckpointConfig, Checkpointer, JobFolder, Saved
-from rlpipe.jobs.continuation import ContinuationSpec, Family, guard_windows, training_mix
+from rlpipe.jobs.checkpoints import Checkpointer, JobFolder, Saved
+from rlpipe.jobs.continuation import Family, guard_windows, training_mix
+from rlpipe.jobs.job_config import CheckpointConfig, ContinuationSpec
 from rlpipe.jobs.lineage import Parent, learning_rate, warm_start
 from rlpipe.jobs.prepare import Prepared
 from rlpipe.tracking import metric_keys as K

@@ -1,4 +1,5 @@
-"""A job's run name: what differs between the runs of a sweep comes first, and the name stays short.
+"""A job's run name (what differs between the runs of a sweep comes first, and the name stays short)
+and a sweep's id.
 
 The MLflow run list cuts a name after a dozen characters, so a name starts with the seed, then the
 values the sweep varies (the keys its command swept, recorded on its parent run as `rlpipe.swept`),
@@ -12,8 +13,9 @@ then the rest of the configuration's label (agent-env-reward-t<steps>, the same 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 Varied = tuple[tuple[str, str], ...]
 """(config key, value as the job's override gives it) of each key the job's sweep varies."""
@@ -86,3 +88,9 @@ def _shown(value: str) -> str:
     except ValueError:
         return PurePosixPath(text).name if "/" in text else text
     return f"{x:.3g}" if len(text) > 6 and any(c in text for c in ".eE") else text
+
+
+def sweep_id_for(sweep_dir: str) -> str:
+    """A readable, unique id of a multirun: its folder name plus a hash of its full path."""
+    path = str(Path(sweep_dir).resolve())
+    return f"{Path(path).name}-{hashlib.sha1(path.encode()).hexdigest()[:6]}"

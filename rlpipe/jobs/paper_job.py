@@ -21,76 +21,29 @@ import importlib
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from rlpipe.data.data_config import DataSpec
 from rlpipe.data.features import HISTORY
-from rlpipe.data.sources import DataSpec
+from rlpipe.data.sources import load_data
 from rlpipe.envs.market import quotes
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import ConfigError, DataError, PolicyError, SliceError
 from rlpipe.forward.broker import PRICES, Broker, SimBroker
 from rlpipe.forward.session import Decision, Session
-from rlpipe.gates.health import HealthConfig
 from rlpipe.jobs.health_job import judge_version
+from rlpipe.jobs.job_config import PaperJob
 from rlpipe.jobs.job_owner import FolderLock
 from rlpipe.jobs.paper_record import PaperRecord
 from rlpipe.tracking import tags as T
-from rlpipe.tracking.config import RegistryConfig, TrackingConfig
 from rlpipe.tracking.policy import ModelRef, load_policy, resolve_model
 from rlpipe.tracking.policy_model import PolicyModel
 from rlpipe.tracking.tracker import RunLog, Tracker
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PaperConfig:
-    """How a paper session runs (config node `paper`)."""
-
-    poll_s: float = 0.2
-    """Seconds between looks at a followed file."""
-    idle_stop_s: float = 0.0
-    """Following: end the session when no bar arrived for this long (0: never; SIGTERM stops it)."""
-    save_every: int = 500
-    """Bars between logged points and saved state of a finished file (following: every bar)."""
-    dir: str = "paper"
-    """Folder of the sessions' states and decisions, one subfolder per model, file and store;
-    relative paths are under the project root."""
-    broker: str = ""
-    """`package.module.Class` of a `rlpipe.forward.broker.Broker` (built with the policy's SimConfig,
-    bar hours and feature count); empty: the simulated broker."""
-    judge_every: int = 24
-    """Following: bars between health verdicts of the record (a finished file: one, at its end)."""
-    start: str | None = None
-    """The first bar to trade (a timestamp): earlier bars of the file only warm the features up and
-    may lie anywhere; None: trade from the first bar whose features are complete."""
-
-    def __post_init__(self) -> None:
-        if not (self.poll_s > 0 and self.save_every >= 1 and self.idle_stop_s >= 0):
-            raise ConfigError(f"paper.poll_s={self.poll_s} must be > 0, paper.save_every={self.save_every} "
-                              f">= 1 and paper.idle_stop_s={self.idle_stop_s} >= 0")  # fmt: skip
-
-
-@dataclass(frozen=True)
-class PaperJob:
-    """A policy to paper trade (models:/name@alias, models:/name/N or runs:/<id>/policy) on `data`."""
-
-    model: str
-    data: DataSpec
-    tracking: TrackingConfig
-    follow: bool = False
-    """Keep reading the file as another process appends bars to it, until stopped (SIGTERM)."""
-    resume: bool = False
-    """Continue the session this model and file left (its run and its last saved bar)."""
-    paper: PaperConfig = field(default_factory=PaperConfig)
-    registry: RegistryConfig = field(default_factory=RegistryConfig)
-    """`on_degraded`: what a degraded verdict of the @champion's record does (flag or rollback)."""
-    health: HealthConfig = field(default_factory=HealthConfig)
-    root: Path = field(default_factory=Path.cwd)
 
 
 @dataclass(frozen=True)
@@ -107,7 +60,7 @@ def run_paper(job: PaperJob) -> PaperResult:
     tracker = Tracker.of(job.tracking)
     ref = resolve_model(tracker, job.model)
     policy = load_policy(tracker, ref)
-    df = job.data.load()
+    df = load_data(job.data)
     check_bars(df, policy, job.model, first_bar(job, df))
     folder = job.root / job.paper.dir / _key(ref, job)
     lock = FolderLock(folder, f"paper {ref.uri} on {job.data.path or 'synthetic'}")
@@ -233,10 +186,10 @@ def _reload(data: DataSpec) -> pd.DataFrame:
     """The followed file again; a half-written last line is read again at the next look."""
     for _ in range(10):
         try:
-            return data.load()
+            return load_data(data)
         except DataError:
             time.sleep(0.1)
-    return data.load()
+    return load_data(data)
 
 
 def _session(policy: PolicyModel, broker_class: str, start: pd.Timestamp) -> Session:

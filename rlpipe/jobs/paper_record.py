@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rlpipe.agents.checkpoint_io import write_atomic
 from rlpipe.errors import CheckpointError
 from rlpipe.evaluation import metrics as mx
 from rlpipe.evaluation.backtest import AGENT, SliceResult
+from rlpipe.files import write_atomic
 from rlpipe.forward.session import Decision
 from rlpipe.reports.plots import slice_plots
 from rlpipe.tracking.tracker import Point, RunLog

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from rlpipe.agents.checkpoint_io import write_atomic
 from rlpipe.errors import CheckpointError, ConfigError
+from rlpipe.files import write_atomic
 
 LEDGER = "pbt.json"
 MEMBER = "member.json"

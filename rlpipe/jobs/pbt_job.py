@@ -24,12 +24,13 @@ from rlpipe.envs.factory import make_training_env
 from rlpipe.errors import CheckpointError, ConfigError
 from rlpipe.evaluation.assessment import validate
 from rlpipe.jobs.checks import check_train_job
+from rlpipe.jobs.job_config import TrainJob
 from rlpipe.jobs.learn import Learned, progress_callback
 from rlpipe.jobs.pbt import STATE, Copy, MemberState, PBTSpec
 from rlpipe.jobs.prepare import Prepared, prepare
 from rlpipe.jobs.record import Stopwatch, record_data, record_start
 from rlpipe.jobs.spec import RunContext, as_config, config_hash
-from rlpipe.jobs.train_job import TrainJob, conclude, run_tags
+from rlpipe.jobs.train_job import conclude, run_tags
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import TrackingConfig
 from rlpipe.tracking.tracker import RunLog, Tracker

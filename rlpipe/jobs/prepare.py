@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from rlpipe.data.calendar import Calendar
+from rlpipe.data.data_config import DataSpec, SliceSpec
 from rlpipe.data.features import FeatureStats, fit_stats, normalise, raw_features
-from rlpipe.data.slices import Slice, SliceSpec, Window, resolve, role_mask
-from rlpipe.data.sources import DataSpec, data_digest
+from rlpipe.data.slices import Slice, Window, build_slices, resolve, role_mask
+from rlpipe.data.sources import data_calendar, data_digest, load_data
 from rlpipe.envs.market import Market, make_market
 from rlpipe.types import ROLES
 
@@ -61,15 +62,15 @@ def prepare(
         roles: the slice roles to keep (re-evaluation drops the training role).
         guard: a last check of the slices against the data (e.g. leakage into a model's training).
     """
-    df = data.load()
+    df = load_data(data)
     digest = data_digest(df)
-    slices = [s for s in slice_spec.build(df.index, df["close"].to_numpy(float)) if s.role in roles]
+    slices = [s for s in build_slices(slice_spec, df.index, df["close"].to_numpy(float)) if s.role in roles]
     if guard is not None:
         guard(digest, slices)
     windows = resolve(slices, df.index)
     raw = raw_features(df)
     if stats is None:
         stats = fit_stats(raw, role_mask(windows, len(df), "train"))
-    calendar = data.calendar(df)
+    calendar = data_calendar(data, df)
     market = make_market(df, normalise(raw, stats), data.spread_bps, calendar.bars_per_year)
     return Prepared(df, digest, slices, windows, stats, market, calendar)

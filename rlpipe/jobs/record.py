@@ -13,7 +13,7 @@ import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from rlpipe.agents.setup import environment_info
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.evaluation.assessment import Assessment
 from rlpipe.evaluation.backtest import AGENT, curves_frame
 from rlpipe.gates.selection import LengthChoice

@@ -25,26 +25,25 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from rlpipe.agents.checkpoint_io import write_atomic
 from rlpipe.data.slices import Slice, Window
-from rlpipe.data.sources import DataSpec
+from rlpipe.data.sources import load_data
 from rlpipe.envs.market import make_market
-from rlpipe.envs.sim import SimConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import ConfigError, DataError, RlpipeError
 from rlpipe.evaluation.backtest import backtest
-from rlpipe.gates.health import HealthConfig
-from rlpipe.jobs.paper_job import PaperConfig, PaperJob, PaperResult, run_paper
+from rlpipe.files import write_atomic
+from rlpipe.jobs.job_config import PaperConfig, PaperJob, RoutineJob
+from rlpipe.jobs.paper_job import PaperResult, run_paper
 from rlpipe.jobs.routine_times import NO_JOBS, Clock, split
 from rlpipe.reports.routine_report import Week, routine_report, step_metrics
 from rlpipe.tracking import queries
 from rlpipe.tracking import tags as T
-from rlpipe.tracking.config import RegistryConfig, TrackingConfig
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import Tracker
 
@@ -58,49 +57,10 @@ SweepRunner = Callable[[int, pd.Timestamp, Path], str | None]
 the sweep's id (its runs' `rlpipe.sweep_id`: their recorded times split the step's), or None."""
 
 
-@dataclass(frozen=True)
-class RoutineSpec:
-    """The replayed routine (config node `routine`)."""
-
-    first: str = "2022-06-30 23:00"
-    """t_0, the as-of date of the first step (a bar timestamp, UTC unless it says otherwise)."""
-    every: str = "7D"
-    """The time between steps (a pandas offset: 7D, 1D...)."""
-    steps: int = 8
-    """How many steps; the data must reach t_{steps}."""
-    sweep: list[str] = field(default_factory=lambda: ["experiment=seed_sweep", "seed=1,6"])
-    """Each step's sweep: overrides of `python -m rlpipe.train -m` (with data.end and the slices set
-    by the routine)."""
-    dir: str = "routine"
-    """Folder of the routine's ledger, sweeps and paper sessions (relative: under the project root)."""
-
-    def dates(self) -> list[pd.Timestamp]:
-        """t_0 .. t_steps."""
-        try:
-            first, every = pd.Timestamp(self.first), pd.Timedelta(self.every)
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(f"routine.first={self.first!r} / routine.every={self.every!r}: {exc}") from exc
-        first = first.tz_localize("UTC") if first.tzinfo is None else first.tz_convert("UTC")
-        if self.steps < 1 or every <= pd.Timedelta(0):
-            raise ConfigError(f"routine.steps={self.steps} must be >= 1 and routine.every={self.every} > 0")
-        return [first + k * every for k in range(self.steps + 1)]
-
-
-@dataclass(frozen=True)
-class RoutineJob:
-    routine: RoutineSpec
-    data: DataSpec
-    tracking: TrackingConfig
-    registry: RegistryConfig = field(default_factory=RegistryConfig)
-    health: HealthConfig = field(default_factory=HealthConfig)
-    resume: bool = False
-    root: Path = field(default_factory=Path.cwd)
-
-
 def run_routine(job: RoutineJob, run_sweep: SweepRunner) -> list[Week]:
     """Replay the routine (see the module docstring); returns its weeks."""
     dates = job.routine.dates()
-    df = job.data.load()
+    df = load_data(job.data)
     if df.index[-1] < dates[-1]:
         raise DataError(f"routine: the data ends at {df.index[-1]}, before the last step's t = {dates[-1]}; "
                         "lower routine.steps or routine.first")  # fmt: skip

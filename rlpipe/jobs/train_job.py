@@ -1,8 +1,8 @@
 """One training job: data -> slices -> env -> learn -> backtest -> gates -> MLflow run and model version.
 
-`TrainJob` is the whole specification (typed config groups, no Hydra); `run_train` runs it and
-records everything through a `Tracker` bound to `job.tracking.uri`. A notebook can build a
-`TrainJob` by hand and call `run_train(job)`.
+`TrainJob` (`rlpipe.jobs.job_config`) is the whole specification (typed config groups, no Hydra);
+`run_train` runs it and records everything through a `Tracker` bound to `job.tracking.uri`. A
+notebook can build a `TrainJob` by hand and call `run_train(job)`.
 """
 
 from __future__ import annotations
@@ -10,117 +10,41 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from rlpipe.agents.factory import AgentSpec
 from rlpipe.agents.setup import bound_threads, deterministic_policy, resolve_device
-from rlpipe.data.slices import SliceSpec
-from rlpipe.data.sources import DataSpec, data_digest
-from rlpipe.envs.rewards import RewardConfig
-from rlpipe.envs.sim import SimConfig
+from rlpipe.data.sources import data_digest, load_data
 from rlpipe.evaluation.assessment import assess
-from rlpipe.gates.rules import GatesConfig
-from rlpipe.jobs import record as R
-from rlpipe.jobs.checkpoints import CheckpointConfig, JobFolder
+from rlpipe.jobs.checkpoints import JobFolder
 from rlpipe.jobs.checks import check_train_job
-from rlpipe.jobs.continuation import ContinuationSpec, record_guard
+from rlpipe.jobs.continuation import record_guard
+from rlpipe.jobs.job_config import TrainJob
 from rlpipe.jobs.job_owner import watch_launcher
 from rlpipe.jobs.learn import Learned, learn
 from rlpipe.jobs.lineage import Parent, lineage_tags, load_parent, not_trained_by_ancestors
-from rlpipe.jobs.naming import Varied, run_name, varied_values
-from rlpipe.jobs.pbt import PBTSpec
+from rlpipe.jobs.naming import varied_values
 from rlpipe.jobs.prepare import Prepared, prepare
+from rlpipe.jobs.record import (
+    Stopwatch,
+    record_assessment,
+    record_data,
+    record_start,
+    record_times,
+    register_policy,
+)
 from rlpipe.jobs.spec import RunContext, as_config, config_hash
 from rlpipe.jobs.tear_sheets import draw_later
-from rlpipe.jobs.weekly import WeeklySpec
 from rlpipe.project import git_sha
 from rlpipe.reports.run_report import ModelCard
 from rlpipe.tracking import queries
 from rlpipe.tracking import tags as T
-from rlpipe.tracking.config import RegistryConfig, TrackingConfig
 from rlpipe.tracking.reaper import reap_job
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import RunLog, Tracker
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainJob:
-    """Everything one training job needs (the config groups of conf/train.yaml, instantiated)."""
-
-    seed: int
-    timesteps: int
-    device: str
-    progress_bar: bool
-    threads: int | None
-    """torch/BLAS threads of the job; None: the usable cores / the launcher's parallel jobs."""
-    data: DataSpec
-    env: SimConfig
-    reward: RewardConfig
-    agent: AgentSpec
-    slices: SliceSpec
-    gates: GatesConfig
-    tracking: TrackingConfig
-    registry: RegistryConfig = field(default_factory=RegistryConfig)
-    """What the sweep step may do with the job's model version."""
-    checkpoints: tuple[int, ...] = ()
-    """Training lengths to score on validation; the run keeps one (`rlpipe.gates.selection`).
-    Empty: the policy after `timesteps` is kept."""
-    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
-    """Where and how often the resumable training state is saved."""
-    resume: bool = False
-    """Continue the job's checkpointed run (same MLflow run) instead of starting over."""
-    force: bool = False
-    """Train even when a FINISHED run of the same configuration, seed and code exists."""
-    init_from: str | None = None
-    """Continue this registered policy (`rlpipe.jobs.lineage`); None trains from scratch."""
-    lr_multiplier: float = 0.5
-    """A continued model's learning rate: the agent's x this (ignored without `init_from`)."""
-    plots: bool = True
-    """The per-slice tear sheets (plots/<role>_<slice>.png) and the training-length plot, drawn after the
-    job by a process of their own (`jobs.tear_sheets`); false skips them (`python -m rlpipe.runs plots
-    run_id=<id>` draws them later)."""
-    lr_schedule: str = "constant"
-    """constant, or linear (decays to 0 over the run; a checkpoint then differs from a shorter run)."""
-    continuation: ContinuationSpec = field(default_factory=ContinuationSpec)
-    """A continued model's training data (latest bars, a recent/older mix, or all)."""
-    pbt: PBTSpec | None = None
-    """A population-based-training round of one member (`rlpipe.jobs.pbt_job.run_round`)."""
-    weekly: WeeklySpec | None = None
-    """The weekly plan this job is a member of (recorded; what it trains is in the fields above)."""
-    role: str = field(default="", metadata={"config": False})
-    """A weekly member (explorer-0, refiner-2, champion-0; `rlpipe.jobs.weekly`), else empty; a tag."""
-    role_note: str = field(default="", metadata={"config": False})
-    """What the member continues or explores, as its run's tag records it."""
-    varied: Varied = field(default=(), metadata={"config": False})
-    """What the job's sweep varies besides the seed, with this job's values (`rlpipe.jobs.naming`)."""
-
-    @property
-    def label(self) -> str:
-        """The configuration's readable name, the same for every seed: agent-env-reward-t<timesteps>."""
-        return "-".join([self._prefix, *self._parts.values()] if self._prefix else self._parts.values())
-
-    @property
-    def run_name(self) -> str:
-        """s<seed>, then what the sweep varies, then the rest of the label (`rlpipe.jobs.naming`)."""
-        return run_name(self.seed, self._prefix, self._parts, self.varied)
-
-    @property
-    def _prefix(self) -> str:
-        return self.role or (f"pbt-{self.pbt.member}" if self.pbt else "")
-
-    @property
-    def _parts(self) -> dict[str, str]:
-        steps = self.pbt.interval * self.pbt.rounds if self.pbt else self.timesteps
-        return {
-            "agent": self.agent.name,
-            "env": self.env.kind,
-            "reward": self.reward.kind,
-            "timesteps": f"t{steps}",
-        }
 
 
 @dataclass(frozen=True)
@@ -151,7 +75,7 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
 
     The job first claims its folder (`rlpipe.jobs.job_owner`): a copy of it still running is refused
     before anything is read, cleared, reused or recorded, and its dead predecessors are closed."""
-    clock = R.Stopwatch()
+    clock = Stopwatch()
     ctx = ctx or RunContext()
     check_train_job(job)  # bad values are refused before anything is recorded or trained
     tracker = Tracker.of(job.tracking)
@@ -176,7 +100,7 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
 
 def _run_claimed(
     job: TrainJob, ctx: RunContext, tracker: Tracker, folder: JobFolder, parent: Parent | None,
-    clock: R.Stopwatch,
+    clock: Stopwatch,
 ) -> TrainResult:  # fmt: skip
     """The job, once its folder is this process's: reuse, resume or start afresh, train, conclude."""
     threads = bound_threads(job.threads, ctx.parallel_jobs)
@@ -194,11 +118,11 @@ def _run_claimed(
         folder.record_run(run.run_id)  # from now on a resume reopens this run, even before a state
         clock.lap("setup")
         with clock.part("start"):
-            R.record_start(run, config, ctx, {"device_resolved": device, "threads_resolved": threads}, saved)
+            record_start(run, config, ctx, {"device_resolved": device, "threads_resolved": threads}, saved)
         with clock.part("data"):  # data and slices first: bad input and leaky slices fail before training
             guard = not_trained_by_ancestors(parent, job.slices.embargo) if parent else None
             data = prepare(job.data, job.slices, parent.stats if parent else None, guard=guard)
-            R.record_data(run, data)
+            record_data(run, data)
         with clock.part("agent"):  # the env, the agent and its states around SB3's learn (taken out below)
             learned = learn(job, data, device, run, folder, saved, parent)
         clock.parts["agent"] -= learned.learn_s
@@ -209,7 +133,7 @@ def _run_claimed(
 
 def conclude(
     run: RunLog, job: TrainJob, tracker: Tracker, data: Prepared, learned: Learned, parent: Parent | None,
-    clock: R.Stopwatch,
+    clock: Stopwatch,
 ) -> TrainResult:  # fmt: skip
     """The end of a job after training: test slices and gates, the forgetting guard, the report,
     lineage, the policy registered as a model version, timings."""
@@ -223,14 +147,14 @@ def conclude(
                      job.agent.name, chash, run.run_id, generation=parent.generation + 1 if parent else 0,
                      parent=parent.uri if parent else None)  # fmt: skip
     with clock.part("record"):
-        R.record_assessment(run, a, card, learned.choice, job.plots, job.gates.select_metric)
+        record_assessment(run, a, card, learned.choice, job.plots, job.gates.select_metric)
         lineage = lineage_tags(parent, length)
         run.set_tags(lineage)
     with clock.part("registry"):
         registry = Registry(tracker.client, job.tracking.registered_model)
-        version = R.register_policy(registry, run, job.env, job.seed, job.slices.embargo, learned.agent, data,
+        version = register_policy(registry, run, job.env, job.seed, job.slices.embargo, learned.agent, data,
                                   a, parent, held, lineage)  # fmt: skip
-    overhead_s = R.record_times(run, learned, job.timesteps, clock)
+    overhead_s = record_times(run, learned, job.timesteps, clock)
     run.set_tags({T.MODEL_VERSION: version})
     if job.plots:
         draw_later(job.tracking, run.run_id)
@@ -257,7 +181,7 @@ def _reuse(tracker: Tracker, job: TrainJob, ctx: RunContext, chash: str, code: s
                                job.registry.promote) if found else None  # fmt: skip
     if row is None:
         return None
-    if row.data_digest != data_digest(job.data.load()):
+    if row.data_digest != data_digest(load_data(job.data)):
         log.info("%s: the data changed since FINISHED run %s of this configuration and seed: training again",
                  job.run_name, row.run_id)  # fmt: skip
         return None

@@ -23,14 +23,16 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
 
 from rlpipe.errors import ConfigError
 from rlpipe.tracking import tags as T
-from rlpipe.tracking.registry import Registry
+
+if TYPE_CHECKING:  # only passed in: the plan itself imports no MLflow (the CLI checks it first)
+    from rlpipe.tracking.registry import Registry
 
 ROLES = ("explorer", "refiner", "champion")
 

@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import NoReturn
 
-from rlpipe.agents.checkpoint_io import sha256_of
 from rlpipe.errors import PolicyError
+from rlpipe.files import sha256_of
 
 MANIFEST = "rlpipe_manifest.json"
 UNLISTED = frozenset({MANIFEST, "registered_model_meta"})

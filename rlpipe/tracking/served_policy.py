@@ -26,8 +26,8 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.store.artifact.models_artifact_repo import REGISTERED_MODEL_META_FILE_NAME
 from mlflow.tracking import MlflowClient
 
-from rlpipe.agents.checkpoint_io import sha256_of
 from rlpipe.errors import PolicyError, RlpipeError
+from rlpipe.files import sha256_of
 from rlpipe.tracking.integrity import MANIFEST, verify_manifest
 from rlpipe.tracking.policy_model import DATA, PolicyModel
 from rlpipe.tracking.tags import POLICY_SHA256
