@@ -15,8 +15,7 @@ from matplotlib.image import imread
 from rlpipe.evaluation.backtest import curves_frame
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.gates.selection import LengthPoint, select_length
-from rlpipe.reports.length import length_plot
-from rlpipe.reports.plots import slice_plots
+from rlpipe.reports.plots import length_plot, slice_plots
 from rlpipe.reports.run_report import ModelCard, RunReportInput, build_report
 from rlpipe.reports.tear_sheets import draw, length_choice, slice_results
 from tests.test_reports_run_report import judged

@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from rlpipe.reports.tear_sheets import draw
 from rlpipe.tracking import metric_keys as K
 from rlpipe.tracking import queries
 from rlpipe.tracking import tags as T
@@ -38,6 +37,8 @@ def draw_run(tracker: Tracker, run_id: str) -> list[str]:
         MissingArtifactError: no run `run_id` in the store, or one without `curves/equity.parquet`
             (a run that failed before its test slices; its tag then says so).
     """
+    from rlpipe.reports.tear_sheets import draw  # matplotlib: here only, never in a job's own process
+
     bars_per_year = queries.run_metrics(tracker.client, run_id).get(K.BARS_PER_YEAR, math.nan)
     handle = tracker.handle(run_id)
     try:

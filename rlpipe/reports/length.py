@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-
 from rlpipe.gates.selection import LengthChoice
 from rlpipe.reports.format import num
 
@@ -23,22 +16,3 @@ def length_section(choice: LengthChoice) -> list[str]:
     kept = choice.selected.timesteps
     lines += ["", f"Kept {kept} steps: {choice.reason}. Only the kept policy is tested.", ""]
     return lines
-
-
-def length_plot(choice: LengthChoice, path: Path) -> Path:
-    """The validation score against the training length, the kept checkpoint marked."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    xs = [p.timesteps for p in choice.points]
-    ax.plot(xs, [p.score for p in choice.points], marker="o", color="tab:blue", label="checkpoint")
-    ax.scatter([choice.selected.timesteps], [choice.selected.score], s=120, facecolors="none",
-               edgecolors="tab:red", linewidths=2, label="kept", zorder=3)  # fmt: skip
-    ax.set_xlabel("training steps")
-    ax.set_ylabel(f"validation {choice.metric}")
-    ax.set_title("Training length chosen on validation")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path

@@ -1,4 +1,5 @@
-"""Per-slice tear sheets (equity, underwater, rolling Sharpe, fees) and the sweep scatter, as PNG files."""
+"""Per-slice tear sheets (equity, underwater, rolling Sharpe, fees), the training-length curve and the
+sweep scatter, as PNG files."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from matplotlib.ticker import FixedLocator, MaxNLocator, PercentFormatter
 
 from rlpipe.evaluation.backtest import AGENT, SliceResult
 from rlpipe.evaluation.metrics import drawdown_curve, rolling_sharpe, sharpe_window
+from rlpipe.gates.selection import LengthChoice
 from rlpipe.reports.format import pct
 from rlpipe.tracking.rows import JobRow
 from rlpipe.types import FloatArray
@@ -238,3 +240,22 @@ def _sweep_legends(
     ax.add_artist(ax.legend(handles=handles, title="verdict (runs)", loc="upper right", fontsize=8))
     shapes = [Line2D([], [], ls="", marker=markers[h], color="k", label=name) for h, name in configs.items()]
     ax.legend(handles=shapes, title="configuration", loc="lower left", fontsize=7, title_fontsize=8)
+
+
+def length_plot(choice: LengthChoice, path: Path) -> Path:
+    """The validation score against the training length, the kept checkpoint marked."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    xs = [p.timesteps for p in choice.points]
+    ax.plot(xs, [p.score for p in choice.points], marker="o", color="tab:blue", label="checkpoint")
+    ax.scatter([choice.selected.timesteps], [choice.selected.score], s=120, facecolors="none",
+               edgecolors="tab:red", linewidths=2, label="kept", zorder=3)  # fmt: skip
+    ax.set_xlabel("training steps")
+    ax.set_ylabel(f"validation {choice.metric}")
+    ax.set_title("Training length chosen on validation")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

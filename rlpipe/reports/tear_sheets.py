@@ -20,8 +20,7 @@ import pandas as pd
 
 from rlpipe.evaluation.backtest import SliceResult
 from rlpipe.gates.selection import LengthChoice, LengthPoint
-from rlpipe.reports.length import length_plot
-from rlpipe.reports.plots import slice_plots
+from rlpipe.reports.plots import length_plot, slice_plots
 
 LENGTH_PLOT = "training_length.png"
 
