@@ -6,6 +6,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 5000
 SERVER_PORT ?= 5001
 SEEDS  ?= 1,6,11
+TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help env run test test-all test-reliability ui bench lint clean
@@ -22,7 +23,8 @@ help: ## Show this help
 		"ARGS='...'" "make run: more overrides, e.g. ARGS='timesteps=100000 reward=pnl'" \
 		"PORT=$(PORT)" "make ui: the UI's port" \
 		"STORE=URI" "make ui: the tracking store to show (default: the project's mlruns/mlflow.db)" \
-		"BENCH_ARGS='...'" "make bench*: the benchmark's options"
+		"BENCH_ARGS='...'" "make bench*: the benchmark's options" \
+		"TEST_WORKERS=$(TEST_WORKERS)" "make test: pytest-xdist worker processes (one BLAS/torch thread each)"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,8 +38,8 @@ env: $(STAMP) ## Create the virtual environment (torch first, then the project)
 run: $(STAMP) ## Run the main job: a 3-seed sweep on the synthetic market (SEEDS, JOBS, ARGS: see below)
 	$(BIN)/python -m rlpipe.train -m experiment=seed_sweep seed=$(SEEDS)$(if $(JOBS), hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS)) $(ARGS)
 
-test: $(STAMP) ## Run the default test suite (a few minutes on 2 cores)
-	$(BIN)/python -m pytest -q
+test: $(STAMP) ## Run the default test suite (a few minutes on 2 cores; TEST_WORKERS=2 processes, each test file in one)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-reliability: $(STAMP) ## The slow kill / resume / ownership / reuse tests (README "Reliability"), a champion degraded and rolled back, the routine's steps and resume (CI runs them; a few minutes)
 	$(BIN)/python -m pytest -q -m slow tests/test_cli_resume.py tests/test_jobs_checkpoints.py \

@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 
 os.environ.setdefault("RLPIPE_ROOT", str(ROOT))
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test`: workers side by side, one thread each (and their
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # jobs, which take OMP_NUM_THREADS: threads=null)
 register_configs()
 
 
