@@ -70,7 +70,7 @@ def measure(tmp: Path, args: argparse.Namespace) -> dict[str, list[dict[str, Any
     results: dict[str, list[dict[str, Any]]] = {"joblib": [], "ray": []}
     try:
         address = ray_cluster.start(tmp / "ray", port=free_port(), nodes=args.workers, num_cpus=1)
-        env = {**os.environ, "RLPIPE_ROOT": str(ROOT), "RAY_ADDRESS": address}
+        env = {**os.environ, "RLPIPE_ROOT": str(ROOT), "RAY_ADDRESS": address, "RAY_AUTH_MODE": "token"}
         launchers = {
             "joblib": ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={args.workers}"],
             "ray": ["hydra/launcher=ray_cluster"],

@@ -16,7 +16,8 @@ user on the machine, another cluster's too. The state lives in one folder, by de
 
 Ray's own files (sockets, its logs, the jobs' output) go to `<tmp>/rlpipe-ray-<port>`, a short path
 because a unix socket's path may not exceed 107 bytes; they are removed with the cluster. The nodes
-listen on 127.0.0.1 only, and the `ray` package is never imported here (the `ray` command is run).
+listen on 127.0.0.1 only and accept only clients holding Ray's token (`node_env`); the `ray`
+package is never imported here (the `ray` command is run).
 """
 
 from __future__ import annotations
@@ -127,10 +128,31 @@ def node_command(node: int, address: str, temp_dir: Path, num_cpus: int, object_
     return [*ray_command(), "start", "--address", address, *shared]
 
 
-def start_node(cmd: list[str], log_file: Path, timeout: float) -> int:
-    """Run one `ray start` in a new session; returns the session id once the node is up."""
+def node_env() -> dict[str, str]:
+    """The environment of every node: this one, with token authentication unless RAY_AUTH_MODE says
+    otherwise, and Ray's token created if there is none (`ray get-auth-token --generate`: in
+    ~/.ray/auth_token, where Ray's own `ray.init()` creates it).
+
+    Every node gets the same mode explicitly: left unset, `ray start --head` turns token
+    authentication on whenever a token exists, while `ray start --address` does not, and the node
+    is refused when it joins (Ray 2.60). So does a driver (the sweep's process) given the head's
+    address (RAY_ADDRESS): it needs RAY_AUTH_MODE=token too, the token it reads by itself.
+    """
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # the head is the one to join
     env["RAY_USAGE_STATS_ENABLED"] = "0"
+    env.setdefault("RAY_AUTH_MODE", "token")
+    if env["RAY_AUTH_MODE"] == "token":
+        got = subprocess.run([*ray_command(), "get-auth-token", "--generate"], env=env, capture_output=True)
+        if got.returncode != 0:  # its stdout is the token: never shown
+            raise ClusterError(
+                f"`ray get-auth-token --generate` failed: {got.stderr.decode(errors='replace')[-2000:]}; "
+                "to run the cluster without authentication, set RAY_AUTH_MODE=disabled"
+            )
+    return env
+
+
+def start_node(cmd: list[str], log_file: Path, env: dict[str, str], timeout: float) -> int:
+    """Run one `ray start` in a new session; returns the session id once the node is up."""
     with open(log_file, "ab") as out:
         proc = subprocess.Popen(
             cmd,
@@ -180,11 +202,11 @@ def start(
             raise ClusterError(f"port {port} on 127.0.0.1 is already in use: pass another one (--port N)")
     paths.root.mkdir(parents=True, exist_ok=True)
     address, temp_dir = f"127.0.0.1:{port}", Path(tempfile.gettempdir()) / f"rlpipe-ray-{port}"
-    began, started = time.monotonic(), []
+    began, started, env = time.monotonic(), [], node_env()
     try:
         for node in range(nodes):
             cmd = node_command(node, address, temp_dir, num_cpus, object_store_mb)
-            started.append({"sid": start_node(cmd, paths.log(node), timeout), "num_cpus": num_cpus})
+            started.append({"sid": start_node(cmd, paths.log(node), env, timeout), "num_cpus": num_cpus})
     except BaseException:
         for done in reversed(started):
             end_session(int(done["sid"]))
@@ -247,8 +269,9 @@ def main(argv: list[str] | None = None) -> int:
             address = start(
                 args.data, args.port, args.nodes, args.num_cpus, args.object_store_mb, args.timeout
             )
-            log.info("use it: RAY_ADDRESS=%s python -m rlpipe.train -m hydra/launcher=ray_cluster ...; "
-                     "stop it: make cluster-stop", address)  # fmt: skip
+            mode = os.environ.get("RAY_AUTH_MODE", "token")
+            log.info("use it: RAY_ADDRESS=%s RAY_AUTH_MODE=%s python -m rlpipe.train -m "
+                     "hydra/launcher=ray_cluster ...; stop it: make cluster-stop", address, mode)  # fmt: skip
         elif args.action == "stop":
             stop(args.data)
         else:

@@ -7,6 +7,7 @@ server are stopped at the end whatever happened (a few minutes on 2 cores; `make
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import signal
@@ -15,6 +16,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow.entities import Run
@@ -93,21 +95,29 @@ class Cluster:
     uri: str
 
 
-def alive_node_ids(address: str) -> frozenset[str]:
-    """The ids of the cluster's live nodes, asked through a driver of its own (then disconnected)."""
+@contextlib.contextmanager
+def driver(address: str) -> Iterator[Any]:
+    """`ray` connected to the cluster as a driver of its own, disconnected after the block."""
     import ray
 
     ray.init(address=address, logging_level="ERROR", log_to_driver=False)
     try:
-        return frozenset(n["NodeID"] for n in ray.nodes() if n["Alive"])
+        yield ray
     finally:
         ray.shutdown()
+
+
+def alive_node_ids(address: str) -> frozenset[str]:
+    """The ids of the cluster's live nodes."""
+    with driver(address) as ray:
+        return frozenset(n["NodeID"] for n in ray.nodes() if n["Alive"])
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """Two one-CPU Ray nodes and the tracking server on free ports; both stopped after the module."""
-    root = tmp_path_factory.mktemp("cluster")
+    root, mp = tmp_path_factory.mktemp("cluster"), pytest.MonkeyPatch()
+    mp.setenv("RAY_AUTH_MODE", "token")  # the nodes' mode, set before this process imports ray
     try:
         uri = tracking_server.start(root / "server", port=free_port())
         address = ray_cluster.start(root / "ray", port=free_port(), nodes=2, num_cpus=1)
@@ -116,6 +126,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         state = ray_cluster.running(ray_cluster.ClusterPaths.under(root / "ray"))
         ray_cluster.stop(root / "ray")
         tracking_server.stop(root / "server")
+        mp.undo()
     assert state is not None and not any(ray_cluster.session_pids(n["sid"]) for n in state["nodes"])
     assert not Path(state["temp_dir"]).exists()  # nothing of the cluster is left behind
 
@@ -138,6 +149,7 @@ def on_cluster(cluster: Cluster, tmp: Path, *overrides: str) -> Launched:
     folder = tmp / "multirun"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RAY_ADDRESS", cluster.address)  # what `address: auto` joins
+        mp.setenv("RAY_AUTH_MODE", "token")  # a driver given the address does not turn it on by itself
         proc = cli(
             "rlpipe.train", "-m", "hydra/launcher=ray_cluster", "tracking=server",
             f"tracking.uri={cluster.uri}", f"hydra.sweep.dir={folder}", f"checkpoint.dir={tmp}/checkpoints",
@@ -158,14 +170,9 @@ def sweep(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Launche
 @pytest.mark.slow
 @needs_extras
 def test_the_cluster_has_two_nodes_of_one_cpu(cluster: Cluster):
-    import ray
-
     assert len(cluster.node_ids) == 2
-    ray.init(address=cluster.address, logging_level="ERROR", log_to_driver=False)
-    try:
+    with driver(cluster.address) as ray:
         assert ray.cluster_resources()["CPU"] == 2.0
-    finally:
-        ray.shutdown()
 
 
 @pytest.mark.slow
