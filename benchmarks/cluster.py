@@ -6,7 +6,8 @@ The same N-job sweep (`experiment=smoke`, T steps each) into one PostgreSQL trac
 W-1 nodes joined to it). Per launcher: the command's wall time, the time from the sweep's parent run
 to its first job run (workers starting and importing), and per job `time/learn_s` and
 `time/overhead_s` (the job's time outside `learn()`: data, evaluation, gates, MLflow, registry), as
-the runs recorded them. `--repeat R` launches each R times, alternating. Results also go to
+the runs recorded them (`force=true`: every launch trains its jobs, none reuses an earlier launch's
+runs). `--repeat R` launches each R times, alternating. Results also go to
 bench_results/cluster.json.
 """
 
@@ -41,7 +42,7 @@ def sweep(
     cmd = [
         sys.executable, "-m", "rlpipe.train", "-m", "experiment=smoke", f"seed={seeds}",
         f"timesteps={timesteps}", "tracking=server", f"tracking.uri={uri}", f"hydra.sweep.dir={folder}",
-        f"checkpoint.dir={folder}/ckpt", *launcher,
+        f"checkpoint.dir={folder}/ckpt", "force=true", *launcher,
     ]  # fmt: skip
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -60,7 +61,7 @@ def sweep(
         "learn_s": [r.data.metrics["time/learn_s"] for r in runs],
         "overhead_s": [r.data.metrics["time/overhead_s"] for r in runs],
         "run_s": [(r.info.end_time - r.info.start_time) / 1000.0 for r in runs],
-        "nodes": len({r.data.tags.get("rlpipe.ray_node", "") for r in runs}),
+        "nodes": len({r.data.tags["rlpipe.ray_node"] for r in runs if "rlpipe.ray_node" in r.data.tags}),
     }
 
 
