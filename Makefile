@@ -7,11 +7,14 @@ PORT   ?= 5000
 SERVER_PORT ?= 5001
 SEEDS  ?= 1,6,11
 TEST_WORKERS ?= 2
+RAY_PORT ?= 6380
+RAY_NODES ?= 2
+RAY_CPUS ?= 1
 
 .DEFAULT_GOAL := help
 .PHONY: help env run test test-all test-reliability ui bench lint clean
 .PHONY: server server-stop test-server bench-scale bench-gates bench-length bench-weekly bench-faults bench-paper
-.PHONY: bench-routine bench-weekly-gates bench-loop
+.PHONY: bench-routine bench-weekly-gates bench-loop cluster cluster-stop test-cluster bench-cluster
 
 STORE  ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
 
@@ -23,6 +26,8 @@ help: ## Show this help
 		"ARGS='...'" "make run: more overrides, e.g. ARGS='timesteps=100000 reward=pnl'" \
 		"PORT=$(PORT)" "make ui: the UI's port" \
 		"STORE=URI" "make ui: the tracking store to show (default: the project's mlruns/mlflow.db)" \
+		"RAY_PORT=$(RAY_PORT)" "make cluster: the Ray head's port" \
+		"RAY_NODES=$(RAY_NODES) RAY_CPUS=$(RAY_CPUS)" "make cluster: nodes (the head included) and CPUs per node" \
 		"BENCH_ARGS='...'" "make bench*: the benchmark's options" \
 		"TEST_WORKERS=$(TEST_WORKERS)" "make test: pytest-xdist worker processes (one BLAS/torch thread each)"
 
@@ -69,6 +74,21 @@ server-stop: ## Stop the tracking server and its PostgreSQL
 test-server: $(STAMP) ## A sweep, the sweep step, a rollback and a re-evaluation through a real server (installs the `server` extra)
 	@$(BIN)/python -c 'import pgserver, psycopg' 2>/dev/null || $(BIN)/pip install -q -e '.[server]'
 	$(BIN)/python -m pytest -q -m slow tests/test_tracking_server.py
+
+cluster: $(STAMP) ## Local Ray cluster in the background: a head on 127.0.0.1:RAY_PORT and RAY_NODES-1 nodes joined to it, RAY_CPUS CPUs each (installs the `ray` extra)
+	@$(BIN)/python -c 'import ray, hydra_plugins.hydra_ray_launcher' 2>/dev/null || $(BIN)/pip install -q -e '.[ray]'
+	$(BIN)/python -m rlpipe.ray_cluster start --port $(RAY_PORT) --nodes $(RAY_NODES) --num-cpus $(RAY_CPUS)
+
+cluster-stop: ## Stop the local Ray cluster: every process of its nodes, and nothing else
+	$(BIN)/python -m rlpipe.ray_cluster stop
+
+test-cluster: $(STAMP) ## A sweep and a PBT population on a 2-node Ray cluster with the tracking server as store (installs the `ray` and `server` extras; a few minutes)
+	@$(BIN)/python -c 'import ray, hydra_plugins.hydra_ray_launcher, pgserver, psycopg' 2>/dev/null || $(BIN)/pip install -q -e '.[ray,server]'
+	$(BIN)/python -m pytest -q -m "" tests/test_ray_cluster.py
+
+bench-cluster: $(STAMP) ## Per-job overhead on Ray (local 2-node cluster) vs joblib, the same 4-job sweep into the tracking server (a few minutes)
+	@$(BIN)/python -c 'import ray, hydra_plugins.hydra_ray_launcher, pgserver, psycopg' 2>/dev/null || $(BIN)/pip install -q -e '.[ray,server]'
+	$(BIN)/python -m benchmarks.cluster $(BENCH_ARGS)
 
 bench-scale: $(STAMP) ## Sweep scale-out figures: basic vs joblib launcher, neighbour jobs, sqlite vs server (minutes)
 	@$(BIN)/python -c 'import pgserver, psycopg' 2>/dev/null || $(BIN)/pip install -q -e '.[server]'

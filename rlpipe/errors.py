@@ -51,6 +51,10 @@ class ServerError(RlpipeError):
     """The local tracking server or its PostgreSQL cannot be started, reached or stopped."""
 
 
+class ClusterError(RlpipeError):
+    """The local Ray cluster of `make cluster` cannot be started or stopped (names the node and its log)."""
+
+
 class MissingArtifactError(StoreError):
     """A run's recorded artifact is gone from the store (names the run and the file)."""
 

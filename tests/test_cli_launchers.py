@@ -130,3 +130,15 @@ def test_slurm_preset_composes_into_parameters_submitit_accepts(tmp_path, monkey
     executor = submitit.AutoExecutor(cluster="slurm", folder=folder, slurm_max_num_timeout=max_num_timeout)
     base = set(OmegaConf.structured(BaseQueueConf).keys())
     executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
+
+
+@needs_ray
+def test_ray_cluster_preset_joins_a_running_cluster_without_sizing_it():
+    params = launcher_config("hydra/launcher=ray_cluster")
+    assert params["_target_"].endswith("RayLauncher")
+    init = params["ray"]["init"]
+    assert init["address"] == "auto"
+    # the launcher's own default (setdefault, 75 MB) must not reach ray.init: Ray refuses any object
+    # store size when it joins a cluster (facebookresearch/hydra#2893)
+    assert "object_store_memory" in init and init["object_store_memory"] is None
+    assert params["ray"]["remote"] == {"num_cpus": 1}

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from types import SimpleNamespace
 
 import mlflow
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from rlpipe.tracking import tags as T
 from rlpipe.tracking.tracker import Tracker, artifact_root, flatten
 
 
@@ -121,3 +125,42 @@ def test_mlflow_telemetry_is_off_unless_the_user_turns_it_on():
             [sys.executable, "-c", code], env=run_env, capture_output=True, text=True, check=True
         )
         assert out.stdout.strip() == expect
+
+
+class FakeRay:
+    """What `ray_node_id` reads of an imported `ray`: whether it is initialised and its runtime context."""
+
+    def __init__(self, task_id: str | None, node_id: str = "node-b") -> None:
+        self.context = SimpleNamespace(get_task_id=lambda: task_id, get_node_id=lambda: node_id)
+
+    def is_initialized(self) -> bool:
+        return True
+
+    def get_runtime_context(self) -> SimpleNamespace:
+        return self.context
+
+
+def test_a_run_opened_inside_a_ray_task_records_its_node_and_a_driver_records_none(tracking_uri, monkeypatch):
+    tracker = Tracker(tracking_uri, "exp")
+    monkeypatch.setitem(sys.modules, "ray", FakeRay(task_id="task-1"))
+    with tracker.run("in-task", {}) as in_task:
+        pass
+    monkeypatch.setitem(sys.modules, "ray", FakeRay(task_id=None))  # the launching process: a driver
+    with tracker.run("in-driver", {}) as in_driver:
+        pass
+    client = MlflowClient(tracking_uri)
+    assert client.get_run(in_task.run_id).data.tags[T.RAY_NODE] == "node-b"
+    assert T.RAY_NODE not in client.get_run(in_driver.run_id).data.tags
+
+
+def test_a_process_without_ray_records_no_node_and_never_imports_ray(tracking_uri):
+    code = (
+        "import sys; from rlpipe.tracking.tracker import Tracker\n"
+        f"with Tracker({tracking_uri!r}, 'exp').run('plain', {{}}) as run: pass\n"
+        "assert 'ray' not in sys.modules, 'opening a run imported ray'\n"
+        "print(run.run_id)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    tags = MlflowClient(tracking_uri).get_run(proc.stdout.split()[-1]).data.tags
+    assert T.PROCESS in tags and T.RAY_NODE not in tags

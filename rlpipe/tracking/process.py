@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from pathlib import Path
 
 
@@ -20,6 +21,19 @@ def process_token(pid: int | None = None) -> str:
     """host:pid:start-time of `pid` (default this process)."""
     pid = os.getpid() if pid is None else pid
     return f"{socket.gethostname()}:{pid}:{_start_time(pid)}"
+
+
+def ray_node_id() -> str | None:
+    """The Ray node this process runs a task on, or None outside a Ray task.
+
+    Read only when the process has already imported Ray (a Ray worker has): importing it here would
+    cost every job a second or more, and `ray.get_runtime_context()` would start a local Ray.
+    """
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return None
+    ctx = ray.get_runtime_context()
+    return str(ctx.get_node_id()) if ctx.get_task_id() is not None else None  # a driver runs no task
 
 
 def process_alive(token: str) -> bool | None:

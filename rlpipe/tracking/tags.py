@@ -49,6 +49,9 @@ PROMOTED_CONFIGS = "rlpipe.promoted_configs"
 PROCESS = "rlpipe.process"
 """host:pid:start-time of the process that opened the run (or holds a registry lock): the reaper
 checks that it still lives."""
+RAY_NODE = "rlpipe.ray_node"
+"""The id of the Ray node whose worker opened the run (a job launched with hydra/launcher=ray or
+ray_cluster; a PBT member's: the node of its latest round); absent outside Ray."""
 HEARTBEAT = "rlpipe.heartbeat"
 """Unix time the job last said it was alive (every minute while it trains)."""
 TRAINED_TIMESTEPS = "rlpipe.trained_timesteps"

@@ -32,7 +32,7 @@ from rlpipe.errors import CheckpointError, StoreUnavailable, Terminated, mark_ru
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import TrackingConfig
 from rlpipe.tracking.experiment import find_or_create
-from rlpipe.tracking.process import process_token
+from rlpipe.tracking.process import process_token, ray_node_id
 from rlpipe.tracking.store import DEFAULT_RETRY_S, DEFAULT_TIMEOUT_S, connect, one_try
 
 log = logging.getLogger(__name__)
@@ -182,10 +182,13 @@ class Tracker:
 
         Ctrl-C (KeyboardInterrupt) and SIGTERM (`Terminated`, when the command turned it into an
         exception) mark it KILLED instead. The run records its process and a first heartbeat for
-        the reaper (`rlpipe.tracking.reaper`).
+        the reaper (`rlpipe.tracking.reaper`), and inside a Ray task its node (`T.RAY_NODE`).
         """
         exp_id = self.experiment_id()
         alive = {T.PROCESS: process_token(), T.HEARTBEAT: str(int(time.time()))}
+        node = ray_node_id()
+        if node is not None:
+            alive[T.RAY_NODE] = node
         if resume_id is None:
             created = self.client.create_run(exp_id, run_name=name, tags=resolve_tags({**tags, **alive}))
             run = RunLog(self.client, created.info.run_id, exp_id, dict(tags))
