@@ -54,7 +54,7 @@ ui: $(STAMP) ## Start the MLflow UI on 127.0.0.1 (PORT, default 5000) over the p
 		--backend-store-uri $(STORE) --default-artifact-root $(CURDIR)/mlruns/artifacts
 
 serve: $(STAMP) ## Serve a registered policy on 127.0.0.1:$(PORT), its files checked first (MODEL=, default models:/rlpipe-policy@champion)
-	$(BIN)/python -m rlpipe.tracking.policy_server $(or $(MODEL),models:/rlpipe-policy@champion) --port $(PORT) \
+	$(BIN)/python -m rlpipe.policy.serve $(or $(MODEL),models:/rlpipe-policy@champion) --port $(PORT) \
 		--tracking-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlruns/mlflow.db}"
 
 server: $(STAMP) ## MLflow tracking server on PostgreSQL at 127.0.0.1:$(SERVER_PORT), in the background (installs the `server` extra)

@@ -14,9 +14,9 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from rlpipe.errors import ServerError
+from rlpipe.policy.model import PolicyModel
+from rlpipe.policy.resolved import load_policy, resolve_model
 from rlpipe.tracking import tags as T
-from rlpipe.tracking.policy import load_policy, resolve_model
-from rlpipe.tracking.policy_model import PolicyModel
 from rlpipe.tracking.postgres import free_port, postgres_port
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.server import ServerPaths, running, start, stop

@@ -36,8 +36,8 @@ from rlpipe.agents.factory import AgentSpec
 from rlpipe.data.features import FeatureStats
 from rlpipe.data.slices import HELD_OUT, Slice, check_no_leakage, recorded_training
 from rlpipe.errors import ConfigError, SliceError
+from rlpipe.policy.resolved import load_policy, resolve_model
 from rlpipe.tracking import tags as T
-from rlpipe.tracking.policy import load_policy, resolve_model
 from rlpipe.tracking.tracker import Tracker
 
 SCHEDULES = ("constant", "linear")

@@ -22,10 +22,10 @@ from rlpipe.jobs.learn import Learned
 from rlpipe.jobs.lineage import Parent
 from rlpipe.jobs.prepare import Prepared
 from rlpipe.jobs.spec import RunContext
+from rlpipe.policy.logged import log_policy
 from rlpipe.reports.run_report import ModelCard, RunReportInput, build_report, run_note
 from rlpipe.tracking import metric_keys as K
 from rlpipe.tracking import tags as T
-from rlpipe.tracking.policy import log_policy
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import RunLog
 from rlpipe.types import JsonDict
