@@ -59,14 +59,14 @@ serve: $(STAMP) ## Serve a registered policy on 127.0.0.1:$(PORT), its files che
 
 server: $(STAMP) ## MLflow tracking server on PostgreSQL at 127.0.0.1:$(SERVER_PORT), in the background (installs the `server` extra)
 	@$(BIN)/python -c 'import pgserver, psycopg' 2>/dev/null || $(BIN)/pip install -q -e '.[server]'
-	$(BIN)/python -m rlpipe.tracking.server start --port $(SERVER_PORT)
+	$(BIN)/python -m rlpipe.server start --port $(SERVER_PORT)
 
 server-stop: ## Stop the tracking server and its PostgreSQL
-	$(BIN)/python -m rlpipe.tracking.server stop
+	$(BIN)/python -m rlpipe.server stop
 
 test-server: $(STAMP) ## A sweep, the sweep step, a rollback and a re-evaluation through a real server (installs the `server` extra)
 	@$(BIN)/python -c 'import pgserver, psycopg' 2>/dev/null || $(BIN)/pip install -q -e '.[server]'
-	$(BIN)/python -m pytest -q -m slow tests/test_tracking_server.py
+	$(BIN)/python -m pytest -q -m slow tests/test_server_tracking_server.py
 
 bench-scale: $(STAMP) ## Sweep scale-out figures: basic vs joblib launcher, neighbour jobs, sqlite vs server (minutes)
 	@$(BIN)/python -c 'import pgserver, psycopg' 2>/dev/null || $(BIN)/pip install -q -e '.[server]'

@@ -310,7 +310,7 @@ def test_hydra_exit_status_1_becomes_2_only_for_a_config_error():
 
 
 def test_a_tracking_server_that_is_not_running_stops_a_sweep_before_any_job(tmp_path):
-    from rlpipe.tracking.postgres import free_port
+    from rlpipe.server.postgres import free_port
 
     port = free_port()  # nothing listens there
     args = ["-m", "experiment=smoke", "seed=1,2", "tracking=server", f"tracking.uri=http://127.0.0.1:{port}",

@@ -108,10 +108,10 @@ def test_parent_run_is_created_once_and_finished_on_request(tracking_uri):
     assert tracker.client.get_run(parent).info.status == "FINISHED"
 
 
-@pytest.mark.parametrize("first", ["rlpipe.tracking.tracker", "rlpipe.policy.logged"])
+@pytest.mark.parametrize("first", ["rlpipe.tracking.tracker", "rlpipe.policy.logged", "rlpipe.server"])
 def test_mlflow_telemetry_is_off_unless_the_user_turns_it_on(first):
     """Whichever package of rlpipe a process reaches MLflow through first, MLflow starts no
-    telemetry client."""
+    telemetry client (`rlpipe.server` hands this environment to the `mlflow server` it starts)."""
     import os
     import subprocess
     import sys
