@@ -96,9 +96,9 @@ def smoke_sweep(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
 @pytest.fixture(scope="session")
 def smoke_sweep_ids(smoke_sweep: Sweep) -> tuple[str, str, Path]:
     """The smoke sweep as (tracking uri, sweep id, folder), read back like the notebook reads it."""
-    from rlpipe.tracking import compare
+    from rlpipe.tracking import notebook_reads
 
-    sweep_id = compare.latest_sweep_id(smoke_sweep.uri, "rlpipe")
+    sweep_id = notebook_reads.latest_sweep_id(smoke_sweep.uri, "rlpipe")
     assert sweep_id is not None
     return smoke_sweep.uri, sweep_id, smoke_sweep.folder
 
@@ -106,10 +106,10 @@ def smoke_sweep_ids(smoke_sweep: Sweep) -> tuple[str, str, Path]:
 @pytest.fixture(scope="session")
 def smoke_runs(smoke_sweep_ids: tuple[str, str, Path]) -> pd.DataFrame:
     """The smoke sweep's runs as the notebook's `runs_frame`."""
-    from rlpipe.tracking import compare
+    from rlpipe.tracking import notebook_reads
 
     uri, sweep_id, _ = smoke_sweep_ids
-    return compare.runs_frame(uri, "rlpipe", sweep_id)
+    return notebook_reads.runs_frame(uri, "rlpipe", sweep_id)
 
 
 def crownable(uri: str, runs: pd.DataFrame) -> pd.DataFrame:
