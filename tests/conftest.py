@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from rlpipe.cli.compose import train_job
 from rlpipe.cli.schemas import register_configs
+from rlpipe.data.data_config import Segment
 from rlpipe.jobs.job_config import TrainJob
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +45,21 @@ def drawn_plots(uri: str, run_id: str, timeout: float = 180.0) -> list[str]:
         time.sleep(0.5)
     assert state is not None and state.startswith("drawn: "), state
     return sorted(f.path for f in client.list_artifacts(run_id, "plots"))
+
+
+def regime_schedule(
+    segments: Sequence[Segment], start: str, freq: str
+) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
+    """The (regime, first bar, last bar) of every segment of a synthetic market, in order: the schedule
+    worked out from the declaration alone, to check the market's `regime` column and the slices against."""
+    step = pd.Timedelta(freq)
+    t = pd.Timestamp(start, tz="UTC")
+    out = []
+    for seg in segments:
+        n = int(pd.Timedelta(days=seg.days) / step)
+        out.append((seg.regime, t, t + (n - 1) * step))
+        t = t + n * step
+    return out
 
 
 @pytest.fixture

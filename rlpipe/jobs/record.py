@@ -13,6 +13,7 @@ import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from rlpipe.agents.setup import environment_info
+from rlpipe.envs.layout import layout_of
 from rlpipe.envs.sim_config import SimConfig
 from rlpipe.evaluation.assessment import Assessment
 from rlpipe.evaluation.backtest import AGENT, curves_frame
@@ -168,7 +169,7 @@ def register_policy(
     own, validation = data.stamps_of("train"), data.stamps_of("validation")
     meta = {
         "algo": type(agent).__name__,
-        "env_kind": "management" if env.kind == "management" else "baseline",
+        "env_kind": layout_of(env.kind),
         "feature_stats": data.stats.to_dict(),
         "sim": env.__dict__,
         "bar_hours": data.market.hours_per_bar,
