@@ -36,7 +36,7 @@ def cli(module: str, *args: str, timeout: int = 900) -> subprocess.CompletedProc
 
 
 def drawn_plots(uri: str, run_id: str, timeout: float = 180.0) -> list[str]:
-    """The run's `plots/` once the process a job started has drawn them (`rlpipe.jobs.tear_sheets`)."""
+    """The run's `plots/` once the process a job started has drawn them (`rlpipe.jobs.tear_sheet_job`)."""
     from mlflow.tracking import MlflowClient
 
     client, deadline = MlflowClient(uri), time.monotonic() + timeout

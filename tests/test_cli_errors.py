@@ -126,7 +126,7 @@ def run_case(case: Case, tmp: Path) -> Outcome:
 CHECKED_IN_PROCESS = (
     "seed=2**32", "agent target", "unwritable store", "slice name", "model name", "routine preset",
 )  # fmt: skip
-"""Cases whose check is tested in process (tests/test_jobs_checks.py, test_agents_factory.py): through
+"""Cases whose check is tested in process (tests/test_jobs_checks.py, test_agents_agent_spec.py): through
 the CLI they run with the slow tests; the default suite keeps one case per path to exit status 2."""
 
 

@@ -11,12 +11,12 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from rlpipe.gates.rules import GatesConfig
-from rlpipe.gates.sweep import evaluate_sweep
+from rlpipe.gates.sweep_gates import evaluate_sweep
 from rlpipe.reports import gate_table
 from rlpipe.reports.sweep_report import sweep_report
 from rlpipe.tracking import notebook_reads
 from tests.conftest import CONF
-from tests.test_gates_sweep import record
+from tests.test_gates_sweep_gates import record
 
 EXPERIMENT = "rlpipe"
 GATE_CELL = re.compile(r"^([YN] \((\S+) ([<=>]|vs) (\S+)\)|n/a)$")

@@ -1,6 +1,6 @@
 """What a job records on its run: config and environment first, its data, the assessment (metrics, the
 run report, equity curves, verdict tags, description; the tear sheets are drawn later from the report
-and curves, `jobs.tear_sheets`), timings, and the policy registered."""
+and curves, `jobs.tear_sheet_job`), timings, and the policy registered."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def record_assessment(
     """Log an assessment's metrics (one value each, at step 0), report (with the training-length choice
     of a run that scored checkpoints), curves, verdict tags and the run's description (`select_metric`:
     the validation aggregate that ranks the run). With `plots` the tear sheets are tagged pending:
-    `jobs.tear_sheets` draws them from the report and curves once the job is done."""
+    `jobs.tear_sheet_job` draws them from the report and curves once the job is done."""
     run.log_metrics(assessment_metrics(a))
     report = RunReportInput(model, a.results, a.aggregates, a.gates, a.verdict, a.reason, a.decisions, length)
     md, js = build_report(report)
