@@ -1,4 +1,4 @@
-"""Entry point: `python -m rlpipe.runs reap [tracking overrides]` (see README); the work is in `cli.runs_main`."""
+"""Entry point: `python -m rlpipe.runs reap|compare|plots` (see README); the work is in `cli.runs_main`."""
 
 from __future__ import annotations
 
