@@ -61,19 +61,19 @@ ui: $(STAMP) ## Start the MLflow UI on 127.0.0.1 (PORT, default 5000) over the p
 		--backend-store-uri $(STORE) --default-artifact-root $(CURDIR)/mlruns/artifacts
 
 serve: $(STAMP) ## Serve a registered policy on 127.0.0.1:$(PORT), its files checked first (MODEL=, default models:/rlpipe-policy@champion)
-	$(BIN)/python -m rlpipe.tracking.policy_server $(or $(MODEL),models:/rlpipe-policy@champion) --port $(PORT) \
+	$(BIN)/python -m rlpipe.policy.serve $(or $(MODEL),models:/rlpipe-policy@champion) --port $(PORT) \
 		--tracking-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlruns/mlflow.db}"
 
 server: $(STAMP) ## MLflow tracking server on PostgreSQL at 127.0.0.1:$(SERVER_PORT), in the background (installs the `server` extra)
 	@$(BIN)/python -c 'import pgserver, psycopg' 2>/dev/null || $(BIN)/pip install -q -e '.[server]'
-	$(BIN)/python -m rlpipe.tracking.server start --port $(SERVER_PORT)
+	$(BIN)/python -m rlpipe.server start --port $(SERVER_PORT)
 
 server-stop: ## Stop the tracking server and its PostgreSQL
-	$(BIN)/python -m rlpipe.tracking.server stop
+	$(BIN)/python -m rlpipe.server stop
 
 test-server: $(STAMP) ## A sweep, the sweep step, a rollback and a re-evaluation through a real server (installs the `server` extra)
 	@$(BIN)/python -c 'import pgserver, psycopg' 2>/dev/null || $(BIN)/pip install -q -e '.[server]'
-	$(BIN)/python -m pytest -q -m slow tests/test_tracking_server.py
+	$(BIN)/python -m pytest -q -m slow tests/test_server_tracking_server.py
 
 cluster: $(STAMP) ## Local Ray cluster in the background: a head on 127.0.0.1:RAY_PORT and RAY_NODES-1 nodes joined to it, RAY_CPUS CPUs each (installs the `ray` extra)
 	@$(BIN)/python -c 'import ray, hydra_plugins.hydra_ray_launcher' 2>/dev/null || $(BIN)/pip install -q -e '.[ray]'

@@ -27,9 +27,9 @@ from typing import Any
 from mlflow.tracking import MlflowClient
 
 from rlpipe import ray_cluster
-from rlpipe.cli.sweep import sweep_id_for
-from rlpipe.tracking import server
-from rlpipe.tracking.postgres import free_port
+from rlpipe.jobs.naming import sweep_id_for
+from rlpipe.server import tracking_server as server
+from rlpipe.server.postgres import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -115,8 +115,8 @@ def neighbours(tmp: Path, timesteps: int) -> dict[str, float]:
 
 def stores(tmp: Path, timesteps: int) -> dict[str, Any] | None:
     try:
-        from rlpipe.tracking.postgres import free_port
-        from rlpipe.tracking.server import start, stop
+        from rlpipe.server.postgres import free_port
+        from rlpipe.server.tracking_server import start, stop
     except ImportError:
         return None
     try:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.gates import MARKETS, rates, run_sweep, store, write
-from rlpipe.jobs.weekly import ROLES, WeeklySpec, role_steps
+from rlpipe.jobs.weekly_plan import ROLES, WeeklySpec, role_steps
 from rlpipe.tracking import queries
 from rlpipe.tracking.rows import JobRow
 from rlpipe.tracking.tracker import Tracker

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from rlpipe.errors import ClusterError, RlpipeError
 from rlpipe.project import project_root
-from rlpipe.tracking.postgres import free_port
+from rlpipe.server.postgres import free_port
 
 log = logging.getLogger(__name__)
 PORT = 6380

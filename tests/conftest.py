@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from rlpipe.cli.compose import train_job
 from rlpipe.cli.schemas import register_configs
+from rlpipe.data.data_config import Segment
 from rlpipe.jobs.job_config import TrainJob
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +38,7 @@ def cli(module: str, *args: str, timeout: int = 900) -> subprocess.CompletedProc
 
 
 def drawn_plots(uri: str, run_id: str, timeout: float = 180.0) -> list[str]:
-    """The run's `plots/` once the process a job started has drawn them (`rlpipe.jobs.tear_sheets`)."""
+    """The run's `plots/` once the process a job started has drawn them (`rlpipe.jobs.tear_sheet_job`)."""
     from mlflow.tracking import MlflowClient
 
     client, deadline = MlflowClient(uri), time.monotonic() + timeout
@@ -46,6 +47,21 @@ def drawn_plots(uri: str, run_id: str, timeout: float = 180.0) -> list[str]:
         time.sleep(0.5)
     assert state is not None and state.startswith("drawn: "), state
     return sorted(f.path for f in client.list_artifacts(run_id, "plots"))
+
+
+def regime_schedule(
+    segments: Sequence[Segment], start: str, freq: str
+) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
+    """The (regime, first bar, last bar) of every segment of a synthetic market, in order: the schedule
+    worked out from the declaration alone, to check the market's `regime` column and the slices against."""
+    step = pd.Timedelta(freq)
+    t = pd.Timestamp(start, tz="UTC")
+    out = []
+    for seg in segments:
+        n = int(pd.Timedelta(days=seg.days) / step)
+        out.append((seg.regime, t, t + (n - 1) * step))
+        t = t + n * step
+    return out
 
 
 @pytest.fixture
@@ -98,9 +114,9 @@ def smoke_sweep(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
 @pytest.fixture(scope="session")
 def smoke_sweep_ids(smoke_sweep: Sweep) -> tuple[str, str, Path]:
     """The smoke sweep as (tracking uri, sweep id, folder), read back like the notebook reads it."""
-    from rlpipe.tracking import compare
+    from rlpipe.tracking import notebook_reads
 
-    sweep_id = compare.latest_sweep_id(smoke_sweep.uri, "rlpipe")
+    sweep_id = notebook_reads.latest_sweep_id(smoke_sweep.uri, "rlpipe")
     assert sweep_id is not None
     return smoke_sweep.uri, sweep_id, smoke_sweep.folder
 
@@ -108,10 +124,10 @@ def smoke_sweep_ids(smoke_sweep: Sweep) -> tuple[str, str, Path]:
 @pytest.fixture(scope="session")
 def smoke_runs(smoke_sweep_ids: tuple[str, str, Path]) -> pd.DataFrame:
     """The smoke sweep's runs as the notebook's `runs_frame`."""
-    from rlpipe.tracking import compare
+    from rlpipe.tracking import notebook_reads
 
     uri, sweep_id, _ = smoke_sweep_ids
-    return compare.runs_frame(uri, "rlpipe", sweep_id)
+    return notebook_reads.runs_frame(uri, "rlpipe", sweep_id)
 
 
 def crownable(uri: str, runs: pd.DataFrame) -> pd.DataFrame:

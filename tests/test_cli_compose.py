@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hydra import compose, initialize_config_dir
 
-from rlpipe.agents.factory import AgentSpec
+from rlpipe.agents.agent_spec import AgentSpec
 from rlpipe.cli.compose import agent_spec, check_keys, check_required, evaluate_job, train_job
 from rlpipe.data.data_config import DataSpec
 from rlpipe.envs.sim_config import SimConfig

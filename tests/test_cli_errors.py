@@ -126,7 +126,7 @@ def run_case(case: Case, tmp: Path) -> Outcome:
 CHECKED_IN_PROCESS = (
     "seed=2**32", "agent target", "unwritable store", "slice name", "model name", "routine preset",
 )  # fmt: skip
-"""Cases whose check is tested in process (tests/test_jobs_checks.py, test_agents_factory.py): through
+"""Cases whose check is tested in process (tests/test_jobs_checks.py, test_agents_agent_spec.py): through
 the CLI they run with the slow tests; the default suite keeps one case per path to exit status 2."""
 
 
@@ -310,7 +310,7 @@ def test_hydra_exit_status_1_becomes_2_only_for_a_config_error():
 
 
 def test_a_tracking_server_that_is_not_running_stops_a_sweep_before_any_job(tmp_path):
-    from rlpipe.tracking.postgres import free_port
+    from rlpipe.server.postgres import free_port
 
     port = free_port()  # nothing listens there
     args = ["-m", "experiment=smoke", "seed=1,2", "tracking=server", f"tracking.uri=http://127.0.0.1:{port}",

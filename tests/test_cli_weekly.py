@@ -10,9 +10,9 @@ import yaml
 from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
-from rlpipe.cli.callbacks import SweepCallback
+from rlpipe.cli.sweep_callback import SweepCallback
 from rlpipe.jobs.train_job import run_train
-from rlpipe.jobs.weekly import WeeklySpec, grid, ranked_versions
+from rlpipe.jobs.weekly_plan import WeeklySpec, grid, ranked_versions
 from rlpipe.tracking import queries
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import Tracker

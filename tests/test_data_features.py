@@ -13,13 +13,14 @@ import pandas as pd
 import pytest
 
 from rlpipe.data.data_config import Segment
-from rlpipe.data.features import CLIP, FeatureStats, fit_stats, normalise, raw_features
+from rlpipe.data.features import FeatureStats, fit_stats, normalise, raw_features
 from rlpipe.data.synthetic import make_synthetic_market
 from rlpipe.envs.market import make_market
 from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim import BatchSim
 from rlpipe.envs.sim_config import SimConfig
 from rlpipe.envs.trading_env import TradingEnv
+from rlpipe.types import OBSERVATION_CLIP
 
 PRICES = ["open", "high", "low", "close", "bid", "ask"]
 T = 150  # the bar up to which everything must be unchanged
@@ -162,9 +163,9 @@ def test_normalise_is_z_score_clipped_to_three_with_nan_and_inf_as_zero() -> Non
     stats = FeatureStats(("a", "b"), (2.0, 1.0), (2.0, 0.5))
     z = normalise(raw, stats)
     assert z.dtype == np.float32
-    np.testing.assert_array_equal(z[:, 0], np.array([-1.0, 0.0, 1.0, CLIP, -CLIP, 0.0, 0.0], np.float32))
+    np.testing.assert_array_equal(z[:, 0], np.array([-1.0, 0.0, 1.0, 3.0, -3.0, 0.0, 0.0], np.float32))
     np.testing.assert_array_equal(z[:, 1], np.zeros(7, np.float32))
-    assert CLIP == 3.0
+    assert OBSERVATION_CLIP == 3.0
 
 
 def test_normalised_market_features_lie_in_bounds_and_are_finite(market_df: pd.DataFrame) -> None:

@@ -24,8 +24,8 @@ from rlpipe.data.slices import (
     role_mask,
     walk_forward,
 )
-from rlpipe.data.synthetic import regime_schedule
 from rlpipe.errors import SliceError
+from tests.conftest import regime_schedule
 
 H = pd.Timedelta("1h")
 CONF = Path(__file__).resolve().parents[1] / "conf"

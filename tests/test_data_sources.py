@@ -16,8 +16,10 @@ import pytest
 import yaml
 
 from rlpipe.data.data_config import DataSpec, Segment
-from rlpipe.data.sources import data_calendar, data_digest, frame_from_table, load_data, load_market
+from rlpipe.data.readers import table_to_frame
+from rlpipe.data.sources import check_options, data_calendar, data_digest, load_data
 from rlpipe.data.synthetic import make_synthetic_market
+from rlpipe.data.validation import check_gaps
 from rlpipe.errors import ConfigError, DataError
 
 FORMATS = ["csv", "parquet"]
@@ -51,6 +53,20 @@ def write(table: pd.DataFrame, fmt: str, tmp_path: Path, name: str = "market") -
     else:
         table.to_parquet(path, index=False)
     return path
+
+
+def load_market(source: str, path: str | None = None, **options: Any) -> pd.DataFrame:
+    """The market frame of a `DataSpec` of these values, read and checked as a job reads it."""
+    return load_data(DataSpec(source=source, path=path, **options))
+
+
+def frame_from_table(raw: pd.DataFrame, source: str) -> pd.DataFrame:
+    """A table in memory (a timestamp column, or a DatetimeIndex) read and checked as a file is."""
+    spec = DataSpec()
+    check_options(spec)
+    df = table_to_frame(raw, source, spec.file_format())
+    check_gaps(df.index, source, data_calendar(spec, df), inferred=spec.max_gap is None)
+    return df
 
 
 def load_error(table: pd.DataFrame, fmt: str, tmp_path: Path, **kwargs: Any) -> tuple[Path, str]:
@@ -220,7 +236,7 @@ def test_unknown_source_and_missing_path_name_the_setting() -> None:
     assert str(err.value) == "data.source=csv needs data.path (the file to read)"
 
 
-def test_load_market_synthetic_returns_the_seeded_frame() -> None:
+def test_the_synthetic_source_returns_the_seeded_frame() -> None:
     segs = [{"regime": "bull", "days": 5}, {"regime": "bear", "days": 5}]
     loaded = load_market("synthetic", seed=4, segments=segs, max_gap="1h", signal_strength=0.2)
     direct = make_synthetic_market(seed=4, segments=segs, signal_strength=0.2)

@@ -1,7 +1,7 @@
 """The market-data contract: bad data fails with a DataError naming the source, column and first bad stamp.
 
-Most cases go through the real loader (`load_market`) on real CSV and Parquet files, so the error
-names the file; the rest call `validate_market` on a frame. Loading itself (file formats, timestamp
+Most cases go through the real loader (`load_data`) on real CSV and Parquet files, so the error names
+the file; the rest call `validate_market` on a frame. Loading itself (file formats, timestamp
 parsing, column mapping) is tested in test_data_sources.py.
 """
 
@@ -15,10 +15,9 @@ import pandas as pd
 import pytest
 
 from rlpipe.data.calendar import infer_calendar
-from rlpipe.data.sources import load_market
 from rlpipe.data.validation import BAR_HINT, DUPLICATE_HINT, MAPPING_HINT, validate_market
 from rlpipe.errors import DataError
-from tests.test_data_sources import FORMATS, load_error, stamp, valid_table, write
+from tests.test_data_sources import FORMATS, load_error, load_market, stamp, valid_table, write
 
 FIX_GAP = "fill the missing bars, or set data.max_gap if the market was closed"
 

@@ -20,6 +20,7 @@ from rlpipe.envs.market import Market
 from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim import HOLD, LONG, SHORT, BatchSim, StepResult
 from rlpipe.envs.sim_config import SimConfig
+from rlpipe.types import OBSERVATION_CLIP
 
 approx = pytest.approx
 
@@ -570,7 +571,7 @@ def test_ledger_invariants_hold_on_random_paths_and_actions(scenario: tuple) -> 
         assert np.allclose(np.abs(sim.qty), sim.slot_qty.sum(axis=1), rtol=1e-9, atol=0)
         assert ((sim.qty == 0) == ((sim.slot_qty > 0).sum(axis=1) == 0)).all()  # no phantom position
         obs = sim.observe()
-        assert obs.dtype == np.float32 and np.isfinite(obs).all() and np.abs(obs).max() <= 3.0
+        assert obs.dtype == np.float32 and np.isfinite(obs).all() and np.abs(obs).max() <= OBSERVATION_CLIP
         assert np.allclose(res.reward, (sim.equity - equity0) / equity0 * 100, rtol=1e-9, atol=1e-9)
         alive &= ~res.terminated
         if t + 1 == end:

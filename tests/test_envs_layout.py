@@ -6,12 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rlpipe.envs.layout import POSITION_VARS, position_vars
+from rlpipe.data.features import FeatureStats
+from rlpipe.envs.layout import POSITION_VARS, layout_of, position_vars
 from rlpipe.envs.market import Market
 from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim import HOLD, LONG, BatchSim
 from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import ConfigError
+from rlpipe.policy.observations import ObservationSpec
 
 approx = pytest.approx
 
@@ -54,6 +56,21 @@ def test_each_env_kind_has_its_named_position_variables() -> None:
 def test_unknown_env_kind_has_no_layout() -> None:
     with pytest.raises(ConfigError, match=r"env\.kind='hedge'"):
         position_vars("hedge")
+    with pytest.raises(ConfigError, match=r"env\.kind='hedge'; expected baseline, management or dummy"):
+        SimConfig(kind="hedge")  # refused by the same mapping, before anything is built
+
+
+def test_each_env_kind_maps_to_the_layout_a_policy_records_and_reads() -> None:
+    assert [layout_of(k) for k in ("baseline", "management", "dummy")] == [
+        "baseline",
+        "management",
+        "baseline",
+    ]
+    stats = FeatureStats(("a",), (0.0,), (1.0,)).to_dict()
+    sim = SimConfig(kind="dummy").__dict__
+    meta = {"env_kind": layout_of("dummy"), "feature_stats": stats, "sim": sim, "bar_hours": 1.0}
+    spec = ObservationSpec.from_meta(meta)  # what a served policy reads back
+    assert spec.layout == "baseline" and spec.obs_dim == 1 + len(POSITION_VARS["baseline"])
 
 
 @pytest.mark.parametrize("kind", ["baseline", "management", "dummy"])

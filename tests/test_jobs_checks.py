@@ -7,12 +7,15 @@ import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.utils.validation import _validate_length_limit, _validate_metric_name, _validate_model_name
 
-from rlpipe.agents.factory import AgentSpec
+from rlpipe.agents.agent_spec import AgentSpec
 from rlpipe.data.data_config import DataSpec, SliceSpec
+from rlpipe.data.slices import build_slices
 from rlpipe.errors import ConfigError, DataError, SliceError
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.jobs import train_job
@@ -161,7 +164,20 @@ def test_the_slice_name_rule_is_mlflows_metric_key_rule():
 
 
 def test_walk_forward_slices_have_generated_names():
-    check_slice_names(SliceSpec(kind="walk_forward", windows=[{"name": "a/b", **WINDOW}]))
+    """A walk-forward spec's slices come from the data, named train, validation, fold1, ...: the names
+    in its `windows` are never used, so they are not checked, and the generated ones pass the rule."""
+    window = {"name": "a/b", **WINDOW}
+    spec = SliceSpec(
+        kind="walk_forward", embargo="1D", windows=[window], folds=3, test_bars=48, validation_bars=48
+    )
+    check_slice_names(spec)
+    with pytest.raises(ConfigError, match=r"slices\.windows\[0\]\.name='a/b'"):
+        check_slice_names(replace(spec, kind="declared"))  # the same window, declared, is refused
+    index = pd.date_range("2022-01-01", periods=24 * 30, freq="h", tz="UTC")
+    close = 100.0 * np.exp(np.linspace(0.0, 0.1, len(index)))
+    names = [s.name for s in build_slices(spec, index, close)]
+    assert names == ["train", "validation", "fold1", "fold2", "fold3"]
+    check_slice_names(SliceSpec(windows=[{"name": name, **WINDOW} for name in names]))
 
 
 @pytest.mark.parametrize("name", ["a/b", "a:b", "", "  ", ".", "..x"])

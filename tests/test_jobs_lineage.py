@@ -29,7 +29,7 @@ from rlpipe.jobs.lineage import (
 from rlpipe.jobs.spec import RunContext
 from rlpipe.jobs.sweep_job import run_sweep_step
 from rlpipe.jobs.train_job import TrainResult, run_train
-from rlpipe.tracking.policy import load_policy, resolve_model
+from rlpipe.policy.resolved import load_policy, resolve_model
 from rlpipe.tracking.tracker import Tracker
 from tests.conftest import CONF
 

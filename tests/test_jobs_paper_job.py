@@ -29,8 +29,8 @@ from rlpipe.jobs.job_config import PaperConfig, PaperJob
 from rlpipe.jobs.paper_job import run_paper
 from rlpipe.jobs.spec import RunContext
 from rlpipe.jobs.train_job import run_train
+from rlpipe.policy.resolved import load_policy, resolve_model
 from rlpipe.tracking import tags as T
-from rlpipe.tracking.policy import load_policy, resolve_model
 from rlpipe.tracking.tracker import Tracker
 from tests.conftest import CONF, ROOT
 

@@ -18,8 +18,8 @@ from rlpipe.jobs.checkpoints import JobFolder
 from rlpipe.jobs.job_owner import read_owner
 from rlpipe.jobs.spec import RunContext, as_config, config_hash
 from rlpipe.jobs.train_job import run_train
+from rlpipe.policy.resolved import load_policy, resolve_model
 from rlpipe.tracking import tags as T
-from rlpipe.tracking.policy import load_policy, resolve_model
 from rlpipe.tracking.process import process_token
 from rlpipe.tracking.tracker import Tracker
 from tests.conftest import ROOT

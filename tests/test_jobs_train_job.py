@@ -6,11 +6,12 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from rlpipe.agents.factory import AgentSpec
+from rlpipe.agents.agent_spec import AgentSpec
 from rlpipe.data.data_config import DataSpec, SliceSpec
 from rlpipe.data.sources import load_data
 from rlpipe.envs.rewards import RewardConfig
@@ -107,7 +108,14 @@ def test_parquet_user_data_runs_the_same_pipeline(tmp_path, smoke_job, tracking_
 
 def test_a_job_is_a_frozen_value(smoke_job):
     job = smoke_job()
-    other = dataclasses.replace(job, seed=job.seed + 1)
+    seed, timesteps = job.seed, job.timesteps
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        job.seed = seed + 1  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        job.timesteps = timesteps * 2  # type: ignore[misc]
+    assert (job.seed, job.timesteps) == (seed, timesteps)  # nothing was changed by the attempts
+    other = dataclasses.replace(job, seed=seed + 1)  # another seed is another value, built anew
+    assert other != job and other == dataclasses.replace(job, seed=seed + 1) and job.seed == seed
     assert job.label == other.label and job.run_name != other.run_name
 
 

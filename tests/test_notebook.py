@@ -17,8 +17,8 @@ from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from mlflow.tracking import MlflowClient
 
 from rlpipe.evaluation.metrics import sharpe_window
-from rlpipe.reports import sweep_frames
-from rlpipe.tracking import compare, gate_table
+from rlpipe.reports import gate_table, sweep_frames
+from rlpipe.tracking import notebook_reads
 from tests.conftest import ROOT, crownable
 
 NOTEBOOK = ROOT / "notebooks" / "compare_runs.ipynb"
@@ -109,7 +109,7 @@ def test_notebook_runs_headless_and_shows_grid_plots_and_gates(executed, smoke_s
     gates = shown(nb, "gates", "text/html")
     assert "seed_stability" in gates and "drawdown_under_cap" in gates
     # every gate cell shows its outcome with the value judged against the threshold; n/a: nothing to judge
-    table = gate_table.gate_frame(uri, EXPERIMENT, sweep_id)
+    table = gate_table.gate_frame(notebook_reads.gate_records(uri, EXPERIMENT, sweep_id))
     pbo = table.attrs["pbo"]
     for col in ("drawdown_under_cap", "deflated_sharpe", "pbo"):
         text = table[col].iloc[0]
@@ -118,7 +118,7 @@ def test_notebook_runs_headless_and_shows_grid_plots_and_gates(executed, smoke_s
     shown_pbo = f"**{pbo:.2f}**" if pbo is not None else "Probability of backtest overfitting: not computed ("
     assert shown_pbo in shown(nb, "gates", "text/markdown")
     # the equity curves are drawn against the bars' dates (UTC)
-    times = compare.curves_frame(uri, smoke_runs["run_id"][:1], role="test")["time"]
+    times = notebook_reads.curves_frame(uri, smoke_runs["run_id"][:1], role="test")["time"]
     span = f"Test slices from {times.min():%Y-%m-%d %H:%M} to {times.max():%Y-%m-%d %H:%M} UTC."
     assert span in shown(nb, "curves", "text/markdown") and images(nb, "curves") == 1
     picks = shown(nb, "picks", "text/markdown")

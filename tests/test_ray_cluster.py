@@ -23,12 +23,12 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from rlpipe import ray_cluster
-from rlpipe.cli.sweep import sweep_id_for
 from rlpipe.errors import ClusterError
+from rlpipe.jobs.naming import sweep_id_for
+from rlpipe.server import tracking_server
+from rlpipe.server.postgres import free_port
 from rlpipe.tracking import queries
-from rlpipe.tracking import server as tracking_server
 from rlpipe.tracking import tags as T
-from rlpipe.tracking.postgres import free_port
 from rlpipe.tracking.tracker import Tracker
 from tests.conftest import cli
 

@@ -7,13 +7,16 @@ from pathlib import Path
 import matplotlib.dates as mdates
 import numpy as np
 import pytest
+from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
+from matplotlib.legend import Legend
 
 from rlpipe.evaluation import metrics as mx
 from rlpipe.evaluation.backtest import AGENT, SliceResult
 from rlpipe.evaluation.metrics import sharpe_window
 from rlpipe.gates.rules import PROMOTE, REJECT, RETEST
 from rlpipe.reports.format import pct
-from rlpipe.reports.plots import SliceFigure, slice_plots, sweep_plot
+from rlpipe.reports.plots import SWEEP_COLORS, SliceFigure, slice_plots, sweep_plot
 from tests.test_reports_run_report import three_role_run
 from tests.test_reports_sweep_report import LABEL_A, LABEL_B, job_row
 
@@ -105,7 +108,9 @@ def test_sweep_plot_of_one_configuration_writes_a_png(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["sweep.png"]
 
 
-def test_sweep_plot_of_several_configurations_with_a_failed_run_writes_a_png(tmp_path: Path) -> None:
+def test_sweep_plot_of_several_configurations_draws_each_judged_run_and_leaves_the_failed_one_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rows = [
         job_row("a-1", seed=1, test={"total": 0.1, "max_drawdown": 0.05}),
         job_row("a-2", seed=2, test={"total": 0.2, "max_drawdown": 0.04}),
@@ -115,6 +120,35 @@ def test_sweep_plot_of_several_configurations_with_a_failed_run_writes_a_png(tmp
     ]
     # the failed run has no sweep verdict and no test metrics: it is left out, not drawn at NaN
     verdicts = {"a-1": PROMOTE, "a-2": PROMOTE, "b-1": REJECT, "c-1": RETEST}
+    drawn: list[Figure] = []
+    save = Figure.savefig
+
+    def keep(fig: Figure, *args: object, **kwargs: object) -> None:
+        drawn.append(fig)  # the figure the PNG is drawn from, to read what is on it
+        save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
     path = tmp_path / "sweep.png"
     assert sweep_plot(rows, verdicts, None, path) == path  # no champion
     assert_png(path)
+    (ax,) = drawn[0].axes
+    # one point per judged run at (worst drawdown, test total), coloured by its configuration's verdict
+    points = [(tuple(c.get_offsets()[0]), to_hex(c.get_facecolor()[0])) for c in ax.collections]
+    colour = {v: to_hex(SWEEP_COLORS[v]) for v in (PROMOTE, REJECT, RETEST)}
+    assert points == [
+        ((0.05, 0.1), colour[PROMOTE]),
+        ((0.04, 0.2), colour[PROMOTE]),
+        ((0.2, -0.1), colour[REJECT]),
+        ((0.1, 0.05), colour[RETEST]),
+    ]
+    assert [t.get_text() for t in ax.texts] == ["seed 1", "seed 2", "seed 1", "seed 1"]
+    # one marker per configuration: a's two seeds share one, b and c each have their own
+    shapes = [c.get_paths()[0].vertices.tobytes() for c in ax.collections]
+    assert shapes[0] == shapes[1] and len({shapes[0], shapes[2], shapes[3]}) == 3
+    assert ax.get_title() == "Sweep: 4 judged run(s) in 3 configuration(s); colour = configuration verdict"
+    # two configurations share a label (other keys differ): every configuration is named with its hash
+    configurations = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert configurations == [f"{LABEL_A} (a)", f"{LABEL_B} (b)", f"{LABEL_A} (c)"]
+    legends = [a for a in ax.artists if isinstance(a, Legend)]
+    verdict_counts = [t.get_text() for t in legends[0].get_texts()]
+    assert verdict_counts == ["promote (2)", "retest (1)", "reject (1)", "unpicked (0)"]  # no champion

@@ -101,7 +101,7 @@ def running_ids_in(uri: str) -> list[str]:
 
 
 def test_the_reap_command_refuses_anything_but_tracking_overrides(capsys):
-    from rlpipe.cli.runs import main
+    from rlpipe.cli.runs_main import main
 
     with pytest.raises(SystemExit) as stop:
         main(["reap", "seed=3"])
@@ -141,7 +141,7 @@ def test_the_reap_command_works_outside_the_checkout(tmp_path):
 
 
 def test_the_reap_command_creates_no_store_where_there_is_none(tmp_path, monkeypatch, capsys):
-    from rlpipe.cli.runs import main
+    from rlpipe.cli.runs_main import main
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RLPIPE_ROOT")  # outside the checkout: the default local store is under the cwd

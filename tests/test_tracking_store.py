@@ -20,8 +20,8 @@ from mlflow.tracking import MlflowClient
 from sqlalchemy import event
 
 from rlpipe.errors import StoreError, StoreUnavailable
+from rlpipe.server.postgres import free_port
 from rlpipe.tracking import store
-from rlpipe.tracking.postgres import free_port
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import Tracker
 

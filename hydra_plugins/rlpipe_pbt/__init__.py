@@ -1,1 +1,1 @@
-"""rlpipe's Hydra plugins: the population-based-training sweeper (logic in `rlpipe.cli.pbt`)."""
+"""rlpipe's Hydra plugins: the population-based-training sweeper (logic in `rlpipe.cli.pbt_sweeper`)."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rlpipe.cli import pbt
+from rlpipe.cli import pbt_sweeper
 
 
-class PBTSweeper(pbt.PBTSweeper):
-    """`rlpipe.cli.pbt.PBTSweeper`, registered where Hydra looks for plugins."""
+class PBTSweeper(pbt_sweeper.PBTSweeper):
+    """`rlpipe.cli.pbt_sweeper.PBTSweeper`, registered where Hydra looks for plugins."""

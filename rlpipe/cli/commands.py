@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlpipe.cli.compose import check_keys, check_required, evaluate_job, group, paper_job
 from rlpipe.cli.failures import FAILURE_FILE, Failure, end_command
-from rlpipe.cli.weekly import job_of
+from rlpipe.cli.weekly_member import job_of
 from rlpipe.errors import ConfigError, run_id_of
 from rlpipe.jobs.checks import check_data_files, check_tracking, check_train_job
 from rlpipe.jobs.naming import sweep_id_for
@@ -144,7 +144,7 @@ def _promote(cfg: DictConfig) -> None:
     check_keys(cfg)
     tracking = group(cfg.tracking)
     check_tracking(tracking)
-    from rlpipe.cli.sweep import finish_sweep  # MLflow and the sweep step: the config is accepted
+    from rlpipe.cli.sweep_end import finish_sweep  # MLflow and the sweep step: the config is accepted
     from rlpipe.tracking import queries
     from rlpipe.tracking.registry import Registry
     from rlpipe.tracking.tracker import Tracker

@@ -9,7 +9,7 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from rlpipe.agents.factory import AgentSpec
+from rlpipe.agents.agent_spec import AgentSpec
 from rlpipe.errors import ConfigError
 from rlpipe.jobs.job_config import EvaluateJob, PaperJob, RoutineJob, TrainJob
 from rlpipe.project import project_root

@@ -23,8 +23,8 @@ from rlpipe.envs.sim_config import SimConfig
 from rlpipe.gates.health import HealthConfig
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.jobs.job_config import CheckpointConfig, ContinuationSpec, PaperConfig, RoutineSpec
-from rlpipe.jobs.pbt import PBTSpec
-from rlpipe.jobs.weekly import WeeklySpec
+from rlpipe.jobs.pbt_population import PBTSpec
+from rlpipe.jobs.weekly_plan import WeeklySpec
 from rlpipe.project import project_root
 from rlpipe.tracking.config import RegistryConfig, TrackingConfig
 

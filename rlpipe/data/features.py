@@ -13,9 +13,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from rlpipe.types import BoolArray, Float32Array, FloatArray, JsonDict
+from rlpipe.types import OBSERVATION_CLIP, BoolArray, Float32Array, FloatArray, JsonDict
 
-CLIP = 3.0
 RETURN_HORIZONS: tuple[int, ...] = (1, 4, 12, 24, 48)
 
 
@@ -163,11 +162,11 @@ def fit_stats(raw: pd.DataFrame, train_mask: BoolArray) -> FeatureStats:
 
 
 def normalise(raw: pd.DataFrame | FloatArray, stats: FeatureStats) -> Float32Array:
-    """(x - mean) / sigma, clipped to [-3, 3], NaN/inf -> 0, as float32."""
+    """(x - mean) / sigma, clipped to +-`OBSERVATION_CLIP` (3), NaN/inf -> 0, as float32."""
     if isinstance(raw, pd.DataFrame):
         if tuple(raw.columns) != stats.columns:
             raise ValueError(f"feature columns {list(raw.columns)} differ from fitted {list(stats.columns)}")
         raw = raw.to_numpy(dtype=float)
     z = (np.asarray(raw, dtype=float) - np.asarray(stats.mean)) / np.asarray(stats.std)
     z = np.where(np.isfinite(z), z, 0.0)
-    return np.clip(z, -CLIP, CLIP).astype(np.float32)
+    return np.clip(z, -OBSERVATION_CLIP, OBSERVATION_CLIP).astype(np.float32)

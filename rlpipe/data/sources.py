@@ -6,13 +6,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 from itertools import pairwise
-from typing import Any
 
 import pandas as pd
 
 from rlpipe.data.calendar import Calendar, infer_calendar
 from rlpipe.data.data_config import DataSpec
-from rlpipe.data.readers import read_frames, table_to_frame
+from rlpipe.data.readers import read_frames
 from rlpipe.data.synthetic import make_synthetic_market
 from rlpipe.data.validation import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, check_contract, check_gaps
 from rlpipe.errors import ConfigError, DataError
@@ -26,26 +25,6 @@ _SYNTHETIC_KEYS = (
     "signal_strength",
     "signal_persistence",
 )
-
-
-def load_market(source: str, path: str | list[str] | None = None, **options: Any) -> pd.DataFrame:
-    """Load and validate market data: `load_data(DataSpec(source=source, path=path, **options))`."""
-    return load_data(DataSpec(source=source, path=path, **options))
-
-
-def frame_from_table(raw: pd.DataFrame, source: str, spec: DataSpec | None = None) -> pd.DataFrame:
-    """A raw table (a timestamp column, or a DatetimeIndex) as a validated market frame.
-
-    Args:
-        raw: the table, with vendor column names if need be.
-        source: named in every error.
-        spec: how to read it (timestamp format, zone, column mapping, gap tolerance); None: DataSpec().
-    """
-    spec = spec or DataSpec()
-    check_options(spec)
-    df = table_to_frame(raw, source, spec.file_format())
-    check_gaps(df.index, source, data_calendar(spec, df), inferred=spec.max_gap is None)
-    return df
 
 
 def data_digest(df: pd.DataFrame) -> str:

@@ -25,20 +25,6 @@ _DRIFT_SIGN = {"bull": 1.0, "bear": -1.0, "sideways": 0.0}
 _VOL_MULT = {"bull": 1.0, "bear": 1.3, "sideways": 0.8}
 
 
-def regime_schedule(
-    segments: Sequence[Segment], start: str, freq: str
-) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
-    """The (regime, first bar, last bar) of every segment, in order."""
-    step = pd.Timedelta(freq)
-    t = pd.Timestamp(start, tz="UTC")
-    out = []
-    for seg in segments:
-        n = int(pd.Timedelta(days=seg.days) / step)
-        out.append((seg.regime, t, t + (n - 1) * step))
-        t = t + n * step
-    return out
-
-
 def make_synthetic_market(
     seed: int,
     segments: Sequence[Segment | dict],

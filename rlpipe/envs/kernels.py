@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
+from rlpipe.types import OBSERVATION_CLIP
+
 log = logging.getLogger(__name__)
 
 HOLD, LONG, SHORT = 0, 1, 2
@@ -145,7 +147,7 @@ def step_batch(actions, P, params, F, IS, B, slot_qty, slot_px, slot_t, slot_fee
 
 @njit(cache=True)
 def observe_batch(features, close, F, IS, slot_qty, slot_px, slot_t, op, out):
-    """Observation rows: features at the current bar, then the position state, clipped to [-3, 3].
+    """Observation rows: features at the current bar, then the position state, within +-`OBSERVATION_CLIP`.
 
     The position variables and their order are those of `rlpipe.envs.layout.POSITION_VARS`
     (baseline 5, management 7); keep the two in step. Durations are in hours / `hours_scale`.
@@ -189,7 +191,7 @@ def observe_batch(features, close, F, IS, slot_qty, slot_px, slot_t, op, out):
             out[i, j + 4] = flat / hours_scale
             last = j + 5
         for c in range(n_feat, last):
-            out[i, c] = min(3.0, max(-3.0, out[i, c]))
+            out[i, c] = min(OBSERVATION_CLIP, max(-OBSERVATION_CLIP, out[i, c]))
 
 
 def warm_up() -> None:

@@ -29,8 +29,8 @@ POSITION_VARS: dict[str, tuple[str, ...]] = {
 }
 
 
-def position_vars(kind: str) -> tuple[str, ...]:
-    """Names of the position variables of env `kind`, in observation order.
+def layout_of(kind: str) -> str:
+    """The observation layout of env `kind` (a key of `POSITION_VARS`): baseline or management.
 
     `dummy` trains on a stand-in env with the baseline's spaces and is evaluated with the baseline
     fill model, so it has the baseline layout.
@@ -41,4 +41,13 @@ def position_vars(kind: str) -> tuple[str, ...]:
     layout = "baseline" if kind == "dummy" else kind
     if layout not in POSITION_VARS:
         raise ConfigError(f"env.kind={kind!r}; expected baseline, management or dummy")
-    return POSITION_VARS[layout]
+    return layout
+
+
+def position_vars(kind: str) -> tuple[str, ...]:
+    """Names of the position variables of env `kind` (or of a layout), in observation order.
+
+    Raises:
+        ConfigError: `kind` is not an env kind.
+    """
+    return POSITION_VARS[layout_of(kind)]

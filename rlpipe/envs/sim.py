@@ -22,6 +22,7 @@ import numpy as np
 
 from rlpipe.envs import kernels
 from rlpipe.envs.kernels import HOLD, LONG, SHORT
+from rlpipe.envs.layout import layout_of
 from rlpipe.envs.market import Market
 from rlpipe.envs.rewards import PositionClock, RewardConfig, StepState, compute_reward, needs_clock
 from rlpipe.envs.sim_config import SimConfig
@@ -84,7 +85,7 @@ class BatchSim:
         )
         self._obs_params = np.array(
             [
-                float(cfg.kind == "management"),
+                float(layout_of(cfg.kind) == "management"),
                 cfg.stake,
                 cfg.max_stake,
                 m.hours_per_bar,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from rlpipe.envs.layout import position_vars
+from rlpipe.envs.layout import layout_of, position_vars
 from rlpipe.errors import ConfigError
 
 
@@ -42,8 +42,7 @@ class SimConfig:
     """Observation scale of durations in hours: 48 h -> 1.0 (clipped at 3)."""
 
     def __post_init__(self) -> None:
-        if self.kind not in ("baseline", "management", "dummy"):
-            raise ConfigError(f"env.kind={self.kind!r}; expected baseline, management or dummy")
+        layout_of(self.kind)  # an unknown kind is refused there, the one place that maps kinds
         if self.close_mode not in ("all", "one"):
             raise ConfigError(f"env.close_mode={self.close_mode!r}; expected all or one")
         if not 0 < self.stake <= self.max_stake:

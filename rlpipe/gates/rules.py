@@ -11,7 +11,7 @@ fails its gate. The run verdict is one of three:
 A run passes its run gates when its verdict is "pass" or "retest" (`passed_run_gates`). Neither is
 "promote": seed stability, the deflated Sharpe ratio and the probability of backtest overfitting
 are properties of a configuration across seeds and trials, so only the sweep-level step
-(`rlpipe.gates.sweep`), whose verdicts are "promote", "retest", "reject" and "unpicked" (a
+(`rlpipe.gates.sweep_gates`), whose verdicts are "promote", "retest", "reject" and "unpicked" (a
 searched configuration other than the search's pick), can promote.
 
 Fitness, a score in [0, 1], is the mean of four sub-scores, each clipped to [0, 1]:
@@ -31,7 +31,7 @@ from rlpipe.types import Metrics
 
 PROMOTE, REJECT, RETEST = "promote", "reject", "retest"
 UNPICKED = "unpicked"
-"""A sweep verdict: a searched configuration other than the search's pick (`rlpipe.gates.sweep`)."""
+"""A sweep verdict: a searched configuration other than the search's pick (`rlpipe.gates.sweep_gates`)."""
 PASS = "pass"
 APPROVED, REVIEW, DROP = "APPROVED", "REVIEW", "DROP"
 LIVE, PAPER, RETRAIN, DROP_MODEL = "live", "paper", "retrain", "drop"

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
-from rlpipe.agents.factory import AgentSpec
+from rlpipe.agents.agent_spec import AgentSpec
 from rlpipe.data.data_config import DataSpec, SliceSpec
 from rlpipe.errors import ConfigError, DataError
 from rlpipe.tracking import metric_keys as K

@@ -21,9 +21,9 @@ from rlpipe.jobs.job_config import EvaluateJob
 from rlpipe.jobs.prepare import Guard, prepare
 from rlpipe.jobs.record import record_assessment, record_data
 from rlpipe.jobs.spec import as_config
+from rlpipe.policy.resolved import ModelRef, load_policy, resolve_model
 from rlpipe.reports.run_report import ModelCard
 from rlpipe.tracking import tags as T
-from rlpipe.tracking.policy import ModelRef, load_policy, resolve_model
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import Tracker
 from rlpipe.types import JsonDict, Metrics

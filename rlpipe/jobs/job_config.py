@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rlpipe.agents.factory import AgentSpec
+from rlpipe.agents.agent_spec import AgentSpec
 from rlpipe.data.data_config import DataSpec, SliceSpec
 from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim_config import SimConfig
@@ -21,8 +21,8 @@ from rlpipe.errors import ConfigError
 from rlpipe.gates.health import HealthConfig
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.jobs.naming import Varied, run_name
-from rlpipe.jobs.pbt import PBTSpec
-from rlpipe.jobs.weekly import WeeklySpec
+from rlpipe.jobs.pbt_population import PBTSpec
+from rlpipe.jobs.weekly_plan import WeeklySpec
 from rlpipe.tracking.config import RegistryConfig, TrackingConfig
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ class TrainJob:
     """A continued model's learning rate: the agent's x this (ignored without `init_from`)."""
     plots: bool = True
     """The per-slice tear sheets (plots/<role>_<slice>.png) and the training-length plot, drawn after the
-    job by a process of their own (`jobs.tear_sheets`); false skips them (`python -m rlpipe.runs plots
+    job by a process of their own (`jobs.tear_sheet_job`); false skips them (`python -m rlpipe.runs plots
     run_id=<id>` draws them later)."""
     lr_schedule: str = "constant"
     """constant, or linear (decays to 0 over the run; a checkpoint then differs from a shorter run)."""
@@ -164,7 +164,7 @@ class TrainJob:
     weekly: WeeklySpec | None = None
     """The weekly plan this job is a member of (recorded; what it trains is in the fields above)."""
     role: str = field(default="", metadata={"config": False})
-    """A weekly member (explorer-0, refiner-2, champion-0; `rlpipe.jobs.weekly`), else empty; a tag."""
+    """A weekly member (explorer-0, refiner-2, champion-0; `rlpipe.jobs.weekly_plan`), else empty; a tag."""
     role_note: str = field(default="", metadata={"config": False})
     """What the member continues or explores, as its run's tag records it."""
     varied: Varied = field(default=(), metadata={"config": False})

@@ -10,15 +10,15 @@ from typing import Any, Protocol
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from rlpipe.agents.callbacks import ProgressCallback, RolloutHook, history_logger
+from rlpipe.agents.agent_spec import AgentSpec
 from rlpipe.agents.checkpoint_io import load_state, restore_policy
-from rlpipe.agents.factory import AgentSpec
 from rlpipe.agents.setup import deterministic_policy, seed_everything
+from rlpipe.agents.training_callbacks import ProgressCallback, RolloutHook, history_logger
 from rlpipe.data.slices import Window
 from rlpipe.envs import kernels
-from rlpipe.envs.factory import TrainingEnv, make_training_env
 from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim_config import SimConfig
+from rlpipe.envs.training_env import TrainingEnv, make_training_env
 from rlpipe.evaluation.assessment import validate
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.gates.selection import LengthChoice, select_length

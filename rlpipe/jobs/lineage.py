@@ -32,12 +32,12 @@ import pandas as pd
 import torch
 from stable_baselines3.common.utils import LinearSchedule
 
-from rlpipe.agents.factory import AgentSpec
+from rlpipe.agents.agent_spec import AgentSpec
 from rlpipe.data.features import FeatureStats
 from rlpipe.data.slices import HELD_OUT, Slice, check_no_leakage, recorded_training
 from rlpipe.errors import ConfigError, SliceError
+from rlpipe.policy.resolved import load_policy, resolve_model
 from rlpipe.tracking import tags as T
-from rlpipe.tracking.policy import load_policy, resolve_model
 from rlpipe.tracking.tracker import Tracker
 
 SCHEDULES = ("constant", "linear")

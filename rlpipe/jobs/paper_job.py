@@ -38,9 +38,9 @@ from rlpipe.jobs.health_job import judge_version
 from rlpipe.jobs.job_config import PaperJob
 from rlpipe.jobs.job_owner import FolderLock
 from rlpipe.jobs.paper_record import PaperRecord
+from rlpipe.policy.model import PolicyModel
+from rlpipe.policy.resolved import ModelRef, load_policy, resolve_model
 from rlpipe.tracking import tags as T
-from rlpipe.tracking.policy import ModelRef, load_policy, resolve_model
-from rlpipe.tracking.policy_model import PolicyModel
 from rlpipe.tracking.tracker import RunLog, Tracker
 
 log = logging.getLogger(__name__)

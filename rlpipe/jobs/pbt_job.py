@@ -1,4 +1,4 @@
-"""One population member for one round (`experiment=pbt`; the plan is `rlpipe.jobs.pbt`).
+"""One population member for one round (`experiment=pbt`; the plan is `rlpipe.jobs.pbt_population`).
 
 Round 0 opens the member's MLflow run; every round reopens it, continues the member's saved
 training state (its own, or the copy the sweeper gave it) for `interval` steps with this round's
@@ -20,13 +20,13 @@ from typing import Any
 from rlpipe.agents.checkpoint_io import load_state, save_state
 from rlpipe.agents.setup import bound_threads, deterministic_policy, resolve_device, seed_everything
 from rlpipe.envs import kernels
-from rlpipe.envs.factory import make_training_env
+from rlpipe.envs.training_env import make_training_env
 from rlpipe.errors import CheckpointError, ConfigError
 from rlpipe.evaluation.assessment import validate
 from rlpipe.jobs.checks import check_train_job
 from rlpipe.jobs.job_config import TrainJob
 from rlpipe.jobs.learn import Learned, progress_callback
-from rlpipe.jobs.pbt import STATE, Copy, MemberState, PBTSpec
+from rlpipe.jobs.pbt_population import STATE, Copy, MemberState, PBTSpec
 from rlpipe.jobs.prepare import Prepared, prepare
 from rlpipe.jobs.record import Stopwatch, record_data, record_start
 from rlpipe.jobs.spec import RunContext, as_config, config_hash

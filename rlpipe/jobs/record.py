@@ -1,6 +1,6 @@
 """What a job records on its run: config and environment first, its data, the assessment (metrics, the
 run report, equity curves, verdict tags, description; the tear sheets are drawn later from the report
-and curves, `jobs.tear_sheets`), timings, and the policy registered."""
+and curves, `jobs.tear_sheet_job`), timings, and the policy registered."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from rlpipe.agents.setup import environment_info
+from rlpipe.envs.layout import layout_of
 from rlpipe.envs.sim_config import SimConfig
 from rlpipe.evaluation.assessment import Assessment
 from rlpipe.evaluation.backtest import AGENT, curves_frame
@@ -22,10 +23,10 @@ from rlpipe.jobs.learn import Learned
 from rlpipe.jobs.lineage import Parent
 from rlpipe.jobs.prepare import Prepared
 from rlpipe.jobs.spec import RunContext
+from rlpipe.policy.logged import log_policy
 from rlpipe.reports.run_report import ModelCard, RunReportInput, build_report, run_note
 from rlpipe.tracking import metric_keys as K
 from rlpipe.tracking import tags as T
-from rlpipe.tracking.policy import log_policy
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import RunLog
 from rlpipe.types import JsonDict
@@ -88,7 +89,7 @@ def record_assessment(
     """Log an assessment's metrics (one value each, at step 0), report (with the training-length choice
     of a run that scored checkpoints), curves, verdict tags and the run's description (`select_metric`:
     the validation aggregate that ranks the run). With `plots` the tear sheets are tagged pending:
-    `jobs.tear_sheets` draws them from the report and curves once the job is done."""
+    `jobs.tear_sheet_job` draws them from the report and curves once the job is done."""
     run.log_metrics(assessment_metrics(a))
     report = RunReportInput(model, a.results, a.aggregates, a.gates, a.verdict, a.reason, a.decisions, length)
     md, js = build_report(report)
@@ -168,7 +169,7 @@ def register_policy(
     own, validation = data.stamps_of("train"), data.stamps_of("validation")
     meta = {
         "algo": type(agent).__name__,
-        "env_kind": "management" if env.kind == "management" else "baseline",
+        "env_kind": layout_of(env.kind),
         "feature_stats": data.stats.to_dict(),
         "sim": env.__dict__,
         "bar_hours": data.market.hours_per_bar,

@@ -1,6 +1,6 @@
 """The sweep-level step: after a multirun, or by hand with `python -m rlpipe.promote sweep_id=...`.
 
-Reads the sweep's job runs from the store, applies the sweep gates (`rlpipe.gates.sweep`) to the
+Reads the sweep's job runs from the store, applies the sweep gates (`rlpipe.gates.sweep_gates`) to the
 finished ones, moves the registry, tags every run with its configuration's verdict, and writes
 the sweep report (markdown, JSON, comparison plot) to the sweep's parent run. Running it twice
 changes nothing the second time: registry moves compare the desired state with the current one,
@@ -22,7 +22,7 @@ import numpy as np
 from rlpipe.errors import MissingArtifactError
 from rlpipe.evaluation.metrics import returns as per_bar_returns
 from rlpipe.gates.rules import PAPER, GatesConfig
-from rlpipe.gates.sweep import RunRecord, SweepDecision, evaluate_sweep
+from rlpipe.gates.sweep_gates import RunRecord, SweepDecision, evaluate_sweep
 from rlpipe.jobs.generations import generations
 from rlpipe.reports.format import json_safe
 from rlpipe.reports.plots import sweep_plot

@@ -35,7 +35,7 @@ from rlpipe.jobs.record import (
     register_policy,
 )
 from rlpipe.jobs.spec import RunContext, as_config, config_hash
-from rlpipe.jobs.tear_sheets import draw_later
+from rlpipe.jobs.tear_sheet_job import draw_later
 from rlpipe.project import git_sha
 from rlpipe.reports.run_report import ModelCard
 from rlpipe.tracking import queries

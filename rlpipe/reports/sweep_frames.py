@@ -1,4 +1,4 @@
-"""What the comparison notebook computes from a sweep's frames (`rlpipe.tracking.compare`): the
+"""What the comparison notebook computes from a sweep's frames (`rlpipe.tracking.notebook_reads`): the
 params its runs varied, the seeds' dispersion per configuration, the out-of-sample equity of each
 run with its test slices chained in time, and that equity's rolling Sharpe. Pure pandas: nothing
 here reads a store or draws."""
@@ -26,7 +26,7 @@ def varied(params: Iterable[Mapping[str, str]], leave_out: Sequence[str] = ()) -
     order the runs first show them (`MISSING` for a run that did not record it).
 
     Args:
-        params: each run's params (`compare.run_params`, `JobRow.params`).
+        params: each run's params (`notebook_reads.run_params`, `JobRow.params`).
         leave_out: keys never reported: a name ending in '.' leaves out every key under it.
     """
     runs = list(params)
@@ -56,9 +56,9 @@ def seed_dispersion(runs: pd.DataFrame, values: Sequence[str], by: Sequence[str]
     """How far a configuration's seeds spread, over its FINISHED runs.
 
     Args:
-        runs: `compare.runs_frame`.
+        runs: `notebook_reads.runs_frame`.
         values: its columns to summarise (`validation_sharpe_mean`, `test_total`).
-        by: the columns that tell configurations apart (`compare.varying_axes`).
+        by: the columns that tell configurations apart (`run_comparison.varying_axes`).
 
     Returns:
         One row per configuration, in the order they first appear: the `by` columns,
@@ -97,7 +97,7 @@ def stitched_equity(curves: pd.DataFrame, policy: str = AGENT) -> pd.DataFrame:
     from slice to slice (walk-forward fold to fold) with what the slices before left it.
 
     Args:
-        curves: `compare.curves_frame` (one row per run, slice, policy and bar; each slice's
+        curves: `notebook_reads.curves_frame` (one row per run, slice, policy and bar; each slice's
             equity starts at 1 on its first bar).
         policy: whose curves to chain (the agent, or a baseline such as buy_and_hold).
 
@@ -161,7 +161,7 @@ def stitched_rolling_sharpe(
 
     Args:
         stitched: `stitched_equity`.
-        bars_per_year: by run id (`compare.runs_frame`'s bars_per_year); NaN gives NaN.
+        bars_per_year: by run id (`notebook_reads.runs_frame`'s bars_per_year); NaN gives NaN.
         window: bars per window; by default `metrics.sharpe_window` of the run's stitched bars
             (seven days of bars, at most half of them).
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rlpipe.gates.sweep import ConfigDecision, SweepDecision
+from rlpipe.gates.sweep_gates import ConfigDecision, SweepDecision
 from rlpipe.reports.format import json_safe, num, pct
 from rlpipe.reports.run_report import gate_dict
 from rlpipe.tracking.rows import JobRow

@@ -3,7 +3,7 @@
 A job records its backtest as data (`report/report.json`: every slice and policy with its metrics;
 `curves/equity.parquet`: the curves bar by bar; the metric `data/bars_per_year`). The PNGs are drawn
 from those records, not from the job's memory, so that drawing them (~0.3 s a slice) stays off the
-job's critical path (`rlpipe.jobs.tear_sheets`) and any run can be drawn again on demand
+job's critical path (`rlpipe.jobs.tear_sheet_job`) and any run can be drawn again on demand
 (`python -m rlpipe.runs plots run_id=...`). The pictures are the ones a job drew inline before:
 the same `SliceFigure` over the same curves and metrics.
 """

@@ -1,10 +1,5 @@
-"""The only package that imports mlflow: store, runs, artifacts, pyfunc policy, registry.
+"""The tracking store: runs, params, metrics, artifacts, the registry, the queries that read them back.
 
-MLflow's usage telemetry (a config fetch and usage records sent to an external endpoint from
-background threads) is off unless the user turns it on (`MLFLOW_DISABLE_TELEMETRY=false`): a
-training job sends nothing anywhere but its own tracking store. Set before mlflow is imported.
+With `rlpipe.policy` (the policy's MLflow model) the only code that imports mlflow; MLflow's
+telemetry is turned off in `rlpipe/__init__.py`, before either is imported.
 """
-
-import os
-
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

@@ -1,4 +1,4 @@
-"""The row type of a recorded job run, shared by the read side, the reports and the CLI table.
+"""The row types of a recorded job run, shared by the read side, the reports and the CLI table.
 
 Pure: no mlflow import, so reports can take rows without depending on the store.
 """
@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
+
+AXES = ("timesteps", "reward", "agent", "env")
+"""The `JobRow` fields a sweep typically varies besides the seed (columns of the notebook's runs frame)."""
 
 
 @dataclass(frozen=True)
@@ -74,3 +78,23 @@ class JobRow:
     def test_metric(self, key: str) -> float:
         """A test aggregate, NaN when it was not recorded."""
         return self.test.get(key, math.nan)
+
+
+@dataclass(frozen=True)
+class GateRecord:
+    """What a job run recorded of its run gates, read back for the notebook's gate table."""
+
+    row: JobRow
+    passed: dict[str, float]
+    """Its `gate/<name>` metrics without the prefix (1.0 passed, 0.0 failed)."""
+    reported: dict[str, dict[str, Any]]
+    """The gates of its report/report.json (passed, value, threshold, rule); {} without one."""
+
+
+@dataclass(frozen=True)
+class SweepGates:
+    """A sweep's gates as recorded: each job run's, and the configuration gates of its sweep report."""
+
+    runs: list[GateRecord]
+    report: dict[str, Any]
+    """The parent run's sweep/report.json ({} before the sweep step has run)."""

@@ -30,7 +30,7 @@ PROMOTABLE = "rlpipe.promotable"
 """'false' when the job was run with registry.promote=false: the sweep step never stages or crowns it."""
 TEAR_SHEETS = "rlpipe.tear_sheets"
 """Where the run's tear sheets (plots/) stand: `pending` while a process of their own draws them after
-the job (`rlpipe.jobs.tear_sheets`), `drawn: <n> files`, or `failed: <why>` (redraw with
+the job (`rlpipe.jobs.tear_sheet_job`), `drawn: <n> files`, or `failed: <why>` (redraw with
 `python -m rlpipe.runs plots run_id=<id>`)."""
 TEAR_SHEETS_PENDING = "pending"
 CLASSIFICATION = "rlpipe.classification"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-from rlpipe.cli.callbacks import swept_keys
+from rlpipe.cli.sweep_callback import swept_keys
 
 
 def config(task: list[str], params: dict | None = None):

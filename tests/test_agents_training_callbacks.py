@@ -5,7 +5,7 @@ from __future__ import annotations
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from rlpipe.agents.callbacks import ProgressCallback, history_logger
+from rlpipe.agents.training_callbacks import ProgressCallback, history_logger
 from rlpipe.envs.dummy import DummyEnv
 
 

@@ -12,10 +12,10 @@ import torch
 from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from rlpipe.agents.policy_io import ARCHITECTURE, WEIGHTS, load_policy_net, save_policy_net
 from rlpipe.agents.setup import deterministic_policy
 from rlpipe.envs.dummy import DummyEnv
 from rlpipe.errors import PolicyError
+from rlpipe.policy.network import ARCHITECTURE, WEIGHTS, load_policy_net, save_policy_net
 
 OBS_DIM = 16
 

@@ -5,7 +5,7 @@
 view of a sweep's runs (the newest sweep by default) saved on the experiment and its URL printed
 (`rlpipe.tracking.ui`; `ui` defaults to `make ui`'s address, or the tracking server's).
 `plots run_id=<id>|sweep_id=<id>`: a run's tear sheets drawn now from its records into its `plots/`
-(`rlpipe.jobs.tear_sheets`; a job starts the same drawing in a process of its own when it ends), or
+(`rlpipe.jobs.tear_sheet_job`; a job starts the same drawing in a process of its own when it ends), or
 those of every job run of a sweep. The
 tracking overrides are composed with the package's own conf/train.yaml (found beside the package,
 as `python -m rlpipe.train` finds it, never in the working directory), so the command works from
@@ -73,7 +73,7 @@ def plots(tracking: TrackingConfig, run_id: str | None, sweep_id: str | None) ->
     """Draw the tear sheets of run `run_id`, or of every job run of sweep `sweep_id`; lines to print."""
     if (run_id is None) == (sweep_id is None):
         raise ConfigError(f"plots takes run_id=<id> or sweep_id=<id>, one of them; {USAGE}")
-    from rlpipe.jobs.tear_sheets import draw_run  # MLflow and matplotlib, once the arguments are accepted
+    from rlpipe.jobs.tear_sheet_job import draw_run  # MLflow and matplotlib, once the arguments are accepted
     from rlpipe.tracking import queries
     from rlpipe.tracking.tracker import Tracker
 

@@ -14,12 +14,12 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from rlpipe.errors import ServerError
+from rlpipe.policy.model import PolicyModel
+from rlpipe.policy.resolved import load_policy, resolve_model
+from rlpipe.server.postgres import free_port, postgres_port
+from rlpipe.server.tracking_server import ServerPaths, running, start, stop
 from rlpipe.tracking import tags as T
-from rlpipe.tracking.policy import load_policy, resolve_model
-from rlpipe.tracking.policy_model import PolicyModel
-from rlpipe.tracking.postgres import free_port, postgres_port
 from rlpipe.tracking.registry import Registry
-from rlpipe.tracking.server import ServerPaths, running, start, stop
 from rlpipe.tracking.tracker import Tracker
 from tests.conftest import cli
 
@@ -175,9 +175,9 @@ def test_rollback_restores_the_previous_champion_on_the_server(server, sweep):
 
 
 def test_start_again_says_it_is_running_and_a_busy_port_is_refused(server, tmp_path):
-    proc = cli("rlpipe.tracking.server", "start", "--data", str(server.root))
+    proc = cli("rlpipe.server", "start", "--data", str(server.root))
     assert proc.returncode == 0 and f"already running at {server.uri}" in proc.stdout
-    status = cli("rlpipe.tracking.server", "status", "--data", str(server.root))
+    status = cli("rlpipe.server", "status", "--data", str(server.root))
     assert status.returncode == 0 and server.uri in status.stdout
     port = int(server.uri.rsplit(":", 1)[1])
     with pytest.raises(ServerError, match=f"port {port} on 127.0.0.1 is already in use"):

@@ -9,7 +9,7 @@ it, so it outlives `make server`. Everything lives in one folder, by default `<p
     server.json         the running server: pid (of its process group), URI, PostgreSQL's port
     server.log          the server's output
 
-    python -m rlpipe.tracking.server start|stop|status [--port 5001] [--data DIR]
+    python -m rlpipe.server start|stop|status [--port 5001] [--data DIR]
 
 Both listen on 127.0.0.1 only and ask for no password: a single-user store, like the sqlite one.
 """
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from rlpipe.errors import RlpipeError, ServerError
 from rlpipe.project import project_root
-from rlpipe.tracking.postgres import alive, ensure_database, postgres_port, start_postgres, stop_postgres
+from rlpipe.server.postgres import alive, ensure_database, postgres_port, start_postgres, stop_postgres
 
 log = logging.getLogger(__name__)
 PORT = 5001
@@ -168,10 +168,8 @@ def status(root: Path | None = None) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m rlpipe.tracking.server start|stop|status`; exit 2 on an error a user can act on."""
-    parser = argparse.ArgumentParser(
-        prog="python -m rlpipe.tracking.server", description=__doc__.split("\n")[0]
-    )
+    """`python -m rlpipe.server start|stop|status`; exit 2 on an error a user can act on."""
+    parser = argparse.ArgumentParser(prog="python -m rlpipe.server", description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=["start", "stop", "status"])
     parser.add_argument("--port", type=int, default=PORT, help=f"the MLflow server's port (default {PORT})")
     parser.add_argument("--data", type=Path, default=None, help="state folder (default <project>/mlruns)")
@@ -190,7 +188,3 @@ def main(argv: list[str] | None = None) -> int:
         log.error("error: %s", exc)
         return 2
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

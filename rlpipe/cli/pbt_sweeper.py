@@ -4,7 +4,7 @@ Hydra runs a sweeper in the launching process; this one launches the population 
 time through whatever launcher is configured (basic: one job after another; joblib: in parallel
 processes; submitit/slurm: on nodes), reads each member's validation score back as the job's
 return value, and between rounds replaces the bottom members by mutated copies of the top ones
-(`rlpipe.jobs.pbt`). The plugin class Hydra instantiates is `hydra_plugins.rlpipe_pbt.PBTSweeper`.
+(`rlpipe.jobs.pbt_population`). The plugin class Hydra instantiates is `hydra_plugins.rlpipe_pbt.PBTSweeper`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from rlpipe.cli.compose import group
 from rlpipe.cli.failures import Failure
 from rlpipe.errors import CheckpointError, ConfigError, RlpipeError
-from rlpipe.jobs.pbt import Ledger, MemberState, PBTSpec, copy_state, exploit_explore, scaled
+from rlpipe.jobs.pbt_population import Ledger, MemberState, PBTSpec, copy_state, exploit_explore, scaled
 
 log = logging.getLogger(__name__)
 SET_BY_SWEEPER = ("seed", "timesteps", "pbt.member", "pbt.round", "pbt.dir")

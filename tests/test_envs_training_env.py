@@ -9,10 +9,10 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from rlpipe.data.data_config import Segment
 from rlpipe.data.features import fit_stats, normalise, raw_features
 from rlpipe.data.synthetic import make_synthetic_market
-from rlpipe.envs.factory import TrainingEnv, make_training_env
 from rlpipe.envs.market import Market, make_market
 from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim_config import SimConfig
+from rlpipe.envs.training_env import TrainingEnv, make_training_env
 from rlpipe.envs.vec_env import VecTradingEnv
 
 WINDOWS = [(48, 250), (300, 480)]

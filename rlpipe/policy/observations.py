@@ -3,7 +3,7 @@
 What a served policy does to its input, exactly as training and the backtest do it:
 features from `rlpipe.data.features.raw_features` over the given bars, normalised with the
 training statistics; the position variables of `rlpipe.envs.layout` scaled as the simulator's
-observation kernel (`rlpipe.envs.kernels.observe_batch`) scales them, clipped to [-3, 3].
+observation kernel (`rlpipe.envs.kernels.observe_batch`) scales them, clipped to +-`OBSERVATION_CLIP`.
 
 Position columns (all optional, one value per bar, the position held at that bar's close):
     side                 -1 short, 0 flat (default), 1 long
@@ -29,12 +29,11 @@ import pandas as pd
 
 from rlpipe.data.features import FeatureStats, normalise, raw_features
 from rlpipe.data.validation import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, validate_market
-from rlpipe.envs.layout import position_vars
+from rlpipe.envs.layout import layout_of, position_vars
 from rlpipe.errors import PolicyError
-from rlpipe.types import BoolArray, Float32Array, FloatArray, JsonDict
+from rlpipe.types import OBSERVATION_CLIP, BoolArray, Float32Array, FloatArray, JsonDict
 
 TIMESTAMP = "timestamp"
-CLIP = 3.0
 POSITION_INPUTS: dict[str, tuple[str, ...]] = {
     "baseline": ("side", "unrealised", "hours_since_open", "hours_since_close"),
     "management": (
@@ -69,7 +68,7 @@ class ObservationSpec:
         sim = meta["sim"]
         return cls(
             FeatureStats.from_dict(meta["feature_stats"]),
-            "management" if meta["env_kind"] == "management" else "baseline",
+            layout_of(meta["env_kind"]),
             float(sim["stake"]),
             float(sim["max_stake"]),
             float(sim["unrealised_scale"]),
@@ -128,7 +127,7 @@ def position_rows(model_input: pd.DataFrame, index: pd.Index, spec: ObservationS
         "hours_since_close": np.where(held, 0.0, since_close / spec.hours_scale),
     }
     pos = np.column_stack([vals[v] for v in position_vars(spec.layout)])
-    return np.clip(pos, -CLIP, CLIP).astype(np.float32)
+    return np.clip(pos, -OBSERVATION_CLIP, OBSERVATION_CLIP).astype(np.float32)
 
 
 def warmup_bars(n: int = 512) -> int:

@@ -27,7 +27,7 @@ promoted, and a configuration run with registry.promote=false (the smoke preset)
 never champion or challenger.
 
 A search is judged as the search it is: the configurations of records marked `search` (a weekly
-sweep's members trained from scratch, `rlpipe.jobs.weekly`) are one hypothesis, their pick, the
+sweep's members trained from scratch, `rlpipe.jobs.weekly_plan`) are one hypothesis, their pick, the
 searched configuration with the best mean validation score. Only the pick goes through the sweep
 gates; the others are `unpicked` (never promoted, kept for later weeks to refine). Every other
 configuration (an ordinary sweep's, a continued model's) is tested on its own. The deflated Sharpe

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from rlpipe.errors import CheckpointError, ConfigError
-from rlpipe.jobs.pbt import Ledger, MemberState, PBTSpec, copy_state, exploit_explore
+from rlpipe.jobs.pbt_population import Ledger, MemberState, PBTSpec, copy_state, exploit_explore
 
 
 def test_the_bottom_fifth_copies_the_top_fifth_with_hyperparameters_moved_20_percent():

@@ -11,11 +11,12 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from rlpipe.gates.rules import GatesConfig
-from rlpipe.gates.sweep import evaluate_sweep
+from rlpipe.gates.sweep_gates import evaluate_sweep
+from rlpipe.reports import gate_table
 from rlpipe.reports.sweep_report import sweep_report
-from rlpipe.tracking import gate_table
+from rlpipe.tracking import notebook_reads
 from tests.conftest import CONF
-from tests.test_gates_sweep import record
+from tests.test_gates_sweep_gates import record
 
 EXPERIMENT = "rlpipe"
 GATE_CELL = re.compile(r"^([YN] \((\S+) ([<=>]|vs) (\S+)\)|n/a)$")
@@ -37,7 +38,7 @@ def test_gate_frame_shows_run_and_configuration_gates_as_yes_no_with_their_value
     smoke_sweep_ids, smoke_runs
 ):
     uri, sweep_id, _ = smoke_sweep_ids
-    gates = gate_table.gate_frame(uri, EXPERIMENT, sweep_id)
+    gates = gate_table.gate_frame(notebook_reads.gate_records(uri, EXPERIMENT, sweep_id))
     assert len(gates) == 4 and set(gates["run_id"]) == set(smoke_runs["run_id"])
     run_gates = {"pass_majority_slices", "drawdown_under_cap", "no_single_slice_dependency"}
     assert run_gates <= set(gates.attrs["run_gates"])
@@ -60,7 +61,7 @@ def test_gate_frame_shows_run_and_configuration_gates_as_yes_no_with_their_value
 
 def test_gate_frame_values_are_the_test_aggregates_and_the_configured_thresholds(smoke_sweep_ids, smoke_runs):
     uri, sweep_id, _ = smoke_sweep_ids
-    gates = gate_table.gate_frame(uri, EXPERIMENT, sweep_id).set_index("run_id")
+    gates = gate_table.gate_frame(notebook_reads.gate_records(uri, EXPERIMENT, sweep_id)).set_index("run_id")
     cfg = OmegaConf.load(CONF / "gates" / "default.yaml")
     judged = {
         "pass_majority_slices": ("test_consistency", cfg.min_positive_fraction),

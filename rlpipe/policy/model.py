@@ -2,13 +2,14 @@
 
 Input: a DataFrame of raw bars, one row per bar in time order: the bar time (a `timestamp` column
 or a DatetimeIndex; naive times are UTC), `open high low close volume`, optional `bid ask`, and
-optionally the position held at each bar's close in natural units (see `rlpipe.tracking.bars`).
+optionally the position held at each bar's close in natural units (see `rlpipe.policy.observations`).
 Output: one row per bar, `action` (0 hold, 1 maker long, 2 maker short; -1 on a warm-up bar) and
 `warmup` (True where the bar's features need more history than the given bars hold). A request
 whose every bar is a warm-up bar is refused: it could only answer -1.
 
 Its files are data only, in one folder (`DATA` inside the MLflow model): `weights.pt`,
-`architecture.json` and `meta.json`. MLflow loads it through `rlpipe.tracking.served_policy`.
+`architecture.json` and `meta.json`. MLflow loads it through `rlpipe.policy.pyfunc`; its request
+format as MLflow records it (signature, input example) is in `rlpipe.policy.logged`.
 """
 
 from __future__ import annotations
@@ -19,14 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from mlflow.models import ModelSignature
-from mlflow.types import ColSpec, Schema, TensorSpec
 
-from rlpipe.agents.policy_io import ARCHITECTURE, WEIGHTS, load_policy_net
 from rlpipe.data.features import FeatureStats
-from rlpipe.data.validation import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 from rlpipe.errors import PolicyError
-from rlpipe.tracking.bars import POSITION_INPUTS, TIMESTAMP, ObservationSpec, observations
+from rlpipe.policy.network import ARCHITECTURE, WEIGHTS, load_policy_net
+from rlpipe.policy.observations import ObservationSpec, observations
 from rlpipe.types import JsonDict
 
 META = "meta.json"
@@ -80,21 +78,3 @@ class PolicyModel:
     def observation_policy(self) -> Callable[[np.ndarray], np.ndarray]:
         """A policy on ready-made observation rows, for the batched backtest."""
         return self.net.act
-
-
-def signature(meta: JsonDict) -> ModelSignature:
-    """Input: timestamp, OHLCV, optional bid/ask and position columns; output: action, warmup."""
-    layout = ObservationSpec.from_meta(meta).layout
-    inputs: list[ColSpec | TensorSpec] = [ColSpec("string", TIMESTAMP, required=False)]
-    inputs += [ColSpec("double", c) for c in REQUIRED_COLUMNS]
-    inputs += [ColSpec("double", c, required=False) for c in (*OPTIONAL_COLUMNS, *POSITION_INPUTS[layout])]
-    outputs: list[ColSpec | TensorSpec] = [ColSpec("long", "action"), ColSpec("boolean", "warmup")]
-    return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
-
-
-def input_example(bars: pd.DataFrame, n: int) -> pd.DataFrame:
-    """The first `n` bars as a request body: a timestamp column (ISO text) and the bar columns."""
-    head = bars.iloc[:n]
-    cols = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in head.columns]
-    stamps = pd.DatetimeIndex(head.index).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return pd.DataFrame({TIMESTAMP: stamps, **{c: head[c].to_numpy(float) for c in cols}})

@@ -1,4 +1,5 @@
-"""The notebook's read helpers on a real smoke sweep (2 seeds x 2 reward specs through the CLI)."""
+"""What the notebook reads from the store, on a real smoke sweep (2 seeds x 2 reward specs through the
+CLI)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rlpipe.tracking import compare, queries
+from rlpipe.reports.run_comparison import featured_runs, with_drawdown
+from rlpipe.tracking import notebook_reads, queries
 from rlpipe.tracking.tracker import Tracker
 from tests.conftest import crownable
 
@@ -17,8 +19,8 @@ TEST_SLICES = {"test_bear_1", "test_bull_1", "test_sideways_1", "test_bull_2", "
 def test_latest_sweep_id_names_the_sweep_of_the_cli_run(smoke_sweep_ids):
     uri, sweep_id, _ = smoke_sweep_ids
     assert sweep_id.startswith("multirun-")  # sweep_id_for(<tmp>/multirun): folder name + path hash
-    assert compare.latest_sweep_id(uri, "no-such-experiment") is None
-    assert compare.runs_frame(uri, "no-such-experiment", sweep_id).empty
+    assert notebook_reads.latest_sweep_id(uri, "no-such-experiment") is None
+    assert notebook_reads.runs_frame(uri, "no-such-experiment", sweep_id).empty
 
 
 def test_runs_frame_has_one_row_per_job_with_axes_verdicts_and_test_metrics(smoke_runs):
@@ -38,39 +40,11 @@ def test_runs_frame_has_one_row_per_job_with_axes_verdicts_and_test_metrics(smok
     assert sorted(smoke_runs["model_version"].astype(int)) == [1, 2, 3, 4]
     for col in ("test_total", "test_max_drawdown", "test_consistency", "test_sharpe_mean", "test_fitness"):
         assert smoke_runs[col].notna().all(), col
-    assert compare.varying_axes(smoke_runs) == ["reward"]
-
-
-def test_grid_is_seeds_by_rewards(smoke_runs):
-    totals = compare.grid(smoke_runs)
-    assert totals.shape == (2, 2)
-    assert list(totals.index) == [1, 2] and list(totals.columns) == ["pnl", "pnl_fees"]
-    row = smoke_runs[(smoke_runs["seed"] == 2) & (smoke_runs["reward"] == "pnl_fees")].iloc[0]
-    assert totals.loc[2, "pnl_fees"] == pytest.approx(row["test_total"])
-    verdicts = compare.grid(smoke_runs, "sweep_verdict")
-    assert verdicts.loc[2, "pnl_fees"] == row["sweep_verdict"]
-    both = compare.grid(smoke_runs, columns=["timesteps", "reward"])
-    assert both.shape == (2, 2) and list(both.columns) == [(512, "pnl"), (512, "pnl_fees")]
-
-
-def test_regime_frame_compares_agent_with_buy_and_hold_per_regime(smoke_sweep_ids, smoke_runs):
-    uri, _, _ = smoke_sweep_ids
-    regimes = compare.regime_frame(uri, smoke_runs["run_id"])
-    assert len(regimes) == 4 * 3
-    assert set(regimes["regime"]) == {"bull", "bear", "sideways"}
-    assert regimes.groupby("run_id")["slices"].sum().eq(len(TEST_SLICES)).all()
-    assert (regimes["edge"] == regimes["agent_total"] - regimes["buy_and_hold_total"]).all()
-    # buy-and-hold does not depend on the agent: the same per regime for every run
-    assert (regimes.groupby("regime")["buy_and_hold_total"].nunique() == 1).all()
-    # the regime means add back up to the run's test total (the sum over test slices)
-    sums = (regimes["agent_total"] * regimes["slices"]).groupby(regimes["run_id"]).sum()
-    totals = smoke_runs.set_index("run_id")["test_total"]
-    pd.testing.assert_series_equal(sums.sort_index(), totals.sort_index(), check_names=False)
 
 
 def test_champion_and_challengers_match_the_sweep_report_and_registry(smoke_sweep_ids, smoke_runs):
     uri, sweep_id, _ = smoke_sweep_ids
-    picks = compare.champion_and_challengers(uri, EXPERIMENT, sweep_id, "rlpipe-policy")
+    picks = notebook_reads.champion_and_challengers(uri, EXPERIMENT, sweep_id, "rlpipe-policy")
     assert picks["sweep_id"] == sweep_id and picks["parent_run_id"]
     promoted = crownable(uri, smoke_runs)
     assert picks["promoted"] == (not promoted.empty)
@@ -81,37 +55,27 @@ def test_champion_and_challengers_match_the_sweep_report_and_registry(smoke_swee
     else:
         assert picks["champion"] is None and picks["challengers"] == []
         assert picks["aliases"]["champion"] is None
-    featured = compare.featured_runs(smoke_runs, picks, n=3)
+    featured = featured_runs(smoke_runs, picks, n=3)
     if not picks["promoted"]:
         assert list(featured["pick"]) == ["best validation"] * 3
         best = smoke_runs.sort_values("validation_sharpe_mean", ascending=False)["run_id"].head(3)
         assert list(featured["run_id"]) == list(best)
 
 
-def test_featured_runs_put_the_champion_first_then_the_challengers(smoke_runs):
-    a, b, c = smoke_runs["run_id"][:3]
-    picks = {"champion": {"run_id": b, "version": "2"}, "challengers": [{"run_id": c, "version": "3"}]}
-    featured = compare.featured_runs(smoke_runs, picks)
-    assert list(featured["run_id"]) == [b, c] and list(featured["pick"]) == ["champion", "challenger"]
-    assert a not in set(featured["run_id"])  # runs that were not promoted stay out, however good
-    assert featured["run_name"].notna().all()
-
-
 def test_curves_frame_holds_every_test_slice_for_every_policy(smoke_sweep_ids, smoke_runs):
     uri, _, _ = smoke_sweep_ids
     ids = list(smoke_runs["run_id"][:2])
-    curves = compare.curves_frame(uri, ids)
+    curves = notebook_reads.curves_frame(uri, ids)
     assert set(curves["run_id"]) == set(ids)
     assert set(curves["slice"]) == TEST_SLICES and set(curves["role"]) == {"test"}
     assert set(curves["policy"]) == {"agent", "buy_and_hold", "flat", "random"}
     start = curves[curves["bar"] == 0]
     assert len(start) == 2 * len(TEST_SLICES) * 4
-    everything = compare.curves_frame(uri, ids[:1], role=None)
+    everything = notebook_reads.curves_frame(uri, ids[:1], role=None)
     assert {"train", "validation", "test"} == set(everything["role"])
-    assert compare.curves_frame(uri, []).empty
+    assert notebook_reads.curves_frame(uri, []).empty
     assert list(curves.columns) == [
-        "run_id", "slice", "role", "regime", "policy", "bar", "time", "equity", "drawdown", "fees",
-        "turnover",
+        "run_id", "slice", "role", "regime", "policy", "bar", "time", "equity", "fees", "turnover",
     ]  # fmt: skip
 
 
@@ -120,7 +84,7 @@ def test_curves_carry_utc_bar_times_drawdown_fees_and_turnover_matching_the_run_
 ):
     uri, _, _ = smoke_sweep_ids
     run_id = smoke_runs["run_id"].iloc[0]
-    curves = compare.curves_frame(uri, [run_id], role=None)
+    curves = with_drawdown(notebook_reads.curves_frame(uri, [run_id], role=None))
     assert isinstance(curves["time"].dtype, pd.DatetimeTZDtype) and str(curves["time"].dt.tz) == "UTC"
     assert curves["time"].notna().all()
     report = queries.load_json(Tracker(uri, EXPERIMENT).client, run_id, "report/report.json")
@@ -138,3 +102,29 @@ def test_curves_carry_utc_bar_times_drawdown_fees_and_turnover_matching_the_run_
         assert part["equity"].iloc[-1] == pytest.approx(1.0 + s["total"], rel=1e-12)
     # every policy of a slice runs over the same bars
     assert (curves.groupby(["slice", "bar"])["time"].nunique() == 1).all()
+
+
+def test_run_reports_are_each_runs_report_by_run_id_in_order(smoke_sweep_ids, smoke_runs):
+    uri, _, _ = smoke_sweep_ids
+    ids = list(smoke_runs["run_id"][::-1])
+    reports = notebook_reads.run_reports(uri, ids)
+    assert list(reports) == ids
+    for run_id, report in reports.items():
+        assert report == queries.load_json(Tracker(uri, EXPERIMENT).client, run_id, "report/report.json")
+        assert {s["role"] for s in report["slices"]} >= {"test"}
+
+
+def test_gate_records_hold_each_runs_gate_metrics_its_reported_gates_and_the_sweep_report(
+    smoke_sweep_ids, smoke_runs
+):
+    uri, sweep_id, _ = smoke_sweep_ids
+    gates = notebook_reads.gate_records(uri, EXPERIMENT, sweep_id)
+    assert [r.row.run_id for r in gates.runs] == list(smoke_runs["run_id"])
+    tracker = Tracker(uri, EXPERIMENT)
+    for record in gates.runs:
+        metrics = tracker.client.get_run(record.row.run_id).data.metrics
+        assert record.passed == {
+            k.removeprefix("gate/"): v for k, v in metrics.items() if k.startswith("gate/")
+        }
+        assert set(record.passed) and set(record.passed) <= set(record.reported)
+    assert gates.report == queries.sweep_report(tracker, sweep_id)

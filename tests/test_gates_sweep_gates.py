@@ -24,7 +24,7 @@ from rlpipe.gates.rules import (
     GatesConfig,
 )
 from rlpipe.gates.statistics import deflated_sharpe, pbo_cscv, sharpe_per_period
-from rlpipe.gates.sweep import ConfigDecision, RunRecord, SweepDecision, evaluate_sweep
+from rlpipe.gates.sweep_gates import ConfigDecision, RunRecord, SweepDecision, evaluate_sweep
 
 CFG = GatesConfig()
 GOOD_TEST = {

@@ -1,31 +1,19 @@
-"""Log, resolve and load the policy of a job run: a pyfunc model over raw bars, integrity-checked.
+"""A logged policy read back: a model URI resolved in the store, its files fetched and checked
+against the sha256 the store records, the policy loaded.
 
-`log_policy` stores the network as `weights.pt` + `architecture.json` (`rlpipe.agents.policy_io`)
-and the feature statistics, layout and scales as `meta.json`, in the model's `data/policy`, and
-logs them as an MLflow model whose loader is the installed `rlpipe.tracking.served_policy`
-(`loader_module`: the artifact holds no code and nothing pickled), with its input signature, an
-input example and installable requirements; a sha256 manifest over the model's files is written
-into it and its digest returned, to be recorded in the store. `fetch_policy` downloads a policy
-and checks every file against that record before anything reads it; `load_policy` then builds it.
-
-Users with bars (see `rlpipe.tracking.policy_model` for the columns):
-
-    model = mlflow.pyfunc.load_model("models:/rlpipe-policy@champion")
-    model.predict(bars)  # -> action (0 hold, 1 long, 2 short, -1 warm-up), warmup
+`resolve_model` takes models:/<name>@<alias>, models:/<name>/<version>, models:/<model id> or
+runs:/<run id>/policy and names what the store holds when the model is not there; `fetch_policy`
+downloads a policy and checks every file against the recorded sha256 before anything reads it;
+`load_policy` then builds it (`rlpipe.policy.model.PolicyModel`).
 """
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import mlflow
-import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import (
     BAD_REQUEST,
@@ -33,37 +21,19 @@ from mlflow.protos.databricks_pb2 import (
     RESOURCE_DOES_NOT_EXIST,
     ErrorCode,
 )
-from packaging.version import Version
-from stable_baselines3.common.base_class import BaseAlgorithm
 
-from rlpipe.agents.policy_io import save_policy_net
 from rlpipe.errors import PolicyError, RegistryError
+from rlpipe.policy.logged import ARTIFACT
+from rlpipe.policy.manifest import verify_manifest
+from rlpipe.policy.model import DATA, PolicyModel
 from rlpipe.tracking import tags as T
-from rlpipe.tracking.bars import warmup_bars
-from rlpipe.tracking.integrity import verify_manifest, write_manifest
-from rlpipe.tracking.policy_model import DATA, META, PolicyModel, input_example, signature
 from rlpipe.tracking.registry import Registry
-from rlpipe.tracking.tracker import LoggedModelRef, RunLog, Tracker
+from rlpipe.tracking.tracker import Tracker
 
 _NOT_THERE = {ErrorCode.Name(c) for c in (RESOURCE_DOES_NOT_EXIST, INVALID_PARAMETER_VALUE, BAD_REQUEST)}
 """MLflow's answers to a model, version, alias or run that does not exist (or a malformed one)."""
-ARTIFACT = "policy"
-"""Name of the logged model of a job run (`runs:/<run id>/policy`)."""
-LOADER = "rlpipe.tracking.served_policy"
-"""The module MLflow loads a policy with (`_load_pyfunc`), from the installed rlpipe."""
-REQUIREMENTS = ("rlpipe", "stable-baselines3", "torch", "gymnasium", "numpy", "pandas", "mlflow")
-EXAMPLE_BARS = 8
-"""Bars past the warm-up in the logged input example."""
 LISTED = 10
 """Registered model names named at most in the error of a model that is not there."""
-
-
-@dataclass(frozen=True)
-class LoggedPolicy:
-    """A logged policy model and the sha256 of its manifest (to record on its run and version)."""
-
-    model: LoggedModelRef
-    sha256: str
 
 
 @dataclass(frozen=True)
@@ -78,47 +48,6 @@ class ModelRef:
     """Where the model's files are stored (an artifact URI of the store)."""
     sha256: str | None = None
     """The manifest's sha256 recorded in the store (None: no record, the policy is refused)."""
-
-
-def log_policy(run: RunLog, agent: BaseAlgorithm, meta: dict[str, Any], bars: pd.DataFrame) -> LoggedPolicy:
-    """Save `agent`'s policy as a pyfunc model over raw bars and log it as the run's model `policy`.
-
-    Args:
-        run: the job's run.
-        agent: the trained algorithm (PPO, A2C or DQN with its default policy).
-        meta: feature_stats, env_kind, sim (the env config), bar_hours, and what re-evaluation
-            needs (seed, data_digest, embargo, train_windows...).
-        bars: market bars the input example is cut from (its first warm-up + 8 bars).
-    """
-    meta = {**meta, "warmup_bars": warmup_bars()}
-    with tempfile.TemporaryDirectory(prefix="rlpipe-") as tmp:
-        files = Path(tmp) / "files" / Path(DATA).name  # copied by MLflow into the model as DATA
-        save_policy_net(agent, files)
-        (files / META).write_text(json.dumps(meta, indent=2))
-        folder = Path(tmp) / ARTIFACT
-        with warnings.catch_warnings():  # MLflow's hints (type hints, requirements): known, by design
-            warnings.simplefilter("ignore")
-            mlflow.pyfunc.save_model(
-                str(folder),
-                loader_module=LOADER,
-                data_path=str(files),
-                signature=signature(meta),
-                input_example=input_example(bars, meta["warmup_bars"] + EXAMPLE_BARS),
-                pip_requirements=_requirements(),
-            )
-        digest = write_manifest(folder)
-        model = run.log_model_dir(folder, ARTIFACT)
-    run.client.set_logged_model_tags(model.model_id, {T.POLICY_SHA256: digest})
-    return LoggedPolicy(model, digest)
-
-
-def _requirements() -> list[str]:
-    """The installed versions, pinned without their local label (torch 2.13.0+cpu -> torch==2.13.0,
-    which any index holding 2.13.0 satisfies, the CPU or a CUDA build); rlpipe is not on PyPI: it is
-    installed from the project before these (README, "Using a trained policy")."""
-    from importlib.metadata import version
-
-    return [f"{p}=={Version(version(p)).public}" for p in REQUIREMENTS]
 
 
 def resolve_model(tracker: Tracker, model_uri: str, key: str = "model") -> ModelRef:

@@ -1,5 +1,6 @@
 """The gate table of a sweep for the comparison notebook: every run gate and configuration gate of
-each job run, as "Y (0.80 > 0.50)" cells. Reads the store through its own client, writes nothing."""
+each job run, as "Y (0.80 > 0.50)" cells. Pure: it tabulates what `rlpipe.tracking.notebook_reads.
+gate_records` read from the store."""
 
 from __future__ import annotations
 
@@ -7,14 +8,11 @@ import math
 from typing import Any
 
 import pandas as pd
-from mlflow.entities import Run
-from mlflow.tracking import MlflowClient
 
-from rlpipe.tracking import queries
-from rlpipe.tracking.tracker import Tracker
+from rlpipe.tracking.rows import SweepGates
 
 
-def gate_frame(uri: str, experiment: str, sweep_id: str) -> pd.DataFrame:
+def gate_frame(gates: SweepGates) -> pd.DataFrame:
     """Per job run: every run gate and the configuration's sweep gates, with the values judged.
 
     Each gate cell reads like "Y (0.80 > 0.50)": passed (Y) or failed (N), then the value the
@@ -23,36 +21,35 @@ def gate_frame(uri: str, experiment: str, sweep_id: str) -> pd.DataFrame:
     configuration gates (seed_stability, deflated_sharpe, pbo, ...) from the parent's
     sweep/report.json. "-" means not recorded (a failed run, or a sweep step that has not run).
 
-    Columns: run_id, run_name, seed, config_hash, the run gates, verdict, the configuration gates
-    (prefixed `config_` if a name clashes with a run gate), sweep_verdict and reason.
-    `frame.attrs["run_gates"]` and `frame.attrs["config_gates"]` list the two groups of gate
-    columns; `frame.attrs["pbo"]` is the sweep-wide probability of backtest overfitting (None
-    before the sweep step, or when it was not computed), `frame.attrs["pbo_rule"]` what the sweep
-    step said of it ("not applicable: one configuration...", "cannot be computed: ..."; "" before
-    the sweep step).
+    Args:
+        gates: `notebook_reads.gate_records(uri, experiment, sweep_id)`.
+
+    Returns:
+        Columns: run_id, run_name, seed, config_hash, the run gates, verdict, the configuration
+        gates (prefixed `config_` if a name clashes with a run gate), sweep_verdict and reason.
+        `frame.attrs["run_gates"]` and `frame.attrs["config_gates"]` list the two groups of gate
+        columns; `frame.attrs["pbo"]` is the sweep-wide probability of backtest overfitting (None
+        before the sweep step, or when it was not computed), `frame.attrs["pbo_rule"]` what the
+        sweep step said of it ("not applicable: one configuration...", "cannot be computed: ...";
+        "" before the sweep step).
     """
-    tracker = Tracker(uri, experiment)
-    found = queries.job_runs(tracker, sweep_id)
-    run_gates = sorted(
-        {k.removeprefix("gate/") for r in found for k in r.data.metrics if k.startswith("gate/")}
-    )
-    report = queries.sweep_report(tracker, sweep_id) or {}
+    report = gates.report
+    run_gates = sorted({g for rec in gates.runs for g in rec.passed})
     by_run = {rid: c for c in report.get("configurations", []) for rid in c.get("runs", [])}
     names = sorted({g for c in report.get("configurations", []) for g in c.get("gates", {})})
     config_cols = {g: f"config_{g}" if g in run_gates else g for g in names}
     rows = []
-    for r in found:
-        row = queries.job_row(r)
+    for rec in gates.runs:
+        row = rec.row
         conf = by_run.get(row.run_id, {})
-        reported = _run_report_gates(tracker.client, r)
-        rec: dict[str, Any] = {k: getattr(row, k) for k in ("run_id", "run_name", "seed", "config_hash")}
-        rec.update({g: gate_cell(reported.get(g, {}), r.data.metrics.get(f"gate/{g}")) for g in run_gates})
-        rec["verdict"] = row.verdict
+        out: dict[str, Any] = {k: getattr(row, k) for k in ("run_id", "run_name", "seed", "config_hash")}
+        out.update({g: gate_cell(rec.reported.get(g, {}), rec.passed.get(g)) for g in run_gates})
+        out["verdict"] = row.verdict
         conf_gates = conf.get("gates", {})
-        rec.update({col: gate_cell(conf_gates.get(g, {})) for g, col in config_cols.items()})
-        rec["sweep_verdict"] = conf.get("verdict", row.sweep_verdict or "-")
-        rec["reason"] = conf.get("reason", "")
-        rows.append(rec)
+        out.update({col: gate_cell(conf_gates.get(g, {})) for g, col in config_cols.items()})
+        out["sweep_verdict"] = conf.get("verdict", row.sweep_verdict or "-")
+        out["reason"] = conf.get("reason", "")
+        rows.append(out)
     columns = ["run_id", "run_name", "seed", "config_hash", *run_gates, "verdict"]
     frame = pd.DataFrame(rows, columns=[*columns, *config_cols.values(), "sweep_verdict", "reason"])
     frame["seed"] = pd.to_numeric(frame["seed"], errors="coerce").astype("Int64")
@@ -106,14 +103,3 @@ def _number(x: float | None) -> str:
     if x is None:
         return "n/a"
     return f"{x:.2f}" if x == 0 or abs(x) >= 0.01 else f"{x:.2g}"
-
-
-def _run_report_gates(client: MlflowClient, run: Run) -> dict[str, dict[str, Any]]:
-    """The run gates of a finished run's report/report.json ({} without one): value, threshold, ..."""
-    if run.info.status != "FINISHED":
-        return {}
-    if not any(f.path == "report/report.json" for f in client.list_artifacts(run.info.run_id, "report")):
-        return {}
-    report = queries.load_json(client, run.info.run_id, "report/report.json")
-    gates: dict[str, dict[str, Any]] = report.get("gates", {})
-    return gates

@@ -38,11 +38,12 @@ from rlpipe.errors import DataError, PolicyError, RegistryError
 from rlpipe.jobs.evaluate_job import run_evaluate
 from rlpipe.jobs.job_config import EvaluateJob
 from rlpipe.jobs.prepare import prepare
-from rlpipe.tracking import served_policy
+from rlpipe.policy import pyfunc
+from rlpipe.policy.logged import LOADER, log_policy
+from rlpipe.policy.manifest import MANIFEST, write_manifest
+from rlpipe.policy.model import PolicyModel
+from rlpipe.policy.resolved import load_policy, resolve_model
 from rlpipe.tracking import tags as T
-from rlpipe.tracking.integrity import MANIFEST, write_manifest
-from rlpipe.tracking.policy import LOADER, load_policy, log_policy, resolve_model
-from rlpipe.tracking.policy_model import PolicyModel
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import Tracker
 from tests.conftest import CONF
@@ -121,7 +122,7 @@ def test_the_logged_policy_holds_data_only_and_names_the_installed_loader(logged
         "data/policy/weights.pt", "data/policy/architecture.json", "data/policy/meta.json",
     }  # fmt: skip
     flavor = yaml.safe_load((folder / "MLmodel").read_text())["flavors"]["python_function"]
-    assert flavor["loader_module"] == LOADER == served_policy.__name__ and flavor["data"] == "data/policy"
+    assert flavor["loader_module"] == LOADER == pyfunc.__name__ and flavor["data"] == "data/policy"
     assert flavor["code"] is None and "python_model" not in flavor and "artifacts" not in flavor
 
 
@@ -245,6 +246,34 @@ def test_mlflow_loads_a_registered_policy_through_rlpipes_loader(logged, fresh, 
         assert isinstance(model.get_raw_model(), PolicyModel)
         pd.testing.assert_frame_equal(model.predict(logged.bars), expected)
     assert (_folder(ref) / "registered_model_meta").is_file()
+
+
+def test_a_policy_logged_before_rlpipe_policy_existed_loads_through_the_loader_it_records(
+    logged, mlflow_store, monkeypatch
+):
+    """Its MLmodel names `rlpipe.tracking.served_policy` and cannot be rewritten (it is a file of the
+    manifest the registry vouches for): MLflow still loads it, through the same checks."""
+    old = "rlpipe.tracking.served_policy"
+    monkeypatch.setattr("rlpipe.policy.logged.LOADER", old)  # log it as the rlpipe of before did
+    with logged.tracker.run("logged before the move", {}) as run:
+        policy = log_policy(run, logged.agent, logged.meta, logged.data.df)
+    version = Registry(logged.tracker.client, "p").register(
+        policy.model, run.run_id, {T.POLICY_SHA256: policy.sha256}
+    )
+    uri = f"models:/p/{version}"
+    ref = resolve_model(logged.tracker, uri)
+    flavor = yaml.safe_load((_folder(ref) / "MLmodel").read_text())["flavors"]["python_function"]
+    assert flavor["loader_module"] == old
+    model = mlflow.pyfunc.load_model(uri)
+    assert isinstance(model.get_raw_model(), PolicyModel)
+    pd.testing.assert_frame_equal(
+        model.predict(logged.bars), load_policy(logged.tracker, ref).predict(logged.bars)
+    )
+    logged.tracker.client.delete_model_version_tag("p", version, T.POLICY_SHA256)
+    with pytest.raises(
+        PolicyError, match=f"refusing policy {uri}: the registry records no {T.POLICY_SHA256}"
+    ):
+        mlflow.pyfunc.load_model(uri)
 
 
 def test_mlflow_refuses_a_policy_the_registry_does_not_vouch_for(logged, fresh, mlflow_store):

@@ -1,10 +1,13 @@
-"""Read-only views of a sweep as pandas DataFrames, for the comparison notebook.
+"""What the comparison notebook reads from a store: a sweep's runs, params, reports, picks, curves and
+gates, and an experiment's family tree, as recorded. Read-only; nothing here computes.
 
 Every helper takes the tracking URI explicitly and reads that store through its own client
 (`rlpipe.tracking.queries`); none of them sets MLflow's global tracking URI, creates an
 experiment or writes anything. Failed runs appear in `runs_frame` (status FAILED, metrics NaN);
-the artifact readers (`regime_frame`, `curves_frame`) need finished runs. The gate table is
-`rlpipe.tracking.gate_table`; what the notebook computes from these frames, `rlpipe.reports.sweep_frames`.
+the artifact readers (`run_reports`, `curves_frame`, the reports in `gate_records`) need finished
+runs. What the notebook computes from these (the grid, the runs featured, the regime table, the
+drawdown, the gate table, the seeds' spread, the chained equity) is in `rlpipe.reports`:
+`run_comparison`, `gate_table`, `sweep_frames`.
 """
 
 from __future__ import annotations
@@ -15,19 +18,22 @@ from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from rlpipe.tracking import metric_keys as K
 from rlpipe.tracking import queries
+from rlpipe.tracking import tags as T
 from rlpipe.tracking.registry import CHALLENGER, CHAMPION, Registry
+from rlpipe.tracking.rows import AXES, GateRecord, SweepGates
 from rlpipe.tracking.tracker import Tracker
 
-AXES = ("timesteps", "reward", "agent", "env")
-"""Columns of `runs_frame` that a sweep typically varies besides the seed."""
 _ID_COLUMNS = ["run_id", "run_name", "status", "seed", *AXES, "config_hash", "bars_per_year"]
 _TAG_COLUMNS = ["verdict", "sweep_verdict", "model_version", "classification", "deployment"]
-_CURVE_COLUMNS = ["run_id", "slice", "role", "regime", "policy", "bar", "time", "equity", "drawdown"]
-_CURVE_COLUMNS += ["fees", "turnover"]
+CURVE_COLUMNS = ["run_id", "slice", "role", "regime", "policy", "bar", "time", "equity", "fees", "turnover"]
+"""The columns of `curves_frame`, as the runs recorded them."""
+LINEAGE_COLUMNS = ["run_id", "version", "parent_version", "generation", "total_timesteps", "validation"]
+LINEAGE_COLUMNS += ["forgetting"]
 
 
 def latest_sweep_id(uri: str, experiment: str) -> str | None:
@@ -80,58 +86,10 @@ def _prefixed(aggregates: dict[str, float], role: str) -> dict[str, float]:
     return {f"{role}_{k}": v for k, v in aggregates.items()}
 
 
-def varying_axes(frame: pd.DataFrame) -> list[str]:
-    """The sweep axes (timesteps, reward, agent, env) that take more than one value in `frame`.
-
-    `config_hash` is added when those axes do not tell the configurations apart (a sweep over
-    some other key, such as env.maker_fee); with a single configuration, `reward` is returned so
-    that a grid still has one column.
-    """
-    axes = [a for a in AXES if frame[a].nunique(dropna=False) > 1]
-    combos = frame[axes].drop_duplicates().shape[0] if axes else 1
-    if frame["config_hash"].nunique() > combos:
-        axes.append("config_hash")
-    return axes or ["reward"]
-
-
-def grid(frame: pd.DataFrame, value: str = "test_total", columns: list[str] | None = None) -> pd.DataFrame:
-    """Pivot `frame` (from `runs_frame`): one row per seed, one column per configuration.
-
-    Columns are `columns` or else `varying_axes(frame)` (a MultiIndex when several vary). Cells
-    hold `value`: the mean over repeated runs for a numeric column, the latest run's value for a
-    text column such as `verdict` or `sweep_verdict`. Missing combinations are NaN.
-    """
-    cols = columns or varying_axes(frame)
-    numeric = pd.api.types.is_numeric_dtype(frame[value])
-    return frame.pivot_table(
-        index="seed", columns=cols, values=value, aggfunc="mean" if numeric else "last", dropna=False
-    ).sort_index()
-
-
-def regime_frame(uri: str, run_ids: Iterable[str], role: str = "test") -> pd.DataFrame:
-    """Per run x regime, from each run's report/report.json: agent vs. buy-and-hold on `role` slices.
-
-    Columns: run_id, seed, timesteps, reward, regime, slices (how many slices of that regime),
-    agent_total and buy_and_hold_total (mean total after fees over those slices), edge
-    (agent_total - buy_and_hold_total).
-    """
+def run_reports(uri: str, run_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Each finished run's report/report.json (its model, slices and gates), by run id, in order."""
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    rows: list[dict[str, Any]] = []
-    for run_id in run_ids:
-        report = queries.load_json(client, run_id, "report/report.json")
-        model = report.get("model", {})
-        slices = pd.DataFrame(report["slices"])
-        totals = slices[slices["role"] == role].pivot_table(
-            index=["regime", "slice"], columns="policy", values="total"
-        )
-        for regime, part in totals.groupby(level="regime", sort=True):
-            agent = float(part["agent"].mean()) if "agent" in part else math.nan
-            bh = float(part["buy_and_hold"].mean()) if "buy_and_hold" in part else math.nan
-            ident = {k: model.get(k) for k in ("seed", "timesteps", "reward")}
-            rows.append({"run_id": run_id, **ident, "regime": regime, "slices": len(part)})
-            rows[-1].update({"agent_total": agent, "buy_and_hold_total": bh, "edge": agent - bh})
-    columns = ["run_id", "seed", "timesteps", "reward", "regime", "slices"]
-    return pd.DataFrame(rows, columns=[*columns, "agent_total", "buy_and_hold_total", "edge"])
+    return {run_id: queries.load_json(client, run_id, "report/report.json") for run_id in run_ids}
 
 
 def champion_and_challengers(uri: str, experiment: str, sweep_id: str, model_name: str) -> dict[str, Any]:
@@ -159,31 +117,13 @@ def champion_and_challengers(uri: str, experiment: str, sweep_id: str, model_nam
     }
 
 
-def featured_runs(frame: pd.DataFrame, picks: dict[str, Any], n: int = 3) -> pd.DataFrame:
-    """The runs worth a closer look: the champion and challengers, else the best `n` by validation
-    Sharpe (never by a test result: the test slices gate, they never choose).
-
-    `frame` comes from `runs_frame`, `picks` from `champion_and_challengers`. Returns the rows of
-    `frame` with a `pick` column ("champion", "challenger" or "best validation"), in that order.
-    """
-    chosen = [(picks["champion"]["run_id"], "champion")] if picks.get("champion") else []
-    chosen += [(c["run_id"], "challenger") for c in picks.get("challengers", [])]
-    if not chosen:
-        done = frame[frame["status"] == "FINISHED"]
-        if "validation_sharpe_mean" in done:
-            done = done.sort_values("validation_sharpe_mean", ascending=False)
-        chosen = [(rid, "best validation") for rid in done["run_id"].head(n)]
-    order = pd.DataFrame(chosen, columns=["run_id", "pick"])
-    return order.merge(frame, on="run_id", how="left")
-
-
 def curves_frame(uri: str, run_ids: Iterable[str], role: str | None = "test") -> pd.DataFrame:
     """The curves of `run_ids` (curves/equity.parquet) in long format, one `run_id` column added.
 
-    Columns: run_id, slice, role, regime, policy (agent, buy_and_hold, flat, random), bar, time
-    (UTC bar timestamp), equity (start = 1), drawdown (equity under its running peak, <= 0),
-    fees and turnover (cumulative, fractions / multiples of the starting capital); only slices of
-    `role` unless it is None. Runs recorded before a column existed leave it NaN.
+    Columns (`CURVE_COLUMNS`): run_id, slice, role, regime, policy (agent, buy_and_hold, flat,
+    random), bar, time (UTC bar timestamp), equity (start = 1), fees and turnover (cumulative,
+    fractions / multiples of the starting capital); only slices of `role` unless it is None. Runs
+    recorded before a column existed leave it NaN.
     """
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     parts = []
@@ -191,8 +131,55 @@ def curves_frame(uri: str, run_ids: Iterable[str], role: str | None = "test") ->
         part = queries.equity_curves(client, run_id)
         parts.append((part if role is None else part[part["role"] == role]).assign(run_id=run_id))
     if not parts:
-        return pd.DataFrame(columns=_CURVE_COLUMNS)
-    frame = pd.concat(parts, ignore_index=True)
-    peak = frame.groupby(["run_id", "slice", "policy"], sort=False)["equity"].cummax()
-    frame["drawdown"] = frame["equity"] / peak - 1.0
-    return frame.reindex(columns=_CURVE_COLUMNS)
+        return pd.DataFrame(columns=CURVE_COLUMNS)
+    return pd.concat(parts, ignore_index=True).reindex(columns=CURVE_COLUMNS)
+
+
+def gate_records(uri: str, experiment: str, sweep_id: str) -> SweepGates:
+    """Every job run's recorded gates (its `gate/<name>` metrics and its report's gates) and the
+    sweep report's configuration gates, for `rlpipe.reports.gate_table.gate_frame`."""
+    tracker = Tracker(uri, experiment)
+    runs = [
+        GateRecord(
+            queries.job_row(r),
+            {k.removeprefix("gate/"): v for k, v in r.data.metrics.items() if k.startswith("gate/")},
+            _run_report_gates(tracker.client, r),
+        )
+        for r in queries.job_runs(tracker, sweep_id)
+    ]
+    return SweepGates(runs, queries.sweep_report(tracker, sweep_id) or {})
+
+
+def _run_report_gates(client: MlflowClient, run: Run) -> dict[str, dict[str, Any]]:
+    """The run gates of a finished run's report/report.json ({} without one): value, threshold, ..."""
+    if run.info.status != "FINISHED":
+        return {}
+    if not any(f.path == "report/report.json" for f in client.list_artifacts(run.info.run_id, "report")):
+        return {}
+    report = queries.load_json(client, run.info.run_id, "report/report.json")
+    gates: dict[str, dict[str, Any]] = report.get("gates", {})
+    return gates
+
+
+def lineage_frame(uri: str, experiment: str, metric: str = "sharpe_mean") -> pd.DataFrame:
+    """The family tree of continued models: every FINISHED job run of `experiment` that recorded its
+    lineage (`rlpipe.generation`), one row each with its generation, its parent and its validation
+    `metric` (`LINEAGE_COLUMNS`)."""
+    runs = Tracker(uri, experiment).search(
+        f"tags.`{T.KIND}` = '{T.JOB}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time ASC"],
+    )
+    rows = [
+        {
+            "run_id": r.info.run_id,
+            "version": r.data.tags.get(T.MODEL_VERSION, ""),
+            "parent_version": r.data.tags.get(T.PARENT_VERSION, ""),
+            "generation": int(r.data.tags[T.GENERATION]),
+            "total_timesteps": int(r.data.tags.get(T.TOTAL_TIMESTEPS, 0)),
+            "validation": r.data.metrics.get(f"validation/{metric}", math.nan),
+            "forgetting": r.data.tags.get(T.FORGETTING, ""),
+        }
+        for r in runs
+        if T.GENERATION in r.data.tags
+    ]
+    return pd.DataFrame(rows, columns=LINEAGE_COLUMNS)

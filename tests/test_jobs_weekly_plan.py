@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from rlpipe.errors import ConfigError
-from rlpipe.jobs.weekly import WeeklySpec, assign, grid, plan, ranked_versions
+from rlpipe.jobs.weekly_plan import WeeklySpec, assign, grid, plan, ranked_versions
 
 SEARCH = {"agent.learning_rate": [1e-4, 3e-4, 1e-3], "agent.gamma": [0.95, 0.99]}
 

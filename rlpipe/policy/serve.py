@@ -1,11 +1,11 @@
 """Serve a registered policy over HTTP (`make serve`): its files checked first, then `mlflow models serve`.
 
-    python -m rlpipe.tracking.policy_server models:/rlpipe-policy@champion --tracking-uri URI [--port N]
+    python -m rlpipe.policy.serve models:/rlpipe-policy@champion --tracking-uri URI [--port N]
 
 The policy is downloaded into a private temporary folder and every file of it, the MLmodel
 included, is checked against the sha256 the store records for it before MLflow reads anything;
 then `mlflow models serve --env-manager local` serves that checked copy, found through this
-interpreter's own `bin/` (no activated venv needed) and loaded by `rlpipe.tracking.served_policy`.
+interpreter's own `bin/` (no activated venv needed) and loaded by `rlpipe.policy.pyfunc`.
 `--env-manager local` because the other managers install the packages the artifact names. The
 command logs a `curl` line that posts the policy's logged `serving_input_example.json`.
 """
@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from rlpipe.errors import RlpipeError
-from rlpipe.tracking.policy import fetch_policy, resolve_model
+from rlpipe.policy.resolved import fetch_policy, resolve_model
 from rlpipe.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -73,9 +73,7 @@ def serve(model_uri: str, tracking_uri: str, host: str, port: int, workers: int)
 
 def main(argv: list[str] | None = None) -> int:
     """Exit 2 with one `error:` line when the model is not in the store or its files fail their check."""
-    parser = argparse.ArgumentParser(
-        prog="python -m rlpipe.tracking.policy_server", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m rlpipe.policy.serve", description=__doc__.split("\n")[0])
     parser.add_argument("model", help="models:/<name>@<alias>, models:/<name>/<version> or runs:/<id>/policy")
     parser.add_argument("--tracking-uri", required=True, help="the store that registered the model")
     parser.add_argument("--host", default="127.0.0.1")

@@ -7,7 +7,7 @@ import pytest
 from stable_baselines3 import A2C
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from rlpipe.agents.factory import AgentSpec
+from rlpipe.agents.agent_spec import AgentSpec
 from rlpipe.envs.dummy import DummyEnv
 from rlpipe.errors import ConfigError
 

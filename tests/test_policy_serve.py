@@ -1,4 +1,4 @@
-"""A trained job's registered policy served by `make serve` (`rlpipe.tracking.policy_server`: its files
+"""A trained job's registered policy served by `make serve` (`rlpipe.policy.serve`: its files
 checked against the registry, then `mlflow models serve --env-manager local`, no venv on PATH)
 answers a request over raw bars with the actions the backtest takes on the same bars and position,
 answers its own logged serving example, refuses a short or bad request with rlpipe's message, and
@@ -31,13 +31,13 @@ from mlflow.tracking import MlflowClient
 from rlpipe.cli.compose import train_job
 from rlpipe.data.sources import load_data
 from rlpipe.jobs.train_job import run_train
-from rlpipe.tracking import policy_server
+from rlpipe.policy import serve as policy_serve
+from rlpipe.policy.resolved import load_policy, resolve_model
 from rlpipe.tracking import tags as T
-from rlpipe.tracking.policy import load_policy, resolve_model
 from rlpipe.tracking.registry import CHAMPION, Registry
 from rlpipe.tracking.tracker import Tracker
 from tests.conftest import CONF
-from tests.test_tracking_policy import Payload, held_positions
+from tests.test_policy_logged import Payload, held_positions
 
 MODEL = "rlpipe-policy"
 
@@ -73,7 +73,7 @@ def _post(url: str, body: dict | bytes) -> tuple[int, dict]:
 def _serve_cmd(uri: str, port: int) -> tuple[list[str], dict[str, str]]:
     """What `make serve MODEL=models:/rlpipe-policy@champion PORT=<port>` runs, with a PATH that does
     not hold the venv (the command must find mlflow's `uvicorn` without it)."""
-    cmd = [sys.executable, "-m", "rlpipe.tracking.policy_server", f"models:/{MODEL}@{CHAMPION}",
+    cmd = [sys.executable, "-m", "rlpipe.policy.serve", f"models:/{MODEL}@{CHAMPION}",
            "--tracking-uri", uri, "--port", str(port)]  # fmt: skip
     return cmd, {**os.environ, "PATH": os.defpath}
 
@@ -199,7 +199,7 @@ def test_make_serve_refuses_a_policy_whose_mlmodel_was_rewritten_before_mlflow_r
         flavor.update(loader_module="mlflow.pyfunc.model", python_model="python_model.pkl")
         mlmodel.write_text(yaml.safe_dump(spec))
         (folder / "python_model.pkl").write_bytes(pickle.dumps(Payload(marker)))
-        status = policy_server.main(_serve_cmd(uri, _free_port())[0][3:])  # in-process: no server starts
+        status = policy_serve.main(_serve_cmd(uri, _free_port())[0][3:])  # in-process: no server starts
     finally:
         mlmodel.write_bytes(original)
         (folder / "python_model.pkl").unlink(missing_ok=True)

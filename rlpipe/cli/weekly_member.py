@@ -12,7 +12,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 from rlpipe.cli.compose import group, train_job
 from rlpipe.errors import ConfigError
 from rlpipe.jobs.job_config import TrainJob
-from rlpipe.jobs.weekly import Assignment, WeeklySpec, assign
+from rlpipe.jobs.weekly_plan import Assignment, WeeklySpec, assign
 
 log = logging.getLogger("rlpipe.train")
 

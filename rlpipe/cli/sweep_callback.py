@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlpipe.cli.compose import group
 from rlpipe.cli.failures import BUG, Failure, end_command, exit_status, is_user_error, read_failures
-from rlpipe.jobs import weekly
+from rlpipe.jobs import weekly_plan
 from rlpipe.jobs.checks import check_tracking
 from rlpipe.jobs.job_owner import LAUNCHER_ENV
 from rlpipe.jobs.naming import sweep_id_for
@@ -45,7 +45,7 @@ class SweepCallback(Callback):
         sweep_id = sweep_id_for(config.hydra.sweep.dir)
         try:  # a bad plan or store stops the sweep before any job (SystemExit passes Hydra's callback guard)
             if config.get("weekly") is not None:
-                weekly.check(group(config.weekly))  # once, not once per job
+                weekly_plan.check(group(config.weekly))  # once, not once per job
             tracking = group(config.tracking)
             check_tracking(tracking)
             from rlpipe.jobs.sweep_job import reap_dead_runs, start_sweep  # MLflow: the plan is accepted
@@ -71,7 +71,7 @@ class SweepCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         # Hydra turns a callback's exception into a warning and exits 0; a sweep whose step or jobs
         # failed must not look like a success, so the exit status says it: 2 for user errors only.
-        from rlpipe.cli.sweep import finish_sweep
+        from rlpipe.cli.sweep_end import finish_sweep
 
         sweep_id = sweep_id_for(config.hydra.sweep.dir)
         atexit.unregister(self._close_interrupted)
