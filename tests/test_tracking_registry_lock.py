@@ -7,6 +7,8 @@ import sys
 import time
 
 import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, RESOURCE_DOES_NOT_EXIST
 from mlflow.tracking import MlflowClient
 
 from rlpipe.tracking import registry_lock as lock_module
@@ -37,6 +39,27 @@ def client(tracking_uri) -> MlflowClient:
 def test_the_lock_names_its_holders_process(client):
     with RegistryLock(client, "m"):
         assert client.get_registered_model("m.lock").tags["rlpipe.process"] == process_token()
+
+
+def test_a_lock_released_while_the_store_refuses_its_create_is_taken_on_the_next_try(client, monkeypatch):
+    """Refused a name that exists, MLflow's store reads it back for its message; released meanwhile, the
+    create answers RESOURCE_DOES_NOT_EXIST (seen through a PostgreSQL server): the waiter tries again."""
+    real, answers = client.create_registered_model, []
+
+    def racing_create(name, **kwargs):
+        if not answers:
+            answers.append("not found")
+            raise MlflowException(f"Registered Model with name={name} not found", RESOURCE_DOES_NOT_EXIST)
+        return real(name, **kwargs)
+
+    monkeypatch.setattr(client, "create_registered_model", racing_create)
+    with RegistryLock(client, "m", wait_s=30):
+        assert client.get_registered_model("m.lock").tags["rlpipe.process"] == process_token()
+    assert answers == ["not found"]
+    monkeypatch.setattr(client, "create_registered_model", lambda name, **kw: (_ for _ in ()).throw(
+        MlflowException("boom", INTERNAL_ERROR)))  # fmt: skip
+    with pytest.raises(MlflowException, match="boom"), RegistryLock(client, "m", wait_s=30):
+        pass  # any other refusal is not contention: it is raised at once
 
 
 def test_a_lock_whose_holder_died_is_broken_at_once_by_the_next_sweep_step(client, monkeypatch):

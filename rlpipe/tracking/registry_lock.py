@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 from mlflow.entities.model_registry import RegisteredModel
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
+from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
 
 from rlpipe.errors import RegistryError
@@ -41,6 +41,14 @@ LOCK_SUFFIX = ".lock"
 
 def already_exists(exc: MlflowException) -> bool:
     return exc.error_code == ErrorCode.Name(RESOURCE_ALREADY_EXISTS)
+
+
+def lock_taken(exc: MlflowException) -> bool:
+    """Creating the lock failed because another process holds it. The create may also answer
+    RESOURCE_DOES_NOT_EXIST: MLflow's store, refused a name that exists, reads that model back for its
+    message, and the holder released it meanwhile (seen through a PostgreSQL server with two sweep
+    steps at once). Both mean: try again."""
+    return already_exists(exc) or exc.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST)
 
 
 def why_gone(lock: RegisteredModel, now: float) -> str | None:
@@ -100,7 +108,7 @@ class RegistryLock:
                 )
                 return self
             except MlflowException as exc:
-                if not already_exists(exc):
+                if not lock_taken(exc):
                     raise
             self._break_if_gone()
             if time.monotonic() > deadline:
