@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if not args or args[0] not in OPTIONS:
             raise ConfigError(f"unknown or missing action {args[:1]}; {USAGE}")
-        action, own = args[0], ("sweep_id=", "ui=", "run_id=")
+        action, own = args[0], tuple(sorted({o for opts in OPTIONS.values() for o in opts}))
         options = dict(a.split("=", 1) for a in args[1:] if a.startswith(own))
         misplaced = [k for k in options if not f"{k}=".startswith(OPTIONS[action])]
         if misplaced:
