@@ -36,6 +36,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/python -c "from rlpipe.envs import kernels; kernels.warm_up()"  # the simulator compiled once, into numba's cache
 	@touch $(STAMP)
 
 env: $(STAMP) ## Create the virtual environment (torch first, then the project)

@@ -21,7 +21,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from rlpipe.cli.compose import check_keys, check_required, evaluate_job, group, paper_job
-from rlpipe.cli.failures import FAILURE_FILE, Failure, end_command
+from rlpipe.cli.failures import FAILURE_FILE, Failure, end_command, exit_without_final_collection
 from rlpipe.cli.weekly_member import job_of
 from rlpipe.errors import ConfigError, run_id_of
 from rlpipe.jobs.checks import check_data_files, check_tracking, check_train_job
@@ -48,6 +48,7 @@ def train(cfg: DictConfig) -> float:
     from rlpipe.jobs.pbt_job import run_round  # torch, SB3, MLflow: the config is accepted
     from rlpipe.jobs.train_job import run_train
 
+    exit_without_final_collection()  # a launcher's worker process too, not only the command's
     ctx = RunContext(
         sweep_id=sweep_id,
         overrides=tuple(hc.overrides.task),

@@ -22,7 +22,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 
 from rlpipe.cli.compose import group
-from rlpipe.cli.failures import end_command
+from rlpipe.cli.failures import end_command, exit_without_final_collection
 from rlpipe.cli.schemas import register_configs
 from rlpipe.errors import ConfigError, MissingArtifactError
 from rlpipe.jobs.checks import check_tracking
@@ -98,6 +98,7 @@ def plots(tracking: TrackingConfig, run_id: str | None, sweep_id: str | None) ->
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    exit_without_final_collection()
     try:
         if not args or args[0] not in OPTIONS:
             raise ConfigError(f"unknown or missing action {args[:1]}; {USAGE}")

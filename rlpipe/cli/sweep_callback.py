@@ -74,6 +74,7 @@ class SweepCallback(Callback):
         from rlpipe.cli.sweep_end import finish_sweep
 
         sweep_id = sweep_id_for(config.hydra.sweep.dir)
+        _release_pool_workers()
         atexit.unregister(self._close_interrupted)
         self._open = None
         try:
@@ -109,6 +110,17 @@ def swept_keys(config: DictConfig) -> list[str]:
     params = OmegaConf.select(config, "hydra.sweeper.params", default=None)
     keys += [str(k) for k in params] if isinstance(params, DictConfig) else []
     return list(dict.fromkeys(keys))
+
+
+def _release_pool_workers() -> None:
+    """joblib's worker processes, idle once every job has returned, told to exit now: their teardown
+    (seconds each, torch and MLflow loaded) overlaps the sweep step instead of holding up the command's
+    exit. Not killed: a job's detached tear-sheet process, their child, must outlive them. A later
+    launch in this process (a PBT round) starts a new pool."""
+    loky = sys.modules.get("joblib.externals.loky.reusable_executor")  # none unless joblib launched jobs
+    pool = getattr(loky, "_executor", None)
+    if pool is not None:
+        pool.shutdown(wait=False)
 
 
 def _exit_on_failures(outcome: SweepOutcome, failures: list[Failure]) -> None:
