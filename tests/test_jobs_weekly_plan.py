@@ -24,7 +24,11 @@ def test_the_default_plan_spends_the_budget_60_30_10_over_21_members_and_their_s
     assert sum(steps.values()) == 35_500_000
     assert {m.lr_multiplier for m in by_role["refiner"]} == {0.5}
     assert {m.lr_multiplier for m in by_role["champion"]} == {0.3}
-    assert [(m.slot, m.seed) for m in members[:4]] == [(0, 1), (0, 6), (1, 1), (1, 6)]
+    # the longest first, so that parallel workers end the week together; ties role by role
+    assert [m.timesteps for m in members] == sorted((m.timesteps for m in members), reverse=True)
+    assert [(m.role, m.slot, m.seed) for m in members[:4]] == [
+        ("champion", 0, 1), ("champion", 0, 6), ("refiner", 0, 1), ("refiner", 0, 6)
+    ]  # fmt: skip
 
 
 def test_explorers_take_distinct_configurations_and_next_week_the_next_ones():
@@ -101,16 +105,18 @@ def test_refiners_continue_the_best_versions_by_validation_and_the_champion_slot
         ("8", 0.2),
     ]  # not 6: the champion
     spec = WeeklySpec(explorers=1, refiners=4, champion=1, seeds=[1], search=SEARCH)
-    jobs = [assign(WeeklySpec(**{**spec.__dict__, "job": j}), reg, "m", "this-week") for j in range(6)]
-    names = ["explorer-0", "refiner-0", "refiner-1", "refiner-2", "refiner-3", "champion-0"]
-    assert [j.member.name for j in jobs] == names
-    continued = [None, "models:/rlpipe-policy/2", "models:/rlpipe-policy/1", "models:/rlpipe-policy/8", None,
-                 "models:/rlpipe-policy/6"]  # fmt: skip
-    assert [j.init_from for j in jobs] == continued
+    assigned = [assign(WeeklySpec(**{**spec.__dict__, "job": j}), reg, "m", "this-week") for j in range(6)]
+    jobs = {j.member.name: j for j in assigned}
+    assert sorted(jobs) == ["champion-0", "explorer-0", "refiner-0", "refiner-1", "refiner-2", "refiner-3"]
+    v = "models:/rlpipe-policy/"
+    continued = {"explorer-0": None, "refiner-0": f"{v}2", "refiner-1": f"{v}1", "refiner-2": f"{v}8",
+                 "refiner-3": None, "champion-0": f"{v}6"}  # fmt: skip
+    assert {name: j.init_from for name, j in jobs.items()} == continued
     inherited = {"agent.learning_rate": 0.001, "agent.gamma": 0.95}  # what the parent's run trained with
-    assert jobs[1].choice == jobs[5].choice == inherited
-    assert "only 3 version(s) to refine" in jobs[4].note and jobs[4].choice  # a young registry explores
-    assert jobs[4].choice != jobs[0].choice
+    assert jobs["refiner-0"].choice == jobs["champion-0"].choice == inherited
+    young = jobs["refiner-3"]
+    assert "only 3 version(s) to refine" in young.note and young.choice  # a young registry explores
+    assert young.choice != jobs["explorer-0"].choice
 
 
 def test_the_weekly_experiment_sweeps_one_job_per_member_and_seed():

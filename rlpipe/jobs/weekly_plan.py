@@ -120,7 +120,9 @@ def check(spec: WeeklySpec) -> None:
 
 
 def plan(spec: WeeklySpec) -> list[Member]:
-    """Every job of the week, in `weekly.job` order: members role by role, each on every seed."""
+    """Every job of the week, in `weekly.job` order: the longest members first (a launcher running
+    jobs in this order on parallel workers then ends them together), otherwise role by role, each
+    member on every seed."""
     check(spec)
     members = []
     for role, count, steps in zip(ROLES, spec.counts, role_steps(spec), strict=True):
@@ -128,7 +130,7 @@ def plan(spec: WeeklySpec) -> list[Member]:
         for slot in range(count):
             for seed in spec.seeds:
                 members.append(Member(role, slot, seed, steps, lr))
-    return members
+    return sorted(members, key=lambda m: -m.timesteps)  # stable: ties keep the role-by-role order
 
 
 def role_steps(spec: WeeklySpec) -> list[int]:
