@@ -32,7 +32,7 @@ def wait_for(predicate, timeout: float = 180.0) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.slow  # ~60 s of two CLI sweeps; kill -9 + resume is in the default suite (test_jobs_checkpoints)
+@pytest.mark.slow  # ~60 s of two CLI sweeps; kill -9 + resume is in the default suite (jobs/test_checkpoints)
 def test_an_interrupted_sweep_is_closed_killed_and_resumed_by_the_same_command(tmp_path, tracking_uri):
     env = {**os.environ, "RLPIPE_ROOT": str(ROOT)}
     proc = subprocess.Popen(

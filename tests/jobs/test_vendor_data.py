@@ -1,6 +1,6 @@
 """Vendor-style files through a whole training job, with config only and walk-forward slices.
 
-Each file is built here the way a vendor writes it (tests/test_data_readers.py has the loaders'
+Each file is built here the way a vendor writes it (tests/data/test_readers.py has the loaders'
 own tests); each job must finish, record the calendar's bars per year, and annualise every Sharpe
 ratio with it.
 """
@@ -18,7 +18,7 @@ from rlpipe.cli.compose import train_job
 from rlpipe.evaluation import metrics as mx
 from rlpipe.jobs.train_job import run_train
 from rlpipe.tracking import queries
-from tests.test_data_readers import FX_BARS_PER_YEAR, fx_hours, ohlcv, trading_days
+from tests.data.test_readers import FX_BARS_PER_YEAR, fx_hours, ohlcv, trading_days
 
 
 def day_first_fx(tmp: Path) -> tuple[Path, list[str]]:

@@ -16,7 +16,7 @@ from rlpipe.reports import gate_table
 from rlpipe.reports.sweep_report import sweep_report
 from rlpipe.tracking import notebook_reads
 from tests.conftest import CONF
-from tests.test_gates_sweep_gates import record
+from tests.gates.test_sweep_gates import record
 
 EXPERIMENT = "rlpipe"
 GATE_CELL = re.compile(r"^([YN] \((\S+) ([<=>]|vs) (\S+)\)|n/a)$")

@@ -15,7 +15,7 @@ SMALL = [  # the smoke preset's values (experiment is taken by optuna)
 ]  # fmt: skip
 
 
-@pytest.mark.slow  # ~30 s; the default suite checks the returned value in test_jobs_train_job
+@pytest.mark.slow  # ~30 s; the default suite checks the returned value in jobs/test_train_job
 def test_the_optuna_sweeper_optimises_the_validation_score(tmp_path, tracking_uri):
     proc = cli(
         "rlpipe.train", "-m", "experiment=optuna", *SMALL, "hydra.sweeper.n_trials=2",

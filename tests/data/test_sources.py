@@ -1,7 +1,7 @@
 """Market data sources: CSV and Parquet files, raw tables, the synthetic market, the `data` spec, the digest.
 
 Loader errors name the file, the column or setting, and what to do; the validation rules themselves
-are tested in test_data_validation.py.
+are tested in data/test_validation.py.
 """
 
 from __future__ import annotations
@@ -280,7 +280,7 @@ def test_spec_reads_a_file_with_its_own_timestamp_column_and_gap(good: pd.DataFr
 
 def test_the_default_synthetic_market_is_unchanged() -> None:
     """conf/data/synthetic.yaml gives the very bars it gave before calendars and vendor files."""
-    values = yaml.safe_load((Path(__file__).parents[1] / "conf/data/synthetic.yaml").read_text())
+    values = yaml.safe_load((Path(__file__).parents[2] / "conf/data/synthetic.yaml").read_text())
     values.pop("_target_")
     spec = DataSpec(**values)
     df = load_data(spec)

@@ -13,7 +13,7 @@ from rlpipe.gates.rules import PASS, REJECT, GateResult, GatesConfig, run_gates,
 from rlpipe.reports.format import num, pct
 from rlpipe.reports.run_report import ModelCard, RunReportInput, build_report
 from rlpipe.types import JsonDict, Metrics
-from tests.test_evaluation_backtest import always, by, cfg, hours, rising, window
+from tests.evaluation.test_backtest import always, by, cfg, hours, rising, window
 
 ROLES = ("train", "validation", "test")
 COVERAGE_NOTE = "**Regime coverage:**"

@@ -1,7 +1,7 @@
 """The batched simulator's own contract: a reward is optional, progress is an argument of the step,
 and the position clock it hands the shaped reward counts hours held and flat.
 
-(The fill model and the ledger are checked in test_envs_fills.py.)
+(The fill model and the ledger are checked in envs/test_fills.py.)
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ def test_a_martingale_market_promotes_nothing(noise):
     assert stages <= {"None"}
 
 
-@pytest.mark.slow  # ~25 s; idempotence in process: test_jobs_sweep_job, test_tracking_registry
+@pytest.mark.slow  # ~25 s; idempotence in process: jobs/test_sweep_job, tracking/test_registry
 def test_promote_by_hand_is_idempotent(signal):
     _, uri, sweep_id = signal
     before = registry_state(uri)

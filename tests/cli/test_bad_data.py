@@ -11,8 +11,8 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import cli
-from tests.test_data_csv_layout import european_export, kline_file
-from tests.test_data_readers import trading_days
+from tests.data.test_csv_layout import european_export, kline_file
+from tests.data.test_readers import trading_days
 
 
 def bars(n: int = 24 * 60) -> pd.DataFrame:

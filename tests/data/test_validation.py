@@ -2,7 +2,7 @@
 
 Most cases go through the real loader (`load_data`) on real CSV and Parquet files, so the error names
 the file; the rest call `validate_market` on a frame. Loading itself (file formats, timestamp
-parsing, column mapping) is tested in test_data_sources.py.
+parsing, column mapping) is tested in data/test_sources.py.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from rlpipe.data.calendar import infer_calendar
 from rlpipe.data.validation import BAR_HINT, DUPLICATE_HINT, MAPPING_HINT, validate_market
 from rlpipe.errors import DataError
-from tests.test_data_sources import FORMATS, load_error, load_market, stamp, valid_table, write
+from tests.data.test_sources import FORMATS, load_error, load_market, stamp, valid_table, write
 
 FIX_GAP = "fill the missing bars, or set data.max_gap if the market was closed"
 

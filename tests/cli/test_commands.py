@@ -1,4 +1,4 @@
-"""What the commands do with a composed config, in process (the CLI's exit codes are in test_cli_errors)."""
+"""What the commands do with a composed config, in process (the CLI's exit codes are in cli/test_errors)."""
 
 from __future__ import annotations
 

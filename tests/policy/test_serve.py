@@ -37,7 +37,7 @@ from rlpipe.tracking import tags as T
 from rlpipe.tracking.registry import CHAMPION, Registry
 from rlpipe.tracking.tracker import Tracker
 from tests.conftest import CONF
-from tests.test_policy_logged import Payload, held_positions
+from tests.policy.test_logged import Payload, held_positions
 
 MODEL = "rlpipe-policy"
 

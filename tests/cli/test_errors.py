@@ -1,6 +1,6 @@
 """User errors through the real CLI: one line `error: ...`, exit status 2, no traceback, nothing
 trained; a bug keeps its traceback (exit 1); HYDRA_FULL_ERROR=1 shows the traceback of either.
-(The other side of each range, timesteps=-5 and seed=-1, is checked in tests/test_jobs_checks.py.)
+(The other side of each range, timesteps=-5 and seed=-1, is checked in tests/jobs/test_checks.py.)
 
 The bad-input commands are independent, so a module fixture runs them two at a time.
 """
@@ -126,7 +126,7 @@ def run_case(case: Case, tmp: Path) -> Outcome:
 CHECKED_IN_PROCESS = (
     "seed=2**32", "agent target", "unwritable store", "slice name", "model name", "routine preset",
 )  # fmt: skip
-"""Cases whose check is tested in process (tests/test_jobs_checks.py, test_agents_agent_spec.py): through
+"""Cases whose check is tested in process (tests/jobs/test_checks.py, agents/test_agent_spec.py): through
 the CLI they run with the slow tests; the default suite keeps one case per path to exit status 2."""
 
 
@@ -207,7 +207,7 @@ def test_data_error_exits_2_and_is_recorded_as_a_failed_run_with_its_traceback(o
     assert not MlflowClient(out.uri).search_model_versions()  # nothing trained, nothing registered
 
 
-@pytest.mark.slow  # ~30 s; a sweep with one failing job exits 2 in the default suite (test_cli_train)
+@pytest.mark.slow  # ~30 s; a sweep with one failing job exits 2 in the default suite (cli/test_train)
 def test_multirun_with_one_bad_job_finishes_the_other_and_exits_2(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     proc = cli(

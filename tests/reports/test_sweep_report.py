@@ -11,7 +11,7 @@ from rlpipe.gates.sweep_gates import RunRecord, SweepDecision, evaluate_sweep
 from rlpipe.reports.format import num, pct
 from rlpipe.reports.sweep_report import Transition, sweep_report
 from rlpipe.tracking.rows import JobRow
-from tests.test_gates_sweep_gates import record
+from tests.gates.test_sweep_gates import record
 
 LABEL_A, LABEL_B = "ppo-management-pnl_fees-t2000", "ppo-management-pnl-t2000"
 TRANSITIONS: list[Transition] = [

@@ -28,7 +28,7 @@ from rlpipe.errors import SliceError
 from tests.conftest import regime_schedule
 
 H = pd.Timedelta("1h")
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def item(

@@ -19,7 +19,7 @@ from rlpipe.cli.compose import group
 from rlpipe.data.data_config import DataSpec
 from rlpipe.data.sources import load_data
 from rlpipe.errors import ConfigError, DataError
-from tests.test_data_readers import fx_hours, load_and_slice, ohlcv, trading_days
+from tests.data.test_readers import fx_hours, load_and_slice, ohlcv, trading_days
 
 KLINE_NAMES = [
     "open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume", "count",

@@ -10,7 +10,7 @@ from rlpipe.cli.table import SweepView, columns, print_table, swept, table_rows,
 from rlpipe.gates.rules import PASS, PROMOTE, REJECT
 from rlpipe.tracking.rows import JobRow
 from tests.conftest import ROOT
-from tests.test_reports_sweep_report import LABEL_A, LABEL_B, job_row
+from tests.reports.test_sweep_report import LABEL_A, LABEL_B, job_row
 
 RUN_IDS = (
     "3f1c9a0b7d2e4c5f8a6b1d0e9c8f7a6b",
