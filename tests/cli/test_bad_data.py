@@ -10,9 +10,8 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import cli
-from tests.data.test_csv_layout import european_export, kline_file
-from tests.data.test_readers import trading_days
+from tests.support.markets import european_export, kline_file, trading_days
+from tests.support.project import cli
 
 
 def bars(n: int = 24 * 60) -> pd.DataFrame:

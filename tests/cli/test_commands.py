@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 from rlpipe.cli.commands import _promote, parallel_jobs
 from rlpipe.errors import ConfigError
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import CONF
+from tests.support.project import CONF
 
 
 def test_promoting_an_unknown_sweep_is_refused_before_anything_is_written(tracking_uri):

@@ -11,7 +11,7 @@ from rlpipe.data.data_config import DataSpec
 from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import ConfigError
 from rlpipe.tracking.config import TrackingConfig
-from tests.conftest import CONF
+from tests.support.project import CONF
 
 
 def test_train_config_becomes_a_typed_job(compose_cfg, tracking_uri):

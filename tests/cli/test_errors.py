@@ -34,7 +34,7 @@ from rlpipe.cli.failures import (
     run_main,
 )
 from rlpipe.errors import ConfigError, DataError, StoreUnavailable
-from tests.conftest import CONF, ROOT
+from tests.support.project import CONF, ROOT
 
 
 @dataclass(frozen=True)

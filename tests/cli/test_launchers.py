@@ -20,7 +20,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from tests.conftest import CONF, cli
+from tests.support.project import CONF, cli
 
 
 def has_plugin(name: str) -> bool:

@@ -7,7 +7,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import cli
+from tests.support.project import cli
 
 SMALL = [  # the smoke preset's values (experiment is taken by optuna)
     "timesteps=512", "progress_bar=false", "env.episode_bars=128", "env.episode_bars_std=0.0",

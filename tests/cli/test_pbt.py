@@ -14,8 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from rlpipe.tracking import queries
 from rlpipe.tracking.tracker import Tracker
-from tests.cli.test_resume import wait_for
-from tests.conftest import ROOT
+from tests.support.project import ROOT, wait_for
 
 SMALL = ["progress_bar=false", "plots=false", "env.episode_bars=128", "env.episode_bars_std=0.0", "threads=1"]
 

@@ -7,14 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from rlpipe.tracking.process import process_alive
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import ROOT
+from tests.support.project import ROOT, wait_for
 
 
 def sweep_args(tmp, uri: str) -> list[str]:
@@ -23,13 +22,6 @@ def sweep_args(tmp, uri: str) -> list[str]:
         "checkpoint.every=20480", "threads=1", f"tracking.uri={uri}", f"hydra.sweep.dir={tmp}/multirun",
         f"checkpoint.dir={tmp}/checkpoints",
     ]  # fmt: skip
-
-
-def wait_for(predicate, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 @pytest.mark.slow  # ~60 s of two CLI sweeps; kill -9 + resume is in the default suite (jobs/test_checkpoints)

@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 from rlpipe.jobs.job_config import RoutineSpec
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import cli
+from tests.support.project import cli
 
 
 @pytest.mark.slow  # ~2.5 min: three smoke sweeps through the CLI (`make test-reliability`)

@@ -7,7 +7,7 @@ from mlflow.tracking import MlflowClient
 
 from rlpipe.tracking import queries
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import Sweep, cli, drawn_plots
+from tests.support.project import Sweep, cli, drawn_plots
 
 
 def test_a_sweeps_tear_sheets_are_drawn_after_its_jobs_and_again_on_demand(smoke_sweep: Sweep):

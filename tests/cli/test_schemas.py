@@ -14,7 +14,7 @@ from rlpipe.data.slices import build_slices
 from rlpipe.data.sources import load_data
 from rlpipe.errors import ConfigError
 from rlpipe.jobs.job_config import RoutineSpec
-from tests.conftest import CONF
+from tests.support.project import CONF
 
 EXPECTED = GROUPS  # every group with a schema instantiates to its runtime dataclass
 

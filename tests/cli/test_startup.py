@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from rlpipe.cli.failures import USER_ERROR
-from tests.conftest import ROOT
+from tests.support.project import ROOT
 
 HEAVY = ("torch", "stable_baselines3", "mlflow", "numba")
 IMPORT_TIME = "import time:"

@@ -16,7 +16,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import cli
+from tests.support.project import cli
 
 SEEDS = "seed=1,6,11"
 

@@ -9,8 +9,8 @@ import pytest
 from rlpipe.cli.table import SweepView, columns, print_table, swept, table_rows, where_to_compare
 from rlpipe.gates.rules import PASS, PROMOTE, REJECT
 from rlpipe.tracking.rows import JobRow
-from tests.conftest import ROOT
-from tests.reports.test_sweep_report import LABEL_A, LABEL_B, job_row
+from tests.support.project import ROOT
+from tests.support.records import LABEL_A, LABEL_B, job_row
 
 RUN_IDS = (
     "3f1c9a0b7d2e4c5f8a6b1d0e9c8f7a6b",

@@ -8,7 +8,7 @@ from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
 
 from rlpipe.data.sources import load_data
-from tests.conftest import ROOT, Sweep, cli, drawn_plots
+from tests.support.project import ROOT, Sweep, cli, drawn_plots
 
 
 def runs_of(uri: str) -> list:

@@ -16,7 +16,7 @@ from rlpipe.jobs.weekly_plan import WeeklySpec, grid, ranked_versions
 from rlpipe.tracking import queries
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import CONF, cli
+from tests.support.project import CONF, cli
 
 SMALL = ["progress_bar=false", "plots=false", "env.episode_bars=128", "env.episode_bars_std=0.0"]
 

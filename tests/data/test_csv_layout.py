@@ -19,7 +19,7 @@ from rlpipe.cli.compose import group
 from rlpipe.data.data_config import DataSpec
 from rlpipe.data.sources import load_data
 from rlpipe.errors import ConfigError, DataError
-from tests.data.test_readers import fx_hours, load_and_slice, ohlcv, trading_days
+from tests.support.markets import european_export, fx_hours, kline_file, load_and_slice, ohlcv, trading_days
 
 KLINE_NAMES = [
     "open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume", "count",
@@ -88,20 +88,6 @@ def test_a_yfinance_download_of_several_tickers_is_read_one_at_a_time_by_symbol(
 
 
 # ------------------------------------------------------------------------------ Binance klines
-def kline_file(path: Path, stamps: pd.DatetimeIndex, seed: int, unit: str) -> dict[str, np.ndarray]:
-    """A Binance kline archive: no header, twelve columns, open and close time in `unit` (ms or us)."""
-    scale = {"ms": 10**3, "us": 10**6}[unit]
-    bars = ohlcv(len(stamps), seed)
-    opened = stamps.as_unit("s").asi8 * scale
-    rows = [
-        f"{t},{o:.8f},{h:.8f},{lo:.8f},{c:.8f},{v:.8f},{t + 3600 * scale - 1},{v * c:.8f},{n},{v / 2:.8f},"
-        f"{v * c / 2:.8f},0"
-        for n, (t, o, h, lo, c, v) in enumerate(
-            zip(opened, bars["Open"], bars["High"], bars["Low"], bars["Close"], bars["Volume"], strict=True)
-        )
-    ]
-    path.write_text("\n".join(rows) + "\n")
-    return bars
 
 
 def test_binance_monthly_files_in_milliseconds_and_microseconds_join_in_time(
@@ -155,13 +141,6 @@ def test_binance_monthly_files_in_milliseconds_and_microseconds_join_in_time(
 
 
 # ------------------------------------------------------------------------------ European export
-def european_export(path: Path, days: pd.DatetimeIndex, encoding: str, sep: str = ";") -> dict:
-    """A German spreadsheet's CSV: day-first dates, decimal commas, German column names."""
-    bars = {k: np.round(v, 2) for k, v in ohlcv(len(days), 7).items()}
-    german = ["Eröffnung", "Hoch", "Tief", "Schluss", "Volumen"]
-    table = pd.DataFrame({"Datum": days.strftime("%d.%m.%Y")} | dict(zip(german, bars.values(), strict=True)))
-    table.to_csv(path, sep=sep, decimal=",", index=False, encoding=encoding, float_format="%.2f")
-    return bars
 
 
 @pytest.mark.parametrize("encoding", ["cp1252", "utf-8-sig"])

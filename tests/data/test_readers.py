@@ -14,58 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from pandas.tseries.holiday import USFederalHolidayCalendar
 
-from rlpipe.data.calendar import Calendar
-from rlpipe.data.data_config import DataSpec, SliceSpec
-from rlpipe.data.slices import build_slices, resolve
-from rlpipe.data.sources import data_calendar, load_data
+from rlpipe.data.data_config import DataSpec
+from rlpipe.data.sources import load_data
 from rlpipe.errors import ConfigError, DataError
-
-FX_BARS_PER_YEAR = 365.25 * 5 / 7 * 24  # 6261.43: every weekday hour
-
-
-def ohlcv(n: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """A random walk's columns, capitalised as vendors write them."""
-    rng = np.random.default_rng(seed)
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
-    open_ = np.concatenate([[100.0], close[:-1]])
-    return {
-        "Open": open_,
-        "High": np.maximum(open_, close) * 1.001,
-        "Low": np.minimum(open_, close) * 0.999,
-        "Close": close,
-        "Volume": rng.integers(100, 1000, n),
-    }
-
-
-def fx_hours(start: str, end: str) -> pd.DatetimeIndex:
-    """Hourly FX bars in UTC: Sunday 17:00 to Friday 17:00 New York time (21:00/22:00 UTC)."""
-    ny = pd.date_range(start, end, freq="1h", tz="America/New_York")
-    day, hour = ny.day_of_week, ny.hour
-    keep = (day < 4) | ((day == 4) & (hour < 17)) | ((day == 6) & (hour >= 17))
-    utc = ny[keep].tz_convert("UTC")
-    return utc[~utc.duplicated()]
-
-
-def trading_days(start: str, end: str) -> pd.DatetimeIndex:
-    """Weekdays without US federal holidays, as naive dates."""
-    days = pd.bdate_range(start, end)
-    return days[~days.isin(USFederalHolidayCalendar().holidays(start, end))]
-
-
-def load_and_slice(spec: DataSpec, test_bars: int, folds: int = 3) -> tuple[pd.DataFrame, Calendar]:
-    """What a run does first: load, then walk-forward slices checked for leakage."""
-    df = load_data(spec)
-    slices = build_slices(
-        SliceSpec(kind="walk_forward", embargo="7D", folds=folds, test_bars=test_bars),
-        df.index,
-        df["close"].to_numpy(),
-    )
-    tests = [w for w in resolve(slices, df.index) if w.slice.role == "test"]
-    assert [w.bars for w in tests] == [test_bars] * folds
-    assert tests[0].slice.start - slices[0].end > pd.Timedelta("7D")
-    return df, data_calendar(spec, df)
+from tests.support.markets import FX_BARS_PER_YEAR, fx_hours, load_and_slice, ohlcv, trading_days
 
 
 # ------------------------------------------------------------------------------ timestamps

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from itertools import pairwise
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,10 +24,10 @@ from rlpipe.data.slices import (
     walk_forward,
 )
 from rlpipe.errors import SliceError
-from tests.conftest import regime_schedule
+from tests.support.markets import regime_schedule
+from tests.support.project import CONF
 
 H = pd.Timedelta("1h")
-CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def item(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,8 +20,9 @@ from rlpipe.data.sources import check_options, data_calendar, data_digest, load_
 from rlpipe.data.synthetic import make_synthetic_market
 from rlpipe.data.validation import check_gaps
 from rlpipe.errors import ConfigError, DataError
+from tests.support.markets import FORMATS, load_error, load_market, stamp, valid_table, write
+from tests.support.project import CONF
 
-FORMATS = ["csv", "parquet"]
 COLUMNS = ["open", "high", "low", "close", "volume", "bid", "ask"]
 NO_STAMPS = (
     "set data.timestamp_column, or map one with data.columns; Date, Time, Datetime and Timestamp "
@@ -30,34 +30,9 @@ NO_STAMPS = (
 )
 
 
-def valid_table() -> pd.DataFrame:
-    """A valid hourly market of 48 bars with bid/ask, as a table with a `timestamp` column."""
-    df = make_synthetic_market(seed=0, segments=[Segment("bull", 1), Segment("bear", 1)])
-    return df.drop(columns="regime").reset_index()
-
-
 @pytest.fixture(scope="module")
 def good() -> pd.DataFrame:
     return valid_table()
-
-
-def stamp(table: pd.DataFrame, row: int) -> str:
-    """How a bar's timestamp is written in error messages."""
-    return str(pd.Timestamp(table["timestamp"].iloc[row]))
-
-
-def write(table: pd.DataFrame, fmt: str, tmp_path: Path, name: str = "market") -> Path:
-    path = tmp_path / f"{name}.{fmt}"
-    if fmt == "csv":
-        table.to_csv(path, index=False)
-    else:
-        table.to_parquet(path, index=False)
-    return path
-
-
-def load_market(source: str, path: str | None = None, **options: Any) -> pd.DataFrame:
-    """The market frame of a `DataSpec` of these values, read and checked as a job reads it."""
-    return load_data(DataSpec(source=source, path=path, **options))
 
 
 def frame_from_table(raw: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -67,13 +42,6 @@ def frame_from_table(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     df = table_to_frame(raw, source, spec.file_format())
     check_gaps(df.index, source, data_calendar(spec, df), inferred=spec.max_gap is None)
     return df
-
-
-def load_error(table: pd.DataFrame, fmt: str, tmp_path: Path, **kwargs: Any) -> tuple[Path, str]:
-    path = write(table, fmt, tmp_path)
-    with pytest.raises(DataError) as err:
-        load_market(fmt, path=str(path), **kwargs)
-    return path, str(err.value)
 
 
 # ------------------------------------------------------------------------------ files
@@ -280,7 +248,7 @@ def test_spec_reads_a_file_with_its_own_timestamp_column_and_gap(good: pd.DataFr
 
 def test_the_default_synthetic_market_is_unchanged() -> None:
     """conf/data/synthetic.yaml gives the very bars it gave before calendars and vendor files."""
-    values = yaml.safe_load((Path(__file__).parents[2] / "conf/data/synthetic.yaml").read_text())
+    values = yaml.safe_load((CONF / "data/synthetic.yaml").read_text())
     values.pop("_target_")
     spec = DataSpec(**values)
     df = load_data(spec)

@@ -12,7 +12,7 @@ from rlpipe.data.data_config import Segment
 from rlpipe.data.synthetic import make_synthetic_market
 from rlpipe.data.validation import validate_market
 from rlpipe.errors import ConfigError
-from tests.conftest import regime_schedule
+from tests.support.markets import regime_schedule
 
 SHORT = [Segment("bull", 10), Segment("bear", 10), Segment("sideways", 10)]
 

@@ -17,7 +17,7 @@ import pytest
 from rlpipe.data.calendar import infer_calendar
 from rlpipe.data.validation import BAR_HINT, DUPLICATE_HINT, MAPPING_HINT, validate_market
 from rlpipe.errors import DataError
-from tests.data.test_sources import FORMATS, load_error, load_market, stamp, valid_table, write
+from tests.support.markets import FORMATS, load_error, load_market, stamp, valid_table, write
 
 FIX_GAP = "fill the missing bars, or set data.max_gap if the market was closed"
 

@@ -9,43 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rlpipe.data.slices import Slice, Window
 from rlpipe.envs.market import Market
 from rlpipe.envs.sim import HOLD, LONG, SHORT
-from rlpipe.envs.sim_config import SimConfig
-from rlpipe.evaluation.backtest import AGENT, Policy, SliceResult, aggregates, backtest, curves_frame
-
-MAKER, TAKER = 0.0002, 0.0006
-T0 = pd.Timestamp("2021-01-01", tz="UTC")
-HOUR = pd.Timedelta(hours=1)
-
+from rlpipe.evaluation.backtest import AGENT, SliceResult, aggregates, backtest, curves_frame
+from tests.support.backtests import HOUR, MAKER, T0, TAKER, always, by, cfg, hours, market, rising, window
 
 # Helpers.
-def market(
-    close: np.ndarray,
-    high: np.ndarray,
-    low: np.ndarray,
-    features: np.ndarray | None = None,
-    half_spread: float = 0.05,
-) -> Market:
-    n = len(close)
-    feats = np.zeros((n, 0), np.float32) if features is None else features.astype(np.float32)
-    return Market(
-        high=high,
-        low=low,
-        close=close,
-        bid=close - half_spread,
-        ask=close + half_spread,
-        features=feats,
-        hours_per_bar=1.0,
-        bars_per_year=365.25 * 24,
-    )
-
-
-def rising(n: int = 8, dip: float = 1.5) -> Market:
-    """close 100, 101, ...; each low dips `dip` under its close (1.5: under the last bid)."""
-    close = 100.0 + np.arange(n, dtype=float)
-    return market(close, close + 0.5, close - dip)
 
 
 def random_walk(n: int = 60, seed: int = 3) -> Market:
@@ -55,31 +24,9 @@ def random_walk(n: int = 60, seed: int = 3) -> Market:
     return market(close, close * 1.01, close * 0.99)
 
 
-def window(name: str, lo: int, hi: int, role: str = "test", regime: str = "bull") -> Window:
-    return Window(Slice(name, role, regime, T0 + lo * HOUR, T0 + (hi - 1) * HOUR), lo, hi)
-
-
-def cfg(**kw: float) -> SimConfig:
-    return SimConfig(maker_fee=MAKER, taker_fee=TAKER, **kw)  # type: ignore[arg-type]
-
-
-def always(action: int) -> Policy:
-    return lambda obs: np.full(len(obs), action, np.int64)
-
-
 def flip(obs: np.ndarray) -> np.ndarray:
     """Buy when not long, sell when long (with zero features obs column 0 is the long flag)."""
     return np.where(obs[:, 0] > 0, SHORT, LONG).astype(np.int64)
-
-
-def hours(n: int) -> pd.DatetimeIndex:
-    """The bar times of an n-bar market built here: hourly from T0, the times `window` uses."""
-    return pd.date_range(T0, periods=n, freq="h")
-
-
-def by(results: list[SliceResult], policy: str, slice_: str | None = None) -> SliceResult:
-    (r,) = [r for r in results if r.policy == policy and (slice_ is None or r.slice == slice_)]
-    return r
 
 
 def assert_same_metrics(a: dict[str, float], b: dict[str, float]) -> None:

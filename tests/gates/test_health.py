@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from rlpipe.cli.schemas import schema_of
 from rlpipe.errors import ConfigError
 from rlpipe.gates.health import DEGRADED, HEALTHY, WATCH, Expectation, HealthConfig, bootstrap_means, judge
-from tests.conftest import CONF
+from tests.support.project import CONF
 
 MU, SIGMA, HOURS = 2e-4, 3e-3, 8760.0
 

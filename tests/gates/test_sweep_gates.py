@@ -25,51 +25,9 @@ from rlpipe.gates.rules import (
 )
 from rlpipe.gates.statistics import deflated_sharpe, pbo_cscv, sharpe_per_period
 from rlpipe.gates.sweep_gates import ConfigDecision, RunRecord, SweepDecision, evaluate_sweep
+from tests.support.records import record
 
 CFG = GatesConfig()
-GOOD_TEST = {
-    "total": 0.2,
-    "sharpe_mean": 2.0,
-    "consistency": 0.8,
-    "max_drawdown": 0.05,
-    "profit_factor": 1.5,
-    "sharpe_std": 1.0,
-}
-
-
-def record(
-    config: str,
-    seed: int,
-    *,
-    drift: float = 0.001,
-    verdict: str = PASS,
-    total: float = 0.2,
-    sharpe: float = 2.0,
-    cls: str = REVIEW,
-    dep: str = PAPER,
-    missing: tuple[str, ...] = (),
-    n: int = 600,
-    label: str | None = None,
-    val: float | None = None,
-) -> RunRecord:
-    rng = np.random.default_rng([seed, ord(config[0])])
-    returns = drift + 0.01 * rng.standard_normal(n)
-    test = {**GOOD_TEST, "total": total, "sharpe_mean": sharpe}
-    validation = {"sharpe_mean": total if val is None else val}  # ranks like the test unless told
-    return RunRecord(
-        f"{config}-{seed}",
-        config,
-        seed,
-        verdict,
-        test,
-        cls,
-        dep,
-        returns,
-        str(seed),
-        label or config,
-        missing,
-        validation=validation,
-    )
 
 
 def summary(d: SweepDecision) -> list[tuple]:

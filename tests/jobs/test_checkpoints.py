@@ -25,7 +25,7 @@ from rlpipe.tracking import queries
 from rlpipe.tracking.reaper import reap
 from rlpipe.tracking.rows import JobRow
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import ROOT, drawn_plots
+from tests.support.project import ROOT, drawn_plots
 
 ROLLOUT = 4096  # the smoke preset's PPO rollout: 64 envs x 64 steps
 

@@ -13,7 +13,7 @@ from rlpipe.errors import SliceError
 from rlpipe.jobs.evaluate_job import run_evaluate
 from rlpipe.jobs.job_config import EvaluateJob
 from rlpipe.jobs.train_job import TrainResult, run_train
-from tests.conftest import CONF
+from tests.support.project import CONF
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import RegistryConfig, TrackingConfig
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import recorded_version
+from tests.support.stores import recorded_version
 
 MU, SIGMA = 3e-4, 3e-3
 

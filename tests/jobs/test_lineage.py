@@ -31,7 +31,7 @@ from rlpipe.jobs.sweep_job import run_sweep_step
 from rlpipe.jobs.train_job import TrainResult, run_train
 from rlpipe.policy.resolved import load_policy, resolve_model
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import CONF
+from tests.support.project import CONF
 
 
 @dataclass(frozen=True)

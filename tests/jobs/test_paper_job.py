@@ -32,7 +32,7 @@ from rlpipe.jobs.train_job import run_train
 from rlpipe.policy.resolved import load_policy, resolve_model
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import CONF, ROOT
+from tests.support.project import CONF, ROOT
 
 FORWARD = ("2022-06-20", "2022-09-20")  # after the smoke model's validation windows and embargo
 

@@ -22,7 +22,7 @@ from rlpipe.policy.resolved import load_policy, resolve_model
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.process import process_token
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import ROOT
+from tests.support.project import ROOT
 
 ROLLOUT = 4096  # the smoke preset's PPO rollout
 JOB = ["seed=3", f"timesteps={4 * ROLLOUT}", f"checkpoint.every={ROLLOUT}", f"checkpoints=[{2 * ROLLOUT}]"]

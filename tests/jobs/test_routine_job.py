@@ -23,7 +23,7 @@ from rlpipe.tracking import tags as T
 from rlpipe.tracking.queries import SweepTimes
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import ROOT
+from tests.support.project import ROOT
 
 SPEC = RoutineSpec(first="2022-06-30 23:00", every="7D", steps=2, sweep=[], dir="routine")
 

@@ -18,7 +18,7 @@ from rlpipe.jobs.train_job import run_train
 from rlpipe.project import git_sha
 from rlpipe.tracking import queries
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import CONF
+from tests.support.project import CONF
 
 
 @pytest.fixture(scope="module")

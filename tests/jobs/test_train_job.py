@@ -21,7 +21,7 @@ from rlpipe.jobs.job_config import TrainJob
 from rlpipe.jobs.spec import RunContext, as_config
 from rlpipe.jobs.train_job import run_train
 from rlpipe.tracking.config import TrackingConfig
-from tests.conftest import CONF
+from tests.support.project import CONF
 
 
 def test_same_seed_gives_identical_metrics_on_cpu(smoke_job, tracking_uri):

@@ -18,7 +18,7 @@ from rlpipe.cli.compose import train_job
 from rlpipe.evaluation import metrics as mx
 from rlpipe.jobs.train_job import run_train
 from rlpipe.tracking import queries
-from tests.data.test_readers import FX_BARS_PER_YEAR, fx_hours, ohlcv, trading_days
+from tests.support.markets import FX_BARS_PER_YEAR, fx_hours, ohlcv, trading_days
 
 
 def day_first_fx(tmp: Path) -> tuple[Path, list[str]]:

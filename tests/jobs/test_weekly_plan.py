@@ -117,7 +117,7 @@ def test_the_weekly_experiment_sweeps_one_job_per_member_and_seed():
     from hydra import compose, initialize_config_dir
 
     from rlpipe.cli.schemas import register_configs
-    from tests.conftest import CONF
+    from tests.support.project import CONF
 
     register_configs()
     with initialize_config_dir(str(CONF), version_base="1.3"):

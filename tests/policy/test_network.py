@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,18 +15,9 @@ from rlpipe.agents.setup import deterministic_policy
 from rlpipe.envs.dummy import DummyEnv
 from rlpipe.errors import PolicyError
 from rlpipe.policy.network import ARCHITECTURE, WEIGHTS, load_policy_net, save_policy_net
+from tests.support.policies import Payload
 
 OBS_DIM = 16
-
-
-class Payload:
-    """Unpickling this creates `marker`: the shape of a code-execution payload in a pickle."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
 
 
 def _agent(cls, **kwargs):

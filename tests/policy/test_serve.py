@@ -36,8 +36,8 @@ from rlpipe.policy.resolved import load_policy, resolve_model
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.registry import CHAMPION, Registry
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import CONF
-from tests.policy.test_logged import Payload, held_positions
+from tests.support.policies import Payload, held_positions
+from tests.support.project import CONF
 
 MODEL = "rlpipe-policy"
 

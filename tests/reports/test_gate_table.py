@@ -15,8 +15,8 @@ from rlpipe.gates.sweep_gates import evaluate_sweep
 from rlpipe.reports import gate_table
 from rlpipe.reports.sweep_report import sweep_report
 from rlpipe.tracking import notebook_reads
-from tests.conftest import CONF
-from tests.gates.test_sweep_gates import record
+from tests.support.project import CONF
+from tests.support.records import record
 
 EXPERIMENT = "rlpipe"
 GATE_CELL = re.compile(r"^([YN] \((\S+) ([<=>]|vs) (\S+)\)|n/a)$")

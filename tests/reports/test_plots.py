@@ -17,8 +17,8 @@ from rlpipe.evaluation.metrics import sharpe_window
 from rlpipe.gates.rules import PROMOTE, REJECT, RETEST
 from rlpipe.reports.format import pct
 from rlpipe.reports.plots import SWEEP_COLORS, SliceFigure, slice_plots, sweep_plot
-from tests.reports.test_run_report import three_role_run
-from tests.reports.test_sweep_report import LABEL_A, LABEL_B, job_row
+from tests.support.backtests import three_role_run
+from tests.support.records import LABEL_A, LABEL_B, job_row
 
 PNG = b"\x89PNG\r\n\x1a\n"
 HOURLY = 365.25 * 24

@@ -6,30 +6,17 @@ import json
 
 import pytest
 
-from rlpipe.data.slices import Window
-from rlpipe.envs.sim import LONG
-from rlpipe.evaluation.backtest import AGENT, SliceResult, aggregates, backtest
-from rlpipe.gates.rules import PASS, REJECT, GateResult, GatesConfig, run_gates, run_verdict
+from rlpipe.evaluation.backtest import AGENT, SliceResult
+from rlpipe.gates.rules import PASS, REJECT, GateResult, GatesConfig
 from rlpipe.reports.format import num, pct
 from rlpipe.reports.run_report import ModelCard, RunReportInput, build_report
 from rlpipe.types import JsonDict, Metrics
-from tests.evaluation.test_backtest import always, by, cfg, hours, rising, window
+from tests.support.backtests import by, judged
 
-ROLES = ("train", "validation", "test")
 COVERAGE_NOTE = "**Regime coverage:**"
 
 
 # Helpers.
-def three_role_run() -> tuple[list[SliceResult], list[Window]]:
-    """An always-long agent on a rising hourly market: one train, one validation and two test slices."""
-    windows = [
-        window("train_1", 0, 10, role="train"),
-        window("val_1", 10, 15, role="validation", regime="sideways"),
-        window("test_1", 15, 22),
-        window("test_2", 22, 30, regime="bear"),
-    ]
-    sim_cfg = cfg(stake=1.0, max_stake=1.0)
-    return backtest(rising(30), sim_cfg, windows, always(LONG), seed=0, index=hours(30)), windows
 
 
 def report(
@@ -43,14 +30,6 @@ def report(
 ) -> tuple[str, JsonDict]:
     card = ModelCard(**model)
     return build_report(RunReportInput(card, results, aggs, gates, verdict, reason, decisions or {}))
-
-
-def judged(gates_cfg: GatesConfig, coverage: float = 1.0) -> tuple:
-    """The three-role run, its aggregates per role, its gates and its (verdict, reason)."""
-    results, _ = three_role_run()
-    aggs = {role: aggregates(results, role) for role in ROLES}
-    gates = run_gates(aggs["test"], gates_cfg, coverage=coverage)
-    return results, aggs, gates, *run_verdict(gates)
 
 
 def row_of(md: str, slice_: str, regime: str) -> str:

@@ -11,9 +11,8 @@ from rlpipe.gates.sweep_gates import RunRecord, SweepDecision, evaluate_sweep
 from rlpipe.reports.format import num, pct
 from rlpipe.reports.sweep_report import Transition, sweep_report
 from rlpipe.tracking.rows import JobRow
-from tests.gates.test_sweep_gates import record
+from tests.support.records import LABEL_A, LABEL_B, job_row, record
 
-LABEL_A, LABEL_B = "ppo-management-pnl_fees-t2000", "ppo-management-pnl-t2000"
 TRANSITIONS: list[Transition] = [
     ("2024-05-01 10:00:00", "2", "Production + champion by rlpipe.sweep: all sweep gates passed"),
     ("2024-05-01 10:00:01", "3", "Staging + challenger by rlpipe.sweep: passing seed"),
@@ -21,39 +20,6 @@ TRANSITIONS: list[Transition] = [
 
 
 # Helpers.
-def job_row(
-    run_id: str,
-    *,
-    seed: int | None = 1,
-    config_hash: str = "a",
-    label: str = LABEL_A,
-    status: str = "FINISHED",
-    verdict: str = PASS,
-    sweep_verdict: str = "",
-    version: str = "",
-    test: dict[str, float] | None = None,
-) -> JobRow:
-    """A recorded job run as the store gives it back (FAILED runs have no test metrics)."""
-    return JobRow(
-        run_id=run_id,
-        run_name=label if seed is None else f"{label}-s{seed}",
-        status=status,
-        seed=seed,
-        config_hash=config_hash,
-        label=label,
-        timesteps=2000,
-        agent="ppo",
-        env="management",
-        reward=label.split("-")[2],
-        verdict=verdict,
-        sweep_verdict=sweep_verdict,
-        classification="REVIEW",
-        deployment="paper",
-        regimes_missing=(),
-        model_version=version,
-        error="boom" if status == "FAILED" else "",
-        test=test or {},
-    )
 
 
 def records() -> list[RunRecord]:

@@ -18,7 +18,7 @@ from rlpipe.gates.selection import LengthPoint, select_length
 from rlpipe.reports.plots import length_plot, slice_plots
 from rlpipe.reports.run_report import ModelCard, RunReportInput, build_report
 from rlpipe.reports.tear_sheets import draw, length_choice, slice_results
-from tests.reports.test_run_report import judged
+from tests.support.backtests import judged
 
 HOURLY = 365.25 * 24
 

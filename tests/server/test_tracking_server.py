@@ -21,7 +21,7 @@ from rlpipe.server.tracking_server import ServerPaths, running, start, stop
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import cli
+from tests.support.project import cli
 
 NOT_INSTALLED = "the `server` extra is not installed (make test-server installs it)"
 pytest.importorskip("pgserver", reason=NOT_INSTALLED)
@@ -188,7 +188,7 @@ def test_start_again_says_it_is_running_and_a_busy_port_is_refused(server, tmp_p
 def test_processes_writing_through_the_server_at_once_lose_nothing(server: Server, tmp_path: Path):
     """3 processes x 2 jobs' writes (run, metric, logged model, version) into one server, then two
     sweep steps at once on the same decision: 0 lost runs, 0 ghosts, unique versions, one champion."""
-    from tests.tracking.test_store import in_processes, sweep_step, worker
+    from tests.support.stores import in_processes, sweep_step, worker
 
     versions = in_processes(worker, [(server.uri, i, 2, str(tmp_path)) for i in range(3)])
     client = MlflowClient(server.uri)

@@ -10,7 +10,7 @@ import pytest
 from rlpipe.reports.run_comparison import featured_runs, with_drawdown
 from rlpipe.tracking import notebook_reads, queries
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import crownable
+from tests.support.stores import crownable
 
 EXPERIMENT = "rlpipe"
 TEST_SLICES = {"test_bear_1", "test_bull_1", "test_sideways_1", "test_bull_2", "test_bear_2"}

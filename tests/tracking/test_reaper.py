@@ -16,7 +16,7 @@ from rlpipe.tracking import tags as T
 from rlpipe.tracking.process import process_alive, process_token
 from rlpipe.tracking.reaper import reap
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import ROOT
+from tests.support.project import ROOT
 
 OPEN_A_RUN_AND_WAIT = """
 import sys, time

@@ -16,7 +16,7 @@ from rlpipe.tracking.process import process_token
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.registry_lock import RegistryLock, release_dead_locks, why_gone
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import ROOT
+from tests.support.project import ROOT
 
 
 def dead_token() -> str:

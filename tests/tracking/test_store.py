@@ -3,19 +3,15 @@ a tracking server that is not there refused within seconds, many writers into on
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import sqlite3
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
-import mlflow
 import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import BAD_REQUEST, TEMPORARILY_UNAVAILABLE
-from mlflow.pyfunc import PythonModel
 from mlflow.tracking import MlflowClient
 from sqlalchemy import event
 
@@ -24,35 +20,7 @@ from rlpipe.server.postgres import free_port
 from rlpipe.tracking import store
 from rlpipe.tracking.registry import Registry
 from rlpipe.tracking.tracker import Tracker
-
-
-class Constant(PythonModel):
-    def predict(self, context, model_input, params=None):
-        return [0] * len(model_input)
-
-
-def job(uri: str, name: str, folder: str) -> str:
-    """A job's writes without the training: a run, a metric, a logged model, a registered version."""
-    tracker = Tracker(uri, "exp")
-    with tracker.run(name, {"rlpipe.kind": "job", "rlpipe.sweep_id": "s"}) as run:
-        run.log_metrics({"test/total": 0.1})
-        mlflow.pyfunc.save_model(folder, python_model=Constant(), pip_requirements=["mlflow"])
-        model = run.log_model_dir(Path(folder), "policy")
-        return Registry(tracker.client, "m").register(model, run.run_id, {"rlpipe.sweep_id": "s"})
-
-
-def worker(uri: str, index: int, jobs: int, tmp: str) -> list[str]:
-    return [job(uri, f"w{index}-j{j}", f"{tmp}/w{index}-j{j}") for j in range(jobs)]
-
-
-def sweep_step(uri: str, champion: str, challengers: list[str]) -> None:
-    registry = Registry(Tracker(uri, "exp").client, "m")
-    registry.apply_sweep("s", champion, challengers, dict.fromkeys([champion, *challengers], "sweep s"))
-
-
-def in_processes(fn, args: list[tuple]) -> list:
-    with mp.get_context("spawn").Pool(len(args)) as pool:
-        return [r.get(timeout=300) for r in [pool.apply_async(fn, a) for a in args]]
+from tests.support.stores import in_processes, sweep_step, worker
 
 
 def test_processes_writing_into_a_fresh_store_at_once_lose_nothing(tmp_path):

@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from rlpipe.tracking import ui
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import ROOT, Sweep, cli
+from tests.support.project import ROOT, Sweep, cli
 
 SCORE = "metrics.`validation/sharpe_mean`"
 RUN_NAME = "attributes.`Run Name`"
