@@ -48,9 +48,9 @@ test: $(STAMP) ## Run the default test suite (a few minutes on 2 cores; TEST_WOR
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-reliability: $(STAMP) ## The slow kill / resume / ownership / reuse tests (README "Reliability"), a champion degraded and rolled back, the routine's steps and resume (CI runs them; a few minutes)
-	$(BIN)/python -m pytest -q -m slow tests/test_cli_resume.py tests/test_jobs_checkpoints.py \
-		tests/test_tracking_reaper.py tests/test_jobs_sweep_job.py tests/test_jobs_paper_job.py \
-		tests/test_jobs_routine_job.py tests/test_cli_routine.py tests/test_jobs_asof.py tests/test_routine_markets.py
+	$(BIN)/python -m pytest -q -m slow tests/cli/test_resume.py tests/jobs/test_checkpoints.py \
+		tests/tracking/test_reaper.py tests/jobs/test_sweep_job.py tests/jobs/test_paper_job.py \
+		tests/jobs/test_routine_job.py tests/cli/test_routine.py tests/jobs/test_asof.py tests/test_routine_markets.py
 
 test-all: $(STAMP) ## Run every test, with the peer libraries as oracles and every launcher (installs extras)
 	$(BIN)/pip install -q -e '.[oracles,slurm,ray,server]'
@@ -74,7 +74,7 @@ server-stop: ## Stop the tracking server and its PostgreSQL
 
 test-server: $(STAMP) ## A sweep, the sweep step, a rollback and a re-evaluation through a real server (installs the `server` extra)
 	@$(BIN)/python -c 'import pgserver, psycopg' 2>/dev/null || $(BIN)/pip install -q -e '.[server]'
-	$(BIN)/python -m pytest -q -m slow tests/test_server_tracking_server.py
+	$(BIN)/python -m pytest -q -m slow tests/server/test_tracking_server.py
 
 cluster: $(STAMP) ## Local Ray cluster in the background: a head on 127.0.0.1:RAY_PORT and RAY_NODES-1 nodes joined to it, RAY_CPUS CPUs each (installs the `ray` extra)
 	@$(BIN)/python -c 'import ray, hydra_plugins.hydra_ray_launcher' 2>/dev/null || $(BIN)/pip install -q -e '.[ray]'

@@ -19,7 +19,8 @@ from mlflow.tracking import MlflowClient
 from rlpipe.evaluation.metrics import sharpe_window
 from rlpipe.reports import gate_table, sweep_frames
 from rlpipe.tracking import notebook_reads
-from tests.conftest import ROOT, crownable
+from tests.support.project import ROOT
+from tests.support.stores import crownable
 
 NOTEBOOK = ROOT / "notebooks" / "compare_runs.ipynb"
 EXPERIMENT = "rlpipe"

@@ -30,7 +30,7 @@ from rlpipe.server.postgres import free_port
 from rlpipe.tracking import queries
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import cli
+from tests.support.project import cli
 
 needs_extras = pytest.mark.skipif(
     importlib.util.find_spec("ray") is None or importlib.util.find_spec("pgserver") is None,

@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from rlpipe.cli.compose import routine_job
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.tracker import Tracker
-from tests.conftest import CONF, cli
+from tests.support.project import CONF, cli
 
 STEPS = 3
 BUDGET = "timesteps=100000"

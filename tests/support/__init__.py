@@ -1,0 +1,1 @@
+"""Helpers shared by test files, one module per subject; the fixtures are in tests/conftest.py."""
