@@ -52,6 +52,9 @@ def weekly(tmp: Path, budget: int, jobs: int) -> dict[str, Any]:
         "job_seconds": {"training": round(learn - scoring, 1), "checkpoint_scoring": round(scoring, 1),
                         "rest": round(overhead, 1)},
         "registered": sum(bool(r.data.tags.get("rlpipe.model_version")) for r in runs),
+        # the week can not end sooner than its training spread over the parallel jobs (issue 20: <= 1.15x)
+        "training_floor_s": round((learn - scoring) / jobs, 1),
+        "wall_over_training_floor": round(wall / ((learn - scoring) / jobs), 3),
     }  # fmt: skip
 
 
@@ -95,11 +98,13 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--interval", type=int, default=100_000)
     ap.add_argument("--skip-weekly", action="store_true")
+    ap.add_argument("--skip-pbt", action="store_true")
     args = ap.parse_args()
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="rlpipe-bench-") as tmp:
-        out["pbt"] = pbt(Path(tmp), args.population, args.rounds, args.interval)
-        print(json.dumps(out["pbt"], indent=1), flush=True)
+        if not args.skip_pbt:
+            out["pbt"] = pbt(Path(tmp), args.population, args.rounds, args.interval)
+            print(json.dumps(out["pbt"], indent=1), flush=True)
         if not args.skip_weekly:
             out["weekly"] = weekly(Path(tmp), args.budget, args.jobs)
             print(json.dumps(out["weekly"], indent=1), flush=True)
