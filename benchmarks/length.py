@@ -1,7 +1,7 @@
 """`make bench-length`: what choosing the training length and resuming cost, on the default market.
 
-1. checkpoints: the `make run` sweep (3 seeds x `--timesteps`) with checkpoints at 1/4, 1/2 and
-   3/4 of the length (4 candidates with the last): the time spent scoring checkpoints on
+1. lengths: the `make run` sweep (3 seeds x `--timesteps`) with `lengths` at 1/4, 1/2 and
+   3/4 of the length (4 candidates with the last): the time spent scoring those checkpoints on
    validation as a fraction of the training time, and the length each seed kept;
 2. resume: one job uninterrupted, then the same job killed (SIGKILL) once its first resumable
    state is written and resumed with `resume=true`: wall times, and the steps trained again.
@@ -49,7 +49,7 @@ def checkpoints(tmp: Path, timesteps: int) -> dict[str, Any]:
     lengths = [timesteps // 4, timesteps // 2, 3 * timesteps // 4]
     listed = ",".join(map(str, lengths))
     wall = train(
-        "-m", "experiment=seed_sweep", f"timesteps={timesteps}", f"checkpoints=[{listed}]",
+        "-m", "experiment=seed_sweep", f"timesteps={timesteps}", f"lengths=[{listed}]",
         "progress_bar=false", f"tracking.uri={uri}", f"hydra.sweep.dir={tmp}/ck/multirun",
         f"checkpoint.dir={tmp}/ck/states",
     )  # fmt: skip

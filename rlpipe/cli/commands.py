@@ -25,6 +25,7 @@ from rlpipe.cli.failures import FAILURE_FILE, Failure, end_command, exit_without
 from rlpipe.cli.weekly_member import job_of
 from rlpipe.errors import ConfigError, run_id_of
 from rlpipe.jobs.checks import check_data_files, check_tracking, check_train_job
+from rlpipe.jobs.job_config import PBTRound
 from rlpipe.jobs.naming import sweep_id_for
 from rlpipe.jobs.spec import RunContext
 from rlpipe.project import project_root
@@ -56,7 +57,7 @@ def train(cfg: DictConfig) -> float:
         parallel_jobs=parallel_jobs(hc.launcher),
     )
     try:
-        return run_round(job, ctx) if job.pbt else run_train(job, ctx).sweep_metric
+        return run_round(job, ctx) if isinstance(job.kind, PBTRound) else run_train(job, ctx).sweep_metric
     except Exception as exc:
         return _failed(exc, run_id_of(exc), hc, multirun)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,29 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from rlpipe.agents.agent_spec import AgentSpec
 from rlpipe.errors import ConfigError
-from rlpipe.jobs.job_config import EvaluateJob, PaperJob, RoutineJob, TrainJob
+from rlpipe.jobs.job_config import (
+    Continued,
+    EvaluateJob,
+    Fresh,
+    JobKind,
+    PaperJob,
+    PBTRound,
+    TrainJob,
+    WeeklyMember,
+)
+from rlpipe.jobs.routine_config import RoutineJob
+from rlpipe.jobs.weekly_plan import Assignment
 from rlpipe.project import project_root
+
+RENAMED = {
+    "checkpoints": (
+        "lengths",
+        "the training lengths scored on validation, e.g. lengths=[500000,1000000] (the resumable "
+        "state's cadence and folder are still checkpoint.every and checkpoint.dir)",
+    ),
+}
+"""Former top-level keys of conf/train.yaml -> (the key now, what it holds): one that is still set
+is refused naming its new name."""
 
 
 def check_required(cfg: DictConfig) -> None:
@@ -30,11 +52,30 @@ def check_keys(cfg: DictConfig) -> None:
     The `agent` group is open (any constructor keyword); `AgentSpec.check` refuses its unknown keys.
     """
     unknown = _unknown_keys(cfg, "")
+    former = next((k for k in unknown if k in RENAMED), None)
+    if former:
+        raise ConfigError(renamed(former))
     if unknown:
         raise ConfigError(
             f"unknown config key(s) {', '.join(unknown)}: no schema declares them (an override "
             "+key=value adds a key); remove them or fix the spelling (--cfg job lists every key)"
         )
+
+
+def renamed(key: str) -> str:
+    """The refusal of a former key of conf/train.yaml, naming the key it is now."""
+    new, what = RENAMED[key]
+    return f"config key {key} is now {new}: {what}"
+
+
+def renamed_in(message: str) -> str | None:
+    """The refusal of a former key when Hydra's `message` refused it as not in the train schema
+    (an override or a preset that still sets it); None for any other message."""
+    found = re.search(r"Key '([^']+)' not in 'TrainSchema'", message)
+    if not found or found[1] not in RENAMED:
+        return None
+    where = re.match(r"In '[^']+': ", message)  # a preset (a config file) that sets it
+    return (where[0] if where else "") + renamed(found[1])
 
 
 def _unknown_keys(node: Any, prefix: str) -> list[str]:
@@ -66,8 +107,9 @@ def agent_spec(node: DictConfig) -> AgentSpec:
     return AgentSpec(str(target), {str(k): v for k, v in values.items()})
 
 
-def train_job(cfg: DictConfig) -> TrainJob:
-    """The training job of a composed conf/train.yaml (refused when a routine preset selected `routine`)."""
+def train_job(cfg: DictConfig, member: Assignment | None = None) -> TrainJob:
+    """The training job of a composed conf/train.yaml (refused when a routine preset selected `routine`);
+    `member`: a weekly sweep job's assignment (its role and note; `cli.weekly_member`)."""
     if cfg.get("routine") is not None:
         raise ConfigError(
             "experiment=routine and experiment=routine_smoke (the `routine` group) are presets of the "
@@ -90,18 +132,38 @@ def train_job(cfg: DictConfig) -> TrainJob:
         gates=group(cfg.gates),
         tracking=group(cfg.tracking),
         registry=group(cfg.registry),
-        checkpoints=tuple(int(n) for n in cfg.checkpoints),
+        lengths=tuple(int(n) for n in cfg.lengths),
         checkpoint=group(cfg.checkpoint),
         resume=bool(cfg.resume),
         force=bool(cfg.force),
+        kind=job_kind(cfg, member),
         plots=bool(cfg.plots),
-        init_from=None if cfg.init_from is None else str(cfg.init_from),
-        lr_multiplier=float(cfg.lr_multiplier),
         lr_schedule=str(cfg.lr_schedule),
-        continuation=group(cfg.continuation),
-        pbt=None if cfg.get("pbt") is None else group(cfg.pbt),
-        weekly=None if cfg.get("weekly") is None else group(cfg.weekly),
     )
+
+
+def job_kind(cfg: DictConfig, member: Assignment | None = None) -> JobKind:
+    """What kind of training job the config describes: `pbt` set, a PBT round; `weekly` set, a weekly
+    member; else continuing `init_from`, or trained from scratch."""
+    continued = None
+    if cfg.init_from is not None:
+        continued = Continued(str(cfg.init_from), float(cfg.lr_multiplier), group(cfg.continuation))
+    if cfg.get("pbt") is not None:
+        if continued:
+            raise ConfigError(
+                f"init_from={continued.init_from} with pbt: a PBT population trains its members from "
+                "scratch; drop init_from, or run without experiment=pbt"
+            )
+        if cfg.get("weekly") is not None:
+            raise ConfigError(
+                "pbt and weekly: a job is a PBT round or a weekly member, not both; choose "
+                "experiment=pbt or experiment=weekly"
+            )
+        return PBTRound(group(cfg.pbt))
+    if cfg.get("weekly") is not None:
+        role, note = (member.member.name, member.note) if member else ("", "")
+        return WeeklyMember(group(cfg.weekly), role, note, continued)
+    return continued or Fresh()
 
 
 def evaluate_job(cfg: DictConfig) -> EvaluateJob:

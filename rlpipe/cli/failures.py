@@ -26,6 +26,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException, InstantiationException
 from omegaconf.errors import OmegaConfBaseException
 
+from rlpipe.cli.compose import renamed_in
 from rlpipe.errors import RlpipeError, StoreUnavailable, Terminated
 
 USER_ERROR = 2
@@ -69,7 +70,7 @@ def one_line(exc: BaseException) -> str:
     for part in (p.strip() for p in text.splitlines()):
         if part and not part.startswith(_NOISE):
             out = part if not out else out + (" " if out.endswith((":", ".")) else "; ") + part
-    return out or type(exc).__name__
+    return renamed_in(out) or out or type(exc).__name__
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,10 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from rlpipe.cli.compose import group
+from rlpipe.cli.compose import group, job_kind
 from rlpipe.cli.failures import Failure
 from rlpipe.errors import CheckpointError, ConfigError, RlpipeError
+from rlpipe.jobs.job_config import PBTRound
 from rlpipe.jobs.pbt_population import Ledger, MemberState, PBTSpec, copy_state, exploit_explore, scaled
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,9 @@ class PBTSweeper(Sweeper):
         cfg = self.config
         if cfg.get("pbt") is None:
             raise ConfigError("hydra/sweeper=pbt needs the pbt config: run with experiment=pbt")
-        spec: PBTSpec = group(cfg.pbt)
+        kind = job_kind(cfg)  # refuses init_from or weekly beside pbt
+        assert isinstance(kind, PBTRound)
+        spec = kind.pbt
         spec.check()
         given = _check_arguments(arguments, self.hydra_context, spec)
         sweep_dir = Path(cfg.hydra.sweep.dir)

@@ -18,8 +18,8 @@ from rlpipe.cli.failures import end_command, run_main
 from rlpipe.cli.schemas import register_configs
 from rlpipe.errors import ConfigError, run_id_of
 from rlpipe.jobs.checks import check_tracking
-from rlpipe.jobs.job_config import RoutineJob
 from rlpipe.jobs.naming import sweep_id_for
+from rlpipe.jobs.routine_config import RoutineJob
 from rlpipe.project import project_root
 
 if TYPE_CHECKING:

@@ -22,8 +22,9 @@ from rlpipe.envs.rewards import RewardConfig
 from rlpipe.envs.sim_config import SimConfig
 from rlpipe.gates.health import HealthConfig
 from rlpipe.gates.rules import GatesConfig
-from rlpipe.jobs.job_config import CheckpointConfig, ContinuationSpec, PaperConfig, RoutineSpec
+from rlpipe.jobs.job_config import CheckpointConfig, ContinuationSpec, PaperConfig
 from rlpipe.jobs.pbt_population import PBTSpec
+from rlpipe.jobs.routine_config import RoutineSpec
 from rlpipe.jobs.weekly_plan import WeeklySpec
 from rlpipe.project import project_root
 from rlpipe.tracking.config import RegistryConfig, TrackingConfig
@@ -72,7 +73,7 @@ def _train_schema() -> type:
         ("device", str, field(default=MISSING)),
         ("progress_bar", bool, field(default=MISSING)),
         ("threads", Optional[int], field(default=MISSING)),  # noqa: UP045 - OmegaConf needs typing.Optional
-        ("checkpoints", list[int], field(default=MISSING)),
+        ("lengths", list[int], field(default=MISSING)),
         ("resume", bool, field(default=MISSING)),
         ("force", bool, field(default=MISSING)),
         ("plots", bool, field(default=MISSING)),

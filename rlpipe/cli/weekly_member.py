@@ -1,10 +1,9 @@
 """A weekly sweep job's config: the member its `weekly.job` names, written into the composed config
-(seed, timesteps, checkpoints, init_from, lr_multiplier, the explorer's values) before the job is
+(seed, timesteps, lengths, init_from, lr_multiplier, the explorer's values) before the job is
 built, so the run records exactly what it trained."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
@@ -37,7 +36,7 @@ def weekly_member(cfg: DictConfig, sweep_id: str | None) -> tuple[DictConfig, As
     out = cfg.copy()
     with open_dict(out):
         out.seed, out.timesteps = m.seed, m.timesteps
-        out.checkpoints = sorted({int(f * m.timesteps) for f in spec.checkpoint_fractions} - {0, m.timesteps})
+        out.lengths = sorted({int(f * m.timesteps) for f in spec.checkpoint_fractions} - {0, m.timesteps})
         out.init_from, out.lr_multiplier = a.init_from, m.lr_multiplier
         for key, value in a.choice.items():
             open_keyword = key.startswith("agent.")  # the agent node takes any constructor keyword
@@ -51,7 +50,4 @@ def weekly_member(cfg: DictConfig, sweep_id: str | None) -> tuple[DictConfig, As
 def job_of(cfg: DictConfig, sweep_id: str | None) -> TrainJob:
     """The training job of a composed config; a weekly sweep job becomes its member's job."""
     cfg, member = weekly_member(cfg, sweep_id)
-    job = train_job(cfg)
-    if member is None:
-        return job
-    return dataclasses.replace(job, role=member.member.name, role_note=member.note)
+    return train_job(cfg, member)

@@ -13,11 +13,11 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from rlpipe.agents.agent_spec import AgentSpec
 from rlpipe.data.data_config import DataSpec, SliceSpec
 from rlpipe.errors import ConfigError, DataError
+from rlpipe.jobs.job_config import Continued, TrainJob
 from rlpipe.tracking import metric_keys as K
 from rlpipe.tracking.config import TrackingConfig
 from rlpipe.types import BASELINES
@@ -36,36 +36,7 @@ SLICE_NAME = re.compile(r"[\w.\- ]+")
 and ':' (refused by MLflow on Windows, and the slice name is also a plot file name)."""
 
 
-class TrainSpec(Protocol):
-    """What the checks read of a `TrainJob` (a protocol: `train_job` calls these checks)."""
-
-    @property
-    def seed(self) -> int: ...
-    @property
-    def timesteps(self) -> int: ...
-    @property
-    def threads(self) -> int | None: ...
-    @property
-    def agent(self) -> AgentSpec: ...
-    @property
-    def data(self) -> DataSpec: ...
-    @property
-    def slices(self) -> SliceSpec: ...
-    @property
-    def tracking(self) -> TrackingConfig: ...
-    @property
-    def checkpoints(self) -> tuple[int, ...]: ...
-    @property
-    def checkpoint(self) -> Any: ...
-    @property
-    def gates(self) -> Any: ...
-    @property
-    def continuation(self) -> Any: ...
-    @property
-    def lr_multiplier(self) -> float: ...
-
-
-def check_train_job(job: TrainSpec) -> None:
+def check_train_job(job: TrainJob) -> None:
     """Refuse a training job that would fail late or record nonsense (an untrained policy, a bad name)."""
     if job.timesteps < 1:
         raise ConfigError(
@@ -82,14 +53,9 @@ def check_train_job(job: TrainSpec) -> None:
             f"threads={job.threads}: a job needs at least one thread; pass threads=null to take "
             "the usable cores divided by the launcher's parallel jobs"
         )
-    if not (math.isfinite(job.lr_multiplier) and job.lr_multiplier > 0):
-        raise ConfigError(
-            f"lr_multiplier={job.lr_multiplier}: a continued model trains at the agent's learning rate x "
-            "lr_multiplier, which must be a finite number > 0 (0 would train nothing and register a copy "
-            "of its parent); pass e.g. lr_multiplier=0.5"
-        )
-    job.continuation.check()
-    check_checkpoints(job)
+    if job.kind.continued:
+        check_continued(job.kind.continued)
+    check_lengths(job)
     check_slice_names(job.slices)
     check_data_files(job.data)
     check_tracking(job.tracking)
@@ -113,16 +79,27 @@ def check_data_files(data: DataSpec) -> None:
                             "runs in)")  # fmt: skip
 
 
-def check_checkpoints(job: TrainSpec) -> None:
+def check_continued(continued: Continued) -> None:
+    """Refuse a continued model's learning-rate multiplier or training data that cannot train."""
+    if not (math.isfinite(continued.lr_multiplier) and continued.lr_multiplier > 0):
+        raise ConfigError(
+            f"lr_multiplier={continued.lr_multiplier}: a continued model trains at the agent's learning rate "
+            "x lr_multiplier, which must be a finite number > 0 (0 would train nothing and register a copy "
+            "of its parent); pass e.g. lr_multiplier=0.5"
+        )
+    continued.continuation.check()
+
+
+def check_lengths(job: TrainJob) -> None:
     """Refuse training lengths the run cannot reach, and a tolerance that is not a fraction."""
-    bad = [n for n in job.checkpoints if not 0 < n <= job.timesteps]
+    bad = [n for n in job.lengths if not 0 < n <= job.timesteps]
     if bad:
         raise ConfigError(
-            f"checkpoints={list(job.checkpoints)}: {bad} not in (0, timesteps={job.timesteps}]; the run "
-            f"trains to timesteps, so pass timesteps={max(max(job.checkpoints), job.timesteps)} or drop them"
+            f"lengths={list(job.lengths)}: {bad} not in (0, timesteps={job.timesteps}]; the run "
+            f"trains to timesteps, so pass timesteps={max(max(job.lengths), job.timesteps)} or drop them"
         )
     if job.checkpoint.every < 0:
-        raise ConfigError(f"checkpoint.every={job.checkpoint.every}: must be >= 0 (0: only at checkpoints)")
+        raise ConfigError(f"checkpoint.every={job.checkpoint.every}: must be >= 0 (0: only at the lengths)")
     if not 0 <= job.gates.checkpoint_tolerance < 1:
         raise ConfigError(
             f"gates.checkpoint_tolerance={job.gates.checkpoint_tolerance}: a fraction in [0, 1) of the best "

@@ -1,17 +1,18 @@
-"""The typed jobs (`TrainJob`, `EvaluateJob`, `PaperJob`, `RoutineJob`) and the config groups only
-jobs own (`checkpoint`, `continuation`, `paper`, `routine`): values and the checks that need nothing else.
+"""The typed jobs (`TrainJob`, `EvaluateJob`, `PaperJob`), the kinds of training job (`Fresh`,
+`Continued`, `PBTRound`, `WeeklyMember`: `TrainJob.kind`) and the config groups only these jobs own
+(`checkpoint`, `continuation`, `paper`): values and the checks that need nothing else (the routine's
+job and group: `routine_config`).
 
 A notebook builds these by hand; the CLI builds them from a composed config and checks them before it
-imports anything heavy, so importing this module imports no torch, SB3, MLflow, numba or pandas
-(`RoutineSpec.dates` imports pandas when it is called). What runs them is beside each:
-`train_job.run_train`, `evaluate_job.run_evaluate`, `paper_job.run_paper`, `routine_job.run_routine`.
+imports anything heavy, so importing this module imports no torch, SB3, MLflow, numba or pandas. What
+runs them is beside each: `train_job.run_train`, `evaluate_job.run_evaluate`, `paper_job.run_paper`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from rlpipe.agents.agent_spec import AgentSpec
 from rlpipe.data.data_config import DataSpec, SliceSpec
@@ -23,10 +24,8 @@ from rlpipe.gates.rules import GatesConfig
 from rlpipe.jobs.naming import Varied, run_name
 from rlpipe.jobs.pbt_population import PBTSpec
 from rlpipe.jobs.weekly_plan import WeeklySpec
+from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import RegistryConfig, TrackingConfig
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 CONTINUATION_DATA = ("mix", "latest", "all")
 """continuation.data: what a continued model trains on."""
@@ -37,7 +36,7 @@ class CheckpointConfig:
     """Where and how often a job saves its resumable training state (config node `checkpoint`)."""
 
     every: int = 100_000
-    """Steps between saves of the resumable state (0: only at the lengths of `checkpoints`)."""
+    """Steps between saves of the resumable state (0: only at the training `lengths`)."""
     dir: str = "checkpoints"
     """Folder of the saved states, one subfolder per job; relative paths are under the project root."""
 
@@ -59,6 +58,113 @@ class ContinuationSpec:
             raise ConfigError(
                 f"continuation.recent_fraction={self.recent_fraction}: expected a share in (0, 1]"
             )
+
+
+class _Kind:
+    """What every kind of job answers as a job trained from scratch does; a kind overrides what differs."""
+
+    @property
+    def role(self) -> str:
+        """What leads the label and the run name after the seed, and the run's role tag; empty: none."""
+        return ""
+
+    @property
+    def continued(self) -> Continued | None:
+        """The policy the job continues, and how; None: trained from scratch."""
+        return None
+
+    def steps(self, timesteps: int) -> int:
+        """The training steps the label names."""
+        return timesteps
+
+    def continuing(self, init_from: str) -> JobKind:
+        """This kind continuing `init_from` instead (the version an alias named when the job ran)."""
+        raise AssertionError(f"{self} continues nothing")
+
+    def tags(self) -> dict[str, str]:
+        """The run's tags that say what kind of job it is."""
+        return {T.ROLE: self.role} if self.role else {}
+
+    def config(self) -> dict[str, Any]:
+        """The kind as the top-level config keys the job records and hashes; a job that continues
+        nothing records `Continued`'s defaults, as conf/train.yaml holds them."""
+        c = self.continued
+        kept = c or Continued("")
+        return {
+            "init_from": c.init_from if c else None,
+            "lr_multiplier": kept.lr_multiplier,
+            "continuation": kept.continuation,
+            "pbt": None,
+            "weekly": None,
+        }
+
+
+@dataclass(frozen=True)
+class Fresh(_Kind):
+    """Trained from scratch (`init_from=null`)."""
+
+
+@dataclass(frozen=True)
+class Continued(_Kind):
+    """Continues a registered policy (`init_from`; `rlpipe.jobs.lineage`)."""
+
+    init_from: str
+    """models:/<name>@<alias>, models:/<name>/<version> or runs:/<id>/policy."""
+    lr_multiplier: float = 0.5
+    """The learning rate: the agent's x this."""
+    continuation: ContinuationSpec = field(default_factory=ContinuationSpec)
+    """The training data (latest bars, a recent/older mix, or all)."""
+
+    @property
+    def continued(self) -> Continued:
+        return self
+
+    def continuing(self, init_from: str) -> Continued:
+        return replace(self, init_from=init_from)
+
+
+@dataclass(frozen=True)
+class PBTRound(_Kind):
+    """One member's round of population-based training (`pbt`; `rlpipe.jobs.pbt_job.run_round`)."""
+
+    pbt: PBTSpec
+
+    @property
+    def role(self) -> str:
+        return f"pbt-{self.pbt.member}"
+
+    def steps(self, timesteps: int) -> int:
+        return self.pbt.interval * self.pbt.rounds
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "pbt": self.pbt}
+
+
+@dataclass(frozen=True)
+class WeeklyMember(_Kind):
+    """A member of the weekly plan (`weekly`; `rlpipe.jobs.weekly_plan`); what it trains is in the job."""
+
+    weekly: WeeklySpec
+    role: str = ""
+    """explorer-0, refiner-2, champion-0; empty outside a weekly sweep job."""
+    role_note: str = ""
+    """What the member continues or explores, as its run's tag records it."""
+    continued: Continued | None = None
+    """The version a refiner or the champion slot continues; None: a new configuration."""
+
+    def continuing(self, init_from: str) -> WeeklyMember:
+        assert self.continued is not None, f"{self} continues nothing"
+        return replace(self, continued=self.continued.continuing(init_from))
+
+    def tags(self) -> dict[str, str]:
+        return {T.ROLE: self.role, T.ROLE_NOTE: self.role_note} if self.role else {}
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "weekly": self.weekly}
+
+
+JobKind = Fresh | Continued | PBTRound | WeeklyMember
+"""What kind of training job a `TrainJob` is."""
 
 
 @dataclass(frozen=True)
@@ -90,36 +196,6 @@ class PaperConfig:
 
 
 @dataclass(frozen=True)
-class RoutineSpec:
-    """The replayed routine (config node `routine`)."""
-
-    first: str = "2022-06-30 23:00"
-    """t_0, the as-of date of the first step (a bar timestamp, UTC unless it says otherwise)."""
-    every: str = "7D"
-    """The time between steps (a pandas offset: 7D, 1D...)."""
-    steps: int = 8
-    """How many steps; the data must reach t_{steps}."""
-    sweep: list[str] = field(default_factory=lambda: ["experiment=seed_sweep", "seed=1,6"])
-    """Each step's sweep: overrides of `python -m rlpipe.train -m` (with data.end and the slices set
-    by the routine)."""
-    dir: str = "routine"
-    """Folder of the routine's ledger, sweeps and paper sessions (relative: under the project root)."""
-
-    def dates(self) -> list[pd.Timestamp]:
-        """t_0 .. t_steps."""
-        import pandas as pd  # a second to import: when the dates are asked for, not with the config
-
-        try:
-            first, every = pd.Timestamp(self.first), pd.Timedelta(self.every)
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(f"routine.first={self.first!r} / routine.every={self.every!r}: {exc}") from exc
-        first = first.tz_localize("UTC") if first.tzinfo is None else first.tz_convert("UTC")
-        if self.steps < 1 or every <= pd.Timedelta(0):
-            raise ConfigError(f"routine.steps={self.steps} must be >= 1 and routine.every={self.every} > 0")
-        return [first + k * every for k in range(self.steps + 1)]
-
-
-@dataclass(frozen=True)
 class TrainJob:
     """Everything one training job needs (the config groups of conf/train.yaml, instantiated)."""
 
@@ -138,7 +214,7 @@ class TrainJob:
     tracking: TrackingConfig
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     """What the sweep step may do with the job's model version."""
-    checkpoints: tuple[int, ...] = ()
+    lengths: tuple[int, ...] = ()
     """Training lengths to score on validation; the run keeps one (`rlpipe.gates.selection`).
     Empty: the policy after `timesteps` is kept."""
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
@@ -147,51 +223,35 @@ class TrainJob:
     """Continue the job's checkpointed run (same MLflow run) instead of starting over."""
     force: bool = False
     """Train even when a FINISHED run of the same configuration, seed and code exists."""
-    init_from: str | None = None
-    """Continue this registered policy (`rlpipe.jobs.lineage`); None trains from scratch."""
-    lr_multiplier: float = 0.5
-    """A continued model's learning rate: the agent's x this (ignored without `init_from`)."""
+    kind: JobKind = field(default_factory=Fresh, metadata={"config": "inline"})
+    """Trained from scratch, continuing a policy, a PBT round or a weekly member; its values are the
+    top-level config keys init_from, lr_multiplier, continuation, pbt and weekly (`_Kind.config`)."""
     plots: bool = True
     """The per-slice tear sheets (plots/<role>_<slice>.png) and the training-length plot, drawn after the
     job by a process of their own (`jobs.tear_sheet_job`); false skips them (`python -m rlpipe.runs plots
     run_id=<id>` draws them later)."""
     lr_schedule: str = "constant"
     """constant, or linear (decays to 0 over the run; a checkpoint then differs from a shorter run)."""
-    continuation: ContinuationSpec = field(default_factory=ContinuationSpec)
-    """A continued model's training data (latest bars, a recent/older mix, or all)."""
-    pbt: PBTSpec | None = None
-    """A population-based-training round of one member (`rlpipe.jobs.pbt_job.run_round`)."""
-    weekly: WeeklySpec | None = None
-    """The weekly plan this job is a member of (recorded; what it trains is in the fields above)."""
-    role: str = field(default="", metadata={"config": False})
-    """A weekly member (explorer-0, refiner-2, champion-0; `rlpipe.jobs.weekly_plan`), else empty; a tag."""
-    role_note: str = field(default="", metadata={"config": False})
-    """What the member continues or explores, as its run's tag records it."""
     varied: Varied = field(default=(), metadata={"config": False})
     """What the job's sweep varies besides the seed, with this job's values (`rlpipe.jobs.naming`)."""
 
     @property
     def label(self) -> str:
-        """The configuration's readable name, the same for every seed: agent-env-reward-t<timesteps>."""
-        return "-".join([self._prefix, *self._parts.values()] if self._prefix else self._parts.values())
+        """The configuration's readable name, the same for every seed: [<role>-]agent-env-reward-t<steps>."""
+        return "-".join([self.kind.role, *self._parts.values()] if self.kind.role else self._parts.values())
 
     @property
     def run_name(self) -> str:
         """s<seed>, then what the sweep varies, then the rest of the label (`rlpipe.jobs.naming`)."""
-        return run_name(self.seed, self._prefix, self._parts, self.varied)
-
-    @property
-    def _prefix(self) -> str:
-        return self.role or (f"pbt-{self.pbt.member}" if self.pbt else "")
+        return run_name(self.seed, self.kind.role, self._parts, self.varied)
 
     @property
     def _parts(self) -> dict[str, str]:
-        steps = self.pbt.interval * self.pbt.rounds if self.pbt else self.timesteps
         return {
             "agent": self.agent.name,
             "env": self.env.kind,
             "reward": self.reward.kind,
-            "timesteps": f"t{steps}",
+            "timesteps": f"t{self.kind.steps(self.timesteps)}",
         }
 
 
@@ -223,17 +283,4 @@ class PaperJob:
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     """`on_degraded`: what a degraded verdict of the @champion's record does (flag or rollback)."""
     health: HealthConfig = field(default_factory=HealthConfig)
-    root: Path = field(default_factory=Path.cwd)
-
-
-@dataclass(frozen=True)
-class RoutineJob:
-    """The weekly routine replayed over history (`rlpipe.jobs.routine_job.run_routine`)."""
-
-    routine: RoutineSpec
-    data: DataSpec
-    tracking: TrackingConfig
-    registry: RegistryConfig = field(default_factory=RegistryConfig)
-    health: HealthConfig = field(default_factory=HealthConfig)
-    resume: bool = False
     root: Path = field(default_factory=Path.cwd)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 
@@ -16,15 +16,12 @@ from rlpipe.agents.setup import deterministic_policy, seed_everything
 from rlpipe.agents.training_callbacks import ProgressCallback, RolloutHook, history_logger
 from rlpipe.data.slices import Window
 from rlpipe.envs import kernels
-from rlpipe.envs.rewards import RewardConfig
-from rlpipe.envs.sim_config import SimConfig
 from rlpipe.envs.training_env import TrainingEnv, make_training_env
 from rlpipe.evaluation.assessment import validate
-from rlpipe.gates.rules import GatesConfig
 from rlpipe.gates.selection import LengthChoice, select_length
 from rlpipe.jobs.checkpoints import Checkpointer, JobFolder, Saved
 from rlpipe.jobs.continuation import Family, guard_windows, training_mix
-from rlpipe.jobs.job_config import CheckpointConfig, ContinuationSpec
+from rlpipe.jobs.job_config import TrainJob
 from rlpipe.jobs.lineage import Parent, learning_rate, warm_start
 from rlpipe.jobs.prepare import Prepared
 from rlpipe.tracking import metric_keys as K
@@ -32,37 +29,6 @@ from rlpipe.tracking.tracker import RunLog
 
 LR_USED = "agent.learning_rate_used"
 """Param of a continued model's run: the learning rate it trained with (the agent's x lr_multiplier)."""
-
-
-class LearnSpec(Protocol):
-    """What training reads of a `TrainJob` (read-only)."""
-
-    @property
-    def seed(self) -> int: ...
-    @property
-    def timesteps(self) -> int: ...
-    @property
-    def progress_bar(self) -> bool: ...
-    @property
-    def env(self) -> SimConfig: ...
-    @property
-    def reward(self) -> RewardConfig: ...
-    @property
-    def agent(self) -> AgentSpec: ...
-    @property
-    def gates(self) -> GatesConfig: ...
-    @property
-    def checkpoints(self) -> tuple[int, ...]: ...
-    @property
-    def checkpoint(self) -> CheckpointConfig: ...
-    @property
-    def run_name(self) -> str: ...
-    @property
-    def lr_multiplier(self) -> float: ...
-    @property
-    def lr_schedule(self) -> str: ...
-    @property
-    def continuation(self) -> ContinuationSpec: ...
 
 
 @dataclass(frozen=True)
@@ -75,7 +41,7 @@ class Learned:
     checkpoint_s: float
     """Seconds of that spent scoring checkpoints on validation."""
     choice: LengthChoice | None
-    """None without `checkpoints`: the last policy is kept."""
+    """None without `lengths`: the last policy is kept."""
     resumed_from: int
     """Steps trained before this process started (0 unless resumed)."""
     family: Family | None = None
@@ -83,7 +49,7 @@ class Learned:
 
 
 def learn(
-    job: LearnSpec,
+    job: TrainJob,
     data: Prepared,
     device: str,
     run: RunLog,
@@ -95,8 +61,11 @@ def learn(
     given) and keep a length."""
     kernels.warm_up()  # load or compile the simulator once, outside the timed learn()
     seed_everything(job.seed)
+    continued = job.kind.continued
     mix = (
-        training_mix(job.continuation, parent, data.train_ranges, data.df.index, job.env) if parent else None
+        training_mix(continued.continuation, parent, data.train_ranges, data.df.index, job.env)
+        if parent and continued
+        else None
     )
     ranges, shares = (mix.ranges, mix.shares) if mix else (data.train_ranges, None)
     env = make_training_env(data.market, job.env, job.reward, ranges, job.seed, shares)
@@ -114,7 +83,7 @@ def learn(
     if from_state is not None and folder is not None:  # the very state the run was in
         history.points[:0] = load_state(agent, folder.state_file(), str(from_state.state_sha256))
     start = int(agent.num_timesteps)
-    lengths = sorted({*job.checkpoints, job.timesteps}) if job.checkpoints else []
+    lengths = sorted({*job.lengths, job.timesteps}) if job.lengths else []
     ckpt = Checkpointer(agent, lengths, job.checkpoint.every, timer.score, job.gates.select_metric,
                         (folder, run.run_id) if folder else None, history.points)  # fmt: skip
     if from_state is not None and folder is not None:
@@ -135,7 +104,7 @@ def learn(
     return Learned(agent, learn_s, timer.seconds, choice, start, family)
 
 
-def progress_callback(job: LearnSpec, env: TrainingEnv, run: RunLog, total: int) -> ProgressCallback:
+def progress_callback(job: TrainJob, env: TrainingEnv, run: RunLog, total: int) -> ProgressCallback:
     """The training progress (of `total` steps) to the env's reward curriculum, the run's heartbeat
     (the reaper tells a live job from a dead one by it) and the optional progress bar."""
     beat = run.heartbeat()
@@ -147,11 +116,12 @@ def progress_callback(job: LearnSpec, env: TrainingEnv, run: RunLog, total: int)
     return ProgressCallback(total, job.progress_bar, job.run_name, on_progress)
 
 
-def _agent_spec(job: LearnSpec, parent: Parent | None) -> AgentSpec:
+def _agent_spec(job: TrainJob, parent: Parent | None) -> AgentSpec:
     """The agent as configured, its learning rate scaled for a continued model and scheduled."""
     if parent is None and job.lr_schedule == "constant":
         return job.agent
-    multiplier = job.lr_multiplier if parent is not None else 1.0
+    continued = job.kind.continued
+    multiplier = continued.lr_multiplier if parent is not None and continued else 1.0
     lr = learning_rate(job.agent, multiplier, job.lr_schedule)
     return AgentSpec(job.agent.target, {**job.agent.kwargs, "learning_rate": lr})
 
@@ -159,7 +129,7 @@ def _agent_spec(job: LearnSpec, parent: Parent | None) -> AgentSpec:
 class _Timer:
     """Scores the current policy on the validation slices and adds up the seconds it takes."""
 
-    def __init__(self, policy: Any, data: Prepared, job: LearnSpec) -> None:
+    def __init__(self, policy: Any, data: Prepared, job: TrainJob) -> None:
         self.policy, self.data, self.job = policy, data, job
         self.seconds = 0.0
 

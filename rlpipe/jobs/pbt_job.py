@@ -24,7 +24,7 @@ from rlpipe.envs.training_env import make_training_env
 from rlpipe.errors import CheckpointError, ConfigError
 from rlpipe.evaluation.assessment import validate
 from rlpipe.jobs.checks import check_train_job
-from rlpipe.jobs.job_config import TrainJob
+from rlpipe.jobs.job_config import PBTRound, TrainJob
 from rlpipe.jobs.learn import Learned, progress_callback
 from rlpipe.jobs.pbt_population import STATE, Copy, MemberState, PBTSpec
 from rlpipe.jobs.prepare import Prepared, prepare
@@ -41,11 +41,11 @@ ENV_SEED_STRIDE = 10_007
 
 
 def run_round(job: TrainJob, ctx: RunContext | None = None) -> float:
-    """Train `job.pbt.member` through round `job.pbt.round`; returns its validation score (what the
+    """Train `job.kind.pbt.member` through round `job.kind.pbt.round`; returns its validation score (what the
     PBT sweeper ranks members by). A round the member already finished is not trained again."""
     clock = Stopwatch()
-    ctx, spec = ctx or RunContext(), job.pbt
-    assert spec is not None, "run_round needs job.pbt"
+    assert isinstance(job.kind, PBTRound), "run_round needs a PBT round (job.kind)"
+    ctx, spec = ctx or RunContext(), job.kind.pbt
     spec.check()
     check_train_job(job)
     root = Path(spec.dir)

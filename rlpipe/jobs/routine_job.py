@@ -38,8 +38,9 @@ from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import ConfigError, DataError, RlpipeError
 from rlpipe.evaluation.backtest import backtest
 from rlpipe.files import write_atomic
-from rlpipe.jobs.job_config import PaperConfig, PaperJob, RoutineJob
+from rlpipe.jobs.job_config import PaperConfig, PaperJob
 from rlpipe.jobs.paper_job import PaperResult, run_paper
+from rlpipe.jobs.routine_config import RoutineJob
 from rlpipe.jobs.routine_times import NO_JOBS, Clock, split
 from rlpipe.reports.routine_report import Week, routine_report, step_metrics
 from rlpipe.tracking import queries

@@ -22,6 +22,9 @@ and the weekly plan (what a member trains is in the rest: seed, steps, init_from
 Reusing a FINISHED run needs more than the hash: the seed, the code, the data's digest, the store
 and experiment searched, and where its version is and may go (`tracking.registered_model`,
 `registry.promote`) must match too (`rlpipe.tracking.queries.finished_job`)."""
+HASHED_AS = {"lengths": "checkpoints"}
+"""Keys hashed under their former name (`lengths` was `checkpoints`), so that a configuration keeps its
+hash across the rename: its resumable state's folder, its seeds' grouping with earlier runs."""
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,14 @@ def as_config(job: Any) -> JsonDict:
     This is the record of the job (params, config.yaml, config hash); it is derived from the
     typed job, so what is recorded is what ran.
     """
-    return {
-        f.name: _node(getattr(job, f.name)) for f in dataclasses.fields(job) if f.metadata.get("config", True)
-    }
+    out: JsonDict = {}
+    for f in dataclasses.fields(job):
+        kept, value = f.metadata.get("config", True), getattr(job, f.name)
+        if kept == "inline":  # its own keys are the job's (`TrainJob.kind`: init_from, pbt, weekly, ...)
+            out.update({k: _node(v) for k, v in value.config().items()})
+        elif kept:
+            out[f.name] = _node(value)
+    return out
 
 
 def _node(value: Any) -> Any:
@@ -59,5 +67,5 @@ def _node(value: Any) -> Any:
 
 def config_hash(config: JsonDict) -> str:
     """Hash of the config minus the seed and where it is recorded: equal for all seeds of a config."""
-    kept = {k: v for k, v in config.items() if k not in UNHASHED}
+    kept = {HASHED_AS.get(k, k): v for k, v in config.items() if k not in UNHASHED}
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:12]

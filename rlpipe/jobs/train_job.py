@@ -79,9 +79,10 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
     ctx = ctx or RunContext()
     check_train_job(job)  # bad values are refused before anything is recorded or trained
     tracker = Tracker.of(job.tracking)
-    parent = load_parent(tracker, job.init_from) if job.init_from else None
+    continued = job.kind.continued
+    parent = load_parent(tracker, continued.init_from) if continued else None
     if parent is not None:  # the record names the version an alias pointed at when the job ran
-        job = dataclasses.replace(job, init_from=parent.uri)
+        job = dataclasses.replace(job, kind=job.kind.continuing(parent.uri))
     if ctx.sweep_id and not job.varied:  # its run name leads with what its sweep varies
         job = dataclasses.replace(
             job, varied=varied_values(ctx.overrides, queries.swept(tracker, ctx.sweep_id))
@@ -206,7 +207,7 @@ def run_tags(job: TrainJob, ctx: RunContext, tracker: Tracker, chash: str) -> di
         T.SEED: str(job.seed),
         T.KIND: T.JOB,
         T.PROMOTABLE: str(job.registry.promote).lower(),
-        **({T.ROLE: job.role, T.ROLE_NOTE: job.role_note} if job.role else {}),
+        **job.kind.tags(),
     }
     parent = tracker.parent_run(ctx.sweep_id) if ctx.sweep_id else None
     if parent:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
 
 from rlpipe.agents.agent_spec import AgentSpec
 from rlpipe.cli.compose import agent_spec, check_keys, check_required, evaluate_job, train_job
+from rlpipe.cli.failures import one_line
 from rlpipe.data.data_config import DataSpec
 from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import ConfigError
+from rlpipe.jobs.job_config import ContinuationSpec, Continued, Fresh, PBTRound, WeeklyMember
+from rlpipe.jobs.weekly_plan import Assignment, Member
 from rlpipe.tracking.config import TrackingConfig
 from tests.support.project import CONF
 
@@ -79,3 +85,71 @@ def test_promote_and_evaluate_configs_refuse_added_keys():
         check_keys(promote)
     with pytest.raises(ConfigError, match=r"^unknown config key\(s\) x: "):
         evaluate_job(evaluate)
+
+
+def test_a_job_says_what_kind_it_is(compose_cfg):
+    assert train_job(compose_cfg()).kind == Fresh()
+    continued = train_job(compose_cfg("init_from=models:/p@champion", "lr_multiplier=0.3")).kind
+    assert continued == Continued("models:/p@champion", 0.3, ContinuationSpec("mix", 0.7))
+    assert continued.continued is continued and Fresh().continued is None
+    pbt = train_job(compose_cfg("experiment=pbt", "pbt.member=2", "pbt.interval=100", "pbt.rounds=3"))
+    assert isinstance(pbt.kind, PBTRound) and pbt.kind.pbt.member == 2 and pbt.kind.continued is None
+    assert pbt.label == "pbt-2-ppo-management-pnl_fees-t300"  # the member, and its steps over all rounds
+    assert pbt.kind.tags() == {"rlpipe.weekly_role": "pbt-2"}
+
+
+def test_a_weekly_member_holds_its_role_and_what_it_continues(compose_cfg):
+    cfg = compose_cfg("experiment=weekly", "init_from=models:/rlpipe-policy/3", "lr_multiplier=0.5")
+    note, parent = "refiner 1: version 3", Continued("models:/rlpipe-policy/3", 0.5)
+    job = train_job(cfg, Assignment(Member("refiner", 1, 6, 900, 0.5), parent.init_from, {}, note))
+    assert job.kind == WeeklyMember(job.kind.weekly, "refiner-1", note, parent)
+    assert job.label == f"refiner-1-ppo-management-pnl_fees-t{job.timesteps}"
+    assert job.run_name == f"s{job.seed}-{job.label}"
+    assert job.kind.tags() == {"rlpipe.weekly_role": "refiner-1", "rlpipe.weekly_member": note}
+    pinned = job.kind.continuing("models:/rlpipe-policy/4")  # the version the alias named
+    assert pinned.continued == Continued("models:/rlpipe-policy/4", 0.5) and pinned.role == "refiner-1"
+    explorer = train_job(compose_cfg("experiment=weekly"))
+    assert isinstance(explorer.kind, WeeklyMember) and explorer.kind.continued is None
+
+
+def test_a_pbt_round_refuses_what_it_would_ignore(compose_cfg):
+    with pytest.raises(ConfigError) as exc:
+        train_job(compose_cfg("experiment=pbt", "init_from=models:/p/1"))
+    assert str(exc.value) == (
+        "init_from=models:/p/1 with pbt: a PBT population trains its members from scratch; drop "
+        "init_from, or run without experiment=pbt"
+    )
+    both = compose_cfg("experiment=weekly")
+    both.pbt = compose_cfg("experiment=pbt").pbt
+    with pytest.raises(ConfigError) as exc:
+        train_job(both)
+    assert str(exc.value) == (
+        "pbt and weekly: a job is a PBT round or a weekly member, not both; choose experiment=pbt or "
+        "experiment=weekly"
+    )
+
+
+def test_the_former_checkpoints_key_is_refused_naming_lengths(compose_cfg):
+    with pytest.raises(ConfigError) as exc:
+        train_job(compose_cfg("+checkpoints=[256]"))
+    assert str(exc.value) == (
+        "config key checkpoints is now lengths: the training lengths scored on validation, e.g. "
+        "lengths=[500000,1000000] (the resumable state's cadence and folder are still checkpoint.every "
+        "and checkpoint.dir)"
+    )
+    assert train_job(compose_cfg("lengths=[256]")).lengths == (256,)
+
+
+def test_a_preset_that_still_sets_checkpoints_is_refused_naming_lengths(tmp_path):
+    conf = shutil.copytree(CONF, tmp_path / "conf")
+    (conf / "experiment" / "mine.yaml").write_text("# @package _global_\ncheckpoints: [256]\n")
+    with (
+        initialize_config_dir(str(conf), version_base="1.3"),
+        pytest.raises(ConfigCompositionException) as exc,
+    ):
+        compose("train", overrides=["experiment=mine"])
+    assert one_line(exc.value) == (
+        "In 'experiment/mine': config key checkpoints is now lengths: the training lengths scored on "
+        "validation, e.g. lengths=[500000,1000000] (the resumable state's cadence and folder are still "
+        "checkpoint.every and checkpoint.dir)"
+    )

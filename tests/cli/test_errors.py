@@ -328,9 +328,15 @@ def test_a_tracking_server_that_is_not_running_stops_a_sweep_before_any_job(tmp_
     ("override", "line"),
     [
         (
-            "checkpoints=128",
-            "error: Error merging override checkpoints=128; Invalid value assigned: int is not "
-            "a ListConfig, list or tuple. full_key: checkpoints",
+            "lengths=128",
+            "error: Error merging override lengths=128; Invalid value assigned: int is not "
+            "a ListConfig, list or tuple. full_key: lengths",
+        ),
+        (
+            "checkpoints=[128]",
+            "error: config key checkpoints is now lengths: the training lengths scored on validation, e.g. "
+            "lengths=[500000,1000000] (the resumable state's cadence and folder are still checkpoint.every "
+            "and checkpoint.dir)",
         ),
         (
             "agent=ppx",

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from rlpipe.jobs.job_config import RoutineSpec
+from rlpipe.jobs.routine_config import RoutineSpec
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.tracker import Tracker
 from tests.support.project import cli

@@ -13,7 +13,7 @@ from rlpipe.cli.schemas import GROUPS
 from rlpipe.data.slices import build_slices
 from rlpipe.data.sources import load_data
 from rlpipe.errors import ConfigError
-from rlpipe.jobs.job_config import RoutineSpec
+from rlpipe.jobs.routine_config import RoutineSpec
 from tests.support.project import CONF
 
 EXPECTED = GROUPS  # every group with a schema instantiates to its runtime dataclass

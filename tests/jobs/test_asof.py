@@ -30,7 +30,7 @@ def test_a_huge_move_planted_after_the_as_of_date_changes_nothing_the_job_decide
         path = tmp_path / f"{name}.csv"
         frame.rename_axis("timestamp").to_csv(path)
         job = smoke_job("data=csv", f"data.path={path}", f"data.end='{ASOF}'", "slices=walk_forward",
-                        "checkpoints=[256]", f"tracking.experiment={name}")  # fmt: skip
+                        "lengths=[256]", f"tracking.experiment={name}")  # fmt: skip
         outcomes.append(MlflowClient(tracking_uri).get_run(run_train(job).run_id).data)
     plain, moved = outcomes
     roles = ("validation/", "test/", "train/", "slice/", "curve/")

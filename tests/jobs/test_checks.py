@@ -4,8 +4,9 @@ the config key, the rule and what to do; the name rules agree with MLflow's own 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,11 +17,14 @@ from mlflow.utils.validation import _validate_length_limit, _validate_metric_nam
 from rlpipe.agents.agent_spec import AgentSpec
 from rlpipe.data.data_config import DataSpec, SliceSpec
 from rlpipe.data.slices import build_slices
+from rlpipe.envs.rewards import RewardConfig
+from rlpipe.envs.sim_config import SimConfig
 from rlpipe.errors import ConfigError, DataError, SliceError
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.jobs import train_job
 from rlpipe.jobs.checks import SLICE_NAME_MAX, check_slice_names, check_store, check_tracking, check_train_job
-from rlpipe.jobs.job_config import CheckpointConfig, ContinuationSpec
+from rlpipe.jobs.job_config import ContinuationSpec, Continued, TrainJob, WeeklyMember
+from rlpipe.jobs.weekly_plan import WeeklySpec
 from rlpipe.tracking.config import TrackingConfig
 
 WINDOW = {"role": "test", "regime": "bull", "start": "2022-01-01", "end": "2022-02-01"}
@@ -30,32 +34,33 @@ WINDOWS = (TRAIN, {"name": "bull_1", **WINDOW})
 LONGEST_KEY = "slice/{}/baseline_buy_and_hold_total"  # the longest metric key of a slice
 
 
-@dataclass(frozen=True)
-class Job:
-    """What the checks read of a TrainJob, valid unless a test changes it."""
-
-    tracking: TrackingConfig
-    seed: int = 1
-    timesteps: int = 512
-    threads: int | None = None
-    agent: AgentSpec = field(default_factory=lambda: AgentSpec("stable_baselines3.PPO", {"n_steps": 64}))
-    slices: SliceSpec = field(default_factory=lambda: SliceSpec(windows=list(WINDOWS)))
-    checkpoints: tuple[int, ...] = ()
-    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
-    gates: GatesConfig = field(default_factory=GatesConfig)
-    continuation: ContinuationSpec = field(default_factory=ContinuationSpec)
-    lr_multiplier: float = 0.5
-    data: DataSpec = field(default_factory=DataSpec)
+def valid_job(tracking: TrackingConfig, **values: Any) -> TrainJob:
+    """A TrainJob that passes every check unless `values` change it."""
+    job = TrainJob(
+        seed=1,
+        timesteps=512,
+        device="cpu",
+        progress_bar=False,
+        threads=None,
+        data=DataSpec(),
+        env=SimConfig(),
+        reward=RewardConfig(),
+        agent=AgentSpec("stable_baselines3.PPO", {"n_steps": 64}),
+        slices=SliceSpec(windows=list(WINDOWS)),
+        gates=GatesConfig(),
+        tracking=tracking,
+    )
+    return replace(job, **values)
 
 
 @pytest.fixture
-def job(tmp_path: Path) -> Job:
-    return Job(TrackingConfig(f"sqlite:///{tmp_path}/mlruns/mlflow.db"))
+def job(tmp_path: Path) -> TrainJob:
+    return valid_job(TrackingConfig(f"sqlite:///{tmp_path}/mlruns/mlflow.db"))
 
 
 @pytest.mark.parametrize("threads", [0, -2])
 def test_fewer_than_one_thread_is_refused(job, threads):
-    assert refusal(check_train_job, Job(job.tracking, threads=threads)) == (
+    assert refusal(check_train_job, valid_job(job.tracking, threads=threads)) == (
         f"threads={threads}: a job needs at least one thread; pass threads=null to take the usable "
         "cores divided by the launcher's parallel jobs"
     )
@@ -107,12 +112,12 @@ def test_a_leaky_validation_window_is_refused_before_anything_is_recorded_or_tra
 
 def test_a_valid_job_passes_at_the_edges_of_the_seed_range(job):
     for seed in (0, 2**32 - 1):
-        check_train_job(Job(job.tracking, seed=seed, timesteps=1))
+        check_train_job(valid_job(job.tracking, seed=seed, timesteps=1))
 
 
 @pytest.mark.parametrize("steps", [0, -5])
 def test_timesteps_below_one_are_refused(job, steps):
-    assert refusal(check_train_job, Job(job.tracking, timesteps=steps)) == (
+    assert refusal(check_train_job, valid_job(job.tracking, timesteps=steps)) == (
         f"timesteps={steps}: the number of training steps must be at least 1 (the smoke preset uses "
         "512); pass e.g. timesteps=20000"
     )
@@ -120,14 +125,14 @@ def test_timesteps_below_one_are_refused(job, steps):
 
 @pytest.mark.parametrize("seed", [-1, 2**32])
 def test_seed_outside_numpy_range_is_refused(job, seed):
-    assert refusal(check_train_job, Job(job.tracking, seed=seed)) == (
+    assert refusal(check_train_job, valid_job(job.tracking, seed=seed)) == (
         f"seed={seed}: a seed must be an integer in [0, 4294967295] (numpy and torch refuse others); "
         "pass e.g. seed=7"
     )
 
 
 def test_unknown_agent_target_is_refused_before_anything_else(job):
-    bad = Job(job.tracking, agent=AgentSpec("stable_baselines3.PPX", {}))
+    bad = valid_job(job.tracking, agent=AgentSpec("stable_baselines3.PPX", {}))
     assert refusal(check_train_job, bad) == (
         "agent._target_='stable_baselines3.PPX' cannot be imported "
         "(module 'stable_baselines3' has no attribute 'PPX')"
@@ -141,7 +146,7 @@ GOOD_SLICE_NAMES = ["bull 1", "val-bear.2", "régime_été", "x" * SLICE_NAME_MA
 @pytest.mark.parametrize("name", BAD_SLICE_NAMES)
 def test_slice_names_mlflow_refuses_are_refused(job, name):
     spec = SliceSpec(windows=[{"name": "bull_1", **WINDOW}, {"name": name, **WINDOW}])
-    assert refusal(check_train_job, Job(job.tracking, slices=spec)) == (
+    assert refusal(check_train_job, valid_job(job.tracking, slices=spec)) == (
         f"slices.windows[1].name={name!r}: slice names become MLflow metric keys slice/<slice>/<metric>; "
         f"use 1 to 216 letters, digits, '_', '-', '.' or spaces (no '/' or ':'), not '.' or '..'"
     )
@@ -218,7 +223,7 @@ def test_a_job_with_an_unwritable_store_is_refused(tmp_path, job):
     (tmp_path / "afile").write_text("")
     tracking = TrackingConfig(f"sqlite:///{tmp_path}/afile/mlflow.db")
     with pytest.raises(ConfigError, match=r"^tracking\.uri=sqlite:///.*/afile/mlflow\.db: "):
-        check_train_job(Job(tracking))
+        check_train_job(valid_job(tracking))
 
 
 def test_a_new_nested_store_folder_is_accepted_and_not_created(tmp_path):
@@ -228,14 +233,38 @@ def test_a_new_nested_store_folder_is_accepted_and_not_created(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def continuing(continued: Continued, member: bool) -> Continued | WeeklyMember:
+    """`continued` as a job's kind: itself, or a weekly refiner continuing it."""
+    return WeeklyMember(WeeklySpec(), "refiner-0", "refiner 0: version 1", continued) if member else continued
+
+
+@pytest.mark.parametrize("member", [False, True], ids=["continued", "weekly_refiner"])
 @pytest.mark.parametrize("multiplier", [0.0, -1.0, math.nan, math.inf])
-def test_a_learning_rate_multiplier_that_is_not_a_finite_positive_number_is_refused(job, multiplier):
+def test_a_learning_rate_multiplier_that_is_not_a_finite_positive_number_is_refused(job, multiplier, member):
     """0 would train at learning rate 0 and register a copy of the parent; -1 and nan fail late."""
+    kind = continuing(Continued("models:/rlpipe-policy/1", multiplier), member)
     with pytest.raises(ConfigError) as e:
-        check_train_job(replace(job, lr_multiplier=multiplier))
+        check_train_job(replace(job, kind=kind))
     assert str(e.value).startswith(f"lr_multiplier={multiplier}: a continued model trains at")
     assert str(e.value).endswith("must be a finite number > 0 (0 would train nothing and register a copy "
                                  "of its parent); pass e.g. lr_multiplier=0.5")  # fmt: skip
+
+
+@pytest.mark.parametrize("member", [False, True], ids=["continued", "weekly_refiner"])
+def test_a_continued_models_training_data_is_checked(job, member):
+    kind = continuing(Continued("models:/rlpipe-policy/1", continuation=ContinuationSpec("newest")), member)
+    assert refusal(check_train_job, replace(job, kind=kind)) == (
+        "continuation.data='newest': expected one of ('mix', 'latest', 'all')"
+    )
+    check_train_job(replace(job, kind=continuing(Continued("models:/rlpipe-policy/1", 0.3), member)))
+
+
+def test_lengths_past_timesteps_are_refused_naming_the_key(job):
+    assert refusal(check_train_job, replace(job, lengths=(256, 1024))) == (
+        "lengths=[256, 1024]: [1024] not in (0, timesteps=512]; the run trains to timesteps, so pass "
+        "timesteps=1024 or drop them"
+    )
+    check_train_job(replace(job, lengths=(256, 512)))
 
 
 def test_a_data_file_that_is_not_there_is_refused_before_a_run_is_opened(job, tmp_path):

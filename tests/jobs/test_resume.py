@@ -25,7 +25,7 @@ from rlpipe.tracking.tracker import Tracker
 from tests.support.project import ROOT
 
 ROLLOUT = 4096  # the smoke preset's PPO rollout
-JOB = ["seed=3", f"timesteps={4 * ROLLOUT}", f"checkpoint.every={ROLLOUT}", f"checkpoints=[{2 * ROLLOUT}]"]
+JOB = ["seed=3", f"timesteps={4 * ROLLOUT}", f"checkpoint.every={ROLLOUT}", f"lengths=[{2 * ROLLOUT}]"]
 CLOCK = ("curve/time/", "time/")  # wall-clock bookkeeping (seconds, fps, SB3's per-call iteration count)
 
 

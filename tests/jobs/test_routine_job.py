@@ -13,7 +13,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from rlpipe.errors import ConfigError
-from rlpipe.jobs.job_config import RoutineJob, RoutineSpec
+from rlpipe.jobs.routine_config import RoutineJob, RoutineSpec
 from rlpipe.jobs.routine_job import run_routine
 from rlpipe.jobs.routine_times import Clock, split
 from rlpipe.jobs.spec import RunContext
