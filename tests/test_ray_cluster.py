@@ -30,7 +30,7 @@ from rlpipe.server.postgres import free_port
 from rlpipe.tracking import queries
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.tracker import Tracker
-from tests.support.project import cli
+from tests.support.project import cli, wait_for
 
 needs_extras = pytest.mark.skipif(
     importlib.util.find_spec("ray") is None or importlib.util.find_spec("pgserver") is None,
@@ -47,8 +47,8 @@ def session_of(script: str) -> subprocess.Popen:
 def test_stopping_a_node_ends_every_process_of_its_session_and_nothing_else():
     stubborn = session_of("trap '' TERM; sleep 300 & sleep 300 & wait")  # SIGTERM ignored, as by a busy GCS
     outsider = subprocess.Popen(["sleep", "300"])
-    try:
-        assert len(ray_cluster.session_pids(stubborn.pid)) == 3  # sh and its two children
+    try:  # sh and its two children, once sh has started them (a busy machine takes a moment)
+        wait_for(lambda: len(ray_cluster.session_pids(stubborn.pid)) == 3, timeout=30)
         assert ray_cluster.end_session(stubborn.pid, grace_s=0.5) == 3
         assert ray_cluster.session_pids(stubborn.pid) == [] and stubborn.wait(5) == -signal.SIGKILL
         assert outsider.poll() is None  # another session's process is left alone
