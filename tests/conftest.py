@@ -3,12 +3,15 @@ smoke sweep through the CLI for the tests that read a sweep back."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from filelock import FileLock
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
@@ -50,14 +53,25 @@ def smoke_job(compose_cfg: Callable[..., DictConfig]) -> Callable[..., TrainJob]
 
 @pytest.fixture(scope="session")
 def smoke_sweep(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
-    """`python -m rlpipe.train -m experiment=smoke seed=1,2 reward=pnl,pnl_fees` into a fresh store."""
-    tmp = tmp_path_factory.mktemp("smoke_sweep")
+    """`python -m rlpipe.train -m experiment=smoke seed=1,2 reward=pnl,pnl_fees` into a fresh store,
+    run once for the whole test session: under pytest-xdist the first worker that needs it runs it
+    (the others wait on a lock in the session's shared temp folder) and every worker reads it back."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the folder the workers' own temp folders are in
+    tmp, done = shared / "smoke_sweep", shared / "smoke_sweep.json"
     uri = f"sqlite:///{tmp}/mlflow.db"
-    proc = cli(
-        "rlpipe.train", "-m", f"hydra.sweep.dir={tmp}/multirun", "experiment=smoke", "seed=1,2",
-        "reward=pnl,pnl_fees", f"tracking.uri={uri}", "plots=true",
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with FileLock(f"{done}.lock"):
+        if not done.exists():
+            tmp.mkdir(exist_ok=True)
+            proc = cli(
+                "rlpipe.train", "-m", f"hydra.sweep.dir={tmp}/multirun", "experiment=smoke", "seed=1,2",
+                "reward=pnl,pnl_fees", f"tracking.uri={uri}", "plots=true",
+            )  # fmt: skip
+            assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+            done.write_text(json.dumps({"args": proc.args, "stdout": proc.stdout, "stderr": proc.stderr}))
+        ran = json.loads(done.read_text())
+    proc = subprocess.CompletedProcess(ran["args"], 0, ran["stdout"], ran["stderr"])
     return Sweep(proc, uri, tmp)
 
 
