@@ -76,6 +76,7 @@ class JobFolder(StateFolder):
         return saved
 
     def save(self, agent: BaseAlgorithm, run_id: str, points: list[JsonDict], curves: list[Curve]) -> None:
+        """The agent's state and the manifest naming it, with the scored checkpoints (`save_agent`)."""
         save_agent(self, agent, Saved(run_id, 0, None, points), curves)
 
     def save_weights(self, name: str, weights: dict[str, torch.Tensor]) -> str:
@@ -88,8 +89,8 @@ class JobFolder(StateFolder):
 def save_agent(
     folder: StateFolder, agent: BaseAlgorithm, saved: Saved, curves: list[Curve] | None = None
 ) -> None:
-    """Write the agent's resumable state into `folder`, then the manifest naming it (`saved` with the
-    state's steps and sha256), each atomically."""
+    """Write the agent's resumable state into `folder`, then the manifest naming it, each atomically:
+    `saved`'s run and owner's fields, with the state's steps and sha256 (filled in here)."""
     folder.path.mkdir(parents=True, exist_ok=True)
     sha = save_state(agent, folder.state_file(), curves)
     folder.record(replace(saved, num_timesteps=int(agent.num_timesteps), state_sha256=sha))
