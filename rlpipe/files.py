@@ -1,10 +1,13 @@
 """Files written atomically, and their sha256: the one place for both, with no torch or SB3 to import
-(the CLI, the job folder's lock and the PBT ledger use them before anything trains)."""
+(the CLI, the job folder's lock, the PBT ledger and its members' state folders use them before
+anything trains). Every resumable state, manifest and record of rlpipe is written, or copied, through
+`write_atomic`; every file checksum is `sha256_of`."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -31,3 +34,9 @@ def write_atomic(path: Path, write: Any) -> None:
         os.fsync(dir_fd)  # the rename itself survives a lost machine
     finally:
         os.close(dir_fd)
+
+
+def copy_atomic(source: Path, path: Path) -> None:
+    """Copy `source` to `path` through `write_atomic`: a reader sees the old file or the whole copy."""
+    with source.open("rb") as f:
+        write_atomic(path, lambda out: shutil.copyfileobj(f, out, 1 << 20))

@@ -28,7 +28,7 @@ from rlpipe.cli.compose import group, job_kind
 from rlpipe.cli.failures import Failure
 from rlpipe.errors import CheckpointError, ConfigError, RlpipeError
 from rlpipe.jobs.job_config import PBTRound
-from rlpipe.jobs.pbt_population import Ledger, MemberState, PBTSpec, copy_state, exploit_explore, scaled
+from rlpipe.jobs.pbt_population import Ledger, PBTSpec, copy_state, exploit_explore, member_folder, scaled
 
 log = logging.getLogger(__name__)
 SET_BY_SWEEPER = ("seed", "timesteps", "pbt.member", "pbt.round", "pbt.dir")
@@ -162,7 +162,9 @@ def _score(value: Any) -> float:
 
 def _check_saved(root: Path, spec: PBTSpec, r: int, scores: list[float]) -> None:
     """Every member must have finished round r before the next: a failed one stops the population."""
-    failed = [i for i in range(spec.population) if (m := MemberState.read(root, i)) is None or m.round < r]
+    failed = [
+        i for i in range(spec.population) if (m := member_folder(root, i).read()) is None or m.round < r
+    ]
     if failed:
         raise CheckpointError(
             f"PBT round {r}: member(s) {failed} failed (their runs say why); fix the cause and rerun "

@@ -4,8 +4,9 @@
 - at each length of `checkpoints=[...]` (and at the job's `timesteps`) it snapshots the policy and
   scores it on the validation slices (`LengthPoint`); after training `select_length` keeps one;
 - every `checkpoint.every` steps, and at each length, it writes the resumable training state to
-  the job's folder (`JobFolder`): policy, optimizer, step counter, torch RNG, each file written
-  atomically with its sha256 in `checkpoint.json`, which names the MLflow run to continue.
+  the job's folder (`JobFolder`, a `rlpipe.jobs.state_folder.StateFolder`): policy, optimizer, step
+  counter, every generator (`save_agent`), each file written atomically with its sha256 in
+  `checkpoint.json`, which names the MLflow run to continue.
 
 A resumed job (`resume=true`) reads the folder back, refuses a file whose checksum differs, and
 continues the same MLflow run from the saved state, taking exactly the steps the uninterrupted run
@@ -16,11 +17,9 @@ runs it is locked by its process (`rlpipe.jobs.job_owner`).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +27,13 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from rlpipe.agents.checkpoint_io import Curve, policy_state, read_state, save_state
-from rlpipe.errors import CheckpointError
 from rlpipe.files import sha256_of, write_atomic
 from rlpipe.gates.selection import LengthPoint
 from rlpipe.jobs.job_owner import FolderLock, read_owner, write_owner
+from rlpipe.jobs.state_folder import Saved, StateFolder
 from rlpipe.types import JsonDict, Metrics
 
 log = logging.getLogger(__name__)
-MANIFEST = "checkpoint.json"
-STATE = "state.pt"
 
 
 @dataclass
@@ -48,24 +45,14 @@ class Candidate:
     weights: dict[str, torch.Tensor]
 
 
-@dataclass
-class Saved:
-    """What a job folder holds: the run to continue, its last state and its scored checkpoints."""
-
-    run_id: str
-    num_timesteps: int
-    state_sha256: str | None
-    """None: the job stopped before its first saved state (its run is reopened, training restarts)."""
-    points: list[JsonDict] = field(default_factory=list)
-
-
-class JobFolder:
+class JobFolder(StateFolder):
     """The checkpoint folder of one job (configuration, seed and store), owned by one process at a
     time (`rlpipe.jobs.job_owner`): `claim` it before reading or clearing it."""
 
     def __init__(self, root: Path, config_hash: str, seed: int, store: str, job: str = "") -> None:
         tag = hashlib.sha1(store.encode()).hexdigest()[:6]
-        self.path = root / f"{config_hash}-s{seed}-{tag}"
+        path = root / f"{config_hash}-s{seed}-{tag}"
+        super().__init__(path, f"delete {path} or run with resume=false to start over")
         self.lock = FolderLock(self.path, job or self.path.name)
 
     def claim(self) -> None:
@@ -82,28 +69,15 @@ class JobFolder:
     def read(self) -> Saved | None:
         """The saved state; the run of a job that stopped before its first state (no state to load);
         or None when the folder holds neither. A corrupt manifest is refused."""
-        manifest = self.path / MANIFEST
-        if not manifest.is_file():
+        saved = super().read()
+        if saved is None:
             owner = read_owner(self.path)
             return Saved(str(owner["run_id"]), 0, None) if owner and owner.get("run_id") else None
-        try:
-            raw = json.loads(manifest.read_text())
-            return Saved(
-                str(raw["run_id"]), int(raw["num_timesteps"]), str(raw["sha256"]), list(raw["points"])
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CheckpointError(
-                f"checkpoint manifest {manifest} is unreadable ({exc}); delete {self.path} or run with "
-                "resume=false to start over"
-            ) from exc
+        return saved
 
     def save(self, agent: BaseAlgorithm, run_id: str, points: list[JsonDict], curves: list[Curve]) -> None:
-        """Write the agent's state, then the manifest that names it (each atomically)."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        sha = save_state(agent, self.path / STATE, curves)
-        steps = int(agent.num_timesteps)
-        manifest = {"run_id": run_id, "num_timesteps": steps, "sha256": sha, "points": points}
-        write_atomic(self.path / MANIFEST, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
+        """The agent's state and the manifest naming it, with the scored checkpoints (`save_agent`)."""
+        save_agent(self, agent, Saved(run_id, 0, None, points), curves)
 
     def save_weights(self, name: str, weights: dict[str, torch.Tensor]) -> str:
         """Write a checkpoint's weights atomically; returns their sha256."""
@@ -111,12 +85,15 @@ class JobFolder:
         write_atomic(self.path / name, lambda f: torch.save(weights, f))
         return sha256_of(self.path / name)
 
-    def state_file(self) -> Path:
-        return self.path / STATE
 
-    def clear(self) -> None:
-        """Delete the folder's contents (its lock file, beside it, stays with the lock's holder)."""
-        shutil.rmtree(self.path, ignore_errors=True)
+def save_agent(
+    folder: StateFolder, agent: BaseAlgorithm, saved: Saved, curves: list[Curve] | None = None
+) -> None:
+    """Write the agent's resumable state into `folder`, then the manifest naming it, each atomically:
+    `saved`'s run and owner's fields, with the state's steps and sha256 (filled in here)."""
+    folder.path.mkdir(parents=True, exist_ok=True)
+    sha = save_state(agent, folder.state_file(), curves)
+    folder.record(replace(saved, num_timesteps=int(agent.num_timesteps), state_sha256=sha))
 
 
 class Checkpointer:
@@ -142,7 +119,7 @@ class Checkpointer:
         """sha256 of each checkpoint's weights file, taken once when it is written or read back."""
         self._saved_at = 0
 
-    def resume(self, saved: Saved, folder: JobFolder) -> None:
+    def resume(self, saved: Saved, folder: StateFolder) -> None:
         """Take back the scored checkpoints of a saved run (their weights checked and read)."""
         for p in saved.points:
             weights = read_state(folder.path / p["file"], p["sha256"])

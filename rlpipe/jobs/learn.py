@@ -1,5 +1,9 @@
-"""Train one job's agent: env and agent from the job's seed, learn (from a checkpoint when resuming),
-score the candidate lengths on validation and keep one (`rlpipe.gates.selection`)."""
+"""Train an agent: env and agent from the job's seed, learn (continuing a saved state when given),
+score the candidate lengths on validation and keep one (`rlpipe.gates.selection`).
+
+The one training path: a job (`rlpipe.jobs.train_job`) and a PBT round (`rlpipe.jobs.pbt_job`) both
+call `learn`; what differs between them is a `Budget` (seeds, steps, candidate lengths) and a `Start`
+(the saved state continued, exactly or not)."""
 
 from __future__ import annotations
 
@@ -19,11 +23,12 @@ from rlpipe.envs import kernels
 from rlpipe.envs.training_env import TrainingEnv, make_training_env
 from rlpipe.evaluation.assessment import validate
 from rlpipe.gates.selection import LengthChoice, select_length
-from rlpipe.jobs.checkpoints import Checkpointer, JobFolder, Saved
+from rlpipe.jobs.checkpoints import Checkpointer, JobFolder
 from rlpipe.jobs.continuation import Family, guard_windows, training_mix
 from rlpipe.jobs.job_config import TrainJob
 from rlpipe.jobs.lineage import Parent, learning_rate, warm_start
 from rlpipe.jobs.prepare import Prepared
+from rlpipe.jobs.state_folder import Saved, StateFolder
 from rlpipe.tracking import metric_keys as K
 from rlpipe.tracking.tracker import RunLog
 
@@ -43,9 +48,49 @@ class Learned:
     choice: LengthChoice | None
     """None without `lengths`: the last policy is kept."""
     resumed_from: int
-    """Steps trained before this process started (0 unless resumed)."""
+    """The steps of the state it continued (0 from scratch): a resumed job's, a PBT member's last round's."""
     family: Family | None = None
     """A continued model's data mix and forgetting-guard scores (None: trained from scratch)."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one call of `learn` trains: its seeds, its steps and the candidate lengths it scores.
+    `Budget.of(job)` is a job's; a PBT round's (`rlpipe.jobs.pbt_job.round_budget`) seeds its
+    generators and episodes by round and trains `more` steps."""
+
+    seed: int
+    """Seeds Python's, NumPy's and torch's generators (`seed_everything`)."""
+    env_seed: int
+    """Seeds the training env's episodes."""
+    total: int
+    """The whole training's length: the progress callback's (and the reward curriculum's) 100 %."""
+    more: int | None = None
+    """The steps this call trains; None: up to `total` from the state it starts from."""
+    lengths: tuple[int, ...] = ()
+    """The candidate lengths scored on validation, one kept (empty: the last policy is kept)."""
+
+    @classmethod
+    def of(cls, job: TrainJob) -> Budget:
+        """The job's seed, to `job.timesteps`, scoring `job.lengths` and `job.timesteps`."""
+        lengths = tuple(sorted({*job.lengths, job.timesteps})) if job.lengths else ()
+        return cls(job.seed, job.seed, job.timesteps, None, lengths)
+
+
+@dataclass(frozen=True)
+class Start:
+    """A saved training state to continue: its folder and manifest, restored `exact`ly (a resumed job:
+    every generator, the env, SB3's rollout position) or not (a PBT round: the network, the optimizer,
+    the step counters and torch's generator; new episodes)."""
+
+    folder: StateFolder
+    saved: Saved
+    exact: bool = True
+
+    @classmethod
+    def of(cls, folder: StateFolder, saved: Saved | None, exact: bool = True) -> Start | None:
+        """None when `saved` names no state (nothing saved, or a job stopped before its first state)."""
+        return cls(folder, saved, exact) if saved is not None and saved.state_sha256 is not None else None
 
 
 def learn(
@@ -54,13 +99,15 @@ def learn(
     device: str,
     run: RunLog,
     folder: JobFolder | None,
-    saved: Saved | None,
+    start: Start | None,
     parent: Parent | None = None,
+    budget: Budget | None = None,
 ) -> Learned:
-    """Train `job`'s agent to `job.timesteps` (from `parent`'s weights, continuing `saved` when
-    given) and keep a length."""
+    """Train `job`'s agent as far as `budget` says (default: `Budget.of(job)`), from `parent`'s weights,
+    continuing `start` when given, saving resumable states into `folder` when given; keep a length."""
+    budget = budget or Budget.of(job)
     kernels.warm_up()  # load or compile the simulator once, outside the timed learn()
-    seed_everything(job.seed)
+    seed_everything(budget.seed)
     continued = job.kind.continued
     mix = (
         training_mix(continued.continuation, parent, data.train_ranges, data.df.index, job.env)
@@ -68,7 +115,7 @@ def learn(
         else None
     )
     ranges, shares = (mix.ranges, mix.shares) if mix else (data.train_ranges, None)
-    env = make_training_env(data.market, job.env, job.reward, ranges, job.seed, shares)
+    env = make_training_env(data.market, job.env, job.reward, ranges, budget.env_seed, shares)
     agent = _agent_spec(job, parent).build(env.venv, job.seed, device)
     logger, history = history_logger()
     agent.set_logger(logger)
@@ -79,29 +126,29 @@ def learn(
         run.log_params({LR_USED: float(agent.lr_schedule(1.0))})  # the run says what it trained with
         on_guard, where = guard_windows(parent, data.windows, data.df.index)
         family = Family(mix, where, timer.score(on_guard))  # before any update the child is its parent
-    from_state = saved if saved is not None and saved.state_sha256 is not None and folder else None
-    if from_state is not None and folder is not None:  # the very state the run was in
-        history.points[:0] = load_state(agent, folder.state_file(), str(from_state.state_sha256))
-    start = int(agent.num_timesteps)
-    lengths = sorted({*job.lengths, job.timesteps}) if job.lengths else []
-    ckpt = Checkpointer(agent, lengths, job.checkpoint.every, timer.score, job.gates.select_metric,
+    if start is not None:  # the very state the run was in (exact), or its network and optimizer
+        sha = str(start.saved.state_sha256)
+        history.points[:0] = load_state(agent, start.folder.state_file(), sha, start.exact)
+    first = int(agent.num_timesteps)
+    ckpt = Checkpointer(agent, budget.lengths, job.checkpoint.every, timer.score, job.gates.select_metric,
                         (folder, run.run_id) if folder else None, history.points)  # fmt: skip
-    if from_state is not None and folder is not None:
-        ckpt.resume(from_state, folder)
+    if start is not None:
+        ckpt.resume(start.saved, start.folder)
     t_learn = time.perf_counter()
-    progress = progress_callback(job, env, run, job.timesteps)
-    agent.learn(job.timesteps - start, [progress, RolloutHook(ckpt)], reset_num_timesteps=start == 0)
+    progress = progress_callback(job, env, run, budget.total)
+    steps = budget.more if budget.more is not None else budget.total - first
+    agent.learn(steps, [progress, RolloutHook(ckpt)], reset_num_timesteps=first == 0)
     learn_s = time.perf_counter() - t_learn
     run.log_metric_series([(K.curve(k), v, step) for k, v, step in history.points])
     choice = None
-    if lengths:
+    if budget.lengths:
         choice = select_length([c.point for c in ckpt.candidates], job.gates.checkpoint_tolerance,
                                job.gates.select_metric)  # fmt: skip
         restore_policy(agent, ckpt.weights_of(choice.selected.timesteps))
         _log_curve(run, ckpt)
     if family is not None:
         family.child = timer.score(on_guard)
-    return Learned(agent, learn_s, timer.seconds, choice, start, family)
+    return Learned(agent, learn_s, timer.seconds, choice, first, family)
 
 
 def progress_callback(job: TrainJob, env: TrainingEnv, run: RunLog, total: int) -> ProgressCallback:

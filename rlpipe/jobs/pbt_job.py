@@ -2,10 +2,12 @@
 
 Round 0 opens the member's MLflow run; every round reopens it, continues the member's saved
 training state (its own, or the copy the sweeper gave it) for `interval` steps with this round's
-hyperparameters, scores it on the validation slices, saves the state and logs the round
-(`pbt/validation/<aggregate>` and `pbt/<hyperparameter>` stepped by round). Only the last round
-touches the test slices: it assesses, gates and registers the member like any job
-(`train_job.conclude`), and ends the run. Between rounds the run stays RUNNING; a killed sweep
+hyperparameters through the jobs' own training path (`rlpipe.jobs.learn.learn`, with this round's
+`Budget` and a non-exact `Start`: new episodes every round), scores it on the validation slices,
+logs the round (`pbt/validation/<aggregate>` and `pbt/<hyperparameter>` stepped by round) and saves
+the state into the member's state folder, its manifest last (the round is done once it says so).
+Only the last round touches the test slices: it assesses, gates and registers the member like any
+job (`train_job.conclude`), and ends the run. Between rounds the run stays RUNNING; a killed sweep
 leaves it to the reaper, and the resumed sweep reopens it.
 """
 
@@ -13,27 +15,25 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from pathlib import Path
 from typing import Any
 
-from rlpipe.agents.checkpoint_io import load_state, save_state
-from rlpipe.agents.setup import bound_threads, deterministic_policy, resolve_device, seed_everything
-from rlpipe.envs import kernels
-from rlpipe.envs.training_env import make_training_env
+from rlpipe.agents.setup import bound_threads, deterministic_policy, resolve_device
 from rlpipe.errors import CheckpointError, ConfigError
 from rlpipe.evaluation.assessment import validate
+from rlpipe.jobs.checkpoints import save_agent
 from rlpipe.jobs.checks import check_train_job
 from rlpipe.jobs.job_config import PBTRound, TrainJob
-from rlpipe.jobs.learn import Learned, progress_callback
-from rlpipe.jobs.pbt_population import STATE, Copy, MemberState, PBTSpec
-from rlpipe.jobs.prepare import Prepared, prepare
+from rlpipe.jobs.learn import Budget, Start, learn
+from rlpipe.jobs.pbt_population import Copy, PBTSpec, member_folder
+from rlpipe.jobs.prepare import prepare
 from rlpipe.jobs.record import Stopwatch, record_data, record_start
 from rlpipe.jobs.spec import RunContext, as_config, config_hash
+from rlpipe.jobs.state_folder import Saved
 from rlpipe.jobs.train_job import conclude, run_tags
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import TrackingConfig
-from rlpipe.tracking.tracker import RunLog, Tracker
+from rlpipe.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 ENV_SEED_STRIDE = 10_007
@@ -41,15 +41,16 @@ ENV_SEED_STRIDE = 10_007
 
 
 def run_round(job: TrainJob, ctx: RunContext | None = None) -> float:
-    """Train `job.kind.pbt.member` through round `job.kind.pbt.round`; returns its validation score (what the
-    PBT sweeper ranks members by). A round the member already finished is not trained again."""
+    """Train `job.kind.pbt.member` through round `job.kind.pbt.round`; returns its validation score (what
+    the PBT sweeper ranks members by). A round the member already finished is not trained again."""
     clock = Stopwatch()
     assert isinstance(job.kind, PBTRound), "run_round needs a PBT round (job.kind)"
     ctx, spec = ctx or RunContext(), job.kind.pbt
     spec.check()
     check_train_job(job)
     root = Path(spec.dir)
-    mine = MemberState.read(root, spec.member)
+    folder = member_folder(root, spec.member)
+    mine = folder.read()  # a corrupt manifest is refused here
     if mine is not None and mine.round >= spec.round:
         log.info("%s: round %d already done (validation %.4f)", job.run_name, spec.round, mine.score)
         return mine.score
@@ -62,28 +63,28 @@ def run_round(job: TrainJob, ctx: RunContext | None = None) -> float:
     threads = bound_threads(job.threads, ctx.parallel_jobs)
     device = resolve_device(job.device)
     config = as_config(job)
-    tags = {**run_tags(job, ctx, tracker, config_hash(config)), T.ROLE: f"pbt-{spec.member}"}
+    tags = run_tags(job, ctx, tracker, config_hash(config))  # the kind tags the member's role
     with tracker.run(job.run_name, tags, resume_id=mine.run_id if mine else None, end=spec.final) as run:
         if mine is None:
             record_start(run, config, ctx, {"device_resolved": device, "threads_resolved": threads}, None)
         data = prepare(job.data, job.slices)
         if mine is None:
             record_data(run, data)
-        learned = _train(job, spec, data, device, run, root, mine)
+        start = Start.of(folder, mine, exact=False)  # a new round trains on new episodes
+        learned = learn(job, data, device, run, None, start, budget=round_budget(job, spec))
         metrics = validate(data.market, job.env, data.windows, deterministic_policy(learned.agent), job.seed)
         score = float(metrics.get(job.gates.select_metric, math.nan))
         run.log_metric_series(
             [(f"pbt/validation/{k}", float(v), spec.round) for k, v in metrics.items()]
             + [(f"pbt/{k}", v, spec.round) for k, v in hyperparameters(job, spec).items()]
         )
-        sha = save_state(learned.agent, MemberState.folder(root, spec.member) / STATE)
         times = {"pbt/time/learn_s": learned.learn_s, "pbt/time/round_s": clock.elapsed()}
         run.log_metric_series([(k, v, spec.round) for k, v in times.items()])  # before the last round's tail
         if spec.final:
             conclude(run, job, tracker, data, learned, None, clock)
             # the member was chosen on validation at every round: trials for the deflated Sharpe
             run.set_tags({T.CANDIDATES: str(spec.rounds)})
-        MemberState(run.run_id, sha, spec.round, score).save(root, spec.member)
+        save_agent(folder, learned.agent, Saved(run.run_id, 0, None, round=spec.round, score=score))
     log.info("%s: round %d validation %s = %.4f", job.run_name, spec.round, job.gates.select_metric, score)
     return score
 
@@ -93,7 +94,7 @@ def record_copies(tracking: TrackingConfig, root: Path, copies: list[Copy], metr
     `pbt/copied_from` (the source member) at that round."""
     tracker = Tracker.of(tracking)
     for c in copies:
-        member, source = MemberState.read(root, c.member), MemberState.read(root, c.source)
+        member, source = member_folder(root, c.member).read(), member_folder(root, c.source).read()
         assert member is not None and source is not None
         run = tracker.handle(member.run_id)
         run.set_tags({f"{T.PBT_COPY_PREFIX}{c.round}": f"{c.text(metric)} (run {source.run_id})"})
@@ -111,27 +112,8 @@ def hyperparameters(job: TrainJob, spec: PBTSpec) -> dict[str, float]:
     return out
 
 
-def _train(
-    job: TrainJob,
-    spec: PBTSpec,
-    data: Prepared,
-    device: str,
-    run: RunLog,
-    root: Path,
-    mine: MemberState | None,
-) -> Learned:
-    """`interval` more steps from the member's saved state (none in round 0)."""
-    kernels.warm_up()
-    seed_everything(job.seed + spec.round)
-    env = make_training_env(data.market, job.env, job.reward, data.train_ranges,
-                            job.seed + ENV_SEED_STRIDE * spec.round)  # fmt: skip
-    agent = job.agent.build(env.venv, job.seed, device)
-    folder = MemberState.folder(root, spec.member)
-    folder.mkdir(parents=True, exist_ok=True)
-    if mine:  # a new round trains on new episodes: the network, optimizer and step counter go on
-        load_state(agent, folder / STATE, mine.sha256, exact=False)
-    start = agent.num_timesteps
-    t0 = time.perf_counter()
-    progress = progress_callback(job, env, run, spec.interval * spec.rounds)
-    agent.learn(spec.interval, [progress], reset_num_timesteps=start == 0)
-    return Learned(agent, time.perf_counter() - t0, 0.0, None, start)
+def round_budget(job: TrainJob, spec: PBTSpec) -> Budget:
+    """Round r: `interval` more steps, generators seeded by the member's seed + r, episodes drawn with
+    its seed + r x `ENV_SEED_STRIDE`, the progress counted over the population's whole length."""
+    return Budget(job.seed + spec.round, job.seed + ENV_SEED_STRIDE * spec.round,
+                  spec.interval * spec.rounds, spec.interval)  # fmt: skip

@@ -7,8 +7,9 @@ of the members (at least one) take a copy of a top member's training state (weig
 state, step counter) and that member's hyperparameters, each of `mutate` multiplied by 1 +/-
 `perturb` (drawn from a generator seeded by `seed` and the round, so a rerun mutates alike).
 
-Each member's state lives in its own folder (`member-<i>/state.pt` + `member.json` with its sha256,
-its MLflow run, the last round it finished and its score); `pbt.json` (the ledger) holds every
+Each member's state lives in its own state folder (`member-<i>/`, a `rlpipe.jobs.state_folder.
+StateFolder` like a job's: `state.pt` + `checkpoint.json` with its sha256, its MLflow run, the last
+round it finished and its score); `pbt.json` (the ledger) holds every
 member's hyperparameters and every copy made, written after each round. A sweep killed mid-round
 resumes from the ledger: rounds already done are not redone, members that finished the current
 round are not retrained.
@@ -18,19 +19,17 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rlpipe.errors import CheckpointError, ConfigError
-from rlpipe.files import write_atomic
+from rlpipe.files import copy_atomic, write_atomic
+from rlpipe.jobs.state_folder import StateFolder
 
 LEDGER = "pbt.json"
-MEMBER = "member.json"
-STATE = "state.pt"
 
 
 @dataclass
@@ -150,44 +149,17 @@ class Ledger:
             ) from exc
 
 
-@dataclass
-class MemberState:
-    """What a member's folder says: its run, its state file's sha256, the last round it finished."""
-
-    run_id: str
-    sha256: str
-    round: int
-    score: float
-
-    @staticmethod
-    def folder(root: Path, member: int) -> Path:
-        return root / f"member-{member}"
-
-    def save(self, root: Path, member: int) -> None:
-        path = self.folder(root, member) / MEMBER
-        write_atomic(path, lambda f: f.write(json.dumps(asdict(self)).encode()))
-
-    @classmethod
-    def read(cls, root: Path, member: int) -> MemberState | None:
-        path = cls.folder(root, member) / MEMBER
-        if not path.is_file():
-            return None
-        try:
-            raw = json.loads(path.read_text())
-            return cls(str(raw["run_id"]), str(raw["sha256"]), int(raw["round"]), float(raw["score"]))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CheckpointError(
-                f"PBT member file {path} is unreadable ({exc}); delete {path.parent}"
-            ) from exc
+def member_folder(root: Path, member: int) -> StateFolder:
+    """The state folder of `member` of the population in `root`."""
+    return StateFolder(root / f"member-{member}", f"delete {root} to start the population over")
 
 
 def copy_state(root: Path, source: int, member: int) -> None:
-    """Give `member` the training state of `source` (weights, optimizer, steps); it keeps its run."""
-    src = MemberState.read(root, source)
-    dst = MemberState.read(root, member)
-    if src is None or dst is None:
+    """Give `member` the training state of `source` (weights, optimizer, steps); it keeps its run,
+    its round and its score."""
+    src, dst = member_folder(root, source), member_folder(root, member)
+    theirs, mine = src.read(), dst.read()
+    if theirs is None or mine is None:
         raise CheckpointError(f"PBT: member {source} or {member} has no saved state in {root}")
-    folder = MemberState.folder(root, member)
-    shutil.copyfile(MemberState.folder(root, source) / STATE, folder / f"{STATE}.tmp")
-    (folder / f"{STATE}.tmp").replace(folder / STATE)
-    MemberState(dst.run_id, src.sha256, dst.round, dst.score).save(root, member)
+    copy_atomic(src.state_file(), dst.state_file())
+    dst.record(replace(mine, num_timesteps=theirs.num_timesteps, state_sha256=theirs.state_sha256))

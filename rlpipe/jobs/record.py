@@ -18,11 +18,11 @@ from rlpipe.envs.sim_config import SimConfig
 from rlpipe.evaluation.assessment import Assessment
 from rlpipe.evaluation.backtest import AGENT, curves_frame
 from rlpipe.gates.selection import LengthChoice
-from rlpipe.jobs.checkpoints import Saved
 from rlpipe.jobs.learn import Learned
 from rlpipe.jobs.lineage import Parent
 from rlpipe.jobs.prepare import Prepared
 from rlpipe.jobs.spec import RunContext
+from rlpipe.jobs.state_folder import Saved
 from rlpipe.policy.logged import log_policy
 from rlpipe.reports.run_report import ModelCard, RunReportInput, build_report, run_note
 from rlpipe.tracking import metric_keys as K

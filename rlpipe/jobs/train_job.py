@@ -22,7 +22,7 @@ from rlpipe.jobs.checks import check_train_job
 from rlpipe.jobs.continuation import record_guard
 from rlpipe.jobs.job_config import TrainJob
 from rlpipe.jobs.job_owner import watch_launcher
-from rlpipe.jobs.learn import Learned, learn
+from rlpipe.jobs.learn import Learned, Start, learn
 from rlpipe.jobs.lineage import Parent, lineage_tags, load_parent, not_trained_by_ancestors
 from rlpipe.jobs.naming import varied_values
 from rlpipe.jobs.prepare import Prepared, prepare
@@ -125,7 +125,7 @@ def _run_claimed(
             data = prepare(job.data, job.slices, parent.stats if parent else None, guard=guard)
             record_data(run, data)
         with clock.part("agent"):  # the env, the agent and its states around SB3's learn (taken out below)
-            learned = learn(job, data, device, run, folder, saved, parent)
+            learned = learn(job, data, device, run, folder, Start.of(folder, saved), parent)
         clock.parts["agent"] -= learned.learn_s
         result = conclude(run, job, tracker, data, learned, parent, clock)
     folder.clear()

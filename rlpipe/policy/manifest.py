@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from rlpipe.errors import PolicyError
-from rlpipe.files import sha256_of
+from rlpipe.files import sha256_of, write_atomic
 
 MANIFEST = "rlpipe_manifest.json"
 UNLISTED = frozenset({MANIFEST, "registered_model_meta"})
@@ -43,7 +43,7 @@ def file_digests(folder: Path) -> dict[str, str]:
 def write_manifest(folder: Path) -> str:
     """Write the manifest of `folder`; returns its sha256 (the value to record in the store)."""
     text = json.dumps({"format": _FORMAT, "sha256": file_digests(folder)}, indent=1, sort_keys=True)
-    (folder / MANIFEST).write_text(text + "\n")
+    write_atomic(folder / MANIFEST, lambda f: f.write((text + "\n").encode()))
     return sha256_of(folder / MANIFEST)
 
 

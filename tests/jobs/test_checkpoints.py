@@ -41,7 +41,7 @@ def test_three_checkpoints_are_scored_on_validation_and_only_the_kept_one_is_tes
         return real(market, cfg, windows, *args, **kwargs)
 
     monkeypatch.setattr(assessment, "backtest", spy)
-    job = smoke_job(f"timesteps={3 * ROLLOUT}", f"checkpoints=[{ROLLOUT},{2 * ROLLOUT}]", "plots=true")
+    job = smoke_job(f"timesteps={3 * ROLLOUT}", f"lengths=[{ROLLOUT},{2 * ROLLOUT}]", "plots=true")
     result = run_train(job)
     assert calls[:3] == [{"validation"}] * 3  # one validation pass per length (the last included)
     assert sum("test" in roles for roles in calls) == 1  # the test slices: once, for the kept policy
@@ -65,8 +65,8 @@ def test_three_checkpoints_are_scored_on_validation_and_only_the_kept_one_is_tes
 
 
 def test_lengths_beyond_timesteps_and_bad_tolerances_are_refused_before_a_run(smoke_job, tracking_uri):
-    with pytest.raises(ConfigError, match=r"checkpoints=\[9000\].*timesteps=512"):
-        run_train(smoke_job("checkpoints=[9000]"))
+    with pytest.raises(ConfigError, match=r"lengths=\[9000\].*timesteps=512"):
+        run_train(smoke_job("lengths=[9000]"))
     with pytest.raises(ConfigError, match=r"gates\.checkpoint_tolerance"):
         run_train(smoke_job("gates.checkpoint_tolerance=1.5"))
     assert Tracker(tracking_uri, "rlpipe").search("") == []

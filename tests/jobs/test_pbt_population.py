@@ -7,7 +7,9 @@ import math
 import pytest
 
 from rlpipe.errors import CheckpointError, ConfigError
-from rlpipe.jobs.pbt_population import Ledger, MemberState, PBTSpec, copy_state, exploit_explore
+from rlpipe.files import sha256_of
+from rlpipe.jobs.pbt_population import Ledger, PBTSpec, copy_state, exploit_explore, member_folder
+from rlpipe.jobs.state_folder import Saved
 
 
 def test_the_bottom_fifth_copies_the_top_fifth_with_hyperparameters_moved_20_percent():
@@ -28,15 +30,30 @@ def test_the_bottom_fifth_copies_the_top_fifth_with_hyperparameters_moved_20_per
 
 def test_a_copy_takes_the_sources_state_and_keeps_its_own_run(tmp_path):
     for member, run in ((0, "run-a"), (1, "run-b")):
-        folder = MemberState.folder(tmp_path, member)
-        folder.mkdir(parents=True)
-        (folder / "state.pt").write_bytes(run.encode())
-        MemberState(run, f"sha-{run}", 0, 1.0 + member).save(tmp_path, member)
+        folder = member_folder(tmp_path, member)
+        folder.path.mkdir(parents=True)
+        folder.state_file().write_bytes(run.encode())
+        sha = sha256_of(folder.state_file())
+        folder.record(Saved(run, 100 * (member + 1), sha, round=0, score=1.0 + member))
+    source = member_folder(tmp_path, 1).read()
     copy_state(tmp_path, source=1, member=0)
-    assert (MemberState.folder(tmp_path, 0) / "state.pt").read_bytes() == b"run-b"
-    assert MemberState.read(tmp_path, 0) == MemberState("run-a", "sha-run-b", 0, 1.0)
+    assert member_folder(tmp_path, 0).state_file().read_bytes() == b"run-b"
+    assert source is not None and member_folder(tmp_path, 0).read() == Saved(
+        "run-a", 200, source.state_sha256, round=0, score=1.0
+    )  # the source's state and steps; its own run, round and score
+    assert not [p.name for p in member_folder(tmp_path, 0).path.iterdir() if ".tmp" in p.name]
     with pytest.raises(CheckpointError, match="member 2 or 0 has no saved state"):
         copy_state(tmp_path, source=2, member=0)
+
+
+def test_a_corrupt_member_manifest_is_refused_naming_it(tmp_path):
+    folder = member_folder(tmp_path, 1)
+    folder.path.mkdir(parents=True)
+    (folder.path / "checkpoint.json").write_text('{"run_id": "r", "num_timesteps": 1}')
+    with pytest.raises(
+        CheckpointError, match=r"member-1/checkpoint\.json is unreadable \('sha256'\); delete"
+    ):
+        folder.read()
 
 
 def test_the_ledger_round_trips_and_a_corrupt_one_is_refused(tmp_path):
