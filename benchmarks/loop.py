@@ -103,7 +103,9 @@ def make_run(tmp: Path, timesteps: int) -> dict[str, Any]:
         ):
             break
         time.sleep(0.5)
-    return {**figures(wall, uri, time.perf_counter() - t0), "tear_sheets": sorted(set(states))}
+    totals = {r.data.params["seed"]: r.data.metrics.get("test/total") for r in jobs}  # results unchanged?
+    return {**figures(wall, uri, time.perf_counter() - t0), "tear_sheets": sorted(set(states)),
+            "test_total_by_seed": totals}  # fmt: skip
 
 
 def launchers(tmp: Path, jobs: int, timesteps: int, workers: int) -> dict[str, Any]:
@@ -141,6 +143,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rlpipe-bench-loop-") as tmp:
         results["make_run"] = make_run(Path(tmp), args.timesteps)
         print(_line("make run (3 jobs, basic)", results["make_run"]), flush=True)
+        print(f"make run, test total by seed: {results['make_run']['test_total_by_seed']}", flush=True)
         results["launchers"] = launchers(Path(tmp), args.jobs, args.timesteps, args.workers)
         for name, r in results["launchers"].items():
             print(
