@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +25,17 @@ os.environ.setdefault("RLPIPE_ROOT", str(ROOT))
 if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test`: workers side by side, one thread each (and their
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # jobs, which take OMP_NUM_THREADS: threads=null)
 register_configs()
+
+
+@pytest.fixture(autouse=True)
+def fresh_store_bindings():
+    """Every test binds its stores afresh (`rlpipe.tracking.store.bind` keeps one client per URI for
+    the process): a later test that meets another store at a URI seen before (a tracking server at
+    a port used again) is checked, not handed the earlier test's client."""
+    yield
+    store = sys.modules.get("rlpipe.tracking.store")  # a test that never reached MLflow imports nothing
+    if store is not None:
+        store.unbind_all()
 
 
 @pytest.fixture

@@ -27,12 +27,12 @@ import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.store.artifact.models_artifact_repo import REGISTERED_MODEL_META_FILE_NAME
-from mlflow.tracking import MlflowClient
 
 from rlpipe.errors import PolicyError, RlpipeError
 from rlpipe.files import sha256_of
 from rlpipe.policy.manifest import MANIFEST, verify_manifest
 from rlpipe.policy.model import DATA, PolicyModel
+from rlpipe.tracking.store import bind
 from rlpipe.tracking.tags import POLICY_SHA256
 
 
@@ -78,7 +78,8 @@ def recorded_sha256(root: Path) -> tuple[str, str]:
         PolicyError: the version is not in the registry or records no sha256, or (loaded
             without a version) no version records the sha256 of `root`'s manifest.
     """
-    client, registry = MlflowClient(), mlflow.get_registry_uri()
+    registry = mlflow.get_registry_uri()
+    client = bind(registry)  # the process's retrying client of that store, as every tracker's
     named = _registered_version(root)
     if named is not None:
         where = f"models:/{named[0]}/{named[1]}"

@@ -1,11 +1,12 @@
 """What the comparison notebook reads from a store: a sweep's runs, params, reports, picks, curves and
 gates, and an experiment's family tree, as recorded. Read-only; nothing here computes.
 
-Every helper takes the tracking URI explicitly and reads that store through its own client
-(`rlpipe.tracking.queries`); none of them sets MLflow's global tracking URI, creates an
-experiment or writes anything. Failed runs appear in `runs_frame` (status FAILED, metrics NaN);
-the artifact readers (`run_reports`, `curves_frame`, the reports in `gate_records`) need finished
-runs. What the notebook computes from these (the grid, the runs featured, the regime table, the
+Every helper takes the tracking URI explicitly and reads that store through the retrying client
+the process bound for it (`rlpipe.tracking.store.bind`: the store checked once however many
+helpers a notebook calls; `rlpipe.tracking.queries`); none of them sets MLflow's global tracking
+URI, creates an experiment or writes anything. Failed runs appear in `runs_frame` (status FAILED,
+metrics NaN); the artifact readers (`run_reports`, `curves_frame`, the reports in `gate_records`)
+need finished runs. What the notebook computes from these (the grid, the runs featured, the regime table, the
 drawdown, the gate table, the seeds' spread, the chained equity) is in `rlpipe.reports`:
 `run_comparison`, `gate_table`, `sweep_frames`.
 """
@@ -26,6 +27,7 @@ from rlpipe.tracking import queries
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.registry import CHALLENGER, CHAMPION, Registry
 from rlpipe.tracking.rows import AXES, GateRecord, SweepGates
+from rlpipe.tracking.store import bind
 from rlpipe.tracking.tracker import Tracker
 
 _ID_COLUMNS = ["run_id", "run_name", "status", "seed", *AXES, "config_hash", "bars_per_year"]
@@ -88,7 +90,7 @@ def _prefixed(aggregates: dict[str, float], role: str) -> dict[str, float]:
 
 def run_reports(uri: str, run_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Each finished run's report/report.json (its model, slices and gates), by run id, in order."""
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client = bind(uri)
     return {run_id: queries.load_json(client, run_id, "report/report.json") for run_id in run_ids}
 
 
@@ -125,7 +127,7 @@ def curves_frame(uri: str, run_ids: Iterable[str], role: str | None = "test") ->
     fractions / multiples of the starting capital); only slices of `role` unless it is None. Runs
     recorded before a column existed leave it NaN.
     """
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client = bind(uri)
     parts = []
     for run_id in run_ids:
         part = queries.equity_curves(client, run_id)

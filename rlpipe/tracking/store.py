@@ -13,9 +13,13 @@ and gives up on a store that went away within a bounded time.
   call has rolled its transaction back.
 - MLflow's own HTTP retries (about 4.5 minutes per request by default) are turned off during
   this client's calls, so the one retry loop above owns the time; the request timeout is
-  `tracking.timeout_s`. Both are set only around each call and only where the user has not set
-  MLflow's variables (`MLFLOW_HTTP_REQUEST_MAX_RETRIES`, `MLFLOW_HTTP_REQUEST_TIMEOUT`), so two
-  trackers in one process each keep their own settings.
+  `tracking.timeout_s`. See `_mlflow_env` for why they travel through the environment, set only
+  around each call and only where the user has not set them, so two clients in one process each
+  keep their own settings.
+
+A process binds each store once (`bind`): the check above runs on the first tracker of a URI, and
+every later tracker, notebook read or policy loader of that URI in the process gets the same
+client. Nothing happens at import: MLflow's log levels are set when a store is first bound.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +52,22 @@ PROBE_TRIES = 3
 FIRST_PAUSE_S = 0.5
 """The first pause after a transient error; each next one doubles, cut to the budget left."""
 _TRANSIENT_CODES = {ErrorCode.Name(TEMPORARILY_UNAVAILABLE), ErrorCode.Name(REQUEST_LIMIT_EXCEEDED)}
+_BURIED = [
+    (re.compile(r"too many (\d{3}) error responses"), "the server answered HTTP {}"),
+    (re.compile(r"read timeout=([\d.]+)\)"), "no answer within {} s (tracking.timeout_s)"),
+]
 _WRAPPING = ("(raised as a result of", "[SQL:", "[parameters:", "(Background on this error")
-_GATEWAY = re.compile(r"failed with error code (408|429|502|503|504)\b")
-# MLflow logs every database error with its traceback before raising it; rlpipe retries or reports it.
-logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
-logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+_GATEWAY = re.compile(r"failed with error code (408|429|502|503|504)\b|too many (408|429|502|503|504) error")
+"""A server's answer that may clear: as MLflow words it, or (its own retries off, so urllib3 gives up
+at once) as urllib3's "too many 503 error responses"; a 500 is the server's own error, not retried."""
+_QUIET = {
+    **dict.fromkeys(("mlflow", "alembic", "urllib3", "git"), logging.WARNING),  # migrations, env inference
+    "mlflow.pyfunc": logging.ERROR,  # the cloudpickle notice, on every model logged
+    # MLflow logs every database error with its traceback before raising it; rlpipe retries or reports it.
+    "mlflow.store.db.utils": logging.CRITICAL,
+    "urllib3.connectionpool": logging.ERROR,
+}
+"""MLflow's chatter that is noise for a user of rlpipe: the level each of these loggers is set to."""
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -104,7 +119,7 @@ class RetryingClient(MlflowClient):
         state.depth = 1
         try:
             budget = 0.0 if getattr(state, "once", False) else self._retry_s
-            with _http_bounds(self._timeout_s) if self._http else nullcontext():
+            with _mlflow_env(self._http, self._timeout_s):
                 return with_retries(functools.partial(fn, *args, **kwargs), budget, self._store_uri)
         finally:
             state.depth = 0
@@ -159,7 +174,11 @@ def _first_line(exc: BaseException) -> str:
     """The line that says what happened (SQLAlchemy wraps it in notes about autoflush and SQL)."""
     lines = [x.strip() for x in str(exc).strip().splitlines()]
     said = [x for x in lines if x and not x.startswith(_WRAPPING)]
-    return (said or lines or [type(exc).__name__])[0][:200] or type(exc).__name__
+    line = (said or lines or [type(exc).__name__])[0]
+    for found, says in _BURIED:  # urllib3's words end a long line, past what a user reads
+        if match := found.search(line):
+            line = f"{says.format(match.group(1))}: {line}"
+    return line[:200] or type(exc).__name__
 
 
 def _gone(uri: str, exc: BaseException, tries: int, elapsed: float, budget: float) -> str:
@@ -174,10 +193,24 @@ def _gone(uri: str, exc: BaseException, tries: int, elapsed: float, budget: floa
 
 
 @contextmanager
-def _http_bounds(timeout_s: int) -> Iterator[None]:
-    """MLflow's HTTP settings for one call: no retries of its own (ours are bounded in time) and
-    `timeout_s` per request; a value the user set in the environment wins and is left alone."""
-    ours = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout_s)}
+def _mlflow_env(http: bool, timeout_s: int) -> Iterator[None]:
+    """MLflow's settings for one call of this client: no artifact progress bars, and against a
+    server no HTTP retries of MLflow's own (ours are bounded in time) and `timeout_s` per request.
+    A value the user set in the environment wins and is left alone; the ones added are removed
+    when the call ends.
+
+    The environment is MLflow's only channel for these (MLflow 3.x): its REST stores call
+    `rest_utils.call_endpoint`, which calls `http_request` without `max_retries` or `timeout`, so
+    each request reads `MLFLOW_HTTP_REQUEST_MAX_RETRIES` / `MLFLOW_HTTP_REQUEST_TIMEOUT` from
+    `os.environ`; its HTTP artifact repository and its artifact progress bar
+    (`MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`) read them the same way, and a client has no store or
+    session of its own to hand them to. So they are set for the call only, never for the process.
+    rlpipe makes no two calls at once in a process; a thread calling MLflow meanwhile would see
+    these values, and lose them when this call ends.
+    """
+    ours = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    if http:
+        ours |= {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout_s)}
     added = [k for k in ours if k not in os.environ]
     os.environ.update({k: ours[k] for k in added})
     try:
@@ -187,8 +220,43 @@ def _http_bounds(timeout_s: int) -> Iterator[None]:
             os.environ.pop(k, None)
 
 
+def bind(uri: str, retry_s: float = DEFAULT_RETRY_S, timeout_s: int = DEFAULT_TIMEOUT_S) -> RetryingClient:
+    """The process's client of the store at `uri`: checked (`connect`) the first time a URI is
+    bound with these settings, the same client every later time.
+
+    The bindings are the one cache of the package, explicit and keyed by the URI as written (and the
+    two settings, which one `tracking` group fixes): a multirun with the basic launcher runs every
+    job in one process, and each job's trackers share the one client of their URI, which holds no
+    run, experiment or other job state. A store that goes away later is met by the client's
+    retries, not by a second check. MLflow keeps one store (and one database engine) per URI for
+    the process itself, so a binding keeps nothing alive that MLflow would not. The 16 latest
+    bindings are kept (one more costs its check again); `unbind_all` forgets them (tests: a later
+    test may meet another store at the same URI).
+    """
+    return _bound(uri, float(retry_s), int(timeout_s))
+
+
+@functools.lru_cache(maxsize=16)
+def _bound(uri: str, retry_s: float, timeout_s: int) -> RetryingClient:
+    quiet_mlflow()
+    return connect(uri, retry_s, timeout_s)  # an exception is not cached: the next bind checks again
+
+
+def unbind_all() -> None:
+    """Forget every binding of this process: the next `bind` of a URI checks its store again."""
+    _bound.cache_clear()
+
+
+def quiet_mlflow() -> None:
+    """Set MLflow's loggers to the levels in `_QUIET`; done when a store is bound, never at import.
+    Idempotent: setting them again sets the same levels."""
+    for name, level in _QUIET.items():
+        logging.getLogger(name).setLevel(level)
+
+
 def connect(uri: str, retry_s: float = DEFAULT_RETRY_S, timeout_s: int = DEFAULT_TIMEOUT_S) -> RetryingClient:
-    """A retrying client of the store at `uri` (tracking and registry), checked as described above."""
+    """A new retrying client of the store at `uri` (tracking and registry), checked as described
+    above; every caller goes through `bind`, which makes this check once per process and URI."""
     if uri.startswith(("http://", "https://")):
         probe_server(uri, timeout_s)
     if not uri.startswith("sqlite:///"):

@@ -1,8 +1,9 @@
 """A tracker bound to one store: runs, params, metrics and artifacts, never MLflow's global state.
 
-`Tracker(uri, experiment)` owns an `MlflowClient` for that URI (tracking and registry; a retrying
-client, see `rlpipe.tracking.store`), so two trackers in one process can talk to two stores, and a
-job behaves the same under any launcher.
+`Tracker(uri, experiment)` talks to that URI's store through the client the process bound for it
+(`rlpipe.tracking.store.bind`: tracking and registry, retrying, the store checked once per process),
+so two trackers in one process can talk to two stores, a tracker is cheap to make wherever a job
+needs one, and a job behaves the same under any launcher.
 A job run is opened with `tracker.run(...)`, a context manager that yields a `RunLog` (the
 run's write handle); a crash marks the run FAILED with its traceback as an artifact.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import tempfile
 import time
@@ -33,18 +33,13 @@ from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import TrackingConfig
 from rlpipe.tracking.experiment import find_or_create
 from rlpipe.tracking.process import process_token, ray_node_id
-from rlpipe.tracking.store import DEFAULT_RETRY_S, DEFAULT_TIMEOUT_S, connect, one_try
+from rlpipe.tracking.store import DEFAULT_RETRY_S, DEFAULT_TIMEOUT_S, bind, one_try
 
 log = logging.getLogger(__name__)
 Point = tuple[str, float, int] | tuple[str, float, int, int]
 MAX_PARAM_LEN = 6000
 """MLflow's limit on a param value's length; longer values are cut."""
 
-# MLflow's own chatter (alembic migrations, env inference) is noise for a user of rlpipe.
-for _name in ("mlflow", "alembic", "urllib3", "git"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
-logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)  # the cloudpickle notice, on every log
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 _PARAM_NAME = re.compile(r"[/\w.\- :]+")  # what MLflow accepts in a param's name
 
 
@@ -153,12 +148,12 @@ class Tracker:
     ) -> None:
         self.uri = uri
         self.experiment = experiment
-        self.client = connect(uri, retry_s, timeout_s)
+        self.client = bind(uri, retry_s, timeout_s)
         self._experiment_id: str | None = None
 
     @classmethod
     def of(cls, tracking: TrackingConfig) -> Tracker:
-        """The tracker of a `tracking` config group."""
+        """The tracker of a `tracking` config group (its store's client bound once per process)."""
         return cls(tracking.uri, tracking.experiment, tracking.retry_s, tracking.timeout_s)
 
     def experiment_id(self) -> str:

@@ -33,7 +33,9 @@ from rlpipe.cli.failures import (
     read_failures,
     run_main,
 )
-from rlpipe.errors import ConfigError, DataError, StoreUnavailable
+from rlpipe.errors import ConfigError, DataError, StoreUnavailable, run_id_of
+from rlpipe.tracking.store import RetryingClient
+from rlpipe.tracking.tracker import Tracker
 from tests.support.project import CONF, ROOT
 
 
@@ -289,6 +291,35 @@ def test_a_command_ends_on_a_user_error_with_one_line_and_re_raises_a_bug(capsys
         except KeyError as exc:
             end_command(exc, run_id="r1")
     assert bug.value.__notes__ == ["recorded as FAILED run r1 (error/traceback.txt)"]
+
+
+def test_the_line_names_the_run_the_error_carries_without_searching_the_store(
+    tracking_uri, monkeypatch, capsys
+):
+    """`Tracker.run` notes on the error the run it ended (the innermost); the command's line names
+    that run, though a newer run of the same name exists, and asks the store nothing."""
+    tracker = Tracker(tracking_uri, "rlpipe")
+    with (
+        pytest.raises(DataError) as crash,
+        tracker.run("seed-1", {}) as outer,
+        tracker.run("seed-1", {}) as failed,
+    ):
+        raise DataError("bad.csv: column 'close' has a non-positive price")
+    with tracker.run("seed-1", {}):  # what a search by name and newest start would find
+        pass
+    assert run_id_of(crash.value) == failed.run_id != outer.run_id
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("the failed run was searched for")
+
+    monkeypatch.setattr(RetryingClient, "search_runs", no_search)
+    with pytest.raises(SystemExit) as stop:
+        end_command(crash.value, run_id_of(crash.value))
+    assert stop.value.code == USER_ERROR
+    assert capsys.readouterr().err == (
+        f"error: bad.csv: column 'close' has a non-positive price (recorded as FAILED run {failed.run_id}; "
+        "traceback in its artifact error/traceback.txt)\n"
+    )
 
 
 def test_hydra_exit_status_1_becomes_2_only_for_a_config_error():
