@@ -140,7 +140,8 @@ def main() -> None:
     results: dict[str, Any] = {"refusal": refusal()}
     for what, r in results["refusal"].items():
         print(f"refused ({what}): {r['median_s']:.2f} s, heavy modules imported: {r['imported']}", flush=True)
-    with tempfile.TemporaryDirectory(prefix="rlpipe-bench-loop-") as tmp:
+    # ignore_cleanup_errors: a tear-sheet process of the last sweep may still be writing into it
+    with tempfile.TemporaryDirectory(prefix="rlpipe-bench-loop-", ignore_cleanup_errors=True) as tmp:
         results["make_run"] = make_run(Path(tmp), args.timesteps)
         print(_line("make run (3 jobs, basic)", results["make_run"]), flush=True)
         print(f"make run, test total by seed: {results['make_run']['test_total_by_seed']}", flush=True)
