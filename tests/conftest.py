@@ -27,20 +27,6 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test`: workers side by side, 
 register_configs()
 
 
-HEAVY_FIRST = ("cli", "tracking", "jobs", "server")
-"""The folders whose files run real sweeps, stores and processes (tens of seconds a file): collected
-first, so that under `make test`'s `--dist loadfile` they start first and the quick unit-test files
-fill the gaps at the end, instead of a long file starting last and running alone."""
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        folder = item.path.parent.name
-        return HEAVY_FIRST.index(folder) if folder in HEAVY_FIRST else len(HEAVY_FIRST)
-
-    items.sort(key=rank)  # stable: a file's tests stay together and in their order
-
-
 @pytest.fixture(autouse=True)
 def fresh_store_bindings():
     """Every test binds its stores afresh (`rlpipe.tracking.store.bind` keeps one client per URI for
