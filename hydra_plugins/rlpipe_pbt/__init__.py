@@ -1,1 +1,2 @@
-"""rlpipe's Hydra plugins: the population-based-training sweeper (logic in `rlpipe.cli.pbt_sweeper`)."""
+"""rlpipe's Hydra plugins: the population-based-training sweeper and the grid sweeper (logic in
+`rlpipe.cli.pbt_sweeper` and `rlpipe.cli.grid_sweeper`)."""
