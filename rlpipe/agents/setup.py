@@ -54,6 +54,15 @@ def bound_threads(threads: int | None, parallel_jobs: int = 1) -> int:
     return n
 
 
+def warm_up_torch() -> None:
+    """Import what torch's first optimizer step imports (the first `Adam` brings in `torch._dynamo`,
+    about a second), for a process that will train: no random number is drawn."""
+    weight = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.Adam([weight], lr=1e-3)
+    (weight * 2.0).sum().backward()
+    optimizer.step()
+
+
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch for this job (the env is seeded through its own generators)."""
     random.seed(seed)

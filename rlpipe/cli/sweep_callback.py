@@ -13,6 +13,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from rlpipe.cli import joblib_pool
 from rlpipe.cli.compose import group
 from rlpipe.cli.failures import BUG, Failure, end_command, exit_status, is_user_error, read_failures
 from rlpipe.jobs import weekly_plan
@@ -48,16 +49,18 @@ class SweepCallback(Callback):
                 weekly_plan.check(group(config.weekly))  # once, not once per job
             tracking = group(config.tracking)
             check_tracking(tracking)
+            # Workers started from here (joblib/loky, submitit) stop when this process dies.
+            os.environ[LAUNCHER_ENV] = process_token()
+            joblib_pool.start(config.hydra.launcher, tracking)  # warmed beside the sweep's start below
             from rlpipe.jobs.sweep_job import reap_dead_runs, start_sweep  # MLflow: the plan is accepted
 
             reaped = reap_dead_runs(tracking)  # ghosts of killed jobs: KILLED before anything new starts
             parent = start_sweep(tracking, sweep_id, swept_keys(config))
         except Exception as exc:
+            joblib_pool.stop()
             end_command(exc)
         self._open = (tracking, sweep_id)
         atexit.register(self._close_interrupted)
-        # Workers started from here (joblib/loky, submitit) stop when this process dies.
-        os.environ[LAUNCHER_ENV] = process_token()
         if reaped:
             log.warning("%d run(s) left RUNNING by a process that died were marked KILLED", len(reaped))
         log.info(
@@ -74,7 +77,7 @@ class SweepCallback(Callback):
         from rlpipe.cli.sweep_end import finish_sweep
 
         sweep_id = sweep_id_for(config.hydra.sweep.dir)
-        _release_pool_workers()
+        joblib_pool.release()
         atexit.unregister(self._close_interrupted)
         self._open = None
         try:
@@ -110,17 +113,6 @@ def swept_keys(config: DictConfig) -> list[str]:
     params = OmegaConf.select(config, "hydra.sweeper.params", default=None)
     keys += [str(k) for k in params] if isinstance(params, DictConfig) else []
     return list(dict.fromkeys(keys))
-
-
-def _release_pool_workers() -> None:
-    """joblib's worker processes, idle once every job has returned, told to exit now: their teardown
-    (seconds each, torch and MLflow loaded) overlaps the sweep step instead of holding up the command's
-    exit. Not killed: a job's detached tear-sheet process, their child, must outlive them. A later
-    launch in this process (a PBT round) starts a new pool."""
-    loky = sys.modules.get("joblib.externals.loky.reusable_executor")  # none unless joblib launched jobs
-    pool = getattr(loky, "_executor", None)
-    if pool is not None:
-        pool.shutdown(wait=False)
 
 
 def _exit_on_failures(outcome: SweepOutcome, failures: list[Failure]) -> None:

@@ -26,7 +26,7 @@ from rlpipe.tracking.config import TrackingConfig
 from rlpipe.tracking.tracker import Tracker
 
 ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-NICE = 10
+NICE = 19
 """The drawing process's niceness: on a machine the next job trains on, it takes the spare time."""
 
 
