@@ -44,6 +44,7 @@ from mlflow.protos.databricks_pb2 import REQUEST_LIMIT_EXCEEDED, TEMPORARILY_UNA
 from mlflow.tracking import MlflowClient
 
 from rlpipe.errors import StoreError, StoreUnavailable
+from rlpipe.tracking import empty_store
 
 log = logging.getLogger(__name__)
 DEFAULT_RETRY_S, DEFAULT_TIMEOUT_S = 30.0, 30
@@ -264,6 +265,7 @@ def connect(uri: str, retry_s: float = DEFAULT_RETRY_S, timeout_s: int = DEFAULT
     db = Path(uri.removeprefix("sqlite:///"))
     db.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(f"{db}.lock", timeout=300):  # the schema is built (or migrated) by one process
+        empty_store.seed(db)  # a new store: a copy of the empty one, not MLflow's migrations again
         client = RetryingClient(uri, retry_s, timeout_s)
         client.search_experiments(max_results=1)
         client.search_registered_models(max_results=1)

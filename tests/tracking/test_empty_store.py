@@ -1,0 +1,63 @@
+"""A new local store is a copy of the empty store MLflow built once: the same schema, revision and
+default experiment as a store MLflow builds itself; without the copy, MLflow builds it as before."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from rlpipe.tracking import empty_store, store
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    """An empty cache folder of this test's own: the empty store is built here, once."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    empty_store.empty_store.cache_clear()
+    yield tmp_path / "cache" / "rlpipe"
+    empty_store.empty_store.cache_clear()
+
+
+def contents(db: Path) -> tuple[list, list, list]:
+    """The schema, the alembic revision and the experiments (name, stage, artifact location) of `db`."""
+    with sqlite3.connect(db) as con:
+        schema = sorted(
+            con.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
+        )
+        revision = list(con.execute("SELECT version_num FROM alembic_version"))
+        experiments = sorted(con.execute("SELECT name, lifecycle_stage, artifact_location FROM experiments"))
+    return schema, revision, experiments
+
+
+def test_a_store_copied_from_the_empty_one_is_the_store_mlflow_builds(cache, tmp_path):
+    built_by_mlflow = tmp_path / "mlflow" / "mlflow.db"
+    built_by_mlflow.parent.mkdir()
+    MlflowClient(
+        f"sqlite:///{built_by_mlflow}"
+    ).search_experiments()  # alembic's migrations, as MLflow runs them
+    copied = tmp_path / "copied" / "mlflow.db"
+    store.connect(f"sqlite:///{copied}")
+    assert list(cache.glob("mlflow-*-empty.db"))  # it was a copy
+    assert contents(copied) == contents(built_by_mlflow)
+
+
+def test_the_empty_store_is_built_once_and_each_new_store_is_its_own_file(cache, tmp_path):
+    for name in ("a", "b"):
+        store.connect(f"sqlite:///{tmp_path}/{name}/mlflow.db").create_experiment(f"only-in-{name}")
+    (empty,) = cache.glob("mlflow-*-empty.db")
+    assert [name for name, *_ in contents(empty)[2]] == []  # no experiment, not even MLflow's default
+    assert "only-in-a" not in {n for n, *_ in contents(tmp_path / "b" / "mlflow.db")[2]}
+
+
+def test_without_a_cache_folder_mlflow_builds_the_new_store_itself(tmp_path, monkeypatch):
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "not-a-folder"))
+    empty_store.empty_store.cache_clear()
+    try:
+        client = store.connect(f"sqlite:///{tmp_path}/store/mlflow.db")
+        assert [e.name for e in client.search_experiments()] == ["Default"]
+    finally:
+        empty_store.empty_store.cache_clear()
