@@ -24,9 +24,10 @@ def cache(tmp_path, monkeypatch) -> Path:
 def contents(db: Path) -> tuple[list, list, list]:
     """The schema, the alembic revision and the experiments (name, stage, artifact location) of `db`."""
     with sqlite3.connect(db) as con:
-        schema = sorted(
-            con.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
-        )
+        rows = con.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
+        # each statement's lines sorted: alembic writes a rebuilt table's constraints in an order that
+        # changes from one build to the next (a set's), in MLflow's own builds too
+        schema = sorted((kind, name, sorted((sql or "").splitlines())) for kind, name, sql in rows)
         revision = list(con.execute("SELECT version_num FROM alembic_version"))
         experiments = sorted(con.execute("SELECT name, lifecycle_stage, artifact_location FROM experiments"))
     return schema, revision, experiments
