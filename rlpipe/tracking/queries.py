@@ -110,9 +110,19 @@ def finished_job(
 
 
 def explorer_sweeps(tracker: Tracker, sweep_id: str | None) -> int:
-    """How many sweeps other than `sweep_id` ran weekly explorers (the weeks before this one)."""
+    """How many sweeps other than `sweep_id` ran weekly explorers (the weeks before this one).
+
+    Counted once per sweep: the count searches every explorer run the store holds, so the first job
+    keeps it on the sweep's parent run (`rlpipe.weekly_week`) and the others read it from there.
+    """
+    parent = tracker.parent(sweep_id) if sweep_id else None
+    if parent is not None and T.WEEK in parent.data.tags:
+        return int(parent.data.tags[T.WEEK])
     runs = tracker.search(f"tags.`{T.ROLE}` LIKE 'explorer-%'")
-    return len({r.data.tags.get(T.SWEEP_ID) for r in runs} - {sweep_id})
+    week = len({r.data.tags.get(T.SWEEP_ID) for r in runs} - {sweep_id})
+    if parent is not None:
+        tracker.handle(parent.info.run_id).set_tags({T.WEEK: week})
+    return week
 
 
 def job_rows(tracker: Tracker, sweep_id: str) -> list[JobRow]:
@@ -123,10 +133,8 @@ def job_rows(tracker: Tracker, sweep_id: str) -> list[JobRow]:
 def swept(tracker: Tracker, sweep_id: str) -> tuple[str, ...]:
     """The config keys sweep `sweep_id` varies (its parent run's `rlpipe.swept`); () without a parent
     run or a sweep recorded before that tag (until 2026-12)."""
-    found = tracker.search(
-        f"tags.`{T.SWEEP_ID}` = '{sweep_id}' and tags.`{T.KIND}` = '{T.SWEEP}'", max_results=1
-    )
-    text = found[0].data.tags.get(T.SWEPT, "") if found else ""
+    found = tracker.parent(sweep_id)
+    text = found.data.tags.get(T.SWEPT, "") if found else ""
     return tuple(k for k in text.split(",") if k)
 
 

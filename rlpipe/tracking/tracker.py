@@ -260,12 +260,17 @@ class Tracker:
             )
         )
 
-    def parent_run(self, sweep_id: str) -> str | None:
+    def parent(self, sweep_id: str) -> Run | None:
         """The parent run of a sweep, if one was created."""
         found = self.search(
             f"tags.`{T.SWEEP_ID}` = '{sweep_id}' and tags.`{T.KIND}` = '{T.SWEEP}'", max_results=1
         )
-        return found[0].info.run_id if found else None
+        return found[0] if found else None
+
+    def parent_run(self, sweep_id: str) -> str | None:
+        """The id of a sweep's parent run, if one was created."""
+        found = self.parent(sweep_id)
+        return found.info.run_id if found else None
 
     def ensure_parent_run(self, sweep_id: str) -> str:
         """The sweep's parent run, created (RUNNING) if it does not exist yet."""

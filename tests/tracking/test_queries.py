@@ -63,3 +63,23 @@ def test_latest_sweep_report_and_curves_are_read_back(tracking_uri):
     with tracker.run("c", {}) as run:
         run.log_table(curves, "curves/equity.parquet")
     pd.testing.assert_frame_equal(queries.equity_curves(tracker.client, run.run_id), curves)
+
+
+def test_a_weekly_sweeps_week_is_counted_once_and_kept_on_its_parent_run(tracking_uri):
+    tracker = Tracker(tracking_uri, "exp")
+    for sweep in ("w1", "w2"):  # two earlier weeks with explorers, one sweep without
+        with tracker.run(f"{sweep}-e", {"rlpipe.sweep_id": sweep, "rlpipe.weekly_role": "explorer-0"}):
+            pass
+    with tracker.run("plain", {"rlpipe.sweep_id": "p", "rlpipe.weekly_role": "champion-0"}):
+        pass
+    assert queries.explorer_sweeps(tracker, None) == 2  # a single job outside a sweep counts each time
+    parent = tracker.ensure_parent_run("w3")
+    assert queries.explorer_sweeps(tracker, "w3") == 2
+    assert tracker.client.get_run(parent).data.tags["rlpipe.weekly_week"] == "2"
+    # later jobs of the week read it: explorers this week (or a later week's) do not move it
+    with tracker.run("w3-e", {"rlpipe.sweep_id": "w3", "rlpipe.weekly_role": "explorer-0"}):
+        pass
+    with tracker.run("w4-e", {"rlpipe.sweep_id": "w4", "rlpipe.weekly_role": "explorer-0"}):
+        pass
+    assert queries.explorer_sweeps(tracker, "w3") == 2
+    assert queries.explorer_sweeps(tracker, "w5") == 4  # no parent run: counted, nothing kept
