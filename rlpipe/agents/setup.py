@@ -13,6 +13,7 @@ from stable_baselines3.common.distributions import CategoricalDistribution
 from stable_baselines3.common.policies import ActorCriticPolicy, BaseModel, BasePolicy
 from threadpoolctl import threadpool_limits
 
+from rlpipe.agents.forward import numpy_forward
 from rlpipe.errors import ConfigError
 
 
@@ -71,16 +72,20 @@ def seed_everything(seed: int) -> None:
 
 
 def deterministic_policy(model: BaseAlgorithm) -> Callable[[np.ndarray], np.ndarray]:
-    """The model's deterministic actions for a batch of observations.
+    """The model's deterministic actions for a batch of observations, with the weights it has now
+    (ask again after it trains more).
 
-    Calls the policy network directly under `no_grad`: the same forward pass as
+    In NumPy where `rlpipe.agents.forward` knows the network (what rlpipe trains, on the CPU), else
+    the policy network called directly under `inference_mode`: the same forward pass as
     `model.predict(obs, deterministic=True)` without its per-call checks and reshaping, which
     dominate at evaluation batch sizes.
     """
     policy = model.policy
     policy.set_training_mode(False)
+    fast = numpy_forward(policy)
+    if fast is not None:
+        return fast
     predict = _categorical_mode(policy) or (lambda obs: policy._predict(obs, deterministic=True))
-
     device = policy.device  # a property that walks the parameters: once, not per step
 
     def act(obs: np.ndarray) -> np.ndarray:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 
@@ -119,7 +118,7 @@ def learn(
     agent = _agent_spec(job, parent).build(env.venv, job.seed, device)
     logger, history = history_logger()
     agent.set_logger(logger)
-    timer = _Timer(deterministic_policy(agent), data, job)
+    timer = _Timer(agent, data, job)
     family, on_guard = None, None
     if parent and mix:
         warm_start(agent, parent)
@@ -176,15 +175,16 @@ def _agent_spec(job: TrainJob, parent: Parent | None) -> AgentSpec:
 class _Timer:
     """Scores the current policy on the validation slices and adds up the seconds it takes."""
 
-    def __init__(self, policy: Any, data: Prepared, job: TrainJob) -> None:
-        self.policy, self.data, self.job = policy, data, job
+    def __init__(self, agent: BaseAlgorithm, data: Prepared, job: TrainJob) -> None:
+        self.agent, self.data, self.job = agent, data, job
         self.seconds = 0.0
 
     def score(self, windows: Sequence[Window] | None = None) -> dict[str, float]:
         """Validation aggregates on `windows` (default: the job's validation slices)."""
         t0 = time.perf_counter()
         d = self.data
-        metrics = validate(d.market, self.job.env, d.windows if windows is None else windows, self.policy,
+        policy = deterministic_policy(self.agent)  # with the weights it has trained so far
+        metrics = validate(d.market, self.job.env, d.windows if windows is None else windows, policy,
                            self.job.seed)  # fmt: skip
         self.seconds += time.perf_counter() - t0
         return metrics

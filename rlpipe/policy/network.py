@@ -6,14 +6,17 @@ class, the observation and action spaces and the policy keywords (net_arch, acti
 `load_policy_net` rebuilds the SB3 policy class from the JSON and reads the weights with
 `torch.load(..., weights_only=True)`, which refuses anything but tensors and plain containers, so
 loading a policy never runs code that came with it. `PolicyNet.act` is the same forward pass as
-`rlpipe.agents.setup.deterministic_policy`, so a loaded policy acts exactly like the trained one.
+`rlpipe.agents.setup.deterministic_policy` (both in NumPy where `rlpipe.agents.forward` knows the
+network), so a loaded policy acts exactly like the trained one.
 """
 
 from __future__ import annotations
 
 import json
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import gymnasium as gym
@@ -24,6 +27,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.torch_layers import FlattenExtractor
 from stable_baselines3.dqn.policies import DQNPolicy
 
+from rlpipe.agents.forward import numpy_forward
 from rlpipe.errors import PolicyError
 from rlpipe.types import IntArray, JsonDict
 
@@ -58,9 +62,15 @@ class PolicyNet:
 
     def act(self, obs: np.ndarray) -> IntArray:
         """Deterministic actions for a batch of observations (as `deterministic_policy(model)`)."""
+        if self._forward is not None:
+            return self._forward(obs)
         with torch.no_grad():
             tensor = torch.as_tensor(obs, device=self.policy.device)
             return self.policy._predict(tensor, deterministic=True).cpu().numpy()
+
+    @cached_property
+    def _forward(self) -> Callable[[np.ndarray], IntArray] | None:
+        return numpy_forward(self.policy)  # the weights are loaded once: read them out once
 
 
 def save_policy_net(model: BaseAlgorithm, folder: Path) -> list[Path]:
