@@ -131,7 +131,7 @@ def run_sweep_step(tracking: TrackingConfig, gates: GatesConfig, sweep_id: str) 
     promoted = sum(c.verdict == "promote" for c in decision.configs)
     note = sweep_note(sweep_id, rows, decision, gates.select_metric)
     out.set_tags({T.CHAMPION_VERSION: champion or "none", T.PROMOTED_CONFIGS: str(promoted), T.NOTE: note})
-    url = ui.sweep_view(tracker, sweep_id)  # the comparison view, also `python -m rlpipe.runs compare`
+    url = ui.sweep_view(tracker, sweep_id, select=gates.select_metric)  # also `python -m rlpipe.runs compare`
     failed = sum(not r.finished for r in rows)
     if failed:
         out.set_tags({T.ERROR: f"{failed} of {len(rows)} job(s) failed; see their runs"})

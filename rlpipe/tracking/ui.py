@@ -127,15 +127,18 @@ def view_url(ui: str, experiment_id: str, key: str) -> str:
     return f"{runs_url(ui, experiment_id)}&viewStateShareKey={quote(key)}"
 
 
-def sweep_view(tracker: Tracker, sweep_id: str, ui: str | None = None) -> str | None:
+def sweep_view(
+    tracker: Tracker, sweep_id: str, ui: str | None = None, select: str | None = None
+) -> str | None:
     """Save the comparison view of sweep `sweep_id` (what it varies from its parent run, the ranking
-    score from its runs' `gates.select_metric`) and return its URL; None when the experiment does not
-    exist."""
+    score `select`, by default its runs' `gates.select_metric`) and return its URL; None when the
+    experiment does not exist."""
     exp_id = tracker.find_experiment_id()
     if exp_id is None:
         return None
-    runs = queries.job_runs(tracker, sweep_id)
-    select = runs[0].data.params.get("gates.select_metric", DEFAULT_SELECT) if runs else DEFAULT_SELECT
+    if select is None:
+        runs = queries.job_runs(tracker, sweep_id)
+        select = runs[0].data.params.get("gates.select_metric", DEFAULT_SELECT) if runs else DEFAULT_SELECT
     state = view_state(sweep_id, queries.swept(tracker, sweep_id), select)
     save_view(tracker.client, exp_id, view_key(sweep_id), f"sweep {sweep_id}", state)
     return view_url(ui or ui_base(tracker.uri), exp_id, view_key(sweep_id))
