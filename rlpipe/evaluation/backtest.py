@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -282,16 +283,20 @@ def curves_frame(results: Sequence[SliceResult]) -> pd.DataFrame:
 
     Columns: slice, role, regime, policy, bar (0 at the slice's first bar), time (UTC; NaT
     without an index), equity (start = 1), fees and turnover (cumulative, as in `SliceResult`).
+    Built column by column (one frame, not one per curve: 56 curves a run).
     """
-    parts = []
-    for r in results:
-        n = len(r.equity)
-        nan = np.full(n, np.nan)
-        part: dict[str, object] = {"slice": r.slice, "role": r.role, "regime": r.regime, "policy": r.policy}
-        part["bar"] = np.arange(n)
-        part["time"] = r.time if r.time is not None else pd.DatetimeIndex([pd.NaT] * n, tz="UTC")
-        part["equity"] = r.equity
-        part["fees"] = r.fees if len(r.fees) == n else nan
-        part["turnover"] = r.turnover if len(r.turnover) == n else nan
-        parts.append(pd.DataFrame(part))
-    return pd.concat(parts, ignore_index=True)
+    sizes = [len(r.equity) for r in results]
+    cols: dict[str, Any] = {
+        key: np.repeat(np.array([getattr(r, key) for r in results], object), sizes)
+        for key in ("slice", "role", "regime", "policy")
+    }
+    cols["bar"] = np.concatenate([np.arange(n) for n in sizes])
+    times = [r.time if r.time is not None else pd.DatetimeIndex([pd.NaT] * n, tz="UTC") for r, n in
+             zip(results, sizes, strict=True)]  # fmt: skip
+    cols["time"] = times[0].append(times[1:]) if times else pd.DatetimeIndex([], tz="UTC")
+    for key in _CURVES:
+        parts = [getattr(r, key) for r in results]
+        cols[key] = np.concatenate(
+            [c if len(c) == n else np.full(n, np.nan) for c, n in zip(parts, sizes, strict=True)]
+        ).astype(float)
+    return pd.DataFrame(cols)

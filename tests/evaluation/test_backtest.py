@@ -200,6 +200,13 @@ def test_results_and_curves_carry_the_utc_time_of_every_bar_of_their_slice() -> 
         np.testing.assert_array_equal(part["equity"], r.equity)
         np.testing.assert_array_equal(part["fees"], r.fees)
         np.testing.assert_array_equal(part["turnover"], r.turnover)
+    one_by_one = pd.concat(  # the frame, curve by curve (dtypes included)
+        [pd.DataFrame({"slice": r.slice, "role": r.role, "regime": r.regime, "policy": r.policy,
+                       "bar": np.arange(len(r.equity)), "time": r.time, "equity": r.equity, "fees": r.fees,
+                       "turnover": r.turnover}) for r in results],
+        ignore_index=True,
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(curves, one_by_one, check_exact=True)
 
 
 def test_bar_times_change_no_metric_and_no_curve() -> None:
