@@ -282,9 +282,7 @@ def curves_frame(results: Sequence[SliceResult]) -> pd.DataFrame:
     """The curves of every (slice, policy) in long format, one row per bar.
 
     Columns: slice, role, regime, policy, bar (0 at the slice's first bar), time (UTC; NaT
-    without an index), equity (start = 1), fees and turnover (cumulative, as in `SliceResult`).
-    Built column by column (one frame, not one per curve: 56 curves a run).
-    """
+    without an index), equity (start = 1), fees and turnover (cumulative, as in `SliceResult`)."""
     sizes = [len(r.equity) for r in results]
     cols: dict[str, Any] = {
         key: np.repeat(np.array([getattr(r, key) for r in results], object), sizes)
@@ -296,7 +294,6 @@ def curves_frame(results: Sequence[SliceResult]) -> pd.DataFrame:
     cols["time"] = times[0].append(times[1:]) if times else pd.DatetimeIndex([], tz="UTC")
     for key in _CURVES:
         parts = [getattr(r, key) for r in results]
-        cols[key] = np.concatenate(
-            [c if len(c) == n else np.full(n, np.nan) for c, n in zip(parts, sizes, strict=True)]
-        ).astype(float)
+        full = [c if len(c) == n else np.full(n, np.nan) for c, n in zip(parts, sizes, strict=True)]
+        cols[key] = np.concatenate(full).astype(float)
     return pd.DataFrame(cols)

@@ -25,7 +25,6 @@ from rlpipe.gates.rules import PAPER, GatesConfig
 from rlpipe.gates.sweep_gates import RunRecord, SweepDecision, evaluate_sweep
 from rlpipe.jobs.generations import generations
 from rlpipe.reports.format import json_safe
-from rlpipe.reports.plots import sweep_plot
 from rlpipe.reports.sweep_report import sweep_note, sweep_report
 from rlpipe.tracking import queries, registry_lock, ui
 from rlpipe.tracking import tags as T
@@ -124,6 +123,8 @@ def run_sweep_step(tracking: TrackingConfig, gates: GatesConfig, sweep_id: str) 
     out.log_dict(data, "sweep/report.json")
     out.log_metrics(gens.metrics)
     out.log_metric_series(gens.series)
+    from rlpipe.reports.plots import sweep_plot  # matplotlib: not while the sweep starts beside its workers
+
     with TemporaryDirectory(prefix="rlpipe-") as tmp:
         champion_run = decision.champion.run_id if decision.champion else None
         out.log_files([sweep_plot(rows, verdicts, champion_run, Path(tmp) / "comparison.png")], "sweep")
