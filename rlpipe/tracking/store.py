@@ -266,6 +266,7 @@ def connect(uri: str, retry_s: float = DEFAULT_RETRY_S, timeout_s: int = DEFAULT
     db.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(f"{db}.lock", timeout=300):  # the schema is built (or migrated) by one process
         empty_store.seed(db)  # a new store: a copy of the empty one, not MLflow's migrations again
+        empty_store.write_ahead(db)
         client = RetryingClient(uri, retry_s, timeout_s)
         client.search_experiments(max_results=1)
         client.search_registered_models(max_results=1)

@@ -62,3 +62,24 @@ def test_without_a_cache_folder_mlflow_builds_the_new_store_itself(tmp_path, mon
         assert [e.name for e in client.search_experiments()] == ["Default"]
     finally:
         empty_store.empty_store.cache_clear()
+
+
+def test_a_local_store_is_written_ahead_so_that_an_open_read_never_holds_up_a_write(cache, tmp_path):
+    db = tmp_path / "store" / "mlflow.db"
+    client = store.connect(f"sqlite:///{db}", retry_s=0.5)
+    assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    exp = client.create_experiment("e")
+    run = client.create_run(exp)
+    reader = sqlite3.connect(db)  # a slow reader (a tear-sheet process at the lowest priority) mid-read
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT count(*) FROM runs").fetchone() == (1,)
+    client.set_tag(run.info.run_id, "written", "while the read is open")  # a rollback journal: locked
+    assert client.get_run(run.info.run_id).data.tags["written"] == "while the read is open"
+    reader.rollback()
+
+
+def test_a_store_whose_journal_cannot_change_keeps_it(tmp_path):
+    not_a_db = tmp_path / "notes.txt"
+    not_a_db.write_text("not sqlite")
+    empty_store.write_ahead(not_a_db)  # refused by sqlite: left as it is, nothing raised
+    assert not_a_db.read_text() == "not sqlite"
