@@ -91,11 +91,13 @@ def figures(wall: float, uri: str, drawn_by: float | None = None) -> dict[str, A
 
 
 def drawn(uri: str, t0: float, wall: float) -> tuple[float, list[str]]:
-    """Wait until every job's tear sheets are drawn (or failed): the seconds since `t0`, and the
-    runs' tear-sheet states. The next sweep then starts on a quiet machine, as a user's would."""
+    """Wait until every job's tear sheets and the sweep's comparison plot are drawn (or failed): the
+    seconds since `t0`, and the drawing states. The next sweep then starts on a quiet machine, as a
+    user's would."""
     while True:
-        jobs, _ = runs(uri)
+        jobs, parent = runs(uri)
         states = [r.data.tags.get(T.TEAR_SHEETS, "") for r in jobs]
+        states += [parent.data.tags.get(T.SWEEP_PLOT, "")] if parent else []  # the comparison plot too
         done = all(not s or s.startswith(("drawn", "failed")) for s in states)
         if done or time.perf_counter() - t0 > wall + 300:
             return time.perf_counter() - t0, sorted(set(states))

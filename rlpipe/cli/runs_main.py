@@ -4,9 +4,10 @@
 -> released (recorded on the registered model). `compare [sweep_id=<id>] [ui=<url>]`: the MLflow UI
 view of a sweep's runs (the newest sweep by default) saved on the experiment and its URL printed
 (`rlpipe.tracking.ui`; `ui` defaults to `make ui`'s address, or the tracking server's).
-`plots run_id=<id>|sweep_id=<id>`: a run's tear sheets drawn now from its records into its `plots/`
-(`rlpipe.jobs.tear_sheet_job`; a job starts the same drawing in a process of its own when it ends), or
-those of every job run of a sweep. The
+`plots run_id=<id>|sweep_id=<id> [what=all|comparison|tear_sheets]`: a run's tear sheets drawn now
+from its records into its `plots/` (`rlpipe.jobs.tear_sheet_job`; a job starts the same drawing in a
+process of its own when it ends), or a sweep's comparison plot (into its parent run's `sweep/`; its
+sweep step starts the same drawing) and the tear sheets of every job run of the sweep. The
 tracking overrides are composed with the package's own conf/train.yaml (found beside the package,
 as `python -m rlpipe.train` finds it, never in the working directory), so the command works from
 any folder and the store is the one a job with the same overrides would record to. A local store
@@ -30,10 +31,13 @@ from rlpipe.tracking.config import TrackingConfig
 
 USAGE = (
     "usage: python -m rlpipe.runs reap | compare [sweep_id=<id>] [ui=<url>] "
-    "| plots run_id=<id>|sweep_id=<id> [tracking=local|server] [tracking.uri=...] [tracking.experiment=...]"
+    "| plots run_id=<id>|sweep_id=<id> [what=all|comparison|tear_sheets] "
+    "[tracking=local|server] [tracking.uri=...] [tracking.experiment=...]"
 )
-OPTIONS = {"reap": (), "compare": ("sweep_id=", "ui="), "plots": ("run_id=", "sweep_id=")}
+OPTIONS = {"reap": (), "compare": ("sweep_id=", "ui="), "plots": ("run_id=", "sweep_id=", "what=")}
 """Each action's own arguments (the rest are tracking overrides)."""
+WHAT = ("all", "comparison", "tear_sheets")
+"""What `plots sweep_id=<id>` draws: both (the default), the comparison plot, or the runs' tear sheets."""
 CONF = Path(__file__).resolve().parents[2] / "conf"
 """The config tree beside the package (`rlpipe/train.py` reads the same one as ../conf)."""
 
@@ -69,11 +73,14 @@ def compare(tracking: TrackingConfig, sweep_id: str | None, ui_url: str | None) 
     return url
 
 
-def plots(tracking: TrackingConfig, run_id: str | None, sweep_id: str | None) -> list[str]:
-    """Draw the tear sheets of run `run_id`, or of every job run of sweep `sweep_id`; lines to print."""
+def plots(tracking: TrackingConfig, run_id: str | None, sweep_id: str | None, what: str = "all") -> list[str]:
+    """Draw the tear sheets of run `run_id`, or sweep `sweep_id`'s comparison plot and the tear sheets
+    of its job runs (`what`); lines to print."""
     if (run_id is None) == (sweep_id is None):
         raise ConfigError(f"plots takes run_id=<id> or sweep_id=<id>, one of them; {USAGE}")
-    from rlpipe.jobs.tear_sheet_job import draw_run  # MLflow and matplotlib, once the arguments are accepted
+    if what not in WHAT or (run_id and what != "all"):
+        raise ConfigError(f"what={what}: expected one of {list(WHAT)}, with sweep_id=<id> only; {USAGE}")
+    from rlpipe.jobs.tear_sheet_job import draw_run, draw_sweep  # MLflow and matplotlib, now accepted
     from rlpipe.tracking import queries
     from rlpipe.tracking.tracker import Tracker
 
@@ -84,6 +91,10 @@ def plots(tracking: TrackingConfig, run_id: str | None, sweep_id: str | None) ->
             f"sweep {sweep_id!r} has no job run in experiment {tracking.experiment!r} of {tracking.uri}"
         )
     lines = []
+    if sweep_id and what != "tear_sheets":
+        lines.append(f"sweep {sweep_id}: {draw_sweep(tracker, sweep_id)} on its parent run")
+    if what == "comparison":
+        return lines
     for rid in ids:
         try:
             drawn = draw_run(tracker, rid)
@@ -117,7 +128,10 @@ def main(argv: list[str] | None = None) -> None:
             return
         if action == "plots":
             sys.stdout.writelines(
-                f"{line}\n" for line in plots(tracking, options.get("run_id"), options.get("sweep_id"))
+                f"{line}\n"
+                for line in plots(
+                    tracking, options.get("run_id"), options.get("sweep_id"), options.get("what", "all")
+                )
             )
             return
         from rlpipe.jobs.sweep_job import reap_dead_runs, release_dead_locks

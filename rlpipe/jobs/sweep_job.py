@@ -14,8 +14,6 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from tempfile import TemporaryDirectory
 
 import numpy as np
 
@@ -123,15 +121,12 @@ def run_sweep_step(tracking: TrackingConfig, gates: GatesConfig, sweep_id: str) 
     out.log_dict(data, "sweep/report.json")
     out.log_metrics(gens.metrics)
     out.log_metric_series(gens.series)
-    from rlpipe.reports.plots import sweep_plot  # matplotlib: not while the sweep starts beside its workers
-
-    with TemporaryDirectory(prefix="rlpipe-") as tmp:
-        champion_run = decision.champion.run_id if decision.champion else None
-        out.log_files([sweep_plot(rows, verdicts, champion_run, Path(tmp) / "comparison.png")], "sweep")
     out.log_metrics(_parent_metrics(rows, decision))
     promoted = sum(c.verdict == "promote" for c in decision.configs)
     note = sweep_note(sweep_id, rows, decision, gates.select_metric)
     out.set_tags({T.CHAMPION_VERSION: champion or "none", T.PROMOTED_CONFIGS: str(promoted), T.NOTE: note})
+    if decision.champion:  # the comparison plot, drawn after the step (`tear_sheet_job.draw_sweep`), rings it
+        out.set_tags({T.CHAMPION_RUN: decision.champion.run_id})
     url = ui.sweep_view(tracker, sweep_id, select=gates.select_metric)  # also `python -m rlpipe.runs compare`
     failed = sum(not r.finished for r in rows)
     if failed:

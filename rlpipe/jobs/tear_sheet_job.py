@@ -1,4 +1,4 @@
-"""A run's tear sheets drawn off the job's critical path.
+"""A run's tear sheets and a sweep's comparison plot, drawn off the critical path.
 
 Drawing a run's fourteen tear sheets took ~6 s of a job that trains for ~10 s. A job now records its
 backtest as data and tags the run `rlpipe.tear_sheets=pending`; a process of its own
@@ -7,6 +7,11 @@ backtest as data and tags the run `rlpipe.tear_sheets=pending`; a process of its
 while the launcher goes on to the next job. The same drawing runs on demand, in the foreground, for
 any run (`python -m rlpipe.runs plots run_id=<id>`): a run whose drawing failed (`failed: <why>`),
 a run recorded with `plots=false`, or a run from before this.
+
+A sweep's comparison plot (`sweep/comparison.png` on its parent run) is drawn the same way once its
+sweep step is done (`draw_sweep_later`, tag `rlpipe.sweep_plot`): matplotlib is never imported by
+the sweep's own process, which ends as soon as its table is printed. On demand:
+`python -m rlpipe.runs plots sweep_id=<id>` draws it with every run's tear sheets.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import sys
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
+from rlpipe.errors import MissingArtifactError
 from rlpipe.tracking import metric_keys as K
 from rlpipe.tracking import queries
 from rlpipe.tracking import tags as T
@@ -54,6 +60,35 @@ def draw_run(tracker: Tracker, run_id: str) -> list[str]:
     return [f"plots/{f.name}" for f in files]
 
 
+def draw_sweep(tracker: Tracker, sweep_id: str) -> str:
+    """Draw sweep `sweep_id`'s comparison plot (test total against worst drawdown, coloured by sweep
+    verdict, the champion ringed) from its runs' records into its parent run; the artifact path.
+
+    Raises:
+        MissingArtifactError: the sweep has no parent run, or its sweep step has not judged it yet.
+    """
+    from rlpipe.jobs.sweep_job import SKIPPED, current_rows
+    from rlpipe.reports.plots import sweep_plot  # matplotlib: here only, never in a sweep's own process
+
+    parent = tracker.parent(sweep_id)
+    if parent is None or T.CHAMPION_VERSION not in parent.data.tags:
+        raise MissingArtifactError(f"sweep {sweep_id!r}: no sweep step recorded in the store yet")
+    handle = tracker.handle(parent.info.run_id)
+    try:
+        rows = current_rows(queries.job_rows(tracker, sweep_id))
+        verdicts = {r.run_id: r.sweep_verdict for r in rows if r.sweep_verdict not in ("", SKIPPED)}
+        champion = parent.data.tags.get(T.CHAMPION_RUN) or next(
+            (r.run_id for r in rows if r.model_version == parent.data.tags[T.CHAMPION_VERSION]), None
+        )  # a sweep judged before the step kept its champion's run: the run of its version
+        with TemporaryDirectory(prefix="rlpipe-plots-") as tmp:
+            handle.log_files([sweep_plot(rows, verdicts, champion, Path(tmp) / "comparison.png")], "sweep")
+    except Exception as exc:
+        handle.set_tags({T.SWEEP_PLOT: f"failed: {type(exc).__name__}: {str(exc)[:300]}"})
+        raise
+    handle.set_tags({T.SWEEP_PLOT: "drawn"})
+    return "sweep/comparison.png"
+
+
 def draw_later(tracking: TrackingConfig, run_id: str) -> subprocess.Popen[bytes]:
     """Start the drawing of run `run_id`'s tear sheets in a detached process and return at once.
 
@@ -63,7 +98,22 @@ def draw_later(tracking: TrackingConfig, run_id: str) -> subprocess.Popen[bytes]
     (autogroup), so a niced process alone in its session would still take a full share of the CPU
     from the jobs training (measured: two of them halved a joblib sweep's training speed); its
     session's group is niced too."""
-    cmd = [sys.executable, "-m", "rlpipe.runs", "plots", f"run_id={run_id}",
+    return _detached(["plots", f"run_id={run_id}"], tracking)
+
+
+def draw_sweep_later(tracking: TrackingConfig, sweep_id: str) -> subprocess.Popen[bytes]:
+    """Start the drawing of sweep `sweep_id`'s comparison plot in a detached process (as `draw_later`),
+    its parent run tagged `rlpipe.sweep_plot=pending` until it is drawn."""
+    tracker = Tracker.of(tracking)
+    parent = tracker.parent_run(sweep_id)
+    if parent is not None:
+        tracker.handle(parent).set_tags({T.SWEEP_PLOT: T.TEAR_SHEETS_PENDING})
+    return _detached(["plots", f"sweep_id={sweep_id}", "what=comparison"], tracking)
+
+
+def _detached(args: list[str], tracking: TrackingConfig) -> subprocess.Popen[bytes]:
+    """`python -m rlpipe.runs <args>` on the store of `tracking`, detached and niced (see `draw_later`)."""
+    cmd = [sys.executable, "-m", "rlpipe.runs", *args,
            f"tracking.uri='{tracking.uri}'", f"tracking.experiment='{tracking.experiment}'"]  # fmt: skip
     env = {**os.environ, **dict.fromkeys(ONE_THREAD, "1")}
     quiet = subprocess.DEVNULL

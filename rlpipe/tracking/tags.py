@@ -33,6 +33,12 @@ TEAR_SHEETS = "rlpipe.tear_sheets"
 the job (`rlpipe.jobs.tear_sheet_job`), `drawn: <n> files`, or `failed: <why>` (redraw with
 `python -m rlpipe.runs plots run_id=<id>`)."""
 TEAR_SHEETS_PENDING = "pending"
+SWEEP_PLOT = "rlpipe.sweep_plot"
+"""On a sweep's parent run, where its comparison plot (`sweep/comparison.png`) stands: `pending` while
+a process of its own draws it after the sweep step, `drawn`, or `failed: <why>` (redraw with
+`python -m rlpipe.runs plots sweep_id=<id>`)."""
+CHAMPION_RUN = "rlpipe.champion_run"
+"""On a sweep's parent run: the run of the champion its sweep step crowned (absent: none)."""
 CLASSIFICATION = "rlpipe.classification"
 DEPLOYMENT = "rlpipe.deployment"
 REGIMES_MISSING = "rlpipe.regimes_missing"

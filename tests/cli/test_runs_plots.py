@@ -7,7 +7,7 @@ from mlflow.tracking import MlflowClient
 
 from rlpipe.tracking import queries
 from rlpipe.tracking.tracker import Tracker
-from tests.support.project import Sweep, cli, drawn_plots
+from tests.support.project import Sweep, cli, drawn_plots, drawn_sweep_plot
 
 
 def test_a_sweeps_tear_sheets_are_drawn_after_its_jobs_and_again_on_demand(smoke_sweep: Sweep):
@@ -16,9 +16,14 @@ def test_a_sweeps_tear_sheets_are_drawn_after_its_jobs_and_again_on_demand(smoke
     assert sweep_id is not None
     runs = [r.info.run_id for r in queries.job_runs(tracker, sweep_id)]
     before = {rid: drawn_plots(smoke_sweep.uri, rid) for rid in runs}  # the jobs' own drawing, done
+    parent = tracker.parent_run(sweep_id)
+    assert "sweep/comparison.png" in drawn_sweep_plot(smoke_sweep.uri, parent)  # the sweep step's, done
     out = cli("rlpipe.runs", "plots", f"sweep_id={sweep_id}", f"tracking.uri={smoke_sweep.uri}")
     assert out.returncode == 0, out.stderr[-2000:]
-    assert sorted(out.stdout.splitlines()) == sorted(f"{rid}: 14 tear sheet(s) in plots/" for rid in runs)
+    assert sorted(out.stdout.splitlines()) == sorted(
+        [f"sweep {sweep_id}: sweep/comparison.png on its parent run"]
+        + [f"{rid}: 14 tear sheet(s) in plots/" for rid in runs]
+    )
     one = cli("rlpipe.runs", "plots", f"run_id={runs[0]}", f"tracking.uri={smoke_sweep.uri}")
     assert one.returncode == 0 and one.stdout == f"{runs[0]}: 14 tear sheet(s) in plots/\n", one.stderr[
         -2000:
@@ -36,6 +41,8 @@ def test_plots_mistakes_are_one_line_naming_what_to_pass(smoke_sweep: Sweep):
         ("plots", "run_id=0123abcd", store): "run 0123abcd: not in the store",
         ("plots", "ui=http://x", store): "['ui'] do not go with plots",
         ("plots", "sweep_id=nope", store): "sweep 'nope' has no job run",
+        ("plots", "run_id=0123abcd", "what=comparison", store): "what=comparison: expected one of",
+        ("plots", "sweep_id=s", "what=some", store): "what=some: expected one of",
     }
     for args, message in cases.items():
         out = cli("rlpipe.runs", *args)

@@ -16,7 +16,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.support.project import cli
+from tests.support.project import cli, drawn_sweep_plot
 
 SEEDS = "seed=1,6,11"
 
@@ -87,11 +87,12 @@ def test_planted_signal_sweep_promotes_a_champion(signal):
     mlflow.set_tracking_uri(uri)
     report = mlflow.artifacts.load_text(f"runs:/{parent.info.run_id}/sweep/report.md")
     assert f"Champion: v{champion.version}" in report and "Production @champion" in report
-    assert {f.path for f in client.list_artifacts(parent.info.run_id, "sweep")} == {
-        "sweep/report.md",
-        "sweep/report.json",
+    assert drawn_sweep_plot(uri, parent.info.run_id) == [  # the comparison drawn after the sweep step
         "sweep/comparison.png",
-    }
+        "sweep/report.json",
+        "sweep/report.md",
+    ]
+    assert parent.data.tags["rlpipe.champion_run"] == champion.run_id
     challengers = [
         v for v in client.search_model_versions("name='rlpipe-policy'") if v.current_stage == "Staging"
     ]

@@ -33,6 +33,18 @@ def drawn_plots(uri: str, run_id: str, timeout: float = 180.0) -> list[str]:
     return sorted(f.path for f in client.list_artifacts(run_id, "plots"))
 
 
+def drawn_sweep_plot(uri: str, parent_run_id: str, timeout: float = 180.0) -> list[str]:
+    """The sweep's `sweep/` artifacts once the process its sweep step started has drawn the comparison."""
+    from mlflow.tracking import MlflowClient
+
+    client, deadline = MlflowClient(uri), time.monotonic() + timeout
+    while (state := client.get_run(parent_run_id).data.tags.get("rlpipe.sweep_plot")) == "pending":
+        assert time.monotonic() < deadline, f"sweep run {parent_run_id}: plot still pending after {timeout} s"
+        time.sleep(0.5)
+    assert state == "drawn", state
+    return sorted(f.path for f in client.list_artifacts(parent_run_id, "sweep"))
+
+
 @dataclass(frozen=True)
 class Sweep:
     """A finished smoke sweep run through the CLI: its process, store and folder."""
