@@ -10,9 +10,9 @@ wait: 8 s before the weekly allocation's first job. The jobs of a sweep differ m
 (`seed=1,6,11`, `weekly.job=0..41`), so here each distinct set of group choices (`reward=pnl`,
 `experiment=weekly`) is composed once and each job's value overrides are applied to a copy, exactly
 as Hydra applies them after composing. A job whose overrides do not apply, or whose groups do not
-compose, is composed in full by Hydra, whose error is the one the user sees. The launcher still
-composes each job in full when it runs it. The plugin class Hydra instantiates is
-`hydra_plugins.rlpipe_pbt.grid_sweeper.GridSweeper`.
+compose, is composed in full by Hydra, whose error is the one the user sees. The launcher composes
+each job through `rlpipe.cli.sweep_loader.SweepLoader`, the same idea in the process that runs it.
+The plugin class Hydra instantiates is `hydra_plugins.rlpipe_pbt.grid_sweeper.GridSweeper`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweeperConf
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
-from hydra.types import HydraContext
+from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
+
+from rlpipe.cli.sweep_loader import SweepLoader, chooses_group
 
 
 @dataclass
@@ -40,6 +42,12 @@ class GridSweeper(BasicSweeper):
     """The cartesian product of the sweep's values, like Hydra's basic sweeper (same `params` and
     `max_batch_size`), checked before launch in one composition per distinct choice of groups."""
 
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        """As the basic sweeper, its launcher composing each job through `SweepLoader`."""
+        loader = SweepLoader(hydra_context.config_loader)
+        context = HydraContext(config_loader=loader, callbacks=hydra_context.callbacks)  # type: ignore[arg-type]
+        super().setup(hydra_context=context, task_function=task_function, config=config)
+
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         assert self.hydra_context is not None and self.config is not None
         check_batch(self.hydra_context, self.config, batch)
@@ -52,7 +60,7 @@ def check_batch(context: HydraContext, master: DictConfig, batch: Sequence[Seque
     bases: dict[tuple[str, ...], DictConfig | None] = {}
     for overrides in batch:
         parsed = parser.parse_overrides(list(overrides))
-        chosen = [_chooses_group(loader, o) for o in parsed]
+        chosen = [chooses_group(loader, o) for o in parsed]
         groups = tuple(str(o.input_line) for o, group in zip(parsed, chosen, strict=True) if group)
         if groups not in bases:
             bases[groups] = _composed(loader, master, list(groups))
@@ -60,14 +68,6 @@ def check_batch(context: HydraContext, master: DictConfig, batch: Sequence[Seque
         values = [o for o, group in zip(parsed, chosen, strict=True) if not group]
         if base is None or not _applies(values, base):
             loader.load_sweep_config(master, list(overrides))  # raises what a user must see
-
-
-def _chooses_group(loader: object, override: Override) -> bool:
-    """Whether Hydra takes `override` as a choice in the defaults list (not a value it sets after)."""
-    repository = getattr(loader, "repository", None)
-    if repository is None or isinstance(override.value(), dict):
-        return False
-    return bool(repository.group_exists(override.key_or_group))
 
 
 def _composed(loader: object, master: DictConfig, groups: list[str]) -> DictConfig | None:

@@ -1,0 +1,106 @@
+"""Each job's config from a composed copy is the config Hydra composes for it: the same values,
+node types, flags and hydra fields; what cannot be copied (or fails) is composed by Hydra itself."""
+
+from __future__ import annotations
+
+import copy
+import os
+
+import pytest
+from hydra import initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from rlpipe.cli import sweep_loader
+from rlpipe.cli.schemas import register_configs
+from rlpipe.cli.sweep_loader import SweepLoader
+from tests.support.project import CONF
+
+
+@pytest.fixture(scope="module")
+def loader():
+    register_configs()
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        yield GlobalHydra.instance().config_loader()
+
+
+def jobs(loader, sweep: list[str]) -> tuple[DictConfig, list[list[str]]]:
+    master = loader.load_configuration("train", sweep, RunMode.MULTIRUN)
+    [batch] = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(sweep), None)
+    return master, [list(b) for b in batch]
+
+
+def described(node) -> object:
+    """Everything a config says: values (unresolved), node types and the struct/readonly flags."""
+    flags = (OmegaConf.is_struct(node), OmegaConf.is_readonly(node), type(node).__name__)
+    if isinstance(node, DictConfig):
+        kind = OmegaConf.get_type(node)
+        return (flags, kind, {k: described(node._get_node(k)) for k in node})
+    if isinstance(node, ListConfig):
+        return (flags, [described(node._get_node(i)) for i in range(len(node))])
+    return (flags, node._value())
+
+
+SWEEPS = {
+    "seeds with values": ["seed=1,6,11", "timesteps=2048", "tracking.uri=sqlite:////tmp/x/m.db"],
+    "weekly": [
+        "experiment=weekly",
+        "weekly.budget=4200000",
+        "weekly.job=range(0,4)",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+    ],
+    "groups and values": ["reward=pnl,pnl_fees", "agent.learning_rate=0.001,0.0003", "seed=1,2"],
+    "added dicts (composed in full)": ["+agent.policy_kwargs={net_arch:[8]},{net_arch:[16]}", "seed=1,2"],
+}
+
+
+@pytest.mark.parametrize("name", SWEEPS)
+def test_every_job_is_the_config_hydra_composes(loader, name, monkeypatch):
+    monkeypatch.setattr(sweep_loader, "_COMPOSED", {})
+    master, batch = jobs(loader, SWEEPS[name])
+    cached = SweepLoader(loader)
+    full_composes = 0
+    compose = loader.load_sweep_config
+
+    def counted(m, o):
+        nonlocal full_composes
+        full_composes += 1
+        return compose(m, o)
+
+    monkeypatch.setattr(loader, "load_sweep_config", counted)
+    for overrides in batch:
+        ours = cached.load_sweep_config(master, overrides)
+        ours.hydra.job.num = 7  # what a launcher does to the config it gets: never to the kept one
+        ours.seed = 12345 if "seed" in ours else None
+        expected = compose(master, overrides)
+        expected.hydra.job.num = 7
+        expected.seed = 12345 if "seed" in expected else None
+        assert described(ours) == described(expected), overrides
+        assert OmegaConf.to_yaml(ours) == OmegaConf.to_yaml(expected)  # what .hydra/config.yaml records
+    groups = {tuple(o for o in b if o.startswith(("reward=", "+agent"))) for b in batch}
+    assert full_composes == (len(batch) if name.startswith("added") else len(groups))
+
+
+def test_a_value_hydra_refuses_is_refused_with_hydras_error(loader, monkeypatch):
+    monkeypatch.setattr(sweep_loader, "_COMPOSED", {})
+    master, _ = jobs(loader, ["seed=1"])
+    cached = SweepLoader(loader)
+    cached.load_sweep_config(master, ["seed=1"])  # kept
+    with pytest.raises(Exception) as ours:
+        cached.load_sweep_config(master, ["seed=x"])
+    with pytest.raises(Exception) as hydras:
+        loader.load_sweep_config(master, ["seed=x"])
+    assert (type(ours.value), str(ours.value)) == (type(hydras.value), str(hydras.value))
+
+
+def test_the_loader_travels_to_a_worker_and_its_cwd_is_the_workers(loader, tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep_loader, "_COMPOSED", {})
+    master, batch = jobs(loader, ["seed=1,2"])
+    cached = copy.deepcopy(SweepLoader(loader))  # pickled to a joblib or Ray worker
+    cached.load_sweep_config(master, batch[0])
+    monkeypatch.chdir(tmp_path)
+    assert cached.load_sweep_config(master, batch[1]).hydra.runtime.cwd == os.getcwd() == str(tmp_path)
