@@ -109,7 +109,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="joblib's n_jobs, and the cluster's one-CPU nodes")
     ap.add_argument("--repeat", type=int, default=1)
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="rlpipe-cluster-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="rlpipe-cluster-", ignore_cleanup_errors=True) as tmp:
         results = measure(Path(tmp), args)
     report(results, args)
     out = ROOT / "bench_results"

@@ -122,7 +122,7 @@ def main() -> None:
     p.add_argument("extra", nargs="*", help="overrides for every sweep, e.g. threads=1 timesteps=200000")
     args = p.parse_args()
     results = []
-    with tempfile.TemporaryDirectory(prefix="rlpipe-bench-gates-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="rlpipe-bench-gates-", ignore_cleanup_errors=True) as tmp:
         for i in range(args.sweeps):
             for market in args.markets.split(","):
                 r = one_sweep(Path(tmp), market, args.first_seed + i, args.extra)

@@ -102,7 +102,7 @@ def main() -> None:
     p.add_argument("--timesteps", type=int, default=300_000)
     p.add_argument("--every", type=int, default=100_000)
     args = p.parse_args()
-    with tempfile.TemporaryDirectory(prefix="rlpipe-bench-length-") as t:
+    with tempfile.TemporaryDirectory(prefix="rlpipe-bench-length-", ignore_cleanup_errors=True) as t:
         tmp = Path(t)
         ck = checkpoints(tmp, args.timesteps)
         rs = resume(tmp, args.timesteps, args.every)

@@ -139,7 +139,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2, help="jobs at once (joblib); 1: the basic launcher")
     ap.add_argument("--preset", default="default", help="the routine preset (conf/routine/<preset>.yaml)")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="rlpipe-bench-routine-") as t:
+    with tempfile.TemporaryDirectory(prefix="rlpipe-bench-routine-", ignore_cleanup_errors=True) as t:
         tmp = Path(t)
         slices = slice_overrides(args.preset)
         print(f"routine={args.preset}: slice overrides from its sweep: {slices or 'none'}", flush=True)

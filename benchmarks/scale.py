@@ -47,6 +47,20 @@ def runs(uri: str) -> tuple[list[Any], Any]:
     return jobs, (parents[0] if parents else None)
 
 
+def drawing_done(uri: str, timeout: float = 300.0) -> None:
+    """Wait until the processes a sweep left drawing (its runs' tear sheets, its comparison plot) are
+    done with the store: the next measurement starts on a quiet machine, and a temporary store is
+    not removed under them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        jobs, parent = runs(uri)
+        tags = [r.data.tags.get("rlpipe.tear_sheets") for r in jobs]
+        tags += [parent.data.tags.get("rlpipe.sweep_plot")] if parent else []
+        if "pending" not in tags:
+            return
+        time.sleep(0.5)
+
+
 def sweep(tmp: Path, name: str, seeds: str, timesteps: int, uri: str | None, *extra: str) -> dict[str, Any]:
     uri = uri or f"sqlite:///{tmp}/{name}/mlflow.db"
     wall = cli(
@@ -175,7 +189,7 @@ def main() -> None:
     ap.add_argument("--pair-timesteps", type=int, default=300_000)
     ap.add_argument("--store-timesteps", type=int, default=20_000)
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="rlpipe-scale-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="rlpipe-scale-", ignore_cleanup_errors=True) as tmp:
         r: dict[str, Any] = {"cores": len(os.sched_getaffinity(0))}
         r["launchers"] = launchers(Path(tmp), args.jobs, args.timesteps, args.workers)
         r["neighbours"] = neighbours(Path(tmp), args.pair_timesteps)

@@ -26,6 +26,7 @@ from typing import Any
 from mlflow.tracking import MlflowClient
 
 from benchmarks.length import ROOT, job_runs, train
+from benchmarks.scale import drawing_done
 
 
 def weekly(tmp: Path, budget: int, jobs: int) -> dict[str, Any]:
@@ -35,6 +36,7 @@ def weekly(tmp: Path, budget: int, jobs: int) -> dict[str, Any]:
         "hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}", f"tracking.uri={uri}",
         f"hydra.sweep.dir={tmp}/weekly/multirun", f"checkpoint.dir={tmp}/weekly/states",
     )  # fmt: skip
+    drawing_done(uri)
     runs = job_runs(uri)
     m = [r.data.metrics for r in runs]
     steps = sum(int(r.data.params["timesteps"]) for r in runs)
@@ -65,6 +67,7 @@ def pbt(tmp: Path, population: int, rounds: int, interval: int) -> dict[str, Any
         f"pbt.interval={interval}", "progress_bar=false", "plots=false", f"tracking.uri={uri}",
         f"hydra.sweep.dir={tmp}/pbt/multirun",
     )  # fmt: skip
+    drawing_done(uri)
     client = MlflowClient(uri)
     per_round: list[list[float]] = [[] for _ in range(rounds)]
     jobs_s = learn_s = 0.0
@@ -101,7 +104,7 @@ def main() -> None:
     ap.add_argument("--skip-pbt", action="store_true")
     args = ap.parse_args()
     out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="rlpipe-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="rlpipe-bench-", ignore_cleanup_errors=True) as tmp:
         if not args.skip_pbt:
             out["pbt"] = pbt(Path(tmp), args.population, args.rounds, args.interval)
             print(json.dumps(out["pbt"], indent=1), flush=True)

@@ -158,7 +158,7 @@ def main() -> None:
     print(f"weekly.budget={args.budget}: {spec.jobs} jobs a week; steps per member and seed {steps}")
     overrides = [*scale(args), *args.extra]
     results = []
-    with tempfile.TemporaryDirectory(prefix="rlpipe-bench-weekly-gates-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="rlpipe-bench-weekly-gates-", ignore_cleanup_errors=True) as tmp:
         folder = args.keep or Path(tmp)
         for i in range(args.sweeps):
             for market in args.markets.split(","):
