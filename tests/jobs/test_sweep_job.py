@@ -217,3 +217,31 @@ def test_a_run_whose_artifacts_are_gone_is_skipped_and_the_step_goes_on(sweep):
         "Runs: 2 (0 failed, 1 skipped)" in report
         and f"({gone}) was not judged: skipped: run {gone}" in report
     )
+
+
+def test_the_comparison_plot_is_drawn_from_the_records_after_the_step(sweep, monkeypatch):
+    from rlpipe.errors import MissingArtifactError
+    from rlpipe.jobs import tear_sheet_job
+    from rlpipe.reports import plots
+
+    job, parent, _ = sweep
+    tracker = Tracker(job.tracking.uri, job.tracking.experiment)
+    tracker.ensure_parent_run("not-judged")
+    with pytest.raises(MissingArtifactError, match="no sweep step recorded"):
+        tear_sheet_job.draw_sweep(tracker, "not-judged")
+    outcome = run_sweep_step(job.tracking, job.gates, "s1")
+    drawn: list[tuple] = []
+    draw = plots.sweep_plot
+    monkeypatch.setattr(plots, "sweep_plot", lambda *a: drawn.append(a[:3]) or draw(*a))
+    assert tear_sheet_job.draw_sweep(tracker, "s1") == "sweep/comparison.png"
+    ((rows, verdicts, champion),) = drawn  # what the step decided, read back from the store
+    assert [r.run_id for r in rows] == [r.run_id for r in outcome.rows]
+    assert verdicts == {r.run_id: c.verdict for c in outcome.decision.configs for r in c.runs}
+    assert champion == (outcome.decision.champion.run_id if outcome.decision.champion else None)
+    client = MlflowClient(job.tracking.uri)
+    assert client.get_run(parent).data.tags["rlpipe.sweep_plot"] == "drawn"
+    assert "sweep/comparison.png" in {f.path for f in client.list_artifacts(parent, "sweep")}
+    monkeypatch.setattr(plots, "sweep_plot", lambda *a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        tear_sheet_job.draw_sweep(tracker, "s1")
+    assert client.get_run(parent).data.tags["rlpipe.sweep_plot"].startswith("failed: ZeroDivisionError")
