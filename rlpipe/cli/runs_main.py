@@ -78,8 +78,10 @@ def plots(tracking: TrackingConfig, run_id: str | None, sweep_id: str | None, wh
     of its job runs (`what`); lines to print."""
     if (run_id is None) == (sweep_id is None):
         raise ConfigError(f"plots takes run_id=<id> or sweep_id=<id>, one of them; {USAGE}")
-    if what not in WHAT or (run_id and what != "all"):
-        raise ConfigError(f"what={what}: expected one of {list(WHAT)}, with sweep_id=<id> only; {USAGE}")
+    if what not in WHAT:
+        raise ConfigError(f"what={what}: expected one of {list(WHAT)}; {USAGE}")
+    if run_id and what != "all":
+        raise ConfigError(f"what={what} goes with sweep_id=<id>: a run has its tear sheets only; {USAGE}")
     from rlpipe.jobs.tear_sheet_job import draw_run, draw_sweep  # MLflow and matplotlib, now accepted
     from rlpipe.tracking import queries
     from rlpipe.tracking.tracker import Tracker

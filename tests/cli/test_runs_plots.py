@@ -41,7 +41,7 @@ def test_plots_mistakes_are_one_line_naming_what_to_pass(smoke_sweep: Sweep):
         ("plots", "run_id=0123abcd", store): "run 0123abcd: not in the store",
         ("plots", "ui=http://x", store): "['ui'] do not go with plots",
         ("plots", "sweep_id=nope", store): "sweep 'nope' has no job run",
-        ("plots", "run_id=0123abcd", "what=comparison", store): "what=comparison: expected one of",
+        ("plots", "run_id=0123abcd", "what=comparison", store): "what=comparison goes with sweep_id=<id>",
         ("plots", "sweep_id=s", "what=some", store): "what=some: expected one of",
     }
     for args, message in cases.items():
