@@ -75,7 +75,7 @@ def deterministic_policy(model: BaseAlgorithm) -> Callable[[np.ndarray], np.ndar
     """The model's deterministic actions for a batch of observations, with the weights it has now
     (ask again after it trains more).
 
-    In NumPy where `rlpipe.agents.forward` knows the network (what rlpipe trains, on the CPU), else
+    In NumPy where `rlpipe.agents.forward` knows the network (what rlpipe trains, on any device), else
     the policy network called directly under `inference_mode`: the same forward pass as
     `model.predict(obs, deterministic=True)` without its per-call checks and reshaping, which
     dominate at evaluation batch sizes.
