@@ -10,12 +10,12 @@ values, which is the mode SB3's `predict(deterministic=True)` returns).
 It knows the policies rlpipe trains and stores (`rlpipe.policy.network.POLICIES`): PPO and A2C's
 `ActorCriticPolicy` over discrete actions and DQN's `QNetwork`, with the flatten features extractor
 and the activations below. For anything else it returns None and the caller keeps torch. A policy
-trained on a GPU is scored on the CPU too, from a copy of its weights: there each bar cost 375-440 µs
-of kernel launches and host-device copies (H200, batches of 12 rows) against 20-38 µs in NumPy on
-the same machine, with the same actions on 20,000 observations. Its actions are SB3's except where
-two actions' values are equal to float32 precision (the two libraries may round the last bit of a
-sum differently); evaluation and the served model both use it, so a stored policy acts exactly as
-it was scored.
+trained on a GPU is scored on the CPU too, from a copy of its weights: there each bar cost 180-560 µs
+of kernel launches and host-device copies (H200, batches of 12 rows) against 18-21 µs in NumPy on
+the same machine, with the same actions on 20,000 observations (`benchmarks/gpu_policy.py`).
+Its actions are SB3's except where two actions' values are equal to float32 precision (the two
+libraries may round the last bit of a sum differently); evaluation and the served model both use
+it, so a stored policy acts exactly as it was scored.
 """
 
 from __future__ import annotations
