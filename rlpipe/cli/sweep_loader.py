@@ -27,7 +27,7 @@ from hydra.core.override_parser.types import Override, OverrideType
 from omegaconf import DictConfig, OmegaConf
 
 _COMPOSED: dict[tuple[Any, ...], DictConfig] = {}
-"""The configs Hydra composed in full in this process, by `_key` (a handful per sweep)."""
+"""The configs Hydra composed in full in this process, by what `_split` keys them on (a handful per sweep)."""
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -59,9 +59,9 @@ class SweepLoader:
 def _split(
     loader: Any, master: DictConfig, parsed: Sequence[Override]
 ) -> tuple[tuple[Any, ...] | None, list[Override]]:
-    """What Hydra composes from besides the values (the config, every group choice and hydra override
-    as written, the value overrides' keys in order), and the value overrides; None for the former
-    when a value override is not a plain assignment of one value."""
+    """What Hydra composes from besides the values (the config and where its files are, every group
+    choice and hydra override as written, the value overrides' keys in order), and the value
+    overrides; None for the former when a value override is not a plain assignment of one value."""
     fixed, values = [], []
     for o in parsed:
         if o.is_hydra_override() or chooses_group(loader, o):
@@ -70,7 +70,8 @@ def _split(
             values.append(o)
         else:
             return None, []
-    key = (master.hydra.job.config_name, tuple(fixed), tuple(o.key_or_group for o in values))
+    sources = OmegaConf.to_yaml(master.hydra.runtime.config_sources)  # the same files, not just the name
+    key = (master.hydra.job.config_name, sources, tuple(fixed), tuple(o.key_or_group for o in values))
     return key, values
 
 
