@@ -33,7 +33,8 @@ class SweepCallback(Callback):
     """Before the jobs: the experiment and the sweep's parent run. After: the sweep step and a table.
 
     A sweep whose process ends before its sweep step (Ctrl-C, SIGTERM, a crash of the launcher)
-    closes its parent run as KILLED on the way out, so the UI shows no RUNNING ghost.
+    closes its parent run as KILLED on the way out, so the UI shows no RUNNING ghost; one that
+    recorded no job (its batch refused by Hydra before launch, say) deletes it, so nothing is left.
 
     Hydra builds this callback for every command, a single run too, before the job's config is
     checked: the sweep's modules (MLflow) are imported in the multirun hooks, not with this module.

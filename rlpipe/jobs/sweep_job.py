@@ -77,10 +77,18 @@ def release_dead_locks(tracking: TrackingConfig) -> list[str]:
 
 
 def close_interrupted_sweep(tracking: TrackingConfig, sweep_id: str) -> None:
-    """Close the parent run of a sweep whose process ends before its sweep step, as KILLED."""
+    """Close the parent run of a sweep whose process ends before its sweep step, as KILLED; a sweep
+    that recorded no job (refused before its first one: a value Hydra cannot apply, say) leaves no
+    run behind: its parent is closed and deleted (MLflow's deleted runs, restorable)."""
     tracker = Tracker.of(tracking)
     parent = tracker.parent_run(sweep_id)
     if parent is None or tracker.client.get_run(parent).info.status != "RUNNING":
+        return
+    if not queries.job_runs(tracker, sweep_id):
+        tracker.handle(parent).set_tags({T.ERROR: "the sweep stopped before its first job"})
+        tracker.finish(parent, "KILLED")
+        tracker.client.delete_run(parent)
+        log.info("sweep %s stopped before its first job: nothing of it is kept in the store", sweep_id)
         return
     tracker.handle(parent).set_tags(
         {

@@ -340,6 +340,21 @@ def test_hydra_exit_status_1_becomes_2_only_for_a_config_error():
     assert stop.value.code == BUG
 
 
+def test_a_sweep_refused_before_its_first_job_leaves_no_run_in_the_store(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = cli("rlpipe.train", ["-m", "experiment=smoke", "seed=1,x", f"tracking.uri={uri}",
+                                f"hydra.sweep.dir={tmp_path}/multirun"])  # fmt: skip
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == (
+        "error: Error merging override seed=x; Value 'x' of type 'str' could not be converted to Integer; "
+        "full_key: seed"
+    )
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("rlpipe").experiment_id
+    assert client.search_runs([experiment]) == []  # the UI shows nothing of it
+    (parent,) = client.search_runs([experiment], run_view_type=mlflow.entities.ViewType.DELETED_ONLY)
+    assert parent.info.status == "KILLED" and parent.data.tags["rlpipe.kind"] == "sweep"  # restorable
+
+
 def test_a_tracking_server_that_is_not_running_stops_a_sweep_before_any_job(tmp_path):
     from rlpipe.server.postgres import free_port
 
