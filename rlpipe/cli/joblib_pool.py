@@ -9,21 +9,33 @@ imported, dead runs reaped, the parent run opened) on a machine with a core to s
 sweep callback asks joblib's pool for one `warm_worker` per worker before that: the workers do the
 same work earlier, beside the launching process, and the jobs' own `Parallel` call reuses the pool
 (joblib keeps one pool per process and reuses it for the same settings; the jobs queue behind the
-warm-ups). Workers are started processes, never forks: no MLflow database engine is shared. A sweep that
-stops before its jobs (its store unreachable) kills the warmed workers, which run no job yet.
+warm-ups). A sweep that stops before its jobs (its store unreachable) kills the warmed workers,
+which run no job yet.
 
-Once every job has returned, the idle workers are told to exit (`release`): their teardown (seconds
-each, torch and MLflow loaded) overlaps the sweep step instead of holding up the command's exit.
-They are not killed: a job's detached tear-sheet process, their child, must outlive them.
+The workers share one import of those modules: they are forked from a fork server (multiprocessing's
+`forkserver`, loky's start method for the sweep) that imported `WORKER_MODULES` while the launching
+process started the sweep. Two workers each importing torch, SB3 and MLflow was ~4 CPU-s apiece on
+a machine of two cores, beside the launching process; one import is enough. The fork server is a
+fresh interpreter started by this process, not a fork of it, and it only imports: it holds no
+MLflow database engine or connection, no torch thread pool has run in it, and a worker opens its
+own store connection after the fork, so no database handle, lock or thread crosses a fork.
+
+Once every job has returned, the idle workers are told to exit and the fork server is stopped
+(`release`): their teardown (seconds each, torch and MLflow loaded) overlaps the sweep step instead
+of holding up the command's exit or the end of its output. The workers are not killed: a job's
+detached tear-sheet process, their child, must outlive them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
+import signal
 import sys
 import threading
+from multiprocessing import forkserver
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -34,6 +46,16 @@ log = logging.getLogger(__name__)
 _stopped = threading.Event()
 _lock = threading.Lock()
 JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+# What a job imports, imported once by the fork server its workers are forked from.
+WORKER_MODULES = (
+    "rlpipe.train",  # the task function's module: Hydra, the schemas, the callback
+    "rlpipe.jobs.train_job",  # torch, SB3, the simulator, the store's client
+    "rlpipe.jobs.pbt_job",
+    "torch._dynamo",  # what torch's first optimizer step imports (about a second)
+    "mlflow.pyfunc",  # what the first policy logged imports
+    "mlflow.store.tracking.sqlalchemy_store",
+    "hydra_plugins.hydra_joblib_launcher._core",  # the launcher's `execute_job`
+)
 
 
 def start(launcher: DictConfig, tracking: TrackingConfig) -> threading.Thread | None:
@@ -41,11 +63,61 @@ def start(launcher: DictConfig, tracking: TrackingConfig) -> threading.Thread | 
     if launcher.get("_target_") != JOBLIB_LAUNCHER:
         return None
     settings = parallel_settings(launcher)
+    _fork_server.serve()
     thread = threading.Thread(
         target=_warm, args=(settings, tracking), name="rlpipe-warm-workers", daemon=True
     )
     thread.start()
     return thread
+
+
+class _ForkServer:
+    """The fork server of a sweep's workers: loky's start method while it serves, restored after."""
+
+    def __init__(self) -> None:
+        self._previous: list[str | None] = []  # loky's start method before; empty: not serving
+        self._release: threading.Thread | None = None
+
+    def serve(self) -> None:
+        """Start the fork server now, its imports beside the launching process's, and have loky's
+        workers forked from it."""
+        from joblib.externals.loky.backend import context
+
+        if self._release is not None:  # an earlier sweep of this process still letting its pool go
+            self._release.join()
+        self._previous = [context.get_start_method()]
+        multiprocessing.get_context("forkserver").set_forkserver_preload(list(WORKER_MODULES))
+        context.set_start_method("forkserver", force=True)
+        forkserver.ensure_running()
+
+    def release(self, pool: Any) -> None:
+        """In the background: the pool's workers told to exit and awaited, then the server ended
+        (until they have exited, it is what tells loky that they did)."""
+
+        def let_go() -> None:
+            if pool is not None:
+                pool.shutdown(wait=True)
+            self.stop()
+
+        self._release = threading.Thread(target=let_go, name="rlpipe-release-pool", daemon=True)
+        self._release.start()
+
+    def stop(self) -> None:
+        if not self._previous:
+            return
+        from joblib.externals.loky.backend import context
+
+        context.set_start_method(self._previous.pop(), force=True)
+        server: Any = forkserver._forkserver  # multiprocessing's own, which has no public stop
+        if server._forkserver_pid is not None:
+            # it holds nothing but its imports: ended at once, not after a second of interpreter
+            # teardown with the command's output still open in it
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(server._forkserver_pid, signal.SIGTERM)
+        server._stop()  # its lifeline closed, the process reaped
+
+
+_fork_server = _ForkServer()
 
 
 def parallel_settings(launcher: DictConfig) -> dict[str, Any]:
@@ -77,11 +149,9 @@ def _warm(settings: dict[str, Any], tracking: TrackingConfig) -> None:
 
 
 def release() -> None:
-    """Tell joblib's idle workers to exit now, without waiting (see above). A later launch in this
-    process (a PBT round) starts a new pool."""
-    pool = _pool()
-    if pool is not None:
-        pool.shutdown(wait=False)
+    """Tell joblib's idle workers to exit, and end the fork server once they have, without waiting
+    (see above). A later launch in this process (a PBT round) starts a new pool."""
+    _fork_server.release(_pool())
 
 
 def stop() -> None:
@@ -91,6 +161,7 @@ def stop() -> None:
         pool = _pool()
     if pool is not None:
         pool.shutdown(wait=False, kill_workers=True)
+    _fork_server.stop()
 
 
 def _pool() -> Any:
@@ -99,7 +170,9 @@ def _pool() -> Any:
 
 
 def warm_worker(tracking: TrackingConfig) -> int:
-    """In a worker: what its first job would pay once; returns the worker's pid."""
+    """In a worker: what its first job would pay once; returns the worker's pid. The imports are
+    the fork server's already (see above); the compiled simulator, torch's state and the store's
+    client are the worker's own."""
     import rlpipe.train  # noqa: F401  the task function's module, with Hydra, the schemas, the callback
     from rlpipe.agents.setup import warm_up_torch
     from rlpipe.envs import kernels

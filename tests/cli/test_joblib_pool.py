@@ -1,16 +1,20 @@
 """joblib's workers warmed while a sweep starts: the jobs' own `Parallel` call reuses them, with the
-job's modules already imported; a sweep that stops before its jobs kills them."""
+job's modules already imported by the fork server they are forked from; a sweep that stops before
+its jobs kills them, and one that ends lets them and the fork server go."""
 
 from __future__ import annotations
 
 import os
 import sys
+from multiprocessing import forkserver
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 from joblib import Parallel, delayed
+from joblib.externals.loky.backend import context
 from omegaconf import OmegaConf
 
 from rlpipe.cli import joblib_pool
@@ -72,3 +76,27 @@ def test_another_launcher_starts_no_pool(tmp_path):
     with initialize_config_dir(str(CONF), version_base="1.3"):
         cfg = compose("train", return_hydra_config=True)
     assert joblib_pool.start(cfg.hydra.launcher, TrackingConfig(uri=f"sqlite:///{tmp_path}/m.db")) is None
+
+
+def parent_pid() -> int:
+    return os.getppid()
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads the fork server's /proc entries")
+def test_the_workers_are_forked_from_a_server_that_only_imported(launcher, tmp_path):
+    store = tmp_path / "mlflow.db"
+    warming = joblib_pool.start(launcher, TrackingConfig(uri=f"sqlite:///{store}"))
+    assert warming is not None
+    warming.join(timeout=300)
+    server = forkserver._forkserver._forkserver_pid
+    parents = Parallel(**joblib_pool.parallel_settings(launcher))(delayed(parent_pid)() for _ in range(2))
+    assert set(parents) == {server}  # one import of torch, SB3 and MLflow for both workers
+    assert "libtorch" in Path(f"/proc/{server}/maps").read_text()
+    opened = {os.readlink(fd) for fd in Path(f"/proc/{server}/fd").iterdir()}
+    assert not any(str(store) in path for path in opened)  # no store handle crosses a fork
+    assert store.exists()  # the workers, warmed after the fork, opened it themselves
+
+    joblib_pool.release()
+    joblib_pool._fork_server._release.join(timeout=120)
+    assert not Path(f"/proc/{server}").exists()  # ended and reaped
+    assert context.get_start_method() is None  # loky's own start method for whatever runs next
