@@ -3,8 +3,8 @@ node types, flags and hydra fields; what cannot be copied (or fails) is composed
 
 from __future__ import annotations
 
-import copy
 import os
+import pickle
 
 import pytest
 from hydra import initialize_config_dir
@@ -12,9 +12,9 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
+from joblib.externals import cloudpickle
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from rlpipe.cli import sweep_loader
 from rlpipe.cli.schemas import register_configs
 from rlpipe.cli.sweep_loader import SweepLoader
 from tests.support.project import CONF
@@ -60,7 +60,6 @@ SWEEPS = {
 
 @pytest.mark.parametrize("name", SWEEPS)
 def test_every_job_is_the_config_hydra_composes(loader, name, monkeypatch):
-    monkeypatch.setattr(sweep_loader, "_COMPOSED", {})
     master, batch = jobs(loader, SWEEPS[name])
     cached = SweepLoader(loader)
     full_composes = 0
@@ -86,7 +85,6 @@ def test_every_job_is_the_config_hydra_composes(loader, name, monkeypatch):
 
 
 def test_a_value_hydra_refuses_is_refused_with_hydras_error(loader, monkeypatch):
-    monkeypatch.setattr(sweep_loader, "_COMPOSED", {})
     master, _ = jobs(loader, ["seed=1"])
     cached = SweepLoader(loader)
     cached.load_sweep_config(master, ["seed=1"])  # kept
@@ -97,10 +95,18 @@ def test_a_value_hydra_refuses_is_refused_with_hydras_error(loader, monkeypatch)
     assert (type(ours.value), str(ours.value)) == (type(hydras.value), str(hydras.value))
 
 
-def test_the_loader_travels_to_a_worker_and_its_cwd_is_the_workers(loader, tmp_path, monkeypatch):
-    monkeypatch.setattr(sweep_loader, "_COMPOSED", {})
+def test_the_loader_travels_to_a_worker_with_what_it_composed_and_the_workers_cwd(
+    loader, tmp_path, monkeypatch
+):
     master, batch = jobs(loader, ["seed=1,2"])
-    cached = copy.deepcopy(SweepLoader(loader))  # pickled to a joblib or Ray worker
-    cached.load_sweep_config(master, batch[0])
+    launching = SweepLoader(loader)
+    launching.load_sweep_config(master, batch[0])  # the sweeper's check before launch
+    worker = pickle.loads(cloudpickle.dumps(launching))  # what a joblib or Ray worker gets with each job
+    composed = []
+    monkeypatch.setattr(type(loader), "load_sweep_config", lambda *args: composed.append(args))
     monkeypatch.chdir(tmp_path)
-    assert cached.load_sweep_config(master, batch[1]).hydra.runtime.cwd == os.getcwd() == str(tmp_path)
+    for overrides in batch:
+        cfg = worker.load_sweep_config(master, overrides)
+        assert cfg.seed == int(overrides[0].split("=")[1])
+        assert cfg.hydra.runtime.cwd == os.getcwd() == str(tmp_path)
+    assert composed == []  # the worker composes nothing
