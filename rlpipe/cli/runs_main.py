@@ -7,7 +7,8 @@ view of a sweep's runs (the newest sweep by default) saved on the experiment and
 `plots run_id=<id>|sweep_id=<id> [what=all|comparison|tear_sheets]`: a run's tear sheets drawn now
 from its records into its `plots/` (`rlpipe.jobs.tear_sheet_job`; a job starts the same drawing in a
 process of its own when it ends), or a sweep's comparison plot (into its parent run's `sweep/`; its
-sweep step starts the same drawing) and the tear sheets of every job run of the sweep. The
+sweep step starts the same drawing, `what=comparison`, which also draws the tear sheets its jobs
+left to it: jobs run as Ray tasks or Slurm jobs) and the tear sheets of every job run of the sweep. The
 tracking overrides are composed with the package's own conf/train.yaml (found beside the package,
 as `python -m rlpipe.train` finds it, never in the working directory), so the command works from
 any folder and the store is the one a job with the same overrides would record to. A local store
@@ -37,7 +38,8 @@ USAGE = (
 OPTIONS = {"reap": (), "compare": ("sweep_id=", "ui="), "plots": ("run_id=", "sweep_id=", "what=")}
 """Each action's own arguments (the rest are tracking overrides)."""
 WHAT = ("all", "comparison", "tear_sheets")
-"""What `plots sweep_id=<id>` draws: both (the default), the comparison plot, or the runs' tear sheets."""
+"""What `plots sweep_id=<id>` draws: both (the default), the comparison plot (with the tear sheets left
+to the sweep), or the runs' tear sheets."""
 CONF = Path(__file__).resolve().parents[2] / "conf"
 """The config tree beside the package (`rlpipe/train.py` reads the same one as ../conf)."""
 
@@ -84,19 +86,21 @@ def plots(tracking: TrackingConfig, run_id: str | None, sweep_id: str | None, wh
         raise ConfigError(f"what={what} goes with sweep_id=<id>: a run has its tear sheets only; {USAGE}")
     from rlpipe.jobs.tear_sheet_job import draw_run, draw_sweep  # MLflow and matplotlib, now accepted
     from rlpipe.tracking import queries
+    from rlpipe.tracking import tags as T
     from rlpipe.tracking.tracker import Tracker
 
     tracker = Tracker.of(tracking)
-    ids = [run_id] if run_id else [r.info.run_id for r in queries.job_runs(tracker, sweep_id or "")]
-    if not ids:
+    runs = [] if run_id else queries.job_runs(tracker, sweep_id or "")
+    if sweep_id and not runs:
         raise ConfigError(
             f"sweep {sweep_id!r} has no job run in experiment {tracking.experiment!r} of {tracking.uri}"
         )
     lines = []
     if sweep_id and what != "tear_sheets":
         lines.append(f"sweep {sweep_id}: {draw_sweep(tracker, sweep_id)} on its parent run")
-    if what == "comparison":
-        return lines
+    ids = [run_id] if run_id else [r.info.run_id for r in runs]
+    if what == "comparison":  # with the tear sheets its jobs left to the sweep (Ray tasks, Slurm jobs)
+        ids = [r.info.run_id for r in runs if r.data.tags.get(T.TEAR_SHEETS) == T.TEAR_SHEETS_AFTER_SWEEP]
     for rid in ids:
         try:
             drawn = draw_run(tracker, rid)

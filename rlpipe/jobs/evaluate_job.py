@@ -21,6 +21,7 @@ from rlpipe.jobs.job_config import EvaluateJob
 from rlpipe.jobs.prepare import Guard, prepare
 from rlpipe.jobs.record import record_assessment, record_data
 from rlpipe.jobs.spec import as_config
+from rlpipe.jobs.tear_sheet_job import draw_after_job
 from rlpipe.policy.resolved import ModelRef, load_policy, resolve_model
 from rlpipe.reports.run_report import ModelCard
 from rlpipe.tracking import tags as T
@@ -62,6 +63,7 @@ def run_evaluate(job: EvaluateJob) -> EvaluationResult:
         card = ModelCard(ref.name or job.model, seed=meta.get("seed"), env=sim_cfg.kind, run_id=run.run_id,
                          version=ref.version, source_run=ref.run_id)  # fmt: skip
         record_assessment(run, a, card)
+        draw_after_job(job.tracking, run, in_sweep=False)
     if ref.name and ref.version:
         Registry(tracker.client, ref.name).link_evaluation(ref.version, run.run_id)
     _log_summary(ref, len(data.slices), a.verdict, a.test, run.run_id)

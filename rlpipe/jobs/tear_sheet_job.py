@@ -12,6 +12,11 @@ A sweep's comparison plot (`sweep/comparison.png` on its parent run) is drawn th
 sweep step is done (`draw_sweep_later`, tag `rlpipe.sweep_plot`): matplotlib is never imported by
 the sweep's own process, which ends as soon as its table is printed. On demand:
 `python -m rlpipe.runs plots sweep_id=<id>` draws it with every run's tear sheets.
+
+A job run as a Ray task or a Slurm job cannot leave a process behind: Ray ends a worker's child
+processes with it, Slurm every process of a job when the job ends. Such a job's run is tagged
+`pending: after the sweep`, and the process that draws its sweep's comparison plot, started by the
+launching process, draws its tear sheets too (`draw_after_job`).
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from rlpipe.tracking import metric_keys as K
 from rlpipe.tracking import queries
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.config import TrackingConfig
-from rlpipe.tracking.tracker import Tracker
+from rlpipe.tracking.process import ray_node_id
+from rlpipe.tracking.tracker import RunLog, Tracker
 
 ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 NICE = 19
@@ -101,9 +107,28 @@ def draw_later(tracking: TrackingConfig, run_id: str) -> subprocess.Popen[bytes]
     return _detached(["plots", f"run_id={run_id}"], tracking)
 
 
+def draw_after_job(tracking: TrackingConfig, run: RunLog, in_sweep: bool) -> None:
+    """Have the tear sheets of a job's `run` (tagged `pending`) drawn once the job is done: by a
+    detached process where one the job starts outlives it (`draw_later`), else (a Ray task, a Slurm
+    job) by the drawing its sweep starts after the sweep step, or, for a single run, now."""
+    if outlives_job():
+        draw_later(tracking, run.run_id)
+    elif in_sweep:
+        run.set_tags({T.TEAR_SHEETS: T.TEAR_SHEETS_AFTER_SWEEP})
+    else:
+        draw_later(tracking, run.run_id).wait()
+
+
+def outlives_job() -> bool:
+    """Whether a process this job starts outlives it: not in a Ray task (Ray ends a worker's child
+    processes with it) nor in a Slurm job (Slurm ends every process of a job when the job ends)."""
+    return ray_node_id() is None and "SLURM_JOB_ID" not in os.environ
+
+
 def draw_sweep_later(tracking: TrackingConfig, sweep_id: str) -> subprocess.Popen[bytes]:
-    """Start the drawing of sweep `sweep_id`'s comparison plot in a detached process (as `draw_later`),
-    its parent run tagged `rlpipe.sweep_plot=pending` until it is drawn."""
+    """Start the drawing of sweep `sweep_id`'s comparison plot, and of the tear sheets its jobs left
+    to it (`draw_after_job`), in a detached process (as `draw_later`), its parent run tagged
+    `rlpipe.sweep_plot=pending` until the plot is drawn."""
     tracker = Tracker.of(tracking)
     parent = tracker.parent_run(sweep_id)
     if parent is not None:

@@ -35,7 +35,7 @@ from rlpipe.jobs.record import (
     register_policy,
 )
 from rlpipe.jobs.spec import RunContext, as_config, config_hash
-from rlpipe.jobs.tear_sheet_job import draw_later
+from rlpipe.jobs.tear_sheet_job import draw_after_job
 from rlpipe.project import git_sha
 from rlpipe.reports.run_report import ModelCard
 from rlpipe.tracking import queries
@@ -158,7 +158,7 @@ def conclude(
     overhead_s = record_times(run, learned, job.timesteps, clock)
     run.set_tags({T.MODEL_VERSION: version})
     if job.plots:
-        draw_later(job.tracking, run.run_id)
+        draw_after_job(job.tracking, run, in_sweep=run.tags[T.SWEEP_ID] != T.SINGLE)
     score = a.aggregates.get("validation", {}).get(job.gates.select_metric, math.nan)
     total, drawdown = a.test.get("total", math.nan), a.test.get("max_drawdown", math.nan)
     result = TrainResult(

@@ -30,9 +30,11 @@ PROMOTABLE = "rlpipe.promotable"
 """'false' when the job was run with registry.promote=false: the sweep step never stages or crowns it."""
 TEAR_SHEETS = "rlpipe.tear_sheets"
 """Where the run's tear sheets (plots/) stand: `pending` while a process of their own draws them after
-the job (`rlpipe.jobs.tear_sheet_job`), `drawn: <n> files`, or `failed: <why>` (redraw with
-`python -m rlpipe.runs plots run_id=<id>`)."""
+the job (`rlpipe.jobs.tear_sheet_job`), `pending: after the sweep` for a job run as a Ray task or a
+Slurm job (drawn with the sweep's comparison plot once its sweep step is done), `drawn: <n> files`,
+or `failed: <why>` (redraw with `python -m rlpipe.runs plots run_id=<id>`)."""
 TEAR_SHEETS_PENDING = "pending"
+TEAR_SHEETS_AFTER_SWEEP = "pending: after the sweep"
 SWEEP_PLOT = "rlpipe.sweep_plot"
 """On a sweep's parent run, where its comparison plot (`sweep/comparison.png`) stands: `pending` while
 a process of its own draws it after the sweep step, `drawn`, or `failed: <why>` (redraw with

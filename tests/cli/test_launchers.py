@@ -20,7 +20,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from tests.support.project import CONF, cli
+from tests.support.project import CONF, cli, drawn_plots
 
 
 def has_plugin(name: str) -> bool:
@@ -92,8 +92,12 @@ def test_submitit_local_sweep_runs_the_sweep_step_once_after_its_jobs(tmp_path):
 @needs_ray
 def test_ray_local_sweep_runs_the_sweep_step_once_after_its_jobs(tmp_path):
     # address null: ray.init starts a local cluster for the sweep and stops it at exit
-    _, client, runs = launched_sweep(tmp_path, "hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2")
-    assert_one_finished_sweep(client, runs)
+    _, client, runs = launched_sweep(
+        tmp_path, "hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2", "plots=true"
+    )
+    jobs = assert_one_finished_sweep(client, runs)
+    for job in jobs:  # Ray ends what a task started: the sweep's drawing draws them once it is done
+        assert len(drawn_plots(client.tracking_uri, job.info.run_id)) == 14
 
 
 def launcher_config(*overrides: str) -> dict:

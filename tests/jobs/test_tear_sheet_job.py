@@ -1,6 +1,7 @@
 """The detached drawing process takes only the CPU the jobs leave: niced, and so is its session's
 scheduling group (Linux autogroup), where a niced process alone in its session would still take a
-full share from the jobs training."""
+full share from the jobs training. A job whose processes end with it (a Ray task, a Slurm job)
+leaves its tear sheets to the drawing its sweep starts."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import os
 from pathlib import Path
 
 import pytest
+from mlflow.tracking import MlflowClient
 
-from rlpipe.jobs.tear_sheet_job import NICE, draw_later
+from rlpipe.jobs.tear_sheet_job import NICE, draw_later, outlives_job
 from rlpipe.tracking.config import TrackingConfig
+from tests.support.project import cli, drawn_plots, drawn_sweep_plot
 
 
 def test_the_drawing_process_is_niced_in_its_own_session_and_so_is_its_scheduling_group(tmp_path):
@@ -26,3 +29,23 @@ def test_the_drawing_process_is_niced_in_its_own_session_and_so_is_its_schedulin
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_process_started_in_a_slurm_job_does_not_outlive_it(monkeypatch):
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    assert outlives_job()
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    assert not outlives_job()
+
+
+def test_the_sweep_draws_the_tear_sheets_its_jobs_left_to_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")  # as in a Slurm job: nothing a job starts may outlive it
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = cli("rlpipe.train", "-m", f"hydra.sweep.dir={tmp_path}/multirun", "experiment=smoke", "seed=1",
+               "plots=true", f"tracking.uri={uri}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = MlflowClient(uri)
+    [job] = client.search_runs(["1"], "tags.`rlpipe.kind` = 'job'")
+    [parent] = client.search_runs(["1"], "tags.`rlpipe.kind` = 'sweep'")
+    assert "sweep/comparison.png" in drawn_sweep_plot(uri, parent.info.run_id)
+    assert len(drawn_plots(uri, job.info.run_id)) == 14  # by the sweep's drawing: the job started none

@@ -26,7 +26,7 @@ def drawn_plots(uri: str, run_id: str, timeout: float = 180.0) -> list[str]:
     from mlflow.tracking import MlflowClient
 
     client, deadline = MlflowClient(uri), time.monotonic() + timeout
-    while (state := client.get_run(run_id).data.tags.get("rlpipe.tear_sheets")) == "pending":
+    while str(state := client.get_run(run_id).data.tags.get("rlpipe.tear_sheets")).startswith("pending"):
         assert time.monotonic() < deadline, f"run {run_id}: tear sheets still pending after {timeout} s"
         time.sleep(0.5)
     assert state is not None and state.startswith("drawn: "), state
