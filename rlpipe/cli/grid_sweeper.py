@@ -54,8 +54,7 @@ def check_batch(context: HydraContext, master: DictConfig, batch: Sequence[Seque
     """Raise Hydra's own composition error for the first job of `batch` that cannot be composed. Each
     job is loaded through the sweep's `SweepLoader` (a distinct choice of groups composed once), which
     keeps what it composed for the jobs themselves."""
-    loader = context.config_loader
-    if not isinstance(loader, SweepLoader):
-        loader = SweepLoader(loader)
+    given = context.config_loader
+    loader = given if isinstance(given, SweepLoader) else SweepLoader(given)
     for overrides in batch:
         loader.load_sweep_config(master, list(overrides))
