@@ -80,15 +80,22 @@ class _ForkServer:
 
     def serve(self) -> None:
         """Start the fork server now, its imports beside the launching process's, and have loky's
-        workers forked from it."""
+        workers forked from it. Where there is no fork server (Windows) or it cannot start, the
+        workers are loky's own fresh processes, as before: slower to start, the same jobs."""
         from joblib.externals.loky.backend import context
 
         if self._release is not None:  # an earlier sweep of this process still letting its pool go
             self._release.join()
+        if "forkserver" not in multiprocessing.get_all_start_methods():
+            return
         self._previous = [context.get_start_method()]
         multiprocessing.get_context("forkserver").set_forkserver_preload(list(WORKER_MODULES))
         context.set_start_method("forkserver", force=True)
-        forkserver.ensure_running()
+        try:
+            forkserver.ensure_running()
+        except OSError:
+            log.warning("joblib's fork server did not start; its workers import on their own", exc_info=True)
+            self.stop()
 
     def release(self, pool: Any) -> None:
         """In the background: the pool's workers told to exit and awaited, then the server ended

@@ -100,3 +100,16 @@ def test_the_workers_are_forked_from_a_server_that_only_imported(launcher, tmp_p
     joblib_pool._fork_server._release.join(timeout=120)
     assert not Path(f"/proc/{server}").exists()  # ended and reaped
     assert context.get_start_method() is None  # loky's own start method for whatever runs next
+
+
+def test_without_a_fork_server_the_workers_start_on_their_own(launcher, tmp_path, monkeypatch):
+    def refused() -> None:
+        raise OSError("no fork server here")
+
+    monkeypatch.setattr(forkserver, "ensure_running", refused)
+    warming = joblib_pool.start(launcher, TrackingConfig(uri=f"sqlite:///{tmp_path}/mlflow.db"))
+    assert warming is not None
+    warming.join(timeout=300)
+    assert context.get_start_method() is None  # loky's own workers
+    jobs = Parallel(**joblib_pool.parallel_settings(launcher))(delayed(worker_state)() for _ in range(2))
+    assert {warm for _, warm in jobs} == {True}

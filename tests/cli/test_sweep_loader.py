@@ -3,21 +3,21 @@ node types, flags and hydra fields; what cannot be copied (or fails) is composed
 
 from __future__ import annotations
 
-import os
-import pickle
+import subprocess
+import sys
 
+import cloudpickle
 import pytest
 from hydra import initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
-from joblib.externals import cloudpickle
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from rlpipe.cli.schemas import register_configs
 from rlpipe.cli.sweep_loader import SweepLoader
-from tests.support.project import CONF
+from tests.support.project import CONF, ROOT
 
 
 @pytest.fixture(scope="module")
@@ -95,18 +95,30 @@ def test_a_value_hydra_refuses_is_refused_with_hydras_error(loader, monkeypatch)
     assert (type(ours.value), str(ours.value)) == (type(hydras.value), str(hydras.value))
 
 
-def test_the_loader_travels_to_a_worker_with_what_it_composed_and_the_workers_cwd(
-    loader, tmp_path, monkeypatch
-):
+WORKER = """
+import os, pickle, sys
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+def refuse(*args):
+    raise AssertionError("the worker composed a config from the files")
+
+ConfigLoaderImpl.load_sweep_config = refuse
+loader, master, batch = pickle.loads(open(sys.argv[1], "rb").read())
+os.chdir(sys.argv[2])
+for overrides in batch:
+    cfg = loader.load_sweep_config(master, overrides)
+    print(cfg.seed, cfg.hydra.runtime.cwd)
+"""
+
+
+def test_the_loader_travels_to_a_worker_with_what_it_composed_and_the_workers_cwd(loader, tmp_path):
     master, batch = jobs(loader, ["seed=1,2"])
     launching = SweepLoader(loader)
     launching.load_sweep_config(master, batch[0])  # the sweeper's check before launch
-    worker = pickle.loads(cloudpickle.dumps(launching))  # what a joblib or Ray worker gets with each job
-    composed = []
-    monkeypatch.setattr(type(loader), "load_sweep_config", lambda *args: composed.append(args))
-    monkeypatch.chdir(tmp_path)
-    for overrides in batch:
-        cfg = worker.load_sweep_config(master, overrides)
-        assert cfg.seed == int(overrides[0].split("=")[1])
-        assert cfg.hydra.runtime.cwd == os.getcwd() == str(tmp_path)
-    assert composed == []  # the worker composes nothing
+    sent = tmp_path / "job.pkl"
+    sent.write_bytes(cloudpickle.dumps((launching, master, batch)))  # as loky and Ray send it to a worker
+    worker = subprocess.run(
+        [sys.executable, "-c", WORKER, str(sent), str(tmp_path)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert worker.returncode == 0, worker.stderr[-3000:]
+    assert worker.stdout.splitlines() == [f"1 {tmp_path}", f"2 {tmp_path}"]  # composed nothing
