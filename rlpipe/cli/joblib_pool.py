@@ -110,6 +110,7 @@ class _ForkServer:
         self._release.start()
 
     def stop(self) -> None:
+        """End the fork server (if this sweep started one) and give loky back its start method."""
         if not self._previous:
             return
         from joblib.externals.loky.backend import context
