@@ -56,7 +56,7 @@ def drawing_done(uri: str, timeout: float = 300.0) -> None:
         jobs, parent = runs(uri)
         tags = [r.data.tags.get("rlpipe.tear_sheets") for r in jobs]
         tags += [parent.data.tags.get("rlpipe.sweep_plot")] if parent else []
-        if "pending" not in tags:
+        if not any(str(t).startswith("pending") for t in tags):  # `pending: after the sweep` too
             return
         time.sleep(0.5)
 
