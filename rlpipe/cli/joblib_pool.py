@@ -49,6 +49,9 @@ JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLau
 # What a job imports, imported once by the fork server its workers are forked from.
 WORKER_MODULES = (
     "rlpipe.train",  # the task function's module: Hydra, the schemas, the callback
+    "rlpipe.cli.commands",  # what it imports, for when it is the main module (see `preloaded`)
+    "rlpipe.cli.failures",
+    "hydra.main",
     "rlpipe.jobs.train_job",  # torch, SB3, the simulator, the store's client
     "rlpipe.jobs.pbt_job",
     "torch._dynamo",  # what torch's first optimizer step imports (about a second)
@@ -89,7 +92,7 @@ class _ForkServer:
         if "forkserver" not in multiprocessing.get_all_start_methods():
             return
         self._previous = [context.get_start_method()]
-        multiprocessing.get_context("forkserver").set_forkserver_preload(list(WORKER_MODULES))
+        multiprocessing.get_context("forkserver").set_forkserver_preload(preloaded())
         context.set_start_method("forkserver", force=True)
         try:
             forkserver.ensure_running()
@@ -126,6 +129,15 @@ class _ForkServer:
 
 
 _fork_server = _ForkServer()
+
+
+def preloaded() -> list[str]:
+    """What the fork server imports: `WORKER_MODULES` but the launching process's main module. A
+    worker runs that module afresh as `__mp_main__` (multiprocessing's spawn preparation, so what
+    the jobs pickled from `__main__` resolves); found imported already, runpy warned on every
+    worker's stderr that this "may result in unpredictable behaviour"."""
+    main = getattr(sys.modules["__main__"].__spec__, "name", None)
+    return [m for m in WORKER_MODULES if m != main]
 
 
 def parallel_settings(launcher: DictConfig) -> dict[str, Any]:

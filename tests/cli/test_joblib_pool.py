@@ -4,6 +4,7 @@ its jobs kills them, and one that ends lets them and the fork server go."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from multiprocessing import forkserver
@@ -113,3 +114,13 @@ def test_without_a_fork_server_the_workers_start_on_their_own(launcher, tmp_path
     assert context.get_start_method() is None  # loky's own workers
     jobs = Parallel(**joblib_pool.parallel_settings(launcher))(delayed(worker_state)() for _ in range(2))
     assert {warm for _, warm in jobs} == {True}
+
+
+def test_the_fork_server_leaves_the_main_module_to_the_workers(monkeypatch):
+    # a worker runs the launching process's main module as `__mp_main__`; imported by the server
+    # already, runpy warned on every worker's stderr that this "may result in unpredictable behaviour"
+    main = type(sys)("__main__")
+    main.__spec__ = importlib.util.find_spec("rlpipe.train")
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    assert "rlpipe.train" not in joblib_pool.preloaded()
+    assert {"rlpipe.cli.commands", "rlpipe.jobs.train_job"} <= set(joblib_pool.preloaded())

@@ -85,6 +85,7 @@ def test_the_workers_of_a_killed_joblib_sweep_stop_and_the_rerun_resumes_their_r
 
     again = subprocess.run([*args, "resume=true"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr[-3000:]
+    assert "Warning" not in again.stderr, again.stderr[-3000:]  # the workers start as quietly as they run
     runs = tracker.search(jobs)
     assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
     assert all(int(r.data.tags["rlpipe.resumed_from"]) > 0 for r in runs)
