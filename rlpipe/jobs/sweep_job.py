@@ -226,7 +226,8 @@ def _records(tracker: Tracker, rows: list[JobRow]) -> tuple[list[JobRow], list[R
 
 def _record(tracker: Tracker, row: JobRow) -> RunRecord:
     """What the sweep gates need of a finished run: its recorded verdicts and its test returns."""
-    returns = [per_bar_returns(c) for c in queries.agent_test_curves(tracker.client, row.run_id)]
+    curves = queries.agent_test_curves(tracker.client, row.run_id, row.artifact_uri)
+    returns = [per_bar_returns(c) for c in curves]
     return RunRecord(
         run_id=row.run_id,
         config_hash=row.config_hash,

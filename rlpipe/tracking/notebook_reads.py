@@ -130,8 +130,8 @@ def curves_frame(uri: str, run_ids: Iterable[str], role: str | None = "test") ->
     client = bind(uri)
     parts = []
     for run_id in run_ids:
-        part = queries.equity_curves(client, run_id)
-        parts.append((part if role is None else part[part["role"] == role]).assign(run_id=run_id))
+        part = queries.equity_curves(client, run_id, **({} if role is None else {"role": role}))
+        parts.append(part.assign(run_id=run_id))
     if not parts:
         return pd.DataFrame(columns=CURVE_COLUMNS)
     return pd.concat(parts, ignore_index=True).reindex(columns=CURVE_COLUMNS)

@@ -18,6 +18,7 @@ from mlflow.tracking import MlflowClient
 from rlpipe.errors import MissingArtifactError
 from rlpipe.tracking import tags as T
 from rlpipe.tracking.rows import JobRow
+from rlpipe.tracking.store import RetryingClient
 from rlpipe.tracking.tracker import Tracker
 
 
@@ -65,6 +66,7 @@ def job_row(r: Run) -> JobRow:
         family_child=m.get(T.FAMILY_CHILD, math.nan),
         registered_model=t.get(T.REGISTERED_MODEL) or p.get("tracking.registered_model", ""),
         params=dict(p),
+        artifact_uri=r.info.artifact_uri or "",
     )
 
 
@@ -222,12 +224,20 @@ def sweep_report(tracker: Tracker, sweep_id: str) -> dict[str, Any] | None:
     return load_json(tracker.client, parent, "sweep/report.json")
 
 
-def equity_curves(client: MlflowClient, run_id: str) -> pd.DataFrame:
-    """The run's equity curves (slice, role, regime, policy, bar, equity) from `curves/equity.parquet`."""
+def equity_curves(client: MlflowClient, run_id: str, artifact_uri: str = "", **equal: str) -> pd.DataFrame:
+    """The run's equity curves (slice, role, regime, policy, bar, equity) from `curves/equity.parquet`;
+    only the rows whose columns hold the values of `equal` (role="test", say: read so from the file,
+    the rest never converted). `artifact_uri`, the run's artifact root when the caller read the run
+    already, spares the store the two lookups of the run that MLflow makes to find it (with every
+    metric of the run read each time: 25 ms of the 40 ms a run's curves took in a sweep step)."""
     path = "curves/equity.parquet"
     with tempfile.TemporaryDirectory(prefix="rlpipe-") as tmp:
         try:
-            return pd.read_parquet(client.download_artifacts(run_id, path, tmp))
+            if artifact_uri and isinstance(client, RetryingClient):
+                local = client.fetch_artifacts(f"{artifact_uri.rstrip('/')}/{path}", tmp)
+            else:
+                local = client.download_artifacts(run_id, path, tmp)
+            return pd.read_parquet(local, filters=[(k, "==", v) for k, v in equal.items()] or None)
         except (MlflowException, OSError, ValueError) as exc:  # ValueError: pyarrow's corrupt file
             raise MissingArtifactError(
                 f"run {run_id}: its {path} cannot be read from the store ({type(exc).__name__}: "
@@ -235,12 +245,11 @@ def equity_curves(client: MlflowClient, run_id: str) -> pd.DataFrame:
             ) from exc
 
 
-def agent_test_curves(client: MlflowClient, run_id: str) -> list[np.ndarray]:
+def agent_test_curves(client: MlflowClient, run_id: str, artifact_uri: str = "") -> list[np.ndarray]:
     """The agent's equity curve on each test slice of a run (from `curves/equity.parquet`), in the
     order the run recorded its slices, each in bar order: what its sweep gates and its health
     expectation are computed from."""
-    curves = equity_curves(client, run_id)
-    test = curves[(curves["role"] == "test") & (curves["policy"] == "agent")]
+    test = equity_curves(client, run_id, artifact_uri, role="test", policy="agent")
     return [
         g.sort_values("bar")["equity"].to_numpy(dtype=float) for _, g in test.groupby("slice", sort=False)
     ]

@@ -66,6 +66,8 @@ class JobRow:
     """The registered model its policy was registered in (`tracking.registered_model`)."""
     params: dict[str, str] = field(default_factory=dict)
     """The run's params as recorded (the config it ran, flattened)."""
+    artifact_uri: str = ""
+    """Where the run's artifacts are (`queries.equity_curves` reads from there, no lookup of the run)."""
 
     @property
     def family_change(self) -> float:

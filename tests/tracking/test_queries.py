@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+import pytest
 
+from rlpipe.errors import MissingArtifactError
 from rlpipe.tracking import queries
 from rlpipe.tracking.tracker import Tracker
 
@@ -83,3 +85,22 @@ def test_a_weekly_sweeps_week_is_counted_once_and_kept_on_its_parent_run(trackin
         pass
     assert queries.explorer_sweeps(tracker, "w3") == 2
     assert queries.explorer_sweeps(tracker, "w5") == 4  # no parent run: counted, nothing kept
+
+
+def test_a_runs_curves_are_read_by_role_and_policy_from_its_artifact_root(tracking_uri):
+    tracker = Tracker(tracking_uri, "exp")
+    curves = pd.DataFrame({"slice": ["v", "t1", "t1", "t2", "t1"], "role": ["validation"] + ["test"] * 4,
+                           "policy": ["agent", "agent", "flat", "agent", "agent"], "bar": [0, 1, 0, 0, 0],
+                           "equity": [1.0, 1.2, 1.0, 0.9, 1.1]})  # fmt: skip
+    with tracker.run("c", {}) as run:
+        run.log_table(curves, "curves/equity.parquet")
+    (row,) = [queries.job_row(r) for r in tracker.search("attributes.run_name = 'c'")]
+    assert row.artifact_uri == tracker.client.get_run(run.run_id).info.artifact_uri
+    test = queries.equity_curves(tracker.client, run.run_id, role="test", policy="agent")
+    assert test["equity"].tolist() == [1.2, 0.9, 1.1]
+    # from the row's artifact root (no lookup of the run): the same curves, slices in recorded order
+    by_root = queries.agent_test_curves(tracker.client, run.run_id, row.artifact_uri)
+    assert [c.tolist() for c in by_root] == [[1.1, 1.2], [0.9]]
+    assert [c.tolist() for c in queries.agent_test_curves(tracker.client, run.run_id)] == [[1.1, 1.2], [0.9]]
+    with pytest.raises(MissingArtifactError):  # a root without the file: the sweep step skips the run
+        queries.agent_test_curves(tracker.client, run.run_id, row.artifact_uri + "/elsewhere")

@@ -165,7 +165,8 @@ def test_the_notebook_reads_and_the_policy_loader_use_the_bound_retrying_client(
     handed: list[object] = []
     no_curves = pd.DataFrame({"role": []})
     monkeypatch.setattr(notebook_reads.queries, "load_json", lambda client, *_: handed.append(client) or {})
-    monkeypatch.setattr(notebook_reads.queries, "equity_curves", lambda c, *_: handed.append(c) or no_curves)
+    curves = lambda c, *_, **__: handed.append(c) or no_curves  # noqa: E731
+    monkeypatch.setattr(notebook_reads.queries, "equity_curves", curves)
     notebook_reads.run_reports(uri, ["r1"])
     notebook_reads.curves_frame(uri, ["r1"])
     assert handed == [store.bind(uri)] * 2
