@@ -150,6 +150,8 @@ class Tracker:
         self.experiment = experiment
         self.client = bind(uri, retry_s, timeout_s)
         self._experiment_id: str | None = None
+        self._found_id: str | None = None  # by `find_experiment_id`, which tags nothing
+        self._parent_ids: dict[str, str] = {}  # sweep id -> its parent run's id (`parent_run`)
 
     @classmethod
     def of(cls, tracking: TrackingConfig) -> Tracker:
@@ -163,9 +165,12 @@ class Tracker:
         return self._experiment_id
 
     def find_experiment_id(self) -> str | None:
-        """The experiment's id, or None when it does not exist (creates nothing)."""
-        exp = self.client.get_experiment_by_name(self.experiment)
-        return str(exp.experiment_id) if exp is not None else None
+        """The experiment's id, or None when it does not exist (creates nothing). Once found, it is
+        this tracker's: every search of a job looked the experiment up again."""
+        if self._experiment_id is None and self._found_id is None:
+            exp = self.client.get_experiment_by_name(self.experiment)
+            self._found_id = str(exp.experiment_id) if exp is not None else None
+        return self._experiment_id or self._found_id
 
     @contextmanager
     def run(
@@ -265,12 +270,16 @@ class Tracker:
         found = self.search(
             f"tags.`{T.SWEEP_ID}` = '{sweep_id}' and tags.`{T.KIND}` = '{T.SWEEP}'", max_results=1
         )
+        if found:
+            self._parent_ids[sweep_id] = found[0].info.run_id
         return found[0] if found else None
 
     def parent_run(self, sweep_id: str) -> str | None:
-        """The id of a sweep's parent run, if one was created."""
-        found = self.parent(sweep_id)
-        return found.info.run_id if found else None
+        """The id of a sweep's parent run, if one was created (once found, this tracker's: a job
+        looked it up for its run name and again for its tags)."""
+        if sweep_id not in self._parent_ids:
+            self.parent(sweep_id)
+        return self._parent_ids.get(sweep_id)
 
     def ensure_parent_run(self, sweep_id: str) -> str:
         """The sweep's parent run, created (RUNNING) if it does not exist yet."""

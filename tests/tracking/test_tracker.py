@@ -170,3 +170,30 @@ def test_a_process_without_ray_records_no_node_and_never_imports_ray(tracking_ur
     assert proc.returncode == 0, proc.stderr[-2000:]
     tags = MlflowClient(tracking_uri).get_run(proc.stdout.split()[-1]).data.tags
     assert T.PROCESS in tags and T.RAY_NODE not in tags
+
+
+def test_a_tracker_looks_its_experiment_and_a_sweeps_parent_up_once(tracking_uri, monkeypatch):
+    tracker = Tracker(tracking_uri, "exp")
+    assert (
+        tracker.find_experiment_id() is None and tracker.parent_run("s") is None
+    )  # nothing found: asked again
+    parent = tracker.ensure_parent_run("s")
+    calls = {"experiment": 0, "search": 0}
+
+    def counted(name, fn):
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(
+        tracker.client, "get_experiment_by_name", counted("experiment", tracker.client.get_experiment_by_name)
+    )
+    monkeypatch.setattr(tracker.client, "search_runs", counted("search", tracker.client.search_runs))
+    assert [tracker.parent_run("s") for _ in range(3)] == [parent] * 3
+    assert (
+        tracker.parent("s").info.run_id == parent
+    )  # the run itself, its tags as they are now, is read each time
+    assert tracker.find_experiment_id() == tracker.experiment_id()
+    assert calls == {"experiment": 0, "search": 2}
