@@ -2,25 +2,26 @@
 
 `save_state` writes the policy's weights, its optimizer state and everything else the next update
 depends on (`rlpipe.agents.training_state`: random generators, the env's state, SB3's rollout
-position, a replay buffer), with the learning curves so far, with `torch.save` to a temporary
-file, fsyncs it, renames it over the target (a reader sees the old file or the new one, never
-half of one) and returns its sha256. `load_state` refuses a file whose sha256 differs from the
-recorded one and reads it with `torch.load(weights_only=True)`, which accepts tensors and plain
-containers only, never code.
+position, a replay buffer), with the learning curves so far, with `torch.save` through `write`
+(`rlpipe.jobs.state_folder.StateFolder.write_state`: a temporary file, fsynced, renamed to a name
+of its own; a reader never sees half of one) and returns its sha256. `load_state` refuses a file
+whose sha256 differs from the recorded one and reads it with `torch.load(weights_only=True)`,
+which accepts tensors and plain containers only, never code.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from rlpipe.agents import training_state
 from rlpipe.errors import CheckpointError
-from rlpipe.files import sha256_of, write_atomic
+from rlpipe.files import sha256_of
 
 
 def policy_state(agent: BaseAlgorithm) -> dict[str, torch.Tensor]:
@@ -36,9 +37,13 @@ Curve = tuple[str, float, int]
 """A learning-curve point: (metric key, value, step)."""
 
 
-def save_state(agent: BaseAlgorithm, path: Path, curves: list[Curve] | None = None) -> str:
-    """Write the agent's resumable training state (and the learning curves logged so far) to
-    `path` atomically; returns its sha256."""
+Writer = Callable[[Callable[[BinaryIO], None]], str]
+"""Writes a file atomically by calling its argument on it; returns the file's sha256."""
+
+
+def save_state(agent: BaseAlgorithm, write: Writer, curves: list[Curve] | None = None) -> str:
+    """Write the agent's resumable training state (and the learning curves logged so far) through
+    `write` (which writes a file atomically and returns its sha256); returns its sha256."""
     state = {
         "policy": policy_state(agent),
         "optimizer": copy.deepcopy(agent.policy.optimizer.state_dict()),
@@ -46,8 +51,7 @@ def save_state(agent: BaseAlgorithm, path: Path, curves: list[Curve] | None = No
         "training": training_state.capture(agent),
         "curves": [(str(k), float(v), int(n)) for k, v, n in curves or ()],
     }
-    write_atomic(path, lambda f: torch.save(state, f))
-    return sha256_of(path)
+    return write(lambda f: torch.save(state, f))
 
 
 def read_state(path: Path, sha256: str) -> dict[str, Any]:

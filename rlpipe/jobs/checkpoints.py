@@ -92,7 +92,7 @@ def save_agent(
     """Write the agent's resumable state into `folder`, then the manifest naming it, each atomically:
     `saved`'s run and owner's fields, with the state's steps and sha256 (filled in here)."""
     folder.path.mkdir(parents=True, exist_ok=True)
-    sha = save_state(agent, folder.state_file(), curves)
+    sha = save_state(agent, folder.write_state, curves)  # beside the state the manifest names now
     folder.record(replace(saved, num_timesteps=int(agent.num_timesteps), state_sha256=sha))
 
 

@@ -127,7 +127,7 @@ def learn(
         family = Family(mix, where, timer.score(on_guard))  # before any update the child is its parent
     if start is not None:  # the very state the run was in (exact), or its network and optimizer
         sha = str(start.saved.state_sha256)
-        history.points[:0] = load_state(agent, start.folder.state_file(), sha, start.exact)
+        history.points[:0] = load_state(agent, start.folder.state_file(sha), sha, start.exact)
     first = int(agent.num_timesteps)
     ckpt = Checkpointer(agent, budget.lengths, job.checkpoint.every, timer.score, job.gates.select_metric,
                         (folder, run.run_id) if folder else None, history.points)  # fmt: skip

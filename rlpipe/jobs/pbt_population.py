@@ -8,7 +8,7 @@ state, step counter) and that member's hyperparameters, each of `mutate` multipl
 `perturb` (drawn from a generator seeded by `seed` and the round, so a rerun mutates alike).
 
 Each member's state lives in its own state folder (`member-<i>/`, a `rlpipe.jobs.state_folder.
-StateFolder` like a job's: `state.pt` + `checkpoint.json` with its sha256, its MLflow run, the last
+StateFolder` like a job's: `state-<sha256>.pt` + `checkpoint.json` with its sha256, its MLflow run, the last
 round it finished and its score); `pbt.json` (the ledger) holds every
 member's hyperparameters and every copy made, written after each round. A sweep killed mid-round
 resumes from the ledger: rounds already done are not redone, members that finished the current
@@ -161,5 +161,6 @@ def copy_state(root: Path, source: int, member: int) -> None:
     theirs, mine = src.read(), dst.read()
     if theirs is None or mine is None:
         raise CheckpointError(f"PBT: member {source} or {member} has no saved state in {root}")
-    copy_atomic(src.state_file(), dst.state_file())
+    assert theirs.state_sha256 is not None, "a member's manifest names its state"
+    copy_atomic(src.state_file(theirs.state_sha256), dst.named(theirs.state_sha256))
     dst.record(replace(mine, num_timesteps=theirs.num_timesteps, state_sha256=theirs.state_sha256))

@@ -107,7 +107,7 @@ def test_a_second_copy_of_a_running_job_is_refused_with_one_line_naming_its_owne
             assert second.returncode == 2, second.stderr[-2000:]
             lines = [line for line in second.stderr.splitlines() if line.startswith("error:")]
             assert len(lines) == 1 and f":{first.pid}:" in lines[0] and "already running" in lines[0]
-        assert first.poll() is None and list(tmp_path.glob("checkpoints/*/state.pt"))  # untouched
+        assert first.poll() is None and list(tmp_path.glob("checkpoints/*/state-*.pt"))  # untouched
     finally:
         first.kill()
         first.wait()

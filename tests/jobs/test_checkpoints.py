@@ -78,12 +78,13 @@ def test_a_corrupt_or_foreign_checkpoint_is_refused_with_the_file_named(smoke_jo
     from rlpipe.agents.checkpoint_io import read_state, save_state
 
     agent = job.agent.build(_venv(), 1, "cpu")
-    sha = save_state(agent, tmp_path / "state.pt")
-    assert read_state(tmp_path / "state.pt", sha)["num_timesteps"] == 0
-    (tmp_path / "state.pt").write_bytes((tmp_path / "state.pt").read_bytes()[:-10] + b"0123456789")
-    with pytest.raises(CheckpointError, match=r"state\.pt is corrupt"):
-        read_state(tmp_path / "state.pt", sha)
-    folder.path.mkdir(parents=True)
+    sha = save_state(agent, folder.write_state)
+    state = folder.state_file(sha)
+    assert read_state(state, sha)["num_timesteps"] == 0
+    state.write_bytes(state.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(CheckpointError, match=rf"{state.name} is corrupt"):
+        read_state(state, sha)
+    state.unlink()
     (folder.path / "checkpoint.json").write_text("{not json")
     with pytest.raises(CheckpointError, match=r"checkpoint\.json is unreadable"):
         folder.read()
@@ -105,6 +106,31 @@ def _venv():
             return np.zeros(3, np.float32), 0.0, False, False, {}
 
     return DummyVecEnv([Tiny])
+
+
+def test_a_state_written_but_not_yet_named_leaves_the_named_one_whole(smoke_job, tmp_path):
+    """A process killed after writing its next state and before the manifest names it (the worker
+    of a killed joblib sweep): the manifest's state is still the one its checksum says."""
+    from rlpipe.agents.checkpoint_io import read_state
+    from rlpipe.jobs.checkpoints import save_agent
+    from rlpipe.jobs.state_folder import Saved
+
+    folder = JobFolder(tmp_path / "ck", "abc", 1, "store")
+    agent = smoke_job().agent.build(_venv(), 1, "cpu")
+    save_agent(folder, agent, Saved("run-1", 0, None))
+    agent.num_timesteps = 4096
+    agent.policy.optimizer.param_groups[0]["lr"] = 0.5  # the next state's bytes differ
+    save_agent(folder, agent, Saved("run-1", 0, None))
+    named = folder.read()
+    assert named is not None and named.num_timesteps == 4096
+    agent.num_timesteps = 8192
+    folder.write_state(lambda f: f.write(b"the next state, its manifest never written"))
+    sha = str(named.state_sha256)
+    assert read_state(folder.state_file(sha), sha)["num_timesteps"] == 4096
+    save_agent(folder, agent, Saved("run-1", 0, None))
+    kept = folder.read()
+    assert kept is not None and kept.num_timesteps == 8192
+    assert [p.name for p in folder.path.glob("*state*")] == [folder.named(str(kept.state_sha256)).name]
 
 
 def test_a_finished_job_is_reused_on_a_rerun_and_counted_in_the_new_sweep(smoke_job, tracking_uri):

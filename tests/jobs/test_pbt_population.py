@@ -7,7 +7,6 @@ import math
 import pytest
 
 from rlpipe.errors import CheckpointError, ConfigError
-from rlpipe.files import sha256_of
 from rlpipe.jobs.pbt_population import Ledger, PBTSpec, copy_state, exploit_explore, member_folder
 from rlpipe.jobs.state_folder import Saved
 
@@ -31,13 +30,13 @@ def test_the_bottom_fifth_copies_the_top_fifth_with_hyperparameters_moved_20_per
 def test_a_copy_takes_the_sources_state_and_keeps_its_own_run(tmp_path):
     for member, run in ((0, "run-a"), (1, "run-b")):
         folder = member_folder(tmp_path, member)
-        folder.path.mkdir(parents=True)
-        folder.state_file().write_bytes(run.encode())
-        sha = sha256_of(folder.state_file())
+        sha = folder.write_state(lambda f, run=run: f.write(run.encode()))
         folder.record(Saved(run, 100 * (member + 1), sha, round=0, score=1.0 + member))
     source = member_folder(tmp_path, 1).read()
     copy_state(tmp_path, source=1, member=0)
-    assert member_folder(tmp_path, 0).state_file().read_bytes() == b"run-b"
+    assert source is not None and source.state_sha256 is not None
+    assert member_folder(tmp_path, 0).state_file(source.state_sha256).read_bytes() == b"run-b"
+    assert len(list(member_folder(tmp_path, 0).path.glob("state*"))) == 1  # run-a's state is gone
     assert source is not None and member_folder(tmp_path, 0).read() == Saved(
         "run-a", 200, source.state_sha256, round=0, score=1.0
     )  # the source's state and steps; its own run, round and score
