@@ -98,7 +98,7 @@ class StateFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path / MANIFEST, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
         kept = self.state_file(saved.state_sha256)
-        for stale in [*self.path.glob("state*.pt"), *self.path.glob(".state.new-*")]:
+        for stale in [*self.path.glob("state*.pt"), *self.path.glob(".*state.new-*")]:
             if stale != kept:  # states no manifest names now, and those of a process killed mid-write
                 stale.unlink(missing_ok=True)
 

@@ -125,6 +125,8 @@ def test_a_state_written_but_not_yet_named_leaves_the_named_one_whole(smoke_job,
     assert named is not None and named.num_timesteps == 4096
     agent.num_timesteps = 8192
     folder.write_state(lambda f: f.write(b"the next state, its manifest never written"))
+    for leftover in (".state.new-99", "..state.new-99.tmp-99"):  # a writer killed mid-write
+        (folder.path / leftover).write_bytes(b"half a state")
     sha = str(named.state_sha256)
     assert read_state(folder.state_file(sha), sha)["num_timesteps"] == 4096
     save_agent(folder, agent, Saved("run-1", 0, None))
