@@ -20,8 +20,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from rlpipe.cli.collection import exit_without_final_collection, imports_uncollected
 from rlpipe.cli.compose import check_keys, check_required, evaluate_job, group, paper_job
-from rlpipe.cli.failures import FAILURE_FILE, Failure, end_command, exit_without_final_collection
+from rlpipe.cli.failures import FAILURE_FILE, Failure, end_command
 from rlpipe.cli.weekly_member import job_of
 from rlpipe.errors import ConfigError, run_id_of
 from rlpipe.jobs.checks import check_data_files, check_tracking, check_train_job
@@ -43,11 +44,16 @@ def train(cfg: DictConfig) -> float:
         (Path(hc.runtime.output_dir) / FAILURE_FILE).unlink(missing_ok=True)
     try:  # nothing is recorded until the job is checked
         job = job_of(cfg, sweep_id)
-        check_train_job(job)
+        with imports_uncollected():  # the agent's keywords checked: SB3 and torch imported
+            check_train_job(job)
     except Exception as exc:
         return _failed(exc, None, hc, multirun)
-    from rlpipe.jobs.pbt_job import run_round  # torch, SB3, MLflow: the config is accepted
-    from rlpipe.jobs.train_job import run_train
+    with imports_uncollected():  # the config is accepted
+        from rlpipe.agents.setup import warm_up_torch
+        from rlpipe.jobs.pbt_job import run_round  # torch, SB3, MLflow
+        from rlpipe.jobs.train_job import run_train
+
+        warm_up_torch()  # what torch's first optimizer step imports, with the rest
 
     exit_without_final_collection()  # a launcher's worker process too, not only the command's
     ctx = RunContext(
@@ -93,7 +99,8 @@ def evaluate(cfg: DictConfig) -> None:
         check_tracking(job.tracking)
     except Exception as exc:
         end_command(exc)
-    from rlpipe.jobs.evaluate_job import run_evaluate  # torch, MLflow: the config is accepted
+    with imports_uncollected():
+        from rlpipe.jobs.evaluate_job import run_evaluate  # torch, MLflow: the config is accepted
 
     try:
         run_evaluate(job)
@@ -109,7 +116,8 @@ def paper(cfg: DictConfig) -> None:
         check_tracking(job.tracking)
     except Exception as exc:
         end_command(exc)
-    from rlpipe.jobs.paper_job import run_paper  # torch, MLflow: the config is accepted
+    with imports_uncollected():
+        from rlpipe.jobs.paper_job import run_paper  # torch, MLflow: the config is accepted
 
     try:
         result = run_paper(job)
@@ -146,10 +154,11 @@ def _promote(cfg: DictConfig) -> None:
     check_keys(cfg)
     tracking = group(cfg.tracking)
     check_tracking(tracking)
-    from rlpipe.cli.sweep_end import finish_sweep  # MLflow and the sweep step: the config is accepted
-    from rlpipe.tracking import queries
-    from rlpipe.tracking.registry import Registry
-    from rlpipe.tracking.tracker import Tracker
+    with imports_uncollected():  # MLflow and the sweep step: the config is accepted
+        from rlpipe.cli.sweep_end import finish_sweep
+        from rlpipe.tracking import queries
+        from rlpipe.tracking.registry import Registry
+        from rlpipe.tracking.tracker import Tracker
 
     if cfg.rollback:
         registry = Registry(Tracker.of(tracking).client, tracking.registered_model)

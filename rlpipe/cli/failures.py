@@ -10,8 +10,6 @@ picks the exit status.
 
 from __future__ import annotations
 
-import atexit
-import gc
 import json
 import os
 import signal
@@ -26,6 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException, InstantiationException
 from omegaconf.errors import OmegaConfBaseException
 
+from rlpipe.cli.collection import exit_without_final_collection
 from rlpipe.cli.compose import renamed_in
 from rlpipe.errors import RlpipeError, StoreUnavailable, Terminated
 
@@ -190,19 +189,6 @@ class _HydraReportHeld:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.stream, name)
-
-
-def exit_without_final_collection() -> None:
-    """Let the command's process end without the interpreter's last search for reference cycles.
-
-    At exit Python tears the modules down and searches every object torch, SB3, MLflow and pandas
-    created for cycles: 1.4-4.5 s of an ended command's wall time on 2 cores (a sweep's, a joblib
-    worker's, a test's subprocess). `gc.freeze` as an exit hook takes the objects alive then out of
-    that search; every exit hook still runs (logging, MLflow, the sweep's own) and every object is
-    still released by reference counting; only cycles left at exit are not searched for.
-    """
-    atexit.unregister(gc.freeze)  # once, however many commands a process runs (tests call them in-process)
-    atexit.register(gc.freeze)
 
 
 def run_main(main: Callable[[], object]) -> None:

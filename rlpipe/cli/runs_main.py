@@ -23,8 +23,9 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
+from rlpipe.cli.collection import exit_without_final_collection, imports_uncollected
 from rlpipe.cli.compose import group
-from rlpipe.cli.failures import end_command, exit_without_final_collection
+from rlpipe.cli.failures import end_command
 from rlpipe.cli.schemas import register_configs
 from rlpipe.errors import ConfigError, MissingArtifactError
 from rlpipe.jobs.checks import check_tracking
@@ -58,10 +59,11 @@ def tracking_of(overrides: list[str]) -> TrackingConfig:
 
 def compare(tracking: TrackingConfig, sweep_id: str | None, ui_url: str | None) -> str:
     """Save the UI view of sweep `sweep_id` (the newest sweep when None) and return its URL."""
-    from rlpipe.tracking import queries, ui
-    from rlpipe.tracking.tracker import Tracker
+    with imports_uncollected():  # MLflow, and the store's first use
+        from rlpipe.tracking import queries, ui
+        from rlpipe.tracking.tracker import Tracker
 
-    tracker = Tracker.of(tracking)
+        tracker = Tracker.of(tracking)
     sweep_id = sweep_id or queries.latest_sweep_id(tracker)
     if sweep_id is None or not queries.job_runs(tracker, sweep_id):
         which = f"sweep {sweep_id!r}" if sweep_id else "no sweep"
@@ -84,12 +86,13 @@ def plots(tracking: TrackingConfig, run_id: str | None, sweep_id: str | None, wh
         raise ConfigError(f"what={what}: expected one of {list(WHAT)}; {USAGE}")
     if run_id and what != "all":
         raise ConfigError(f"what={what} goes with sweep_id=<id>: a run has its tear sheets only; {USAGE}")
-    from rlpipe.jobs.tear_sheet_job import draw_run, draw_sweep  # MLflow and matplotlib, now accepted
-    from rlpipe.tracking import queries
-    from rlpipe.tracking import tags as T
-    from rlpipe.tracking.tracker import Tracker
+    with imports_uncollected():  # MLflow and matplotlib, now accepted, and the store's first use
+        from rlpipe.jobs.tear_sheet_job import draw_run, draw_sweep
+        from rlpipe.tracking import queries
+        from rlpipe.tracking import tags as T
+        from rlpipe.tracking.tracker import Tracker
 
-    tracker = Tracker.of(tracking)
+        tracker = Tracker.of(tracking)
     runs = [] if run_id else queries.job_runs(tracker, sweep_id or "")
     if sweep_id and not runs:
         raise ConfigError(
@@ -140,9 +143,10 @@ def main(argv: list[str] | None = None) -> None:
                 )
             )
             return
-        from rlpipe.jobs.sweep_job import reap_dead_runs, release_dead_locks
+        with imports_uncollected():
+            from rlpipe.jobs.sweep_job import reap_dead_runs, release_dead_locks
 
-        reaped = reap_dead_runs(tracking)
+            reaped = reap_dead_runs(tracking)
         released = release_dead_locks(tracking)
     except Exception as exc:
         end_command(exc)

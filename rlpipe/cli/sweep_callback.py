@@ -14,6 +14,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from rlpipe.cli import joblib_pool
+from rlpipe.cli.collection import imports_uncollected
 from rlpipe.cli.compose import group
 from rlpipe.cli.failures import BUG, Failure, end_command, exit_status, is_user_error, read_failures
 from rlpipe.jobs import weekly_plan
@@ -53,9 +54,10 @@ class SweepCallback(Callback):
             # Workers started from here (joblib/loky, submitit) stop when this process dies.
             os.environ[LAUNCHER_ENV] = process_token()
             joblib_pool.start(config.hydra.launcher, tracking)  # warmed beside the sweep's start below
-            from rlpipe.jobs.sweep_job import reap_dead_runs, start_sweep  # MLflow: the plan is accepted
+            with imports_uncollected():  # the plan is accepted: MLflow, and the store's first use
+                from rlpipe.jobs.sweep_job import reap_dead_runs, start_sweep
 
-            reaped = reap_dead_runs(tracking)  # ghosts of killed jobs: KILLED before anything new starts
+                reaped = reap_dead_runs(tracking)  # ghosts of killed jobs: KILLED before anything new starts
             parent = start_sweep(tracking, sweep_id, swept_keys(config))
         except Exception as exc:
             joblib_pool.stop()

@@ -431,15 +431,3 @@ def test_a_store_gone_mid_command_is_one_line_with_a_local_traceback(tmp_path, m
     failure = Failure.of(StoreUnavailable("gone"), job="0 (seed=1)", folder=tmp_path / "0")
     assert failure.traceback_file == str(tmp_path / "0" / "error" / "traceback.txt")  # a multirun job's own
     assert Failure.of(ConfigError("seed=-1")).traceback_file is None  # the store keeps the others
-
-
-def test_a_command_ends_with_its_objects_frozen_out_of_the_final_cycle_search():
-    """`gc.freeze` is an exit hook of a command's process (one registered before it runs after it
-    and sees the objects frozen), however many commands the process ran."""
-    code = (
-        "import atexit, gc; from rlpipe.cli.failures import exit_without_final_collection as e\n"
-        "atexit.register(lambda: print('frozen' if gc.get_freeze_count() else 'not frozen'))\n"
-        "e(); e(); print('ran')\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["ran", "frozen"]
