@@ -15,7 +15,9 @@ which run no job yet.
 The workers share one import of those modules: they are forked from a fork server (multiprocessing's
 `forkserver`, loky's start method for the sweep) that imported `WORKER_MODULES` while the launching
 process started the sweep. Two workers each importing torch, SB3 and MLflow was ~4 CPU-s apiece on
-a machine of two cores, beside the launching process; one import is enough. The fork server is a
+a machine of two cores, beside the launching process; one import is enough. The server imports them
+with Python's collector off and freezes what they built (`cli.collection.imports_uncollected`), so
+the import is shorter and no worker's search for cycles walks the heap it inherits. The fork server is a
 fresh interpreter started by this process, not a fork of it, and it only imports: it holds no
 MLflow database engine or connection, no torch thread pool has run in it, and a worker opens its
 own store connection after the fork, so no database handle, lock or thread crosses a fork.
@@ -46,10 +48,13 @@ log = logging.getLogger(__name__)
 _stopped = threading.Event()
 _lock = threading.Lock()
 JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
-# What a job imports, imported once by the fork server its workers are forked from.
+# What a job imports, imported once by the fork server its workers are forked from
+# (`rlpipe.cli.worker_imports`, its one preloaded module). Not the task function's own module,
+# `rlpipe.train`: a worker runs the launching process's main module afresh as `__mp_main__`
+# (multiprocessing's spawn preparation, so what the jobs pickled from `__main__` resolves), and
+# runpy warned on every worker's stderr when it found that module imported already.
 WORKER_MODULES = (
-    "rlpipe.train",  # the task function's module: Hydra, the schemas, the callback
-    "rlpipe.cli.commands",  # what it imports, for when it is the main module (see `preloaded`)
+    "rlpipe.cli.commands",  # what `rlpipe.train` imports: Hydra, the schemas, the callback
     "rlpipe.cli.failures",
     "hydra.main",
     "rlpipe.jobs.train_job",  # torch, SB3, the simulator, the store's client
@@ -59,6 +64,7 @@ WORKER_MODULES = (
     "mlflow.store.tracking.sqlalchemy_store",
     "hydra_plugins.hydra_joblib_launcher._core",  # the launcher's `execute_job`
 )
+PRELOAD = "rlpipe.cli.worker_imports"
 
 
 def start(launcher: DictConfig, tracking: TrackingConfig) -> threading.Thread | None:
@@ -92,7 +98,7 @@ class _ForkServer:
         if "forkserver" not in multiprocessing.get_all_start_methods():
             return
         self._previous = [context.get_start_method()]
-        multiprocessing.get_context("forkserver").set_forkserver_preload(preloaded())
+        multiprocessing.get_context("forkserver").set_forkserver_preload([PRELOAD])
         context.set_start_method("forkserver", force=True)
         try:
             forkserver.ensure_running()
@@ -129,15 +135,6 @@ class _ForkServer:
 
 
 _fork_server = _ForkServer()
-
-
-def preloaded() -> list[str]:
-    """What the fork server imports: `WORKER_MODULES` but the launching process's main module. A
-    worker runs that module afresh as `__mp_main__` (multiprocessing's spawn preparation, so what
-    the jobs pickled from `__main__` resolves); found imported already, runpy warned on every
-    worker's stderr that this "may result in unpredictable behaviour"."""
-    main = getattr(sys.modules["__main__"].__spec__, "name", None)
-    return [m for m in WORKER_MODULES if m != main]
 
 
 def parallel_settings(launcher: DictConfig) -> dict[str, Any]:

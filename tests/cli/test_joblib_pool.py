@@ -4,7 +4,7 @@ its jobs kills them, and one that ends lets them and the fork server go."""
 
 from __future__ import annotations
 
-import importlib.util
+import gc
 import os
 import sys
 from multiprocessing import forkserver
@@ -79,8 +79,8 @@ def test_another_launcher_starts_no_pool(tmp_path):
     assert joblib_pool.start(cfg.hydra.launcher, TrackingConfig(uri=f"sqlite:///{tmp_path}/m.db")) is None
 
 
-def parent_pid() -> int:
-    return os.getppid()
+def parent_and_collector() -> tuple[int, bool, int]:
+    return os.getppid(), gc.isenabled(), gc.get_freeze_count()
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads the fork server's /proc entries")
@@ -90,8 +90,14 @@ def test_the_workers_are_forked_from_a_server_that_only_imported(launcher, tmp_p
     assert warming is not None
     warming.join(timeout=300)
     server = forkserver._forkserver._forkserver_pid
-    parents = Parallel(**joblib_pool.parallel_settings(launcher))(delayed(parent_pid)() for _ in range(2))
-    assert set(parents) == {server}  # one import of torch, SB3 and MLflow for both workers
+    seen = Parallel(**joblib_pool.parallel_settings(launcher))(
+        delayed(parent_and_collector)() for _ in range(2)
+    )
+    assert {parent for parent, _, _ in seen} == {
+        server
+    }  # one import of torch, SB3 and MLflow for both workers
+    # what the server imported is frozen: no worker's search for cycles walks it, and the searches are on
+    assert all(on and frozen > 500_000 for _, on, frozen in seen)
     assert "libtorch" in Path(f"/proc/{server}/maps").read_text()
     opened = {os.readlink(fd) for fd in Path(f"/proc/{server}/fd").iterdir()}
     assert not any(str(store) in path for path in opened)  # no store handle crosses a fork
@@ -114,13 +120,3 @@ def test_without_a_fork_server_the_workers_start_on_their_own(launcher, tmp_path
     assert context.get_start_method() is None  # loky's own workers
     jobs = Parallel(**joblib_pool.parallel_settings(launcher))(delayed(worker_state)() for _ in range(2))
     assert {warm for _, warm in jobs} == {True}
-
-
-def test_the_fork_server_leaves_the_main_module_to_the_workers(monkeypatch):
-    # a worker runs the launching process's main module as `__mp_main__`; imported by the server
-    # already, runpy warned on every worker's stderr that this "may result in unpredictable behaviour"
-    main = type(sys)("__main__")
-    main.__spec__ = importlib.util.find_spec("rlpipe.train")
-    monkeypatch.setitem(sys.modules, "__main__", main)
-    assert "rlpipe.train" not in joblib_pool.preloaded()
-    assert {"rlpipe.cli.commands", "rlpipe.jobs.train_job"} <= set(joblib_pool.preloaded())
