@@ -119,6 +119,15 @@ def draw_after_job(tracking: TrackingConfig, run: RunLog, in_sweep: bool) -> Non
         draw_later(tracking, run.run_id).wait()
 
 
+def drawing_beside_next_job(plots: bool, in_sweep: bool) -> int:
+    """The drawing processes a job leaves running beside its launcher's next job: one where its tear
+    sheets are drawn by a detached process in a sweep (`draw_after_job`), else none. They count among
+    the jobs running at once when a job's threads are bound: on the 2-core machine a job training on
+    two threads beside a drawing process trained 20-25 % slower (its OpenMP threads wait for the one the
+    drawer holds up, niced or not); on one thread, 3 % slower."""
+    return int(plots and in_sweep and outlives_job())
+
+
 def outlives_job() -> bool:
     """Whether a process this job starts outlives it: not in a Ray task (Ray ends a worker's child
     processes with it) nor in a Slurm job (Slurm ends every process of a job when the job ends)."""

@@ -35,7 +35,7 @@ from rlpipe.jobs.record import (
     register_policy,
 )
 from rlpipe.jobs.spec import RunContext, as_config, config_hash
-from rlpipe.jobs.tear_sheet_job import draw_after_job
+from rlpipe.jobs.tear_sheet_job import draw_after_job, drawing_beside_next_job
 from rlpipe.project import git_sha
 from rlpipe.reports.run_report import ModelCard
 from rlpipe.tracking import queries
@@ -99,12 +99,18 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
         folder.release()
 
 
+def jobs_at_once(job: TrainJob, ctx: RunContext) -> int:
+    """The processes a job's `threads=null` shares the cores with: its launcher's jobs running at once,
+    and the drawing of its tear sheets beside the next one (`drawing_beside_next_job`)."""
+    return ctx.parallel_jobs + drawing_beside_next_job(job.plots, ctx.sweep_id is not None)
+
+
 def _run_claimed(
     job: TrainJob, ctx: RunContext, tracker: Tracker, folder: JobFolder, parent: Parent | None,
     clock: Stopwatch,
 ) -> TrainResult:  # fmt: skip
     """The job, once its folder is this process's: reuse, resume or start afresh, train, conclude."""
-    threads = bound_threads(job.threads, ctx.parallel_jobs)
+    threads = bound_threads(job.threads, jobs_at_once(job, ctx))
     device = resolve_device(job.device)
     config = as_config(job)
     chash = config_hash(config)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from rlpipe.jobs.tear_sheet_job import NICE, draw_later, outlives_job
+from rlpipe.jobs.tear_sheet_job import NICE, draw_later, drawing_beside_next_job, outlives_job
 from rlpipe.tracking.config import TrackingConfig
 from tests.support.project import cli, drawn_plots, drawn_sweep_plot
 
@@ -36,6 +36,15 @@ def test_a_process_started_in_a_slurm_job_does_not_outlive_it(monkeypatch):
     assert outlives_job()
     monkeypatch.setenv("SLURM_JOB_ID", "4242")
     assert not outlives_job()
+
+
+def test_a_sweep_job_counts_the_drawing_it_leaves_beside_the_next_job(monkeypatch):
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    assert drawing_beside_next_job(plots=True, in_sweep=True) == 1
+    assert drawing_beside_next_job(plots=False, in_sweep=True) == 0
+    assert drawing_beside_next_job(plots=True, in_sweep=False) == 0  # a single run draws once it is done
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    assert drawing_beside_next_job(plots=True, in_sweep=True) == 0  # drawn after the sweep, by its drawing
 
 
 def test_the_sweep_draws_the_tear_sheets_its_jobs_left_to_it(tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ from rlpipe.envs.sim_config import SimConfig
 from rlpipe.gates.rules import GatesConfig
 from rlpipe.jobs.job_config import TrainJob
 from rlpipe.jobs.spec import RunContext, as_config
-from rlpipe.jobs.train_job import run_train
+from rlpipe.jobs.train_job import jobs_at_once, run_train
 from rlpipe.tracking.config import TrackingConfig
 from tests.support.project import CONF
 
@@ -37,6 +37,15 @@ def test_same_seed_gives_identical_metrics_on_cpu(smoke_job, tracking_uri):
     assert first.test_total == m1["test/total"]
     # what a sweeper optimises is a validation score, never a test result
     assert first.sweep_metric == first.validation_score == m1["validation/sharpe_mean"]
+
+
+def test_a_sweep_job_shares_the_cores_with_the_drawing_it_leaves_beside_the_next_job(smoke_job, monkeypatch):
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    drawn, undrawn = smoke_job("plots=true"), smoke_job("plots=false")
+    assert jobs_at_once(drawn, RunContext(sweep_id="s", parallel_jobs=1)) == 2  # 2 cores: 1 thread, not 2
+    assert jobs_at_once(drawn, RunContext(sweep_id="s", parallel_jobs=2)) == 3
+    assert jobs_at_once(undrawn, RunContext(sweep_id="s", parallel_jobs=1)) == 1
+    assert jobs_at_once(drawn, RunContext(sweep_id=None, parallel_jobs=1)) == 1  # drawn after it, alone
 
 
 def test_the_recorded_config_is_the_composed_config(compose_cfg, smoke_job):
