@@ -79,6 +79,9 @@ def figures(wall: float, uri: str, drawn_by: float | None = None) -> dict[str, A
         "wall_s": wall,
         "jobs": len(jobs),
         "learn_s": learn,
+        # a job's learn() is slower when a drawing process holds up one of its threads: read it with the ratio
+        "learn_per_job_s": learn / len(jobs),
+        "threads": sorted({r.data.params.get("threads_resolved", "?") for r in jobs}),
         "wall_over_learn": wall / learn,
         "overhead_s": [x["time/overhead_s"] for x in m],
         # a process's first job pays its one-time warm-ups (torch's optimizer machinery, the compiled
@@ -172,7 +175,9 @@ def _line(name: str, r: dict[str, Any]) -> str:
     drawn = f"; tear sheets all in the store {r['tear_sheets_in_store_after_s']:.0f} s after start" if (
         "tear_sheets_in_store_after_s" in r) else ""  # fmt: skip
     return (f"{name}: wall {r['wall_s']:.1f} s for {r['learn_s']:.1f} s of learn() "
-            f"= x{r['wall_over_learn']:.2f}; outside learn() per job {r['outside_learn_per_job_s']:.2f} s "
+            f"= x{r['wall_over_learn']:.2f} (learn() {r['learn_per_job_s']:.2f} s per job on "
+            f"{'/'.join(r['threads'])} thread(s)); "
+            f"outside learn() per job {r['outside_learn_per_job_s']:.2f} s "
             f"(in-job overhead: first job {r['overhead_s'][0]:.2f} s, later jobs "
             f"{r['later_jobs_overhead_mean_s'] or 0:.2f} s; means {parts}){drawn}")  # fmt: skip
 
