@@ -102,7 +102,7 @@ def run_train(job: TrainJob, ctx: RunContext | None = None) -> TrainResult:
 def jobs_at_once(job: TrainJob, ctx: RunContext) -> int:
     """The processes a job's `threads=null` shares the cores with: its launcher's jobs running at once,
     and the drawing of its tear sheets beside the next one (`drawing_beside_next_job`)."""
-    return ctx.parallel_jobs + drawing_beside_next_job(job.plots, ctx.sweep_id is not None)
+    return ctx.parallel_jobs + drawing_beside_next_job(job.plots, bool(ctx.sweep_id))  # as `T.SWEEP_ID`
 
 
 def _run_claimed(
